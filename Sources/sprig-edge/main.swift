@@ -1,0 +1,1 @@
+// Device CLI; see docs/cli.md.

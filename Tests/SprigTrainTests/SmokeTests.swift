@@ -1,0 +1,3 @@
+import XCTest
+@testable import SprigRuntime
+final class SmokeTests: XCTestCase { func testPlaceholder() { XCTAssertEqual(SprigError.placeholder, .placeholder) } }
