@@ -1,0 +1,209 @@
+// Constants and record types of the .sprig blob, version 1.
+// docs/blob-format.md is the specification; BlobReader.swift draws the layout.
+
+/// Element type of a tensor, as stored on disk.
+public enum DType: UInt8, Sendable {
+    case f32 = 1
+    case i8 = 2
+    case i32 = 3
+
+    /// Bytes per element.
+    public var size: Int {
+        switch self {
+        case .f32, .i32: return 4
+        case .i8: return 1
+        }
+    }
+
+    public var name: StaticString {
+        switch self {
+        case .f32: return "f32"
+        case .i8: return "i8"
+        case .i32: return "i32"
+        }
+    }
+}
+
+/// Where a tensor's bytes live.
+public enum Storage: UInt8, Sendable {
+    /// An activation, placed in the caller's arena by the plan.
+    case arena = 0
+    /// A constant, stored in the blob's DATA section and used in place.
+    case constant = 1
+}
+
+/// The closed set of ops. The raw value is the opcode on disk; an unknown
+/// value is rejected at load with ``SprigError/unknownOpcode(op:value:)``.
+public enum Opcode: UInt8, CaseIterable, Sendable {
+    case dense = 1
+    case conv2d = 2
+    case depthwiseConv2d = 3
+    case maxPool2d = 4
+    case avgPool2d = 5
+    case globalAveragePool = 6
+    case add = 7
+    case reshape = 8
+    case softmax = 9
+    case quantize = 10
+    case dequantize = 11
+
+    public var name: StaticString {
+        switch self {
+        case .dense: return "Dense"
+        case .conv2d: return "Conv2D"
+        case .depthwiseConv2d: return "DepthwiseConv2D"
+        case .maxPool2d: return "MaxPool2D"
+        case .avgPool2d: return "AvgPool2D"
+        case .globalAveragePool: return "GlobalAveragePool"
+        case .add: return "Add"
+        case .reshape: return "Reshape"
+        case .softmax: return "Softmax"
+        case .quantize: return "Quantize"
+        case .dequantize: return "Dequantize"
+        }
+    }
+}
+
+/// An activation fused into an op's output, applied as a clamp.
+public enum Activation: UInt8, Sendable {
+    case none = 0
+    case relu = 1
+    case relu6 = 2
+
+    public var name: StaticString {
+        switch self {
+        case .none: return "none"
+        case .relu: return "relu"
+        case .relu6: return "relu6"
+        }
+    }
+}
+
+/// Section kinds of the section table.
+public enum SectionKind: UInt32, CaseIterable, Sendable {
+    case tensors = 1
+    case ops = 2
+    case io = 3
+    case data = 4
+    case strings = 5
+    case metadata = 6
+
+    /// Bytes per record, or 0 for the byte sections.
+    var recordSize: Int {
+        switch self {
+        case .tensors, .ops: return 64
+        case .io, .metadata: return 16
+        case .data, .strings: return 0
+        }
+    }
+}
+
+/// Sizes and limits of format version 1.
+public enum BlobLayout {
+    public static let magic: UInt32 = 0x4752_5053  // "SPRG" read little-endian
+    public static let version = 1
+    public static let headerBytes = 64
+    public static let sectionEntryBytes = 16
+    public static let tensorRecordBytes = 64
+    public static let opRecordBytes = 64
+    public static let ioRecordBytes = 16
+    public static let metadataRecordBytes = 16
+    public static let quantRecordBytes = 8
+    public static let alignment = 16
+    public static let maxSections = 16
+    public static let maxTensors = 4096
+    public static let maxOps = 1024
+    public static let maxIO = 64
+    public static let maxRank = 4
+    public static let maxInputs = 6
+    public static let paramCount = 8
+    public static let maxKernel = 16
+    public static let maxStride = 16
+    /// Marks an absent input slot.
+    public static let absent: UInt32 = 0xFFFF_FFFF
+}
+
+/// A decoded tensor record. Produced by ``Model/tensor(_:)`` from a validated blob.
+public struct TensorInfo: Equatable, Sendable {
+    public var dtype: DType
+    public var rank: Int
+    public var storage: Storage
+    /// `dims.0 ..< rank` are used; the rest are 0.
+    public var dims: (Int, Int, Int, Int)
+    public var dataOffset: Int
+    public var dataBytes: Int
+    public var quantCount: Int
+    public var quantAxis: Int
+    public var quantOffset: Int
+    public var nameOffset: Int
+    public var nameBytes: Int
+
+    /// Dimension `i` (0 when `i >= rank`).
+    public func dim(_ i: Int) -> Int {
+        switch i {
+        case 0: return dims.0
+        case 1: return dims.1
+        case 2: return dims.2
+        case 3: return dims.3
+        default: return 0
+        }
+    }
+
+    /// Number of elements: the product of the used dims (1 for rank 0).
+    public var elementCount: Int { dataBytes / dtype.size }
+
+    public static func == (a: TensorInfo, b: TensorInfo) -> Bool {
+        a.dtype == b.dtype && a.rank == b.rank && a.storage == b.storage
+            && a.dims.0 == b.dims.0 && a.dims.1 == b.dims.1 && a.dims.2 == b.dims.2 && a.dims.3 == b.dims.3
+            && a.dataOffset == b.dataOffset && a.dataBytes == b.dataBytes
+            && a.quantCount == b.quantCount && a.quantAxis == b.quantAxis && a.quantOffset == b.quantOffset
+            && a.nameOffset == b.nameOffset && a.nameBytes == b.nameBytes
+    }
+}
+
+/// A decoded op record. Produced by ``Model/op(_:)`` from a validated blob.
+public struct OpInfo: Sendable {
+    public var opcode: Opcode
+    public var activation: Activation
+    public var inputCount: Int
+    /// Tensor indices; -1 marks an absent slot.
+    public var inputs: (Int, Int, Int, Int, Int, Int)
+    public var output: Int
+    public var params: (Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32)
+
+    public func input(_ slot: Int) -> Int {
+        switch slot {
+        case 0: return inputs.0
+        case 1: return inputs.1
+        case 2: return inputs.2
+        case 3: return inputs.3
+        case 4: return inputs.4
+        case 5: return inputs.5
+        default: return -1
+        }
+    }
+
+    public func param(_ i: Int) -> Int32 {
+        switch i {
+        case 0: return params.0
+        case 1: return params.1
+        case 2: return params.2
+        case 3: return params.3
+        case 4: return params.4
+        case 5: return params.5
+        case 6: return params.6
+        case 7: return params.7
+        default: return 0
+        }
+    }
+}
+
+/// A quantization record: `real = scale × (q − zeroPoint)`.
+public struct QuantParams: Equatable, Sendable {
+    public var scale: Float
+    public var zeroPoint: Int32
+    public init(scale: Float, zeroPoint: Int32) {
+        self.scale = scale
+        self.zeroPoint = zeroPoint
+    }
+}

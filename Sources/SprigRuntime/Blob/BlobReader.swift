@@ -1,0 +1,353 @@
+// The .sprig reader: validates a blob once, then exposes it in place.
+//
+// Layout of a version-1 blob (docs/blob-format.md is the full specification):
+//
+//   0   header, 64 bytes
+//       +0  u8[4] magic "SPRG"        +4  u16 version (1)       +6  u16 header_bytes (64)
+//       +8  u32 crc32 (file with this field zeroed)             +12 u32 file_bytes
+//       +16 u32 flags (0)             +20 u32 section_count     +24 u32 section_table_offset
+//       +28 u32 arena_bytes           +32 u32 finetune_arena_bytes
+//       +36 u32 finetune_max_classes  +40 u32 finetune_max_shots +44 u8[20] reserved
+//   T   section table: section_count × { u32 kind, u32 offset, u32 bytes, u32 count }
+//       kinds: 1 TENSORS (64 B records), 2 OPS (64 B), 3 IO (16 B), 4 DATA, 5 STRINGS, 6 METADATA (16 B)
+//   tensor record: u8 dtype, u8 rank, u8 storage, u8 0, u32 dims[4], u32 data_offset, u32 data_bytes,
+//                  u32 quant_count, u32 quant_axis, u32 quant_offset, u32 name_offset, u32 name_bytes, u8[16] 0
+//   op record:     u8 opcode, u8 activation, u8 input_count, u8 0, u32 inputs[6], u32 output, i32 params[8]
+//   io record:     u32 role, u32 tensor, f32 mean, f32 std
+//   metadata:      u32 key_offset, u32 key_bytes, u32 value_offset, u32 value_bytes (in STRINGS)
+//   quant record:  f32 scale, i32 zero_point (in DATA)
+//
+// Everything is little-endian. Every count, offset, shape and parameter is
+// checked in `Model.init`; afterwards the accessors read without checks.
+
+/// A validated, zero-copy view of a `.sprig` blob.
+///
+/// ```swift
+/// let model = try Model(bytes: blob)          // throws(SprigError) on any defect
+/// let arena = UnsafeMutableRawBufferPointer.allocate(byteCount: model.arenaBytes, alignment: 16)
+/// var interpreter = try Interpreter(model: model, arena: arena)
+/// ```
+///
+/// The caller keeps `bytes` alive and unchanged for as long as the model is
+/// used: constant tensors are read where they lie.
+///
+/// - Complexity: load is O(file bytes + ops² × 6), with at most 1,024 ops.
+public struct Model {
+    /// The blob, exactly as given.
+    public let bytes: UnsafeRawBufferPointer
+    /// `bytes.baseAddress`, proven non-nil and 16-byte aligned.
+    public let base: UnsafeRawPointer
+    /// Arena bytes that inference needs.
+    public let arenaBytes: Int
+    /// Arena bytes that on-device fine-tuning needs (0 = no plan).
+    public let finetuneArenaBytes: Int
+    public let finetuneMaxClasses: Int
+    public let finetuneMaxShots: Int
+    public let crc: UInt32
+
+    public let tensorCount: Int
+    public let opCount: Int
+    public let ioCount: Int
+    public let metadataCount: Int
+    let tensorsOffset: Int
+    let opsOffset: Int
+    let ioOffset: Int
+    let dataOffset: Int
+    let dataBytes: Int
+    let stringsOffset: Int
+    let stringsBytes: Int
+    let metadataOffset: Int
+
+    /// Validates `bytes` as a version-1 blob.
+    ///
+    /// - Throws: the first defect found, as a ``SprigError`` naming the field,
+    ///   the index of its record and the values found and expected.
+    public init(bytes: UnsafeRawBufferPointer) throws(SprigError) {
+        self.bytes = bytes
+        let n = bytes.count
+        guard n >= BlobLayout.headerBytes, let base = bytes.baseAddress else {
+            throw .truncated(needed: BlobLayout.headerBytes, available: n)
+        }
+        let address = Int(bitPattern: base)
+        guard address & (BlobLayout.alignment - 1) == 0 else { throw .bufferMisaligned(address: address) }
+        self.base = base
+
+        // Header.
+        let magic = readU32(bytes, 0)
+        guard magic == BlobLayout.magic else { throw .badMagic(found: magic) }
+        let version = Int(readU16(bytes, 4))
+        guard version == BlobLayout.version else {
+            throw .unsupportedVersion(found: version, supported: BlobLayout.version)
+        }
+        let headerBytes = Int(readU16(bytes, 6))
+        guard headerBytes == BlobLayout.headerBytes else {
+            throw .fieldMismatch(field: .headerBytes, index: 0, expected: BlobLayout.headerBytes, found: headerBytes)
+        }
+        let fileBytes = toInt(readU32(bytes, 12))
+        guard fileBytes == n else { throw .fileSizeMismatch(declared: fileBytes, actual: n) }
+        let stored = readU32(bytes, 8)
+        let computed = CRC32.blob(bytes)
+        guard stored == computed else { throw .crcMismatch(stored: stored, computed: computed) }
+        crc = stored
+        let flags = readU32(bytes, 16)
+        guard flags == 0 else { throw .invalidField(field: .flags, index: 0, value: toInt(flags)) }
+        for off in stride(from: 44, to: 64, by: 4) where readU32(bytes, off) != 0 {
+            throw .invalidField(field: .reserved, index: off, value: toInt(readU32(bytes, off)))
+        }
+        arenaBytes = toInt(readU32(bytes, 28))
+        guard arenaBytes % BlobLayout.alignment == 0 else {
+            throw .misaligned(field: .arenaBytes, index: 0, offset: arenaBytes, alignment: BlobLayout.alignment)
+        }
+        finetuneArenaBytes = toInt(readU32(bytes, 32))
+        finetuneMaxClasses = toInt(readU32(bytes, 36))
+        finetuneMaxShots = toInt(readU32(bytes, 40))
+        if finetuneArenaBytes == 0 && (finetuneMaxClasses != 0 || finetuneMaxShots != 0) {
+            throw .invalidField(field: .finetunePlan, index: 0, value: finetuneMaxClasses)
+        }
+
+        // Section table.
+        let sectionCount = toInt(readU32(bytes, 20))
+        guard sectionCount >= 1 && sectionCount <= BlobLayout.maxSections else {
+            throw .countOverflow(field: .sectionCount, index: 0, value: sectionCount, maximum: BlobLayout.maxSections)
+        }
+        let table = toInt(readU32(bytes, 24))
+        let tableBytes = sectionCount * BlobLayout.sectionEntryBytes
+        guard table % BlobLayout.alignment == 0 else {
+            throw .misaligned(field: .sectionTableOffset, index: 0, offset: table, alignment: BlobLayout.alignment)
+        }
+        guard table >= BlobLayout.headerBytes, fits(table, tableBytes, n) else {
+            throw .outOfBounds(field: .sectionTableOffset, index: 0, offset: table, bytes: tableBytes, limit: n)
+        }
+
+        var found = (tensors: -1, ops: -1, io: -1, data: -1, strings: -1, metadata: -1)
+        for s in 0..<sectionCount {
+            let e = table + s * BlobLayout.sectionEntryBytes
+            let rawKind = readU32(bytes, e)
+            guard let kind = SectionKind(rawValue: rawKind) else {
+                throw .unknownSection(index: s, kind: toInt(rawKind))
+            }
+            let offset = toInt(readU32(bytes, e + 4))
+            let size = toInt(readU32(bytes, e + 8))
+            let count = toInt(readU32(bytes, e + 12))
+            guard offset % BlobLayout.alignment == 0 else {
+                throw .misaligned(field: .sectionOffset, index: s, offset: offset, alignment: BlobLayout.alignment)
+            }
+            guard offset >= table + tableBytes, fits(offset, size, n) else {
+                throw .outOfBounds(field: .sectionOffset, index: s, offset: offset, bytes: size, limit: n)
+            }
+            let limit: Int
+            switch kind {
+            case .tensors: limit = BlobLayout.maxTensors
+            case .ops: limit = BlobLayout.maxOps
+            case .io: limit = BlobLayout.maxIO
+            case .metadata: limit = BlobLayout.maxTensors
+            case .data, .strings: limit = 0
+            }
+            guard count <= limit else {
+                throw .countOverflow(field: .sectionRecordCount, index: s, value: count, maximum: limit)
+            }
+            if kind.recordSize > 0 && size != count * kind.recordSize {
+                throw .fieldMismatch(field: .sectionBytes, index: s, expected: count * kind.recordSize, found: size)
+            }
+            // Every other section must not overlap this one.
+            for p in 0..<s {
+                let pe = table + p * BlobLayout.sectionEntryBytes
+                let po = toInt(readU32(bytes, pe + 4))
+                let ps = toInt(readU32(bytes, pe + 8))
+                if offset < po + ps && po < offset + size { throw .overlappingSections(first: p, second: s) }
+            }
+            let previous: Int
+            switch kind {
+            case .tensors: previous = found.tensors; found.tensors = s
+            case .ops: previous = found.ops; found.ops = s
+            case .io: previous = found.io; found.io = s
+            case .data: previous = found.data; found.data = s
+            case .strings: previous = found.strings; found.strings = s
+            case .metadata: previous = found.metadata; found.metadata = s
+            }
+            if previous >= 0 { throw .duplicateSection(kind: Int(kind.rawValue)) }
+        }
+        func entry(_ s: Int, _ field: Int) -> Int {
+            s < 0 ? 0 : toInt(readU32(bytes, table + s * BlobLayout.sectionEntryBytes + field))
+        }
+        guard found.tensors >= 0 else { throw .missingSection(kind: 1) }
+        guard found.ops >= 0 else { throw .missingSection(kind: 2) }
+        guard found.io >= 0 else { throw .missingSection(kind: 3) }
+        guard found.data >= 0 else { throw .missingSection(kind: 4) }
+        tensorsOffset = entry(found.tensors, 4)
+        tensorCount = entry(found.tensors, 12)
+        opsOffset = entry(found.ops, 4)
+        opCount = entry(found.ops, 12)
+        ioOffset = entry(found.io, 4)
+        ioCount = entry(found.io, 12)
+        dataOffset = entry(found.data, 4)
+        dataBytes = entry(found.data, 8)
+        stringsOffset = entry(found.strings, 4)
+        stringsBytes = entry(found.strings, 8)
+        metadataOffset = entry(found.metadata, 4)
+        metadataCount = entry(found.metadata, 12)
+
+        for t in 0..<tensorCount { try validateTensor(t) }
+        try validateIO()
+        for m in 0..<metadataCount { try validateMetadata(m) }
+        for o in 0..<opCount { try validateOp(o) }
+        try validateDataFlow()
+    }
+
+    // MARK: Accessors (valid after init)
+
+    /// The decoded record of tensor `index` (`0 ..< tensorCount`).
+    public func tensor(_ index: Int) -> TensorInfo {
+        let r = tensorsOffset + index * BlobLayout.tensorRecordBytes
+        let rank = Int(readU8(bytes, r + 1))
+        return TensorInfo(
+            dtype: DType(rawValue: readU8(bytes, r)) ?? .f32,
+            rank: rank,
+            storage: Storage(rawValue: readU8(bytes, r + 2)) ?? .arena,
+            dims: (toInt(readU32(bytes, r + 4)), toInt(readU32(bytes, r + 8)),
+                   toInt(readU32(bytes, r + 12)), toInt(readU32(bytes, r + 16))),
+            dataOffset: toInt(readU32(bytes, r + 20)),
+            dataBytes: toInt(readU32(bytes, r + 24)),
+            quantCount: toInt(readU32(bytes, r + 28)),
+            quantAxis: toInt(readU32(bytes, r + 32)),
+            quantOffset: toInt(readU32(bytes, r + 36)),
+            nameOffset: toInt(readU32(bytes, r + 40)),
+            nameBytes: toInt(readU32(bytes, r + 44)))
+    }
+
+    /// Quantization record `channel` of a tensor (`0 ..< quantCount`).
+    public func quant(_ info: TensorInfo, _ channel: Int) -> QuantParams {
+        let r = info.quantOffset + channel * BlobLayout.quantRecordBytes
+        return QuantParams(scale: Float(bitPattern: readU32(bytes, r)),
+                           zeroPoint: Int32(bitPattern: readU32(bytes, r + 4)))
+    }
+
+    /// The decoded record of op `index` (`0 ..< opCount`).
+    public func op(_ index: Int) -> OpInfo {
+        let r = opsOffset + index * BlobLayout.opRecordBytes
+        func slot(_ i: Int) -> Int {
+            let v = readU32(bytes, r + 4 + 4 * i)
+            return v == BlobLayout.absent ? -1 : toInt(v)
+        }
+        func param(_ i: Int) -> Int32 { Int32(bitPattern: readU32(bytes, r + 32 + 4 * i)) }
+        return OpInfo(
+            opcode: Opcode(rawValue: readU8(bytes, r)) ?? .reshape,
+            activation: Activation(rawValue: readU8(bytes, r + 1)) ?? .none,
+            inputCount: Int(readU8(bytes, r + 2)),
+            inputs: (slot(0), slot(1), slot(2), slot(3), slot(4), slot(5)),
+            output: toInt(readU32(bytes, r + 28)),
+            params: (param(0), param(1), param(2), param(3), param(4), param(5), param(6), param(7)))
+    }
+
+    /// An IO record: role 0 = input, 1 = output.
+    public func io(_ index: Int) -> (role: Int, tensor: Int, mean: Float, std: Float) {
+        let r = ioOffset + index * BlobLayout.ioRecordBytes
+        return (toInt(readU32(bytes, r)), toInt(readU32(bytes, r + 4)),
+                Float(bitPattern: readU32(bytes, r + 8)), Float(bitPattern: readU32(bytes, r + 12)))
+    }
+
+    /// The graph's `k`-th input (role 0), or nil.
+    public func input(_ k: Int = 0) -> (tensor: Int, mean: Float, std: Float)? {
+        var seen = 0
+        for i in 0..<ioCount {
+            let e = io(i)
+            if e.role == 0 {
+                if seen == k { return (e.tensor, e.mean, e.std) }
+                seen += 1
+            }
+        }
+        return nil
+    }
+
+    /// The graph's `k`-th output tensor index (role 1), or nil.
+    public func output(_ k: Int = 0) -> Int? {
+        var seen = 0
+        for i in 0..<ioCount where io(i).role == 1 {
+            if seen == k { return io(i).tensor }
+            seen += 1
+        }
+        return nil
+    }
+
+    /// A tensor's name bytes (UTF-8), empty when unnamed.
+    public func name(_ info: TensorInfo) -> UnsafeRawBufferPointer {
+        string(info.nameOffset, info.nameBytes)
+    }
+
+    /// Metadata entry `index` as (key, value) UTF-8 bytes.
+    public func metadata(_ index: Int) -> (key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        let r = metadataOffset + index * BlobLayout.metadataRecordBytes
+        return (string(toInt(readU32(bytes, r)), toInt(readU32(bytes, r + 4))),
+                string(toInt(readU32(bytes, r + 8)), toInt(readU32(bytes, r + 12))))
+    }
+
+    /// The value bytes of the first metadata entry whose key equals `key`.
+    public func metadata(key: StaticString) -> UnsafeRawBufferPointer? {
+        for i in 0..<metadataCount {
+            let (k, v) = metadata(i)
+            if k.count == key.utf8CodeUnitCount {
+                var same = true
+                for j in 0..<k.count where k[j] != key.utf8Start[j] { same = false; break }
+                if same { return v }
+            }
+        }
+        return nil
+    }
+
+    /// Bytes of a constant tensor, in place.
+    public func constantBytes(_ info: TensorInfo) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: bytes[info.dataOffset ..< info.dataOffset + info.dataBytes])
+    }
+
+    /// Number of parameters: elements of the constant f32/i8 tensors that are
+    /// weights or biases (the i32 requantization tables are not counted).
+    public var parameterCount: Int {
+        var total = 0
+        for o in 0..<opCount {
+            let op = op(o)
+            switch op.opcode {
+            case .dense, .conv2d, .depthwiseConv2d:
+                total += tensor(op.inputs.1).elementCount
+                if op.inputs.2 >= 0 { total += tensor(op.inputs.2).elementCount }
+            default: break
+            }
+        }
+        return total
+    }
+
+    private func string(_ offset: Int, _ count: Int) -> UnsafeRawBufferPointer {
+        if count == 0 { return UnsafeRawBufferPointer(rebasing: bytes[0..<0]) }
+        let start = stringsOffset + offset
+        return UnsafeRawBufferPointer(rebasing: bytes[start ..< start + count])
+    }
+}
+
+// MARK: - Little-endian reads (callers prove the range first)
+
+@inline(__always)
+func readU8(_ b: UnsafeRawBufferPointer, _ offset: Int) -> UInt8 {
+    b.load(fromByteOffset: offset, as: UInt8.self)
+}
+
+@inline(__always)
+func readU16(_ b: UnsafeRawBufferPointer, _ offset: Int) -> UInt16 {
+    UInt16(littleEndian: b.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+}
+
+@inline(__always)
+func readU32(_ b: UnsafeRawBufferPointer, _ offset: Int) -> UInt32 {
+    UInt32(littleEndian: b.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+}
+
+/// A u32 field as `Int`. On 32-bit targets a value above `Int.max` becomes
+/// `Int.max`, which every bounds check then rejects; nothing traps.
+@inline(__always)
+func toInt(_ v: UInt32) -> Int {
+    Int(exactly: v) ?? Int.max
+}
+
+/// True when `[offset, offset + count)` lies inside `[0, limit)`, without overflow.
+@inline(__always)
+func fits(_ offset: Int, _ count: Int, _ limit: Int) -> Bool {
+    offset >= 0 && count >= 0 && offset <= limit && count <= limit - offset
+}

@@ -1,0 +1,502 @@
+// Load-time validation of a blob: every record, every op's contract, and
+// the data flow through the arena. See docs/blob-format.md, "Validation".
+// After these checks pass, the interpreter evaluates without checks.
+
+extension Model {
+    // MARK: Tensors
+
+    func validateTensor(_ t: Int) throws(SprigError) {
+        let r = tensorsOffset + t * BlobLayout.tensorRecordBytes
+        guard let dtype = DType(rawValue: readU8(bytes, r)) else {
+            throw .invalidField(field: .tensorDType, index: t, value: Int(readU8(bytes, r)))
+        }
+        let rank = Int(readU8(bytes, r + 1))
+        guard rank <= BlobLayout.maxRank else {
+            throw .invalidField(field: .tensorRank, index: t, value: rank)
+        }
+        guard let storage = Storage(rawValue: readU8(bytes, r + 2)) else {
+            throw .invalidField(field: .tensorStorage, index: t, value: Int(readU8(bytes, r + 2)))
+        }
+        guard readU8(bytes, r + 3) == 0 else { throw .invalidField(field: .reserved, index: t, value: Int(readU8(bytes, r + 3))) }
+        for off in stride(from: 48, to: 64, by: 4) where readU32(bytes, r + off) != 0 {
+            throw .invalidField(field: .reserved, index: t, value: toInt(readU32(bytes, r + off)))
+        }
+        // Shape: used dims ≥ 1, unused 0, product × size without overflow.
+        var product = dtype.size
+        for i in 0..<BlobLayout.maxRank {
+            let d = toInt(readU32(bytes, r + 4 + 4 * i))
+            if i < rank {
+                guard d >= 1 else { throw .invalidField(field: .tensorDims, index: t, value: d) }
+                let (p, overflow) = product.multipliedReportingOverflow(by: d)
+                guard !overflow, UInt32(exactly: p) != nil else { throw .shapeOverflow(tensor: t) }
+                product = p
+            } else if d != 0 {
+                throw .invalidField(field: .tensorDims, index: t, value: d)
+            }
+        }
+        let dataBytes = toInt(readU32(bytes, r + 24))
+        guard dataBytes == product else {
+            throw .fieldMismatch(field: .tensorDataBytes, index: t, expected: product, found: dataBytes)
+        }
+        let offset = toInt(readU32(bytes, r + 20))
+        guard offset % BlobLayout.alignment == 0 else {
+            throw .misaligned(field: .tensorDataOffset, index: t, offset: offset, alignment: BlobLayout.alignment)
+        }
+        switch storage {
+        case .constant:
+            guard offset >= dataOffset, fits(offset - dataOffset, dataBytes, self.dataBytes) else {
+                throw .outOfBounds(field: .tensorDataOffset, index: t, offset: offset, bytes: dataBytes,
+                                   limit: self.dataOffset + self.dataBytes)
+            }
+        case .arena:
+            guard fits(offset, dataBytes, arenaBytes) else {
+                throw .outOfBounds(field: .tensorDataOffset, index: t, offset: offset, bytes: dataBytes, limit: arenaBytes)
+            }
+        }
+        // Quantization.
+        let quantCount = toInt(readU32(bytes, r + 28))
+        let axis = toInt(readU32(bytes, r + 32))
+        let quantOffset = toInt(readU32(bytes, r + 36))
+        if quantCount == 0 {
+            guard axis == 0 else { throw .invalidField(field: .quantAxis, index: t, value: axis) }
+            guard quantOffset == 0 else { throw .invalidField(field: .quantOffset, index: t, value: quantOffset) }
+        } else {
+            if quantCount > 1 {
+                guard axis < rank else { throw .invalidField(field: .quantAxis, index: t, value: axis) }
+                let d = toInt(readU32(bytes, r + 4 + 4 * axis))
+                guard quantCount == d else {
+                    throw .fieldMismatch(field: .quantCount, index: t, expected: d, found: quantCount)
+                }
+            } else if axis != 0 {
+                throw .invalidField(field: .quantAxis, index: t, value: axis)
+            }
+            guard quantOffset % 4 == 0 else {
+                throw .misaligned(field: .quantOffset, index: t, offset: quantOffset, alignment: 4)
+            }
+            let qBytes = quantCount * BlobLayout.quantRecordBytes
+            guard quantOffset >= dataOffset, fits(quantOffset - dataOffset, qBytes, self.dataBytes) else {
+                throw .outOfBounds(field: .quantOffset, index: t, offset: quantOffset, bytes: qBytes,
+                                   limit: self.dataOffset + self.dataBytes)
+            }
+            for c in 0..<quantCount {
+                let q = quant(tensor(t), c)
+                guard q.scale.isFinite && q.scale > 0 else {
+                    throw .invalidField(field: .quantScale, index: t, value: Int(q.scale.bitPattern))
+                }
+                if dtype == .i8 && (q.zeroPoint < -128 || q.zeroPoint > 127) {
+                    throw .invalidField(field: .quantZeroPoint, index: t, value: Int(q.zeroPoint))
+                }
+            }
+        }
+        let nameOffset = toInt(readU32(bytes, r + 40))
+        let nameBytes = toInt(readU32(bytes, r + 44))
+        if nameBytes > 0 || nameOffset > 0 {
+            guard fits(nameOffset, nameBytes, stringsBytes) else {
+                throw .outOfBounds(field: .tensorName, index: t, offset: nameOffset, bytes: nameBytes, limit: stringsBytes)
+            }
+        }
+    }
+
+    // MARK: IO and metadata
+
+    func validateIO() throws(SprigError) {
+        var inputs = 0
+        var outputs = 0
+        for i in 0..<ioCount {
+            let e = io(i)
+            guard e.role == 0 || e.role == 1 else { throw .invalidField(field: .ioRole, index: i, value: e.role) }
+            guard e.tensor < tensorCount else {
+                throw .countOverflow(field: .ioTensor, index: i, value: e.tensor, maximum: tensorCount - 1)
+            }
+            let info = tensor(e.tensor)
+            guard info.storage == .arena else { throw .invalidField(field: .ioTensor, index: i, value: e.tensor) }
+            if e.role == 0 {
+                inputs += 1
+                guard info.dtype != .i32 else { throw .invalidField(field: .ioTensor, index: i, value: e.tensor) }
+                guard e.mean.isFinite, e.std.isFinite, e.std > 0 else {
+                    throw .invalidField(field: .ioNormalization, index: i, value: Int(e.std.bitPattern))
+                }
+                for j in 0..<i where io(j).tensor == e.tensor && io(j).role == 0 {
+                    throw .invalidField(field: .ioTensor, index: i, value: e.tensor)
+                }
+            } else {
+                outputs += 1
+                guard e.mean == 0, e.std == 1 else {
+                    throw .invalidField(field: .ioNormalization, index: i, value: Int(e.std.bitPattern))
+                }
+            }
+        }
+        guard inputs >= 1 else { throw .fieldMismatch(field: .ioRole, index: 0, expected: 1, found: 0) }
+        guard outputs >= 1 else { throw .fieldMismatch(field: .ioRole, index: 1, expected: 1, found: 0) }
+    }
+
+    func validateMetadata(_ m: Int) throws(SprigError) {
+        let r = metadataOffset + m * BlobLayout.metadataRecordBytes
+        let ko = toInt(readU32(bytes, r)), kb = toInt(readU32(bytes, r + 4))
+        let vo = toInt(readU32(bytes, r + 8)), vb = toInt(readU32(bytes, r + 12))
+        guard fits(ko, kb, stringsBytes) else {
+            throw .outOfBounds(field: .metadataKey, index: m, offset: ko, bytes: kb, limit: stringsBytes)
+        }
+        guard fits(vo, vb, stringsBytes) else {
+            throw .outOfBounds(field: .metadataValue, index: m, offset: vo, bytes: vb, limit: stringsBytes)
+        }
+    }
+
+    // MARK: Ops
+
+    func validateOp(_ o: Int) throws(SprigError) {
+        let r = opsOffset + o * BlobLayout.opRecordBytes
+        let rawOpcode = readU8(bytes, r)
+        guard let opcode = Opcode(rawValue: rawOpcode) else { throw .unknownOpcode(op: o, value: Int(rawOpcode)) }
+        guard let activation = Activation(rawValue: readU8(bytes, r + 1)) else {
+            throw .invalidField(field: .opActivation, index: o, value: Int(readU8(bytes, r + 1)))
+        }
+        guard readU8(bytes, r + 3) == 0 else { throw .invalidField(field: .reserved, index: o, value: Int(readU8(bytes, r + 3))) }
+        let inputCount = Int(readU8(bytes, r + 2))
+        guard inputCount >= 1 && inputCount <= BlobLayout.maxInputs else {
+            throw .invalidField(field: .opInputCount, index: o, value: inputCount)
+        }
+        for s in 0..<BlobLayout.maxInputs {
+            let v = readU32(bytes, r + 4 + 4 * s)
+            if v == BlobLayout.absent { continue }
+            guard s < inputCount else { throw .invalidField(field: .opInput, index: o, value: s) }
+            guard toInt(v) < tensorCount else {
+                throw .countOverflow(field: .opInput, index: o, value: toInt(v), maximum: tensorCount - 1)
+            }
+        }
+        let out = toInt(readU32(bytes, r + 28))
+        guard out < tensorCount else {
+            throw .countOverflow(field: .opOutput, index: o, value: out, maximum: tensorCount - 1)
+        }
+        guard tensor(out).storage == .arena else { throw .storageMismatch(op: o, slot: -1, tensor: out) }
+
+        let op = self.op(o)
+        let x = op.inputs.0
+        guard x >= 0 else { throw .invalidField(field: .opInput, index: o, value: 0) }
+        let xi = tensor(x)
+        let precision = xi.dtype
+        guard precision == .f32 || precision == .i8 else {
+            throw .dtypeMismatch(op: o, slot: 0, expected: .f32, found: Int(precision.rawValue))
+        }
+        // Only ops that compute a new value may fuse an activation.
+        switch opcode {
+        case .dense, .conv2d, .depthwiseConv2d, .add: break
+        default:
+            guard activation == .none else { throw .invalidField(field: .opActivation, index: o, value: Int(activation.rawValue)) }
+        }
+        var unusedParams = 0
+        switch opcode {
+        case .dense, .conv2d, .depthwiseConv2d:
+            try validateWeighted(o, op, opcode, xi)
+            unusedParams = opcode == .dense ? 0 : 6
+        case .maxPool2d, .avgPool2d:
+            try expectCount(o, op, 1)
+            try expectArena(o, 0, x)
+            let out = tensor(op.output)
+            guard xi.rank == 3 else { throw .shapeMismatch(op: o, slot: 0, expected: 3, found: xi.rank) }
+            guard out.rank == 3 else { throw .shapeMismatch(op: o, slot: -1, expected: 3, found: out.rank) }
+            try validateWindow(o, op, input: xi, kernelH: Int(op.params.0), kernelW: Int(op.params.1), firstParam: 2,
+                               outChannels: xi.dims.2)
+            try expectDType(o, -1, out, precision)
+            if precision == .i8 { try expectSameQuant(o, x, op.output) }
+            unusedParams = 8
+        case .globalAveragePool:
+            try expectCount(o, op, 1)
+            try expectArena(o, 0, x)
+            guard xi.rank == 3 else { throw .shapeMismatch(op: o, slot: 0, expected: 3, found: xi.rank) }
+            let out = tensor(op.output)
+            try expectDType(o, -1, out, precision)
+            guard out.elementCount == xi.dims.2 else {
+                throw .shapeMismatch(op: o, slot: -1, expected: xi.dims.2, found: out.elementCount)
+            }
+            if precision == .i8 { try expectSameQuant(o, x, op.output) }
+        case .add:
+            try expectCount(o, op, 2)
+            try expectArena(o, 0, x)
+            let b = op.inputs.1
+            guard b >= 0 else { throw .invalidField(field: .opInput, index: o, value: 1) }
+            try expectArena(o, 1, b)
+            let bi = tensor(b), out = tensor(op.output)
+            try expectDType(o, 1, bi, precision)
+            try expectDType(o, -1, out, precision)
+            guard bi.elementCount == xi.elementCount else {
+                throw .shapeMismatch(op: o, slot: 1, expected: xi.elementCount, found: bi.elementCount)
+            }
+            guard out.elementCount == xi.elementCount else {
+                throw .shapeMismatch(op: o, slot: -1, expected: xi.elementCount, found: out.elementCount)
+            }
+            if precision == .i8 {
+                try expectPerTensor(o, 0, x)
+                try expectPerTensor(o, 1, b)
+                try expectPerTensor(o, -1, op.output)
+                guard op.params.0 >= 0 && op.params.0 <= 20 else {
+                    throw .invalidField(field: .opParam, index: o, value: Int(op.params.0))
+                }
+                try expectMultiplier(o, op.params.1, op.params.2)
+                try expectMultiplier(o, op.params.3, op.params.4)
+                try expectMultiplier(o, op.params.5, op.params.6)
+                unusedParams = 7
+            }
+        case .reshape:
+            try expectCount(o, op, 1)
+            try expectArena(o, 0, x)
+            let out = tensor(op.output)
+            try expectDType(o, -1, out, precision)
+            guard out.elementCount == xi.elementCount else {
+                throw .shapeMismatch(op: o, slot: -1, expected: xi.elementCount, found: out.elementCount)
+            }
+            if precision == .i8 { try expectSameQuant(o, x, op.output) }
+        case .softmax:
+            try expectArena(o, 0, x)
+            let out = tensor(op.output)
+            try expectDType(o, -1, out, precision)
+            guard out.elementCount == xi.elementCount else {
+                throw .shapeMismatch(op: o, slot: -1, expected: xi.elementCount, found: out.elementCount)
+            }
+            if precision == .f32 {
+                try expectCount(o, op, 1)
+            } else {
+                try expectCount(o, op, 2)
+                try expectPerTensor(o, 0, x)
+                try expectPerTensor(o, -1, op.output)
+                let q = quant(out, 0)
+                guard q.scale == 1.0 / 256.0, q.zeroPoint == -128 else { throw .badQuantization(op: o, slot: -1, tensor: op.output) }
+                let table = op.inputs.1
+                guard table >= 0 else { throw .invalidField(field: .opInput, index: o, value: 1) }
+                let ti = tensor(table)
+                try expectConstant(o, 1, table)
+                try expectDType(o, 1, ti, .i32)
+                guard ti.elementCount == 256 else { throw .shapeMismatch(op: o, slot: 1, expected: 256, found: ti.elementCount) }
+                let values = constantBytes(ti)
+                for i in 0..<256 {
+                    let v = Int32(bitPattern: readU32(values, 4 * i))
+                    guard v >= (i == 0 ? 1 : 0) && v <= (1 << 24) else {
+                        throw .invalidField(field: .opInput, index: o, value: Int(v))
+                    }
+                }
+            }
+        case .quantize, .dequantize:
+            try expectCount(o, op, 1)
+            try expectArena(o, 0, x)
+            let out = tensor(op.output)
+            let (from, to): (DType, DType) = opcode == .quantize ? (.f32, .i8) : (.i8, .f32)
+            try expectDType(o, 0, xi, from)
+            try expectDType(o, -1, out, to)
+            try expectPerTensor(o, opcode == .quantize ? -1 : 0, opcode == .quantize ? op.output : x)
+            guard out.elementCount == xi.elementCount else {
+                throw .shapeMismatch(op: o, slot: -1, expected: xi.elementCount, found: out.elementCount)
+            }
+        }
+        for i in unusedParams..<BlobLayout.paramCount where op.param(i) != 0 {
+            throw .invalidField(field: .opParam, index: o, value: Int(op.param(i)))
+        }
+    }
+
+    /// Dense, Conv2D and DepthwiseConv2D: weights, bias, requantization, shapes.
+    private func validateWeighted(_ o: Int, _ op: OpInfo, _ opcode: Opcode, _ xi: TensorInfo) throws(SprigError) {
+        let precision = xi.dtype
+        try expectCount(o, op, precision == .f32 ? 3 : 5)
+        try expectArena(o, 0, op.inputs.0)
+        let w = op.inputs.1
+        guard w >= 0 else { throw .invalidField(field: .opInput, index: o, value: 1) }
+        try expectConstant(o, 1, w)
+        let wi = tensor(w)
+        try expectDType(o, 1, wi, precision)
+        let out = tensor(op.output)
+        try expectDType(o, -1, out, precision)
+        let outChannels: Int
+        let quantAxis: Int
+        switch opcode {
+        case .dense:
+            guard wi.rank == 2 else { throw .shapeMismatch(op: o, slot: 1, expected: 2, found: wi.rank) }
+            outChannels = wi.dims.0
+            quantAxis = 0
+            guard xi.elementCount == wi.dims.1 else {
+                throw .shapeMismatch(op: o, slot: 0, expected: wi.dims.1, found: xi.elementCount)
+            }
+            guard out.elementCount == outChannels else {
+                throw .shapeMismatch(op: o, slot: -1, expected: outChannels, found: out.elementCount)
+            }
+        case .conv2d:
+            guard wi.rank == 4 else { throw .shapeMismatch(op: o, slot: 1, expected: 4, found: wi.rank) }
+            guard xi.rank == 3 else { throw .shapeMismatch(op: o, slot: 0, expected: 3, found: xi.rank) }
+            guard out.rank == 3 else { throw .shapeMismatch(op: o, slot: -1, expected: 3, found: out.rank) }
+            guard wi.dims.2 == xi.dims.2 else { throw .shapeMismatch(op: o, slot: 1, expected: xi.dims.2, found: wi.dims.2) }
+            outChannels = wi.dims.3
+            quantAxis = 3
+            try validateWindow(o, op, input: xi, kernelH: wi.dims.0, kernelW: wi.dims.1, firstParam: 0,
+                               outChannels: outChannels)
+        default:  // depthwise
+            guard wi.rank == 3 else { throw .shapeMismatch(op: o, slot: 1, expected: 3, found: wi.rank) }
+            guard xi.rank == 3 else { throw .shapeMismatch(op: o, slot: 0, expected: 3, found: xi.rank) }
+            guard out.rank == 3 else { throw .shapeMismatch(op: o, slot: -1, expected: 3, found: out.rank) }
+            guard wi.dims.2 == xi.dims.2 else { throw .shapeMismatch(op: o, slot: 1, expected: xi.dims.2, found: wi.dims.2) }
+            outChannels = wi.dims.2
+            quantAxis = 2
+            try validateWindow(o, op, input: xi, kernelH: wi.dims.0, kernelW: wi.dims.1, firstParam: 0,
+                               outChannels: outChannels)
+        }
+        let b = op.inputs.2
+        if b >= 0 {
+            try expectConstant(o, 2, b)
+            let bi = tensor(b)
+            try expectDType(o, 2, bi, precision == .f32 ? .f32 : .i32)
+            guard bi.elementCount == outChannels else {
+                throw .shapeMismatch(op: o, slot: 2, expected: outChannels, found: bi.elementCount)
+            }
+        }
+        guard precision == .i8 else {
+            guard op.inputs.3 < 0 && op.inputs.4 < 0 else { throw .invalidField(field: .opInput, index: o, value: 3) }
+            return
+        }
+        try expectPerTensor(o, 0, op.inputs.0)
+        try expectPerTensor(o, -1, op.output)
+        // Weights: symmetric (zero point 0), per tensor or per output channel.
+        guard wi.quantCount == 1 || (wi.quantCount == outChannels && wi.quantAxis == quantAxis) else {
+            throw .badQuantization(op: o, slot: 1, tensor: w)
+        }
+        for c in 0..<wi.quantCount where quant(wi, c).zeroPoint != 0 {
+            throw .badQuantization(op: o, slot: 1, tensor: w)
+        }
+        // Requantization tables.
+        for slot in 3...4 {
+            let t = op.input(slot)
+            guard t >= 0 else { throw .invalidField(field: .opInput, index: o, value: slot) }
+            try expectConstant(o, slot, t)
+            let ti = tensor(t)
+            try expectDType(o, slot, ti, .i32)
+            guard ti.elementCount == outChannels else {
+                throw .shapeMismatch(op: o, slot: slot, expected: outChannels, found: ti.elementCount)
+            }
+        }
+        let multipliers = constantBytes(tensor(op.inputs.3))
+        let shifts = constantBytes(tensor(op.inputs.4))
+        for c in 0..<outChannels {
+            try expectMultiplier(o, Int32(bitPattern: readU32(multipliers, 4 * c)),
+                                 Int32(bitPattern: readU32(shifts, 4 * c)))
+        }
+    }
+
+    /// Kernel, stride and padding rules, and the output shape they imply.
+    private func validateWindow(_ o: Int, _ op: OpInfo, input xi: TensorInfo, kernelH: Int, kernelW: Int,
+                                firstParam p: Int, outChannels: Int) throws(SprigError) {
+        let strideH = Int(op.param(p)), strideW = Int(op.param(p + 1))
+        let padTop = Int(op.param(p + 2)), padLeft = Int(op.param(p + 3))
+        let padBottom = Int(op.param(p + 4)), padRight = Int(op.param(p + 5))
+        guard inRange(kernelH, 1, BlobLayout.maxKernel) else { throw .invalidField(field: .opParam, index: o, value: kernelH) }
+        guard inRange(kernelW, 1, BlobLayout.maxKernel) else { throw .invalidField(field: .opParam, index: o, value: kernelW) }
+        guard inRange(strideH, 1, BlobLayout.maxStride) else { throw .invalidField(field: .opParam, index: o, value: strideH) }
+        guard inRange(strideW, 1, BlobLayout.maxStride) else { throw .invalidField(field: .opParam, index: o, value: strideW) }
+        guard inRange(padTop, 0, kernelH - 1) else { throw .invalidField(field: .opParam, index: o, value: padTop) }
+        guard inRange(padBottom, 0, kernelH - 1) else { throw .invalidField(field: .opParam, index: o, value: padBottom) }
+        guard inRange(padLeft, 0, kernelW - 1) else { throw .invalidField(field: .opParam, index: o, value: padLeft) }
+        guard inRange(padRight, 0, kernelW - 1) else { throw .invalidField(field: .opParam, index: o, value: padRight) }
+        let spanH = xi.dims.0 + padTop + padBottom, spanW = xi.dims.1 + padLeft + padRight
+        guard spanH >= kernelH, spanW >= kernelW else {
+            throw .shapeMismatch(op: o, slot: 0, expected: kernelH, found: xi.dims.0)
+        }
+        let out = tensor(op.output)
+        let oh = (spanH - kernelH) / strideH + 1, ow = (spanW - kernelW) / strideW + 1
+        guard out.rank == 3 else { throw .shapeMismatch(op: o, slot: -1, expected: 3, found: out.rank) }
+        guard out.dims.0 == oh else { throw .shapeMismatch(op: o, slot: -1, expected: oh, found: out.dims.0) }
+        guard out.dims.1 == ow else { throw .shapeMismatch(op: o, slot: -1, expected: ow, found: out.dims.1) }
+        guard out.dims.2 == outChannels else {
+            throw .shapeMismatch(op: o, slot: -1, expected: outChannels, found: out.dims.2)
+        }
+    }
+
+    private func expectCount(_ o: Int, _ op: OpInfo, _ n: Int) throws(SprigError) {
+        guard op.inputCount == n else {
+            throw .fieldMismatch(field: .opInputCount, index: o, expected: n, found: op.inputCount)
+        }
+    }
+
+    private func expectArena(_ o: Int, _ slot: Int, _ t: Int) throws(SprigError) {
+        guard tensor(t).storage == .arena else { throw .storageMismatch(op: o, slot: slot, tensor: t) }
+    }
+
+    private func expectConstant(_ o: Int, _ slot: Int, _ t: Int) throws(SprigError) {
+        guard tensor(t).storage == .constant else { throw .storageMismatch(op: o, slot: slot, tensor: t) }
+    }
+
+    private func expectDType(_ o: Int, _ slot: Int, _ info: TensorInfo, _ dtype: DType) throws(SprigError) {
+        guard info.dtype == dtype else {
+            throw .dtypeMismatch(op: o, slot: slot, expected: dtype, found: Int(info.dtype.rawValue))
+        }
+    }
+
+    private func expectPerTensor(_ o: Int, _ slot: Int, _ t: Int) throws(SprigError) {
+        guard tensor(t).quantCount == 1 else { throw .badQuantization(op: o, slot: slot, tensor: t) }
+    }
+
+    private func expectSameQuant(_ o: Int, _ input: Int, _ output: Int) throws(SprigError) {
+        try expectPerTensor(o, 0, input)
+        try expectPerTensor(o, -1, output)
+        let a = quant(tensor(input), 0), b = quant(tensor(output), 0)
+        guard a.scale.bitPattern == b.scale.bitPattern, a.zeroPoint == b.zeroPoint else {
+            throw .badQuantization(op: o, slot: -1, tensor: output)
+        }
+    }
+
+    private func expectMultiplier(_ o: Int, _ multiplier: Int32, _ shift: Int32) throws(SprigError) {
+        guard multiplier == 0 || multiplier >= (1 << 30) else {
+            throw .invalidField(field: .opParam, index: o, value: Int(multiplier))
+        }
+        guard shift >= -31 && shift <= 30 else { throw .invalidField(field: .opParam, index: o, value: Int(shift)) }
+    }
+
+    // MARK: Data flow
+
+    /// Every arena read is of a value already written and still intact; every
+    /// arena tensor is written once; graph outputs are written and survive.
+    func validateDataFlow() throws(SprigError) {
+        for o in 0..<opCount {
+            let op = self.op(o)
+            let out = op.output
+            if isGraphInput(out) { throw .writtenTwice(op: o, tensor: out) }
+            for p in 0..<o where self.op(p).output == out { throw .writtenTwice(op: o, tensor: out) }
+            for s in 0..<op.inputCount {
+                let t = op.input(s)
+                guard t >= 0, tensor(t).storage == .arena else { continue }
+                guard let producer = self.producer(of: t, before: o) else { throw .readBeforeWrite(op: o, tensor: t) }
+                // No op from the producer up to and including this one overwrites t.
+                for m in (producer + 1)...o where overlaps(self.op(m).output, t) {
+                    throw .arenaOverlap(op: m, tensor: t)
+                }
+            }
+        }
+        for i in 0..<ioCount where io(i).role == 1 {
+            let t = io(i).tensor
+            guard let producer = producer(of: t, before: opCount), producer >= 0 || isGraphInput(t) else {
+                throw .outputNeverWritten(tensor: t)
+            }
+            if producer < 0 { throw .outputNeverWritten(tensor: t) }
+            for m in (producer + 1)..<max(producer + 1, opCount) where overlaps(self.op(m).output, t) {
+                throw .arenaOverlap(op: m, tensor: t)
+            }
+        }
+    }
+
+    private func isGraphInput(_ t: Int) -> Bool {
+        for i in 0..<ioCount where io(i).role == 0 && io(i).tensor == t { return true }
+        return false
+    }
+
+    /// The op before `limit` that writes `t`, -1 for a graph input, nil if none.
+    private func producer(of t: Int, before limit: Int) -> Int? {
+        var p = limit - 1
+        while p >= 0 {
+            if op(p).output == t { return p }
+            p -= 1
+        }
+        return isGraphInput(t) ? -1 : nil
+    }
+
+    private func overlaps(_ a: Int, _ b: Int) -> Bool {
+        let x = tensor(a), y = tensor(b)
+        return x.dataOffset < y.dataOffset + y.dataBytes && y.dataOffset < x.dataOffset + x.dataBytes
+    }
+}
+
+@inline(__always)
+private func inRange(_ v: Int, _ lo: Int, _ hi: Int) -> Bool { v >= lo && v <= hi }

@@ -1,0 +1,352 @@
+import SprigRuntime
+
+let usage = """
+    sprig-edge: run and inspect .sprig models on a device.
+
+    Usage:
+      sprig-edge info MODEL.sprig [--json]
+      sprig-edge run MODEL.sprig IMAGES.idx [LABELS.idx] [--json]
+      sprig-edge bench MODEL.sprig [--runs N] [--json]
+      sprig-edge COMMAND --help
+
+    IDX files are uncompressed, as in MNIST (gunzip them first).
+    Exit status: 0 success, 1 bad input (the message names the file and field), 2 bad usage.
+
+    """
+
+let helps: [String: String] = [
+    "info": """
+        sprig-edge info MODEL.sprig [--json]
+          Validates the blob and prints its ops, shapes, parameter count, blob bytes,
+          arena bytes and CRC status. --json prints one JSON object.
+
+        """,
+    "run": """
+        sprig-edge run MODEL.sprig IMAGES.idx [LABELS.idx] [--json]
+          Runs the model on every image and prints one predicted class per line.
+          With LABELS.idx, prints the accuracy instead. --json prints one JSON object
+          (predictions, or accuracy, correct and count).
+
+        """,
+    "bench": """
+        sprig-edge bench MODEL.sprig [--runs N] [--json]
+          Times N invokes (default 1000, after 50 warm-up runs) at batch 1 and prints
+          the median, min and max latency and the arena bytes. --json prints seconds.
+
+        """,
+]
+
+/// Parsed command-line words: positionals, flags, and flag values.
+struct Arguments {
+    var positional: [String] = []
+    var json = false
+    var help = false
+    var runs: Int?
+
+    init(_ words: ArraySlice<String>) throws(UsageError) {
+        var it = words.makeIterator()
+        while let w = it.next() {
+            switch w {
+            case "--json": json = true
+            case "--help", "-h": help = true
+            case "--runs":
+                guard let v = it.next() else { throw UsageError(message: "--runs needs a number") }
+                guard let n = Int(v), n >= 1, n <= 10_000_000 else {
+                    throw UsageError(message: "--runs: '\(v)' is not a whole number from 1 to 10000000")
+                }
+                runs = n
+            default:
+                if w.hasPrefix("-") && w.count > 1 { throw UsageError(message: "unknown option '\(w)'") }
+                positional.append(w)
+            }
+        }
+    }
+}
+
+struct UsageError: Error {
+    var message: String
+}
+
+/// Runs one command; returns the exit status.
+func edgeMain(_ args: [String]) -> Int32 {
+    guard let command = args.first else {
+        writeErr(usage)
+        return 2
+    }
+    if command == "--help" || command == "-h" || command == "help" {
+        writeOut(usage)
+        return 0
+    }
+    guard let help = helps[command] else {
+        writeErr("sprig-edge: unknown command '\(command)'\n\n" + usage)
+        return 2
+    }
+    let parsed: Arguments
+    do {
+        parsed = try Arguments(args.dropFirst())
+    } catch {
+        writeErr("sprig-edge \(command): \(error.message)\n\n" + help)
+        return 2
+    }
+    if parsed.help {
+        writeOut(help)
+        return 0
+    }
+    do {
+        switch command {
+        case "info": return try info(parsed, help)
+        case "run": return try run(parsed, help)
+        default: return try bench(parsed, help)
+        }
+    } catch {
+        writeErr("sprig-edge \(command): \(error.message)\n")
+        return 1
+    }
+}
+
+/// A failure to report: one line, exit 1.
+struct EdgeError: Error {
+    var message: String
+}
+
+/// A loaded model and the buffer that holds it.
+struct LoadedModel {
+    var buffer: UnsafeMutableRawBufferPointer
+    var model: Model
+    var path: String
+
+    init(_ path: String) throws(EdgeError) {
+        let buffer: UnsafeMutableRawBufferPointer
+        do {
+            buffer = try readFile(path)
+        } catch {
+            throw EdgeError(message: "\(error.path): \(error.reason)")
+        }
+        do {
+            model = try Model(bytes: UnsafeRawBufferPointer(buffer))
+        } catch {
+            buffer.deallocate()
+            throw EdgeError(message: "\(path): \(error.message)")
+        }
+        self.buffer = buffer
+        self.path = path
+    }
+
+    func free() { buffer.deallocate() }
+}
+
+func usageFail(_ message: String, _ help: String) -> Int32 {
+    writeErr("sprig-edge: \(message)\n\n" + help)
+    return 2
+}
+
+// MARK: info
+
+func info(_ a: Arguments, _ help: String) throws(EdgeError) -> Int32 {
+    guard a.positional.count == 1 else { return usageFail("info takes one MODEL.sprig", help) }
+    let loaded = try LoadedModel(a.positional[0])
+    defer { loaded.free() }
+    let m = loaded.model
+    let name = text(m.metadata(key: "name"))
+    let precision = text(m.metadata(key: "precision"))
+    if a.json {
+        var ops = ""
+        for o in 0..<m.opCount {
+            let op = m.op(o)
+            if o > 0 { ops += "," }
+            ops += "{\"op\":\(jsonString(op.opcode.name.description)),\"activation\":\(jsonString(op.activation.name.description))"
+            ops += ",\"input_shape\":\(shapeJSON(m.tensor(op.inputs.0))),\"output_shape\":\(shapeJSON(m.tensor(op.output)))"
+            ops += ",\"dtype\":\(jsonString(m.tensor(op.inputs.0).dtype.name.description))}"
+        }
+        writeOut("{\"file\":\(jsonString(loaded.path)),\"name\":\(jsonString(name)),\"precision\":\(jsonString(precision))"
+            + ",\"blob_bytes\":\(m.bytes.count),\"arena_bytes\":\(m.arenaBytes)"
+            + ",\"finetune_arena_bytes\":\(m.finetuneArenaBytes),\"params\":\(m.parameterCount)"
+            + ",\"crc32\":\"\(hex32(m.crc))\",\"crc_ok\":true,\"version\":\(BlobLayout.version),\"ops\":[\(ops)]}\n")
+        return 0
+    }
+    var s = "\(loaded.path): \(m.bytes.count) bytes, version \(BlobLayout.version), CRC 0x\(hex32(m.crc)) ok\n"
+    if !name.isEmpty { s += "name:       \(name)\n" }
+    if !precision.isEmpty { s += "precision:  \(precision)\n" }
+    s += "params:     \(m.parameterCount)\n"
+    s += "arena:      \(m.arenaBytes) bytes (inference)"
+    s += m.finetuneArenaBytes > 0
+        ? ", \(m.finetuneArenaBytes) bytes (fine-tuning, \(m.finetuneMaxClasses) classes × \(m.finetuneMaxShots) shots)\n"
+        : ", no fine-tuning plan\n"
+    for i in 0..<m.ioCount {
+        let e = m.io(i)
+        let t = m.tensor(e.tensor)
+        s += e.role == 0 ? "input:      " : "output:     "
+        s += "#\(e.tensor) \(shapeText(t)) \(t.dtype.name.description)"
+        if e.role == 0 { s += " (pixels normalised as (p/255 - \(number(Double(e.mean))))/\(number(Double(e.std))))" }
+        s += "\n"
+    }
+    s += "ops:\n"
+    s += "  #  " + padRight("op", 18) + padRight("act", 6) + padRight("dtype", 6) + padRight("input", 16) + "output\n"
+    for o in 0..<m.opCount {
+        let op = m.op(o)
+        let x = m.tensor(op.inputs.0), y = m.tensor(op.output)
+        s += pad("\(o)", 3) + "  " + padRight(op.opcode.name.description, 18) + padRight(op.activation.name.description, 6)
+        s += padRight(x.dtype.name.description, 6) + padRight(shapeText(x), 16) + shapeText(y) + "\n"
+    }
+    writeOut(s)
+    return 0
+}
+
+func text(_ bytes: UnsafeRawBufferPointer?) -> String {
+    guard let b = bytes else { return "" }
+    return String(decoding: b, as: UTF8.self)
+}
+
+func shapeText(_ t: TensorInfo) -> String {
+    var s = "["
+    for i in 0..<t.rank { s += (i > 0 ? "," : "") + "\(t.dim(i))" }
+    return s + "]"
+}
+
+func shapeJSON(_ t: TensorInfo) -> String { shapeText(t) }
+
+// MARK: run
+
+func run(_ a: Arguments, _ help: String) throws(EdgeError) -> Int32 {
+    guard a.positional.count == 2 || a.positional.count == 3 else {
+        return usageFail("run takes MODEL.sprig IMAGES.idx [LABELS.idx]", help)
+    }
+    let loaded = try LoadedModel(a.positional[0])
+    defer { loaded.free() }
+    let m = loaded.model
+    let imagesPath = a.positional[1]
+    let imageFile = try readIDX(imagesPath)
+    defer { imageFile.buffer.deallocate() }
+    let images = imageFile.view
+    let interpreterArena = UnsafeMutableRawBufferPointer.allocate(byteCount: max(m.arenaBytes, 16), alignment: 16)
+    defer { interpreterArena.deallocate() }
+    let interpreter: Interpreter
+    do {
+        interpreter = try Interpreter(model: m, arena: interpreterArena)
+    } catch {
+        throw EdgeError(message: "\(loaded.path): \(error.message)")
+    }
+    let need = interpreter.inputInfo.elementCount
+    guard images.count == 0 || images.itemBytes == need else {
+        throw EdgeError(message: "\(imagesPath): dims: each image has \(images.itemBytes) pixels, the model's input needs \(need)")
+    }
+    var labels: IDXView? = nil
+    var labelFile: (buffer: UnsafeMutableRawBufferPointer, view: IDXView)? = nil
+    if a.positional.count == 3 {
+        let path = a.positional[2]
+        let file = try readIDX(path)
+        labelFile = file
+        let view = file.view
+        guard view.dims.count == 1 else {
+            file.buffer.deallocate()
+            throw EdgeError(message: "\(path): ndim: is \(view.dims.count), labels need 1")
+        }
+        guard view.count == images.count else {
+            file.buffer.deallocate()
+            throw EdgeError(message: "\(path): dims[0]: \(view.count) labels for \(images.count) images in \(imagesPath)")
+        }
+        for i in 0..<view.count where Int(view.data[i]) >= interpreter.outputCount {
+            file.buffer.deallocate()
+            throw EdgeError(message: "\(path): label[\(i)]: is \(view.data[i]), the model has \(interpreter.outputCount) classes")
+        }
+        labels = view
+    }
+    defer { labelFile?.buffer.deallocate() }
+
+    var correct = 0
+    var predictions = ""
+    var json = ""
+    for i in 0..<images.count {
+        do {
+            try interpreter.setInput(pixels: images.item(i))
+        } catch {
+            throw EdgeError(message: "\(imagesPath): image \(i): \(error.message)")
+        }
+        interpreter.invoke()
+        let p = interpreter.argmax()
+        if let l = labels, Int(l.data[i]) == p { correct += 1 }
+        if labels == nil {
+            if a.json { json += (i > 0 ? "," : "") + "\(p)" } else { predictions += "\(p)\n" }
+        }
+    }
+    if let _ = labels {
+        let accuracy = images.count > 0 ? Double(correct) / Double(images.count) : 0
+        if a.json {
+            writeOut("{\"accuracy\":\(number(accuracy)),\"correct\":\(correct),\"count\":\(images.count)}\n")
+        } else {
+            writeOut("accuracy: \(fixed(accuracy * 100, 2))% (\(correct)/\(images.count))\n")
+        }
+    } else if a.json {
+        writeOut("{\"predictions\":[\(json)],\"count\":\(images.count)}\n")
+    } else {
+        writeOut(predictions)
+    }
+    return 0
+}
+
+func readIDX(_ path: String) throws(EdgeError) -> (buffer: UnsafeMutableRawBufferPointer, view: IDXView) {
+    let buffer: UnsafeMutableRawBufferPointer
+    do {
+        buffer = try readFile(path)
+    } catch {
+        throw EdgeError(message: "\(error.path): \(error.reason)")
+    }
+    do {
+        return (buffer, try IDXView(UnsafeRawBufferPointer(buffer)))
+    } catch {
+        buffer.deallocate()
+        throw EdgeError(message: "\(path): \(error.field): \(error.detail)")
+    }
+}
+
+// MARK: bench
+
+func bench(_ a: Arguments, _ help: String) throws(EdgeError) -> Int32 {
+    guard a.positional.count == 1 else { return usageFail("bench takes one MODEL.sprig", help) }
+    let loaded = try LoadedModel(a.positional[0])
+    defer { loaded.free() }
+    let m = loaded.model
+    let arena = UnsafeMutableRawBufferPointer.allocate(byteCount: max(m.arenaBytes, 16), alignment: 16)
+    defer { arena.deallocate() }
+    let interpreter: Interpreter
+    do {
+        interpreter = try Interpreter(model: m, arena: arena)
+    } catch {
+        throw EdgeError(message: "\(loaded.path): \(error.message)")
+    }
+    // A fixed, non-trivial input: a diagonal gradient of pixels.
+    let count = interpreter.inputInfo.elementCount
+    var pixels = [UInt8](repeating: 0, count: count)
+    for i in 0..<count { pixels[i] = UInt8(truncatingIfNeeded: (i * 37) & 0xFF) }
+    let failure: SprigError? = pixels.withUnsafeBytes { (p) -> SprigError? in
+        do throws(SprigError) {
+            try interpreter.setInput(pixels: p)
+            return nil
+        } catch {
+            return error
+        }
+    }
+    if let e = failure { throw EdgeError(message: "\(loaded.path): \(e.message)") }
+    let runs = a.runs ?? 1000
+    for _ in 0..<min(50, runs) { interpreter.invoke() }
+    var times = [Double](repeating: 0, count: runs)
+    for r in 0..<runs {
+        let t0 = now()
+        interpreter.invoke()
+        times[r] = now() - t0
+    }
+    times.sort()
+    let median = runs % 2 == 1 ? times[runs / 2] : (times[runs / 2 - 1] + times[runs / 2]) / 2
+    let lo = times[0], hi = times[runs - 1]
+    if a.json {
+        writeOut("{\"file\":\(jsonString(loaded.path)),\"runs\":\(runs),\"latency_seconds_median\":\(number(median))"
+            + ",\"latency_seconds_min\":\(number(lo)),\"latency_seconds_max\":\(number(hi))"
+            + ",\"arena_bytes\":\(m.arenaBytes),\"blob_bytes\":\(m.bytes.count)}\n")
+    } else {
+        writeOut("\(loaded.path): \(runs) invokes at batch 1\n"
+            + "  latency  median \(fixed(median * 1e6, 1)) us   min \(fixed(lo * 1e6, 1)) us   max \(fixed(hi * 1e6, 1)) us\n"
+            + "  arena    \(m.arenaBytes) bytes\n"
+            + "  blob     \(m.bytes.count) bytes\n")
+    }
+    return 0
+}

@@ -1,0 +1,127 @@
+// The thin libc layer of sprig-edge: the few calls it needs, declared with
+// @_extern(c) so the same code builds on the host and as Embedded Swift for a
+// board (no Glibc module there).
+
+@_extern(c, "open") func c_open(_ path: UnsafePointer<CChar>, _ flags: Int32, _ mode: UInt32) -> Int32
+@_extern(c, "read") func c_read(_ fd: Int32, _ buf: UnsafeMutableRawPointer, _ count: Int) -> Int
+@_extern(c, "write") func c_write(_ fd: Int32, _ buf: UnsafeRawPointer, _ count: Int) -> Int
+@_extern(c, "close") func c_close(_ fd: Int32) -> Int32
+@_extern(c, "lseek") func c_lseek(_ fd: Int32, _ offset: Int, _ whence: Int32) -> Int
+@_extern(c, "fsync") func c_fsync(_ fd: Int32) -> Int32
+@_extern(c, "rename") func c_rename(_ from: UnsafePointer<CChar>, _ to: UnsafePointer<CChar>) -> Int32
+@_extern(c, "unlink") func c_unlink(_ path: UnsafePointer<CChar>) -> Int32
+@_extern(c, "getpid") func c_getpid() -> Int32
+@_extern(c, "clock_gettime") func c_clock_gettime(_ clock: Int32, _ ts: UnsafeMutablePointer<Int>) -> Int32
+@_extern(c, "exit") func c_exit(_ status: Int32)
+@_extern(c, "__errno_location") func c_errno_location() -> UnsafeMutablePointer<Int32>
+@_extern(c, "strerror") func c_strerror(_ errnum: Int32) -> UnsafePointer<CChar>
+
+let O_RDONLY: Int32 = 0
+let O_WRONLY: Int32 = 1
+let O_CREAT: Int32 = 0o100
+let O_TRUNC: Int32 = 0o1000
+let O_EXCL: Int32 = 0o200
+let SEEK_SET: Int32 = 0
+let SEEK_END: Int32 = 2
+let CLOCK_MONOTONIC: Int32 = 1
+let EINTR: Int32 = 4
+
+/// The current errno as a message, e.g. "No such file or directory".
+func errnoMessage() -> String {
+    String(cString: c_strerror(c_errno_location().pointee))
+}
+
+/// Monotonic time in seconds.
+func now() -> Double {
+    var ts = (0, 0)
+    _ = withUnsafeMutablePointer(to: &ts) { p in
+        p.withMemoryRebound(to: Int.self, capacity: 2) { c_clock_gettime(CLOCK_MONOTONIC, $0) }
+    }
+    return Double(ts.0) + Double(ts.1) * 1e-9
+}
+
+/// A failure of the file layer, with the path and the reason.
+struct FileError: Error {
+    var path: String
+    var reason: String
+}
+
+/// Reads a whole file into a new 16-byte aligned buffer (the caller frees it).
+func readFile(_ path: String, limit: Int = 1 << 30) throws(FileError) -> UnsafeMutableRawBufferPointer {
+    let fd = path.withCString { c_open($0, O_RDONLY, 0) }
+    guard fd >= 0 else { throw FileError(path: path, reason: errnoMessage()) }
+    defer { _ = c_close(fd) }
+    let size = c_lseek(fd, 0, SEEK_END)
+    guard size >= 0, c_lseek(fd, 0, SEEK_SET) == 0 else {
+        throw FileError(path: path, reason: "cannot seek: " + errnoMessage())
+    }
+    guard size <= limit else { throw FileError(path: path, reason: "larger than \(limit) bytes") }
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 1), alignment: 16)
+    var done = 0
+    while done < size {
+        guard let base = buffer.baseAddress else { break }
+        let n = c_read(fd, base + done, size - done)
+        if n < 0 && c_errno_location().pointee == EINTR { continue }
+        if n <= 0 {
+            buffer.deallocate()
+            throw FileError(path: path, reason: n == 0 ? "file shrank while reading" : errnoMessage())
+        }
+        done += n
+    }
+    return UnsafeMutableRawBufferPointer(rebasing: buffer[0..<size])
+}
+
+/// Writes `bytes` to `path` so that an interruption leaves either the old
+/// file or the new one: write a temporary file beside it, fsync, rename.
+func writeFileAtomically(_ path: String, _ bytes: UnsafeRawBufferPointer) throws(FileError) {
+    let temp = path + ".tmp-\(c_getpid())"
+    let fd = temp.withCString { c_open($0, O_WRONLY | O_CREAT | O_TRUNC | O_EXCL, 0o644) }
+    guard fd >= 0 else { throw FileError(path: temp, reason: errnoMessage()) }
+    var done = 0
+    while done < bytes.count {
+        guard let base = bytes.baseAddress else { break }
+        let n = c_write(fd, base + done, bytes.count - done)
+        if n < 0 && c_errno_location().pointee == EINTR { continue }
+        if n <= 0 {
+            let reason = errnoMessage()
+            _ = c_close(fd)
+            _ = temp.withCString { c_unlink($0) }
+            throw FileError(path: path, reason: reason)
+        }
+        done += n
+    }
+    guard c_fsync(fd) == 0 else {
+        let reason = errnoMessage()
+        _ = c_close(fd)
+        _ = temp.withCString { c_unlink($0) }
+        throw FileError(path: path, reason: reason)
+    }
+    _ = c_close(fd)
+    let renamed = temp.withCString { t in path.withCString { c_rename(t, $0) } }
+    guard renamed == 0 else {
+        let reason = errnoMessage()
+        _ = temp.withCString { c_unlink($0) }
+        throw FileError(path: path, reason: reason)
+    }
+}
+
+/// Standard output and error, written in one call per line.
+func writeOut(_ s: String) {
+    var s = s
+    s.withUTF8 { u in
+        var done = 0
+        while done < u.count {
+            guard let base = u.baseAddress else { return }
+            let n = c_write(1, base + done, u.count - done)
+            if n <= 0 { return }
+            done += n
+        }
+    }
+}
+
+func writeErr(_ s: String) {
+    var s = s
+    s.withUTF8 { u in
+        if let base = u.baseAddress { _ = c_write(2, base, u.count) }
+    }
+}
