@@ -39,9 +39,15 @@ let package = Package(
             dependencies: ["SprigRuntime", "CZlib"],
             swiftSettings: hostSIMD
         ),
+        // Compiler: lowering to blobs, post-training quantization, reference models.
+        .target(
+            name: "SprigCompile",
+            dependencies: ["SprigRuntime"],
+            swiftSettings: hostSIMD
+        ),
         .executableTarget(
             name: "sprig",
-            dependencies: ["SprigRuntime", "SprigTrain"],
+            dependencies: ["SprigRuntime", "SprigTrain", "SprigCompile"],
             swiftSettings: hostSIMD
         ),
         // Shared test support: naive references, finite differences, seeded RNG, corruption generator.
@@ -52,7 +58,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SprigRuntimeTests",
-            dependencies: ["SprigRuntime", "SprigTestSupport"]
+            dependencies: ["SprigRuntime", "SprigCompile", "SprigTestSupport"]
         ),
         .testTarget(
             name: "SprigTrainTests",

@@ -126,6 +126,16 @@ public struct Model {
             guard let kind = SectionKind(rawValue: rawKind) else {
                 throw .unknownSection(index: s, kind: toInt(rawKind))
             }
+            let previous: Int
+            switch kind {
+            case .tensors: previous = found.tensors; found.tensors = s
+            case .ops: previous = found.ops; found.ops = s
+            case .io: previous = found.io; found.io = s
+            case .data: previous = found.data; found.data = s
+            case .strings: previous = found.strings; found.strings = s
+            case .metadata: previous = found.metadata; found.metadata = s
+            }
+            if previous >= 0 { throw .duplicateSection(kind: Int(kind.rawValue)) }
             let offset = toInt(readU32(bytes, e + 4))
             let size = toInt(readU32(bytes, e + 8))
             let count = toInt(readU32(bytes, e + 12))
@@ -156,16 +166,6 @@ public struct Model {
                 let ps = toInt(readU32(bytes, pe + 8))
                 if offset < po + ps && po < offset + size { throw .overlappingSections(first: p, second: s) }
             }
-            let previous: Int
-            switch kind {
-            case .tensors: previous = found.tensors; found.tensors = s
-            case .ops: previous = found.ops; found.ops = s
-            case .io: previous = found.io; found.io = s
-            case .data: previous = found.data; found.data = s
-            case .strings: previous = found.strings; found.strings = s
-            case .metadata: previous = found.metadata; found.metadata = s
-            }
-            if previous >= 0 { throw .duplicateSection(kind: Int(kind.rawValue)) }
         }
         func entry(_ s: Int, _ field: Int) -> Int {
             s < 0 ? 0 : toInt(readU32(bytes, table + s * BlobLayout.sectionEntryBytes + field))

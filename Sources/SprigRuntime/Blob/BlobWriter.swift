@@ -15,8 +15,8 @@
 /// b.addOutput(y)
 /// let blob = try b.build()
 /// ```
-public struct BlobBuilder {
-    public struct Tensor {
+public struct BlobBuilder: Sendable {
+    public struct Tensor: Sendable {
         public var name: String
         public var dtype: DType
         public var shape: [Int]
@@ -26,7 +26,7 @@ public struct BlobBuilder {
         public var quantAxis: Int
     }
 
-    public struct Op {
+    public struct Op: Sendable {
         public var opcode: Opcode
         public var activation: Activation
         public var inputs: [Int]

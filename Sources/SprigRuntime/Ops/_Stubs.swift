@@ -16,3 +16,5 @@ public func avgPool2dQ8(input: UnsafePointer<Int8>, output: UnsafeMutablePointer
 public func globalAveragePoolQ8(input: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>, height: Int, width: Int, channels: Int) {}
 public func addQ8(a: UnsafePointer<Int8>, b: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>, count: Int, params: AddQ8Params) {}
 public func softmaxQ8(input: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>, count: Int, expTable: UnsafePointer<Int32>) {}
+public func quantizeMultiplier(_ real: Double) -> (multiplier: Int32, shift: Int32) { (1 << 30, 0) }
+public func makeSoftmaxExpTable(inputScale: Float, into table: UnsafeMutablePointer<Int32>) { for d in 0..<256 { table[d] = Int32(1 << 24) >> Int32(min(d, 24)) } }

@@ -1,0 +1,223 @@
+// Post-training int8 quantization of a Float32 network description.
+//
+// The TFLite int8 scheme (docs/blob-format.md, "int8 arithmetic"):
+//   weights      symmetric per output channel: s_w[c] = max|W[c]| / 127, zero point 0
+//   activations  asymmetric per tensor from calibrated [min, max] (0 always inside)
+//   bias         int32 with scale s_in · s_w[c], zero point 0
+//   requant      M[c] = s_in · s_w[c] / s_out, stored as a Q31 multiplier and a shift
+// The f32 input is kept, followed by a Quantize op; the f32 outputs are
+// produced by Dequantize ops, so a q8 blob has the same interface as its f32 twin.
+
+import SprigRuntime
+
+/// A calibrated real range of one activation tensor.
+public struct ActivationRange: Equatable, Sendable {
+    public var min: Float
+    public var max: Float
+    public init(min: Float, max: Float) {
+        self.min = min
+        self.max = max
+    }
+
+    /// Widens the range to cover `value`.
+    public mutating func include(_ value: Float) {
+        if value < min { min = value }
+        if value > max { max = value }
+    }
+}
+
+/// Asymmetric int8 parameters for a real range; 0 is always representable.
+///
+/// Example: [-1, 3] gives scale 4/255 ≈ 0.01569 and zero point
+/// round(-128 + 1/0.01569) = -64.
+public func activationQuant(_ range: ActivationRange) -> QuantParams {
+    let lo = Swift.min(range.min, 0), hi = Swift.max(range.max, 0)
+    let span = hi - lo
+    let scale = span > 0 && span.isFinite ? span / 255 : 1.0 / 255
+    let zero = (-128 - lo / scale).rounded(.toNearestOrAwayFromZero)
+    return QuantParams(scale: scale, zeroPoint: Int32(Swift.max(-128, Swift.min(127, zero))))
+}
+
+/// Quantizes a real value with `q`, saturating to int8.
+func quantizeValue(_ x: Float, _ q: QuantParams) -> Int8 {
+    let v = (x / q.scale).rounded(.toNearestOrAwayFromZero) + Float(q.zeroPoint)
+    if !(v >= -128) { return -128 }
+    if v > 127 { return 127 }
+    return Int8(v)
+}
+
+/// Errors of the quantizer, each naming the op or tensor at fault.
+public enum QuantizeError: Error, Equatable, CustomStringConvertible {
+    case missingRange(tensor: String)
+    case unsupported(op: String)
+    case notFloat(tensor: String)
+
+    public var description: String {
+        switch self {
+        case .missingRange(let t): return "no calibration range for activation '\(t)'"
+        case .unsupported(let op): return "op \(op) cannot be quantized to int8"
+        case .notFloat(let t): return "tensor '\(t)' is not Float32"
+        }
+    }
+}
+
+/// Builds the int8 twin of a Float32 network description.
+///
+/// - Parameters:
+///   - source: a network whose tensors are all f32.
+///   - ranges: the calibrated range of every arena tensor of `source`, by index.
+/// - Returns: a description whose ops run in int8 between a Quantize after the
+///   input and a Dequantize before each output.
+public func quantizeNetwork(_ source: BlobBuilder, ranges: [Int: ActivationRange]) throws(QuantizeError) -> BlobBuilder {
+    var out = BlobBuilder()
+    out.finetune = source.finetune
+    for m in source.metadata { out.setMetadata(m.key, m.value) }
+    out.setMetadata("precision", "q8")
+    var quant: [Int: QuantParams] = [:]
+    var mapped: [Int: Int] = [:]  // source arena tensor -> its int8 tensor in `out`
+
+    func activation(_ t: Int) throws(QuantizeError) -> QuantParams {
+        if let q = quant[t] { return q }
+        guard let r = ranges[t] else { throw .missingRange(tensor: source.tensors[t].name) }
+        let q = activationQuant(r)
+        quant[t] = q
+        return q
+    }
+
+    // Inputs stay f32, then Quantize.
+    for input in source.inputs {
+        let s = source.tensors[input.tensor]
+        guard s.dtype == .f32 else { throw .notFloat(tensor: s.name) }
+        let f = out.addActivation(s.name, dtype: .f32, shape: s.shape)
+        out.addInput(f, mean: input.mean, std: input.std)
+        let q = try activation(input.tensor)
+        let i8 = out.addActivation(s.name + ".q", dtype: .i8, shape: s.shape, quant: q)
+        out.addOp(.quantize, inputs: [f], output: i8)
+        mapped[input.tensor] = i8
+    }
+
+    for op in source.ops {
+        let y = source.tensors[op.output]
+        let x = op.inputs[0]
+        guard let xi8 = mapped[x] else { throw .unsupported(op: op.opcode.name.description) }
+        let sx = try activation(x)
+        // Shape-preserving ops keep the input's quantization.
+        let keepsScale: Bool
+        switch op.opcode {
+        case .maxPool2d, .avgPool2d, .globalAveragePool, .reshape: keepsScale = true
+        default: keepsScale = false
+        }
+        let sy: QuantParams
+        if keepsScale {
+            sy = sx
+            quant[op.output] = sx
+        } else if op.opcode == .softmax {
+            sy = QuantParams(scale: 1.0 / 256, zeroPoint: -128)
+            quant[op.output] = sy
+        } else {
+            sy = try activation(op.output)
+        }
+        let yi8 = out.addActivation(y.name, dtype: .i8, shape: y.shape, quant: sy)
+        mapped[op.output] = yi8
+        switch op.opcode {
+        case .dense, .conv2d, .depthwiseConv2d:
+            let w = source.tensors[op.inputs[1]]
+            guard w.dtype == .f32 else { throw .notFloat(tensor: w.name) }
+            let weights = floats(w.data)
+            let axis: Int
+            switch op.opcode {
+            case .dense: axis = 0
+            case .conv2d: axis = 3
+            default: axis = 2
+            }
+            let channels = w.shape[axis]
+            // Per-channel symmetric scales.
+            var maxAbs = [Float](repeating: 0, count: channels)
+            for (i, v) in weights.enumerated() {
+                let c = channelOf(i, shape: w.shape, axis: axis)
+                maxAbs[c] = max(maxAbs[c], abs(v))
+            }
+            let scales = maxAbs.map { $0 > 0 ? $0 / 127 : Float(1e-8) }
+            var q8 = [Int8](repeating: 0, count: weights.count)
+            for (i, v) in weights.enumerated() {
+                let c = channelOf(i, shape: w.shape, axis: axis)
+                q8[i] = quantizeValue(v, QuantParams(scale: scales[c], zeroPoint: 0))
+                if q8[i] == -128 { q8[i] = -127 }
+            }
+            let wq = out.addConstant(w.name, int8s: q8, shape: w.shape,
+                                     quant: scales.map { QuantParams(scale: $0, zeroPoint: 0) },
+                                     quantAxis: axis)
+            var bias = -1
+            if op.inputs.count > 2, op.inputs[2] >= 0 {
+                let b = source.tensors[op.inputs[2]]
+                let bf = floats(b.data)
+                var bq = [Int32](repeating: 0, count: bf.count)
+                for c in 0..<bf.count {
+                    let v = (Double(bf[c]) / (Double(sx.scale) * Double(scales[c]))).rounded(.toNearestOrAwayFromZero)
+                    bq[c] = Int32(max(-2_147_483_648, min(2_147_483_647, v)))
+                }
+                bias = out.addConstant(b.name, int32s: bq, shape: b.shape)
+            }
+            var multipliers = [Int32](repeating: 0, count: channels)
+            var shifts = [Int32](repeating: 0, count: channels)
+            for c in 0..<channels {
+                let real = Double(sx.scale) * Double(scales[c]) / Double(sy.scale)
+                let (m, s) = quantizeMultiplier(real)
+                multipliers[c] = m
+                shifts[c] = s
+            }
+            let mt = out.addConstant(w.name + ".multipliers", int32s: multipliers, shape: [channels])
+            let st = out.addConstant(w.name + ".shifts", int32s: shifts, shape: [channels])
+            out.addOp(op.opcode, activation: op.activation, inputs: [xi8, wq, bias, mt, st], output: yi8,
+                      params: op.params)
+        case .maxPool2d, .avgPool2d, .globalAveragePool, .reshape:
+            out.addOp(op.opcode, inputs: [xi8], output: yi8, params: op.params)
+        case .add:
+            let b = op.inputs[1]
+            guard let bi8 = mapped[b] else { throw .unsupported(op: "Add") }
+            let sb = try activation(b)
+            // TFLite's scheme: inputs rescaled to twice the larger input scale, 20 bits of headroom.
+            let twiceMax = 2 * Double(max(sx.scale, sb.scale))
+            let leftShift: Int32 = 20
+            let (am, ash) = quantizeMultiplier(Double(sx.scale) / twiceMax)
+            let (bm, bsh) = quantizeMultiplier(Double(sb.scale) / twiceMax)
+            let (om, osh) = quantizeMultiplier(twiceMax / (Double(1 << leftShift) * Double(sy.scale)))
+            out.addOp(.add, activation: op.activation, inputs: [xi8, bi8], output: yi8,
+                      params: [leftShift, am, ash, bm, bsh, om, osh])
+        case .softmax:
+            var table = [Int32](repeating: 0, count: 256)
+            table.withUnsafeMutableBufferPointer { makeSoftmaxExpTable(inputScale: sx.scale, into: $0.baseAddress!) }
+            let tt = out.addConstant(y.name + ".exp_table", int32s: table, shape: [256])
+            out.addOp(.softmax, inputs: [xi8, tt], output: yi8)
+        case .quantize, .dequantize:
+            throw .unsupported(op: op.opcode.name.description)
+        }
+    }
+
+    // Outputs: Dequantize back to f32.
+    for t in source.outputs {
+        guard let q = mapped[t] else { throw .unsupported(op: "output") }
+        let s = source.tensors[t]
+        let f = out.addActivation(s.name + ".f32", dtype: .f32, shape: s.shape)
+        out.addOp(.dequantize, inputs: [q], output: f)
+        out.addOutput(f)
+    }
+    return out
+}
+
+/// Index along `axis` of flat element `i` of a row-major tensor of `shape`.
+func channelOf(_ i: Int, shape: [Int], axis: Int) -> Int {
+    var inner = 1
+    for d in shape[(axis + 1)...] { inner *= d }
+    return (i / inner) % shape[axis]
+}
+
+/// Little-endian f32 bytes to floats.
+public func floats(_ bytes: [UInt8]) -> [Float] {
+    var out = [Float](repeating: 0, count: bytes.count / 4)
+    for i in 0..<out.count {
+        let v = UInt32(bytes[4 * i]) | UInt32(bytes[4 * i + 1]) << 8 | UInt32(bytes[4 * i + 2]) << 16 | UInt32(bytes[4 * i + 3]) << 24
+        out[i] = Float(bitPattern: v)
+    }
+    return out
+}

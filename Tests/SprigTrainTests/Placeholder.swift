@@ -1,0 +1,1 @@
+// SprigTrain tests live beside this file.
