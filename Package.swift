@@ -56,9 +56,11 @@ let package = Package(
             dependencies: ["SprigRuntime"],
             path: "Tests/SprigTestSupport"
         ),
+        // Counts heap allocations in tests (interposes malloc in the test binary; glibc).
+        .target(name: "CAllocCounter", path: "Tests/CAllocCounter"),
         .testTarget(
             name: "SprigRuntimeTests",
-            dependencies: ["SprigRuntime", "SprigCompile", "SprigTestSupport"]
+            dependencies: ["SprigRuntime", "SprigCompile", "SprigTestSupport", "CAllocCounter"]
         ),
         .testTarget(
             name: "SprigTrainTests",
