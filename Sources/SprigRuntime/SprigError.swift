@@ -203,3 +203,7 @@ func hex<T: FixedWidthInteger>(_ value: T) -> String {
     for c in chars.reversed() { out.append(Character(Unicode.Scalar(c))) }
     return out
 }
+
+extension SprigError: CustomStringConvertible {
+    public var description: String { message }
+}

@@ -1,1 +1,50 @@
-print("sprig")
+// sprig: the host tool. Train, prune, compile, inspect, run, fine-tune.
+// See docs/cli.md. Exit status: 0 success, 1 bad input, 2 bad usage.
+
+import Foundation
+
+let commands: [Command] = [
+    fixturesCommand,
+]
+
+let toolUsage: String = {
+    var s = "sprig: train, prune and compile networks for the Sprig device runtime.\n\nUsage: sprig COMMAND [options]\n\nCommands:\n"
+    for c in commands { s += "  " + c.name.padding(toLength: 12, withPad: " ", startingAt: 0) + c.summary + "\n" }
+    s += "\nRun `sprig COMMAND --help` for a command's options.\n"
+    return s
+}()
+
+func sprigMain(_ args: [String]) -> Int32 {
+    guard let name = args.first else {
+        printError(toolUsage)
+        return 2
+    }
+    if name == "--help" || name == "-h" || name == "help" {
+        print(toolUsage, terminator: "")
+        return 0
+    }
+    guard let command = commands.first(where: { $0.name == name }) else {
+        printError("sprig: unknown command '\(name)'\n\n" + toolUsage)
+        return 2
+    }
+    do {
+        let parsed = try parse(Array(args.dropFirst()), for: command)
+        if parsed.flag("help") {
+            print(command.help, terminator: "")
+            return 0
+        }
+        try command.run(parsed)
+        return 0
+    } catch let e as UsageError {
+        printError("sprig \(name): \(e.description)\n\n" + command.help)
+        return 2
+    } catch {
+        printError("sprig \(name): \(error)")
+        return 1
+    }
+}
+
+setvbuf(stdout, nil, _IOFBF, 1 << 16)
+let status = sprigMain(Array(CommandLine.arguments.dropFirst()))
+fflush(stdout)
+exit(status)

@@ -1,0 +1,61 @@
+// A progress bar on standard error: the bar, a count, a rate, an ETA and a
+// free-form status (loss, accuracy, temperatures). Redrawn at most 10 times
+// a second; plain lines when stderr is not a terminal.
+
+import Foundation
+
+final class ProgressBar {
+    let title: String
+    let total: Int
+    let unit: String
+    private let start = Date()
+    private var lastDraw = Date.distantPast
+    private let isTerminal = isatty(2) != 0
+    private var lastPercentLogged = -1
+    private(set) var done = 0
+
+    init(_ title: String, total: Int, unit: String = "it") {
+        self.title = title
+        self.total = max(total, 1)
+        self.unit = unit
+    }
+
+    /// Advances to `done` items and redraws if due.
+    func update(_ done: Int, status: String = "") {
+        self.done = min(done, total)
+        let now = Date()
+        let final = self.done == total
+        guard final || now.timeIntervalSince(lastDraw) >= 0.1 else { return }
+        lastDraw = now
+        let elapsed = now.timeIntervalSince(start)
+        let rate = elapsed > 0 ? Double(self.done) / elapsed : 0
+        let eta = rate > 0 ? Double(total - self.done) / rate : 0
+        let fraction = Double(self.done) / Double(total)
+        if isTerminal {
+            let width = 24
+            let filled = Int(fraction * Double(width))
+            let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+            let line = String(format: "\r%@ %@ %3.0f%% %d/%d %@ %.0f %@/s ETA %@ ", title, bar, fraction * 100,
+                              self.done, total, "", rate, unit, duration(eta)) + status
+            FileHandle.standardError.write(("\u{1B}[2K" + line).data(using: .utf8)!)
+            if final { FileHandle.standardError.write("\n".data(using: .utf8)!) }
+        } else {
+            let percent = Int(fraction * 100) / 25 * 25
+            if percent != lastPercentLogged || final {
+                lastPercentLogged = percent
+                printError(String(format: "%@ %3d%% %d/%d %.0f %@/s %@", title, Int(fraction * 100), self.done, total, rate, unit, status))
+            }
+        }
+    }
+
+    /// Seconds since the bar started.
+    var elapsed: Double { Date().timeIntervalSince(start) }
+}
+
+/// "1m 05s", "12.3s".
+func duration(_ seconds: Double) -> String {
+    if !seconds.isFinite { return "?" }
+    if seconds < 60 { return String(format: "%.1fs", seconds) }
+    let s = Int(seconds.rounded())
+    return String(format: "%dm %02ds", s / 60, s % 60)
+}
