@@ -35,7 +35,7 @@ final class SafetensorsTests: XCTestCase {
         SafetensorsFile(
             tensors: [
                 "conv1.weight": try SafetensorsTensor(shape: [11], floats: SafetensorsTests.specialFloats),
-                "fc.bias": try SafetensorsTensor(shape: [2, 3], floats: [0.1, 0.2, 0.3, -0.4, 5e-39, 6e30]),
+                "fc.bias": try SafetensorsTensor(shape: [2, 3], floats: [0.1, 0.2, 0.3, -0.4, Float.leastNormalMagnitude / 4, 6e30]),
                 "step": try SafetensorsTensor(shape: [], int64s: [Int64.min]),
                 "counts": try SafetensorsTensor(shape: [3], int64s: [0, -1, Int64.max]),
                 "mask": try SafetensorsTensor(shape: [2, 2], uint8s: [0, 1, 254, 255]),
