@@ -43,7 +43,7 @@ public struct FileIOError: Error, Equatable, Sendable, CustomStringConvertible {
     }
 
     /// The symbolic errno name (`"ENOSPC"`), or `"errno N"` for unusual values.
-    public var codeName: String { errnoName(code) }
+    public var codeName: String { symbolicErrnoName(code) }
 
     public var description: String {
         var s = "cannot \(operation) '\(path)'"
@@ -54,7 +54,7 @@ public struct FileIOError: Error, Equatable, Sendable, CustomStringConvertible {
 }
 
 /// Symbolic names for the errno values a file write or read can plausibly produce.
-func errnoName(_ code: Int32) -> String {
+func symbolicErrnoName(_ code: Int32) -> String {
     switch code {
     case EPERM: return "EPERM"
     case ENOENT: return "ENOENT"
@@ -119,7 +119,7 @@ func writeFileAtomically(_ bytes: [UInt8], to path: String, fault: AtomicWriteFa
     guard !path.isEmpty else {
         throw FileIOError(path: path, operation: "write", code: ENOENT, detail: "empty path")
     }
-    let (directory, name) = splitPath(path)
+    let (directory, name) = splitDirectoryAndName(path)
     guard !name.isEmpty else {
         throw FileIOError(path: path, operation: "write", code: EISDIR, detail: "path ends in '/'")
     }
@@ -232,7 +232,7 @@ public func readFileBytes(atPath path: String, maxBytes: Int = 8 << 30) throws -
 }
 
 /// `"/a/b/c.bin"` → `("/a/b", "c.bin")`; `"c.bin"` → `(".", "c.bin")`; `"/c"` → `("/", "c")`.
-func splitPath(_ path: String) -> (directory: String, name: String) {
+func splitDirectoryAndName(_ path: String) -> (directory: String, name: String) {
     guard let slash = path.lastIndex(of: "/") else { return (".", path) }
     let name = String(path[path.index(after: slash)...])
     var directory = String(path[..<slash])

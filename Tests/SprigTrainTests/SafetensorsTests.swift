@@ -291,9 +291,9 @@ final class AtomicFileTests: XCTestCase {
     }
 
     func testSplitPath() {
-        XCTAssertEqual(splitPath("/a/b/c.bin").directory, "/a/b")
-        XCTAssertEqual(splitPath("/a/b/c.bin").name, "c.bin")
-        XCTAssertEqual(splitPath("c.bin").directory, ".")
-        XCTAssertEqual(splitPath("/c").directory, "/")
+        XCTAssertEqual(splitDirectoryAndName("/a/b/c.bin").directory, "/a/b")
+        XCTAssertEqual(splitDirectoryAndName("/a/b/c.bin").name, "c.bin")
+        XCTAssertEqual(splitDirectoryAndName("c.bin").directory, ".")
+        XCTAssertEqual(splitDirectoryAndName("/c").directory, "/")
     }
 }

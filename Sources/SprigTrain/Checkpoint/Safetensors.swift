@@ -228,9 +228,9 @@ public enum SafetensorsError: Error, Equatable, Sendable, CustomStringConvertibl
         case .invalidName(let name):
             return "cannot store a tensor named '\(name)'"
         case .valueCountMismatch(let t, let shape, let dtype, let expected, let found):
-            return "tensor '\(t)': shape \(shape) of \(dtype) needs \(expected) bytes, got \(found)"
+            return "\(t.isEmpty ? "tensor" : "tensor '\(t)'"): shape \(shape) of \(dtype) needs \(expected) bytes, got \(found)"
         case .wrongDType(let t, let found, let expected):
-            return "tensor '\(t)' is \(found), not \(expected)"
+            return "\(t.isEmpty ? "tensor" : "tensor '\(t)'") is \(found), not \(expected)"
         case .missingTensor(let p, let t):
             return "\(p): no tensor named '\(t)'"
         }

@@ -49,7 +49,7 @@ struct DataRNG: Sendable {
 
 /// Stream-splitting helper: derives an independent seed for a named purpose, so that e.g.
 /// the shuffle of epoch 3 and the augmentation of epoch 3 do not share random numbers.
-func deriveSeed(_ seed: UInt64, _ salt: UInt64) -> UInt64 {
+func deriveDataSeed(_ seed: UInt64, _ salt: UInt64) -> UInt64 {
     var rng = DataRNG(seed: seed ^ (salt &* 0xD1B5_4A32_D192_ED03))
     return rng.next()
 }

@@ -257,7 +257,7 @@ public struct Dataset: Equatable, Sendable {
         precondition(size > 0, "batch size must be positive")
         let order = shuffleSeed.map { Dataset.permutation(count: count, seed: $0) } ?? Array(0..<count)
         return BatchSequence(dataset: self, order: order, batchSize: size, table: normalization.lookupTable,
-                             augmentation: augmentation, augmentationSeed: deriveSeed(shuffleSeed ?? 0, 0xA6),
+                             augmentation: augmentation, augmentationSeed: deriveDataSeed(shuffleSeed ?? 0, 0xA6),
                              dropLast: dropLast)
     }
 
