@@ -297,6 +297,25 @@ final class DatasetTests: XCTestCase {
         XCTAssertEqual(data.train.labels.first, 9)
     }
 
+    func testBuiltinSubsetIsFirstNPerClassOfTheRealSet() throws {
+        let files: DataFiles
+        do { files = try DataSource.fashionMNIST.files() } catch { throw XCTSkip("dataset-fashion-mnist not installed") }
+        let builtin = try DataSource.builtin.load()
+        for (imagesPath, labelsPath, perClass, subset) in [
+            (files.trainImages, files.trainLabels, 1_000, builtin.train),
+            (files.testImages, files.testLabels, 200, builtin.test),
+        ] {
+            let full = try Dataset.load(imagesPath: imagesPath, labelsPath: labelsPath)
+            var taken = [Int](repeating: 0, count: 256)
+            var keep: [Int] = []
+            for (i, l) in full.labels.enumerated() where taken[Int(l)] < perClass {
+                taken[Int(l)] += 1
+                keep.append(i)
+            }
+            XCTAssertEqual(full.subset(keep), subset, "\(imagesPath): subset must be the first \(perClass) per class")
+        }
+    }
+
     func testBuiltinEnvironmentOverride() throws {
         let dir = NSTemporaryDirectory() + "sprig-builtin-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
