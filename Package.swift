@@ -37,6 +37,7 @@ let package = Package(
         .target(
             name: "SprigTrain",
             dependencies: ["SprigRuntime", "CZlib"],
+            resources: [.copy("Resources")],
             swiftSettings: hostSIMD
         ),
         // Compiler: lowering to blobs, post-training quantization, reference models.
