@@ -13,7 +13,7 @@ struct CommandError: Error, CustomStringConvertible {
 }
 
 /// One option a command accepts.
-struct OptionSpec {
+struct OptionSpec: Sendable {
     var name: String          // without the leading "--"
     var value: String?        // placeholder for the value, nil for a flag
     var help: String
@@ -21,14 +21,14 @@ struct OptionSpec {
 }
 
 /// A command of the `sprig` tool.
-struct Command {
+struct Command: Sendable {
     var name: String
     var summary: String
     var usage: String         // e.g. "sprig compile CKPT [options]"
     var positionals: ClosedRange<Int>
     var options: [OptionSpec]
     var details: String = ""
-    var run: (ParsedArguments) throws -> Void
+    var run: @Sendable (ParsedArguments) throws -> Void
 
     var help: String {
         var s = "\(summary)\n\nUsage: \(usage)\n"

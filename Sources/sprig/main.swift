@@ -44,7 +44,7 @@ func sprigMain(_ args: [String]) -> Int32 {
     }
 }
 
-setvbuf(stdout, nil, _IOFBF, 1 << 16)
+
 let status = sprigMain(Array(CommandLine.arguments.dropFirst()))
-fflush(stdout)
+fflush(nil)
 exit(status)
