@@ -1,4 +1,6 @@
+#if canImport(SprigRuntime)
 import SprigRuntime
+#endif
 
 let usage = """
     sprig-edge: run and inspect .sprig models on a device.
