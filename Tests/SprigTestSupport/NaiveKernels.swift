@@ -308,9 +308,10 @@ public enum Naive {
         return e.map { Int8(min(max((($0 * 256 + s / 2) / s) - 128, -128), 127)) }
     }
 
-    /// The table of `makeSoftmaxExpTable`, in Double with Foundation's exp.
+    /// The table of `makeSoftmaxExpTable` before rounding, with Foundation's exp
+    /// in Double of the same Float argument `−d·inputScale`.
     public static func softmaxExpTable(inputScale: Float) -> [Double] {
-        (0 ..< 256).map { 16_777_216 * Foundation.exp(-Double($0) * Double(inputScale)) }
+        (0 ..< 256).map { 16_777_216 * Foundation.exp(Double(-Float($0) * inputScale)) }
     }
 
     /// TFLite quantization: round(x / scale) (Float division, halves away from

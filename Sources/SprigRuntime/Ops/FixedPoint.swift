@@ -127,7 +127,11 @@ public func quantizeMultiplier(_ real: Double) -> (multiplier: Int32, shift: Int
     let magnitude = real.magnitude
     var shift = Int(magnitude.exponent) + 1            // frexp exponent
     let q = magnitude.significand / 2                  // frexp fraction in [0.5, 1)
-    var mantissa = Int64((q * 2_147_483_648.0).rounded(.toNearestOrAwayFromZero))  // ∈ [2^30, 2^31]
+    // round(q·2^31), halves away from zero, without libm's `round`: q·2^31 ∈ [2^30, 2^31)
+    // is positive and its fraction is exact in Double.
+    let scaled = q * 2_147_483_648.0
+    var mantissa = Int64(scaled)                                        // truncation
+    if scaled - Double(mantissa) >= 0.5 { mantissa += 1 }               // ∈ [2^30, 2^31]
     if mantissa == 1 << 31 {
         mantissa /= 2
         shift += 1

@@ -86,6 +86,24 @@ func clampScalarF32(_ x: Float, _ clamp: ClampF32) -> Float {
     return v > clamp.upper ? clamp.upper : v
 }
 
+/// `v` rounded to the nearest integer, halves away from zero (C's `roundf`), for
+/// `|v| ≤ 2^30`.
+///
+/// Written with a truncating conversion because `Float.rounded(_:)` becomes a
+/// libm call (`roundf`) on cores without a rounding instruction (Cortex-M).
+/// Exact: the integer part of a Float is itself a Float, so `v − Float(t)` is exact.
+/// ```
+/// roundHalfAwayFromZero(2.5)    //  3
+/// roundHalfAwayFromZero(-2.5)   // −3
+/// roundHalfAwayFromZero(-2.49)  // −2
+/// ```
+@inline(__always)
+func roundHalfAwayFromZero(_ v: Float) -> Int32 {
+    let t = Int32(v)
+    let fraction = v - Float(t)
+    return fraction >= 0.5 ? t &+ 1 : (fraction <= -0.5 ? t &- 1 : t)
+}
+
 /// Lane-wise maximum (a lane loop that LLVM turns into vmaxps / vpmaxsb).
 @inline(__always)
 func maxLanes<V: SIMD>(_ a: V, _ b: V) -> V where V.Scalar: Comparable {

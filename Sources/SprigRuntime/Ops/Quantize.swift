@@ -6,8 +6,10 @@
 /// rounding halves away from zero (TFLite's `TfLiteRound`).
 ///
 /// Never traps: NaN maps to `zeroPoint` (clamped to int8), ±∞ and huge values
-/// saturate to 127 / −128 (the quotient is clamped to ±2^32 before the integer
-/// conversion, and the zero point is added in 64 bits).
+/// saturate to 127 / −128 (the quotient is clamped to ±2^30 before the integer
+/// conversion, and the zero point is added in 64 bits; exact for any zero
+/// point within ±2^29). No libm call: the rounding is done with a truncating
+/// conversion (`roundHalfAwayFromZero`).
 ///
 /// Worked example (scale 0.5, zeroPoint −10):
 /// ```
@@ -33,9 +35,9 @@ public func quantizeF32ToQ8(input: UnsafePointer<Float>, output: UnsafeMutablePo
 func quantizeOneQ8(_ x: Float, scale: Float, zeroPoint: Int32) -> Int8 {
     var v = x / scale
     if v.isNaN { v = 0 }
-    let limit: Float = 4_294_967_296               // 2^32: beyond it the clamp result is already decided
+    let limit: Float = 1_073_741_824               // 2^30: beyond it the clamp result is already decided
     v = v < -limit ? -limit : (v > limit ? limit : v)
-    let q = Int64(v.rounded(.toNearestOrAwayFromZero)) &+ Int64(zeroPoint)
+    let q = Int64(roundHalfAwayFromZero(v)) &+ Int64(zeroPoint)
     return Int8(truncatingIfNeeded: q < -128 ? -128 : (q > 127 ? 127 : q))
 }
 

@@ -144,14 +144,15 @@ public func softmaxQ8(input: UnsafePointer<Int8>, output: UnsafeMutablePointer<I
 /// `table[0] == 2^24`. Never traps: a NaN product gives 0.
 ///
 /// Worked example, inputScale 0.1: table[0] = 16777216, table[1] =
-/// round(16777216·0.904837) = 15180707, table[10] = round(16777216·e^−1) = 6171992.
+/// round(16777216·e^−0.1) = round(15180652.8) = 15180653, table[10] =
+/// round(16777216·e^−1) = round(6171992.8) = 6171993.
 public func makeSoftmaxExpTable(inputScale: Float, into table: UnsafeMutablePointer<Int32>) {
     var d = 0
     while d < 256 {
         let scaled = expF32(-Float(d) * inputScale) * 16_777_216
         var value: Float = scaled.isNaN ? 0 : scaled
         value = value < 0 ? 0 : (value > 16_777_216 ? 16_777_216 : value)
-        table[d] = Int32(value.rounded(.toNearestOrAwayFromZero))
+        table[d] = roundHalfAwayFromZero(value)
         d &+= 1
     }
 }
