@@ -1,0 +1,66 @@
+// Elementwise Add (residual connections), Float32 and int8.
+//
+//   a, b, output   [count]   (same shape, no broadcasting)
+
+// MARK: - Float32
+
+/// Float32 elementwise add with a fused clamp: `out[i] = clamp(a[i] + b[i])`.
+///
+/// `output` may be `a` or `b` (each element is read before it is written), but
+/// must not partly overlap them.
+/// - Complexity: O(count); no allocation.
+public func addF32(a: UnsafePointer<Float>, b: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                   count: Int, clamp: ClampF32) {
+    var i = 0
+    while i &+ 16 <= count {
+        storeClamped(loadLanes(a + i) + loadLanes(b + i) as SIMD16<Float>, output + i, clamp)
+        i &+= 16
+    }
+    while i < count {
+        output[i] = clampScalarF32(a[i] + b[i], clamp)
+        i &+= 1
+    }
+}
+
+// MARK: - int8
+
+/// int8 elementwise add in the TFLite scheme (`AddQ8Params`):
+///
+/// ```
+/// a'' = multiplyByQuantizedMultiplier((a − aZeroPoint) << leftShift, aMultiplier, aShift)
+/// b'' = multiplyByQuantizedMultiplier((b − bZeroPoint) << leftShift, bMultiplier, bShift)
+/// out = clamp(multiplyByQuantizedMultiplier(a'' + b'', outputMultiplier, outputShift)
+///             + outputZeroPoint, clampMin, clampMax)
+/// ```
+/// The shift `<< leftShift` (0...31) and the sum `a'' + b''` wrap in Int32, as
+/// in TFLite; with TFLite's parameters (leftShift 20, multipliers < 1) neither
+/// can overflow.
+///
+/// Worked example (all scales equal, leftShift 20, aMultiplier = bMultiplier =
+/// 2^30 with shift 0, i.e. ×0.5, outputMultiplier 2^30 with shift −18, i.e.
+/// ×2^−19, zero points 0): a = 3, b = 4 → 3·2^20·0.5 + 4·2^20·0.5 = 3.5·2^20
+/// → ×2^−19 = 7.
+/// - Complexity: O(count); no allocation.
+public func addQ8(a: UnsafePointer<Int8>, b: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>,
+                  count: Int, params: AddQ8Params) {
+    let p = params
+    let stage = OutputStageQ8(zeroPoint: p.outputZeroPoint, clampMin: p.clampMin, clampMax: p.clampMax)
+    let requantA = Requant8(multiplier: p.aMultiplier, shift: p.aShift)
+    let requantB = Requant8(multiplier: p.bMultiplier, shift: p.bShift)
+    let requantOut = Requant8(multiplier: p.outputMultiplier, shift: p.outputShift)
+    let aZero = SIMD8<Int32>(repeating: p.aZeroPoint), bZero = SIMD8<Int32>(repeating: p.bZeroPoint)
+    let leftShift = SIMD8<Int32>(repeating: p.leftShift)
+    var i = 0
+    while i &+ 8 <= count {
+        let x = requantA.apply((loadWidened8(a + i) &- aZero) &<< leftShift)
+        let y = requantB.apply((loadWidened8(b + i) &- bZero) &<< leftShift)
+        storeLanes(stage(requantOut.apply(x &+ y)), output + i)
+        i &+= 8
+    }
+    while i < count {
+        let x = multiplyByQuantizedMultiplier((Int32(a[i]) &- p.aZeroPoint) &<< p.leftShift, p.aMultiplier, p.aShift)
+        let y = multiplyByQuantizedMultiplier((Int32(b[i]) &- p.bZeroPoint) &<< p.leftShift, p.bMultiplier, p.bShift)
+        output[i] = stage(multiplyByQuantizedMultiplier(x &+ y, p.outputMultiplier, p.outputShift))
+        i &+= 1
+    }
+}

@@ -1,0 +1,410 @@
+// Conv2D, Float32 and int8.
+//
+//   input   [H][W][Cin]              window.inputHeight/Width/Channels
+//   weights [KH][KW][Cin][Cout]      HWIO
+//   bias    [Cout]                   Float32, or Int32 in scale s_in·s_w (q8); nil = 0
+//   output  [OH][OW][Cout]
+//
+//   out[oy][ox][co] = bias[co] + Σ_{ky,kx,ci valid} in[oy·sh − pt + ky][ox·sw − pl + kx][ci] · w[ky][kx][ci][co]
+//
+// Taps outside the input are padding and contribute nothing (for q8 they are
+// skipped, not treated as the zero point).
+//
+// Loop structure. For a fixed ky, the taps (kx, ci) of one output pixel are
+// contiguous in the input (KW·Cin floats of one input row) and so are the
+// weight rows w[ky][kx][ci][·]. So for each valid ky the kernel runs a flat
+// loop over j ∈ 0 ..< KW·Cin of broadcast(in[j]) × weights row j, a small GEMM
+// whose K is KW·Cin. Two paths:
+//   1. the tile path: 4 output pixels of one row whose windows lie fully inside
+//      the input (no column clipping) × 16 output channels, 8 (f32) or
+//      8 ymm-sized (q8) accumulators kept in registers; the weights of one
+//      16-channel block (KH·KW·Cin·16 values) stay hot in L1 because channel
+//      blocks are the outer loop.
+//   2. the pixel path: one output pixel, its valid column range [kx0, kx1)
+//      (the flat j range shrinks to [kx0·Cin, kx1·Cin)), channel blocks of
+//      64/16/8 and a scalar tail. It handles the borders, the columns left
+//      over by the tiles, and the channels beyond the last full 16-block.
+
+// MARK: - Float32
+
+/// Float32 2-D convolution with a fused clamp, weights HWIO.
+///
+/// - Parameters:
+///   - input: `[inputHeight][inputWidth][inputChannels]`.
+///   - weights: `[kernelHeight][kernelWidth][inputChannels][outputChannels]`.
+///   - bias: `[outputChannels]`, or nil for zero.
+///   - output: `[outputHeight][outputWidth][outputChannels]`; must not alias `input`.
+///   - window: geometry, already validated by the interpreter (any kernel size,
+///     stride ≥ 1, any padding).
+///   - clamp: fused activation.
+/// - Complexity: O(OH·OW·KH·KW·Cin·Cout); no allocation.
+public func conv2dF32(input: UnsafePointer<Float>, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                      output: UnsafeMutablePointer<Float>, window: Window2D, clamp: ClampF32) {
+    let w = window
+    let cin = w.inputChannels
+    let cout = w.outputChannels
+    let inputRowStride = w.inputWidth &* cin
+    let flatCount = w.kernelWidth &* cin                // K of one ky slice
+    let weightsKyStride = flatCount &* cout
+    let pixelStep = w.strideWidth &* cin
+    let columns = interiorOutputs(stride: w.strideWidth, pad: w.padLeft, kernel: w.kernelWidth,
+                                  extent: w.inputWidth, outputCount: w.outputWidth)
+    let tiledEnd = columns.first &+ (columns.end &- columns.first) / 4 &* 4
+    let tiledChannels = cout &- cout % 16
+    let lower = SIMD16<Float>(repeating: clamp.lower)
+    let upper = SIMD16<Float>(repeating: clamp.upper)
+
+    // 1. Tile path: 4 interior pixels × 16 channels.
+    var c = 0
+    while c < tiledChannels {
+        var initial = SIMD16<Float>()
+        if let bias { initial = loadLanes(bias + c) }
+        var oy = 0
+        while oy < w.outputHeight {
+            let rowOrigin = oy &* w.strideHeight &- w.padTop
+            let rows = validTaps(origin: rowOrigin, kernel: w.kernelHeight, extent: w.inputHeight)
+            var ox = columns.first
+            while ox < tiledEnd {
+                var a0 = initial, a1 = initial, a2 = initial, a3 = initial
+                let columnOffset = (ox &* w.strideWidth &- w.padLeft) &* cin
+                var ky = rows.first
+                while ky < rows.end {
+                    let p0 = input + ((rowOrigin &+ ky) &* inputRowStride &+ columnOffset)
+                    let p1 = p0 + pixelStep, p2 = p1 + pixelStep, p3 = p2 + pixelStep
+                    var wp = weights + (ky &* weightsKyStride &+ c)
+                    var j = 0
+                    while j < flatCount {
+                        let wv: SIMD16<Float> = loadLanes(wp)
+                        a0 = a0.addingProduct(p0[j], wv)
+                        a1 = a1.addingProduct(p1[j], wv)
+                        a2 = a2.addingProduct(p2[j], wv)
+                        a3 = a3.addingProduct(p3[j], wv)
+                        wp += cout
+                        j &+= 1
+                    }
+                    ky &+= 1
+                }
+                let out = output + ((oy &* w.outputWidth &+ ox) &* cout &+ c)
+                storeLanes(clampLanes(a0, lower, upper), out)
+                storeLanes(clampLanes(a1, lower, upper), out + cout)
+                storeLanes(clampLanes(a2, lower, upper), out + 2 &* cout)
+                storeLanes(clampLanes(a3, lower, upper), out + 3 &* cout)
+                ox &+= 4
+            }
+            oy &+= 1
+        }
+        c &+= 16
+    }
+
+    // 2. Pixel path: everything the tiles did not cover.
+    var oy = 0
+    while oy < w.outputHeight {
+        var ox = 0
+        while ox < w.outputWidth {
+            let tiled = ox >= columns.first && ox < tiledEnd
+            let firstChannel = tiled ? tiledChannels : 0
+            if firstChannel < cout {
+                conv2dPixelF32(input: input, weights: weights, bias: bias, output: output, window: w,
+                               oy: oy, ox: ox, firstChannel: firstChannel, clamp: clamp)
+            }
+            ox &+= 1
+        }
+        oy &+= 1
+    }
+}
+
+/// One output pixel of `conv2dF32`, channels `firstChannel ..< outputChannels`, with clipping.
+private func conv2dPixelF32(input: UnsafePointer<Float>, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                            output: UnsafeMutablePointer<Float>, window w: Window2D,
+                            oy: Int, ox: Int, firstChannel: Int, clamp: ClampF32) {
+    let cin = w.inputChannels
+    let cout = w.outputChannels
+    let rowOrigin = oy &* w.strideHeight &- w.padTop
+    let columnOrigin = ox &* w.strideWidth &- w.padLeft
+    let rows = validTaps(origin: rowOrigin, kernel: w.kernelHeight, extent: w.inputHeight)
+    let cols = validTaps(origin: columnOrigin, kernel: w.kernelWidth, extent: w.inputWidth)
+    let flatCount = (cols.end &- cols.first) &* cin
+    let inputRowStride = w.inputWidth &* cin
+    let weightsKyStride = w.kernelWidth &* cin &* cout
+    // Input and weights at (ky = 0, kx = cols.first); add ky strides per row.
+    let inputStart = (columnOrigin &+ cols.first) &* cin
+    let weightsStart = cols.first &* cin &* cout
+    let out = output + (oy &* w.outputWidth &+ ox) &* cout
+
+    var c = firstChannel
+    // 64 channels: 8 independent FMA chains.
+    while c &+ 64 <= cout {
+        var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+        if let bias {
+            a0 = loadLanes(bias + c); a1 = loadLanes(bias + (c &+ 16))
+            a2 = loadLanes(bias + (c &+ 32)); a3 = loadLanes(bias + (c &+ 48))
+        }
+        var ky = rows.first
+        while ky < rows.end {
+            let p = input + ((rowOrigin &+ ky) &* inputRowStride &+ inputStart)
+            var wp = weights + (ky &* weightsKyStride &+ weightsStart &+ c)
+            var j = 0
+            while j < flatCount {
+                let x = p[j]
+                a0 = a0.addingProduct(x, loadLanes(wp) as SIMD16<Float>)
+                a1 = a1.addingProduct(x, loadLanes(wp + 16) as SIMD16<Float>)
+                a2 = a2.addingProduct(x, loadLanes(wp + 32) as SIMD16<Float>)
+                a3 = a3.addingProduct(x, loadLanes(wp + 48) as SIMD16<Float>)
+                wp += cout
+                j &+= 1
+            }
+            ky &+= 1
+        }
+        storeClamped(a0, out + c, clamp)
+        storeClamped(a1, out + (c &+ 16), clamp)
+        storeClamped(a2, out + (c &+ 32), clamp)
+        storeClamped(a3, out + (c &+ 48), clamp)
+        c &+= 64
+    }
+    while c &+ 16 <= cout {
+        var a0 = SIMD16<Float>(), a1 = SIMD16<Float>()      // even and odd j: two chains
+        if let bias { a0 = loadLanes(bias + c) }
+        var ky = rows.first
+        while ky < rows.end {
+            let p = input + ((rowOrigin &+ ky) &* inputRowStride &+ inputStart)
+            let wp = weights + (ky &* weightsKyStride &+ weightsStart &+ c)
+            var j = 0
+            while j &+ 1 < flatCount {
+                a0 = a0.addingProduct(p[j], loadLanes(wp + j &* cout) as SIMD16<Float>)
+                a1 = a1.addingProduct(p[j &+ 1], loadLanes(wp + (j &+ 1) &* cout) as SIMD16<Float>)
+                j &+= 2
+            }
+            if j < flatCount { a0 = a0.addingProduct(p[j], loadLanes(wp + j &* cout) as SIMD16<Float>) }
+            ky &+= 1
+        }
+        storeClamped(a0 + a1, out + c, clamp)
+        c &+= 16
+    }
+    while c &+ 8 <= cout {
+        var a0 = SIMD8<Float>()
+        if let bias { a0 = loadLanes(bias + c) }
+        var ky = rows.first
+        while ky < rows.end {
+            let p = input + ((rowOrigin &+ ky) &* inputRowStride &+ inputStart)
+            var wp = weights + (ky &* weightsKyStride &+ weightsStart &+ c)
+            var j = 0
+            while j < flatCount {
+                a0 = a0.addingProduct(p[j], loadLanes(wp) as SIMD8<Float>)
+                wp += cout
+                j &+= 1
+            }
+            ky &+= 1
+        }
+        storeClamped(a0, out + c, clamp)
+        c &+= 8
+    }
+    while c < cout {
+        var a: Float = 0
+        if let bias { a = bias[c] }
+        var ky = rows.first
+        while ky < rows.end {
+            let p = input + ((rowOrigin &+ ky) &* inputRowStride &+ inputStart)
+            var wp = weights + (ky &* weightsKyStride &+ weightsStart &+ c)
+            var j = 0
+            while j < flatCount {
+                a += p[j] * wp.pointee
+                wp += cout
+                j &+= 1
+            }
+            ky &+= 1
+        }
+        out[c] = clampScalarF32(a, clamp)
+        c &+= 1
+    }
+}
+
+// MARK: - int8
+
+/// int8 2-D convolution (TFLite scheme): symmetric per-output-channel weights,
+/// asymmetric input, int32 bias, per-channel requantization and fused clamp.
+///
+/// ```
+/// acc[co] = bias[co] + Σ_{valid taps} (in − inputZeroPoint) · w[ky][kx][ci][co]     (Int32, wrapping)
+/// out[co] = clamp(multiplyByQuantizedMultiplier(acc, requant.multipliers[co], requant.shifts[co])
+///                 + requant.outputZeroPoint, requant.clampMin, requant.clampMax)
+/// ```
+/// Padding taps are skipped (they do not contribute `0 − inputZeroPoint`).
+/// The Int32 accumulation wraps on overflow, so the result is exact whenever
+/// the true sum fits in Int32 (each product is at most 255·128 in magnitude:
+/// KH·KW·Cin ≤ 2^16 with a bias within ±2^30 is always exact).
+///
+/// Inside, `x − zp` is formed in Int16, exact for every input zero point in
+/// −128...127 (the q8 range the interpreter validates).
+/// - Parameters:
+///   - input: `[inputHeight][inputWidth][inputChannels]`.
+///   - inputZeroPoint: −128...127.
+///   - weights: `[kernelHeight][kernelWidth][inputChannels][outputChannels]`, zero point 0.
+///   - bias: `[outputChannels]` in scale s_in·s_w, or nil for zero.
+///   - output: `[outputHeight][outputWidth][outputChannels]`; must not alias `input`.
+///   - window: geometry, validated by the interpreter.
+///   - requant: `[outputChannels]` multipliers and shifts (shift −31...30), output zero point, clamp.
+/// - Complexity: O(OH·OW·KH·KW·Cin·Cout); no allocation.
+public func conv2dQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32, weights: UnsafePointer<Int8>,
+                     bias: UnsafePointer<Int32>?, output: UnsafeMutablePointer<Int8>,
+                     window: Window2D, requant: RequantQ8) {
+    let w = window
+    let cin = w.inputChannels
+    let cout = w.outputChannels
+    let inputRowStride = w.inputWidth &* cin
+    let flatCount = w.kernelWidth &* cin
+    let weightsKyStride = flatCount &* cout
+    let pixelStep = w.strideWidth &* cin
+    let columns = interiorOutputs(stride: w.strideWidth, pad: w.padLeft, kernel: w.kernelWidth,
+                                  extent: w.inputWidth, outputCount: w.outputWidth)
+    let tiledEnd = columns.first &+ (columns.end &- columns.first) / 4 &* 4
+    let tiledChannels = cout &- cout % 16
+    let stage = OutputStageQ8(zeroPoint: requant.outputZeroPoint, clampMin: requant.clampMin,
+                              clampMax: requant.clampMax)
+    let zeroPoint = Int16(truncatingIfNeeded: inputZeroPoint)
+
+    // 1. Tile path: 4 interior pixels × 16 channels.
+    var c = 0
+    while c < tiledChannels {
+        var initial = SIMD16<Int32>()
+        if let bias { initial = loadLanes(bias + c) }
+        let low = Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c)
+        let high = Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c &+ 8)
+        var oy = 0
+        while oy < w.outputHeight {
+            let rowOrigin = oy &* w.strideHeight &- w.padTop
+            let rows = validTaps(origin: rowOrigin, kernel: w.kernelHeight, extent: w.inputHeight)
+            var ox = columns.first
+            while ox < tiledEnd {
+                var a0 = initial, a1 = initial, a2 = initial, a3 = initial
+                let columnOffset = (ox &* w.strideWidth &- w.padLeft) &* cin
+                var ky = rows.first
+                while ky < rows.end {
+                    let p0 = input + ((rowOrigin &+ ky) &* inputRowStride &+ columnOffset)
+                    let p1 = p0 + pixelStep, p2 = p1 + pixelStep, p3 = p2 + pixelStep
+                    var wp = weights + (ky &* weightsKyStride &+ c)
+                    var j = 0
+                    while j < flatCount {
+                        let wv = loadWidened16(wp)
+                        let x0 = Int32(Int16(p0[j]) &- zeroPoint), x1 = Int32(Int16(p1[j]) &- zeroPoint)
+                        let x2 = Int32(Int16(p2[j]) &- zeroPoint), x3 = Int32(Int16(p3[j]) &- zeroPoint)
+                        a0 &+= wv &* SIMD16(repeating: x0)
+                        a1 &+= wv &* SIMD16(repeating: x1)
+                        a2 &+= wv &* SIMD16(repeating: x2)
+                        a3 &+= wv &* SIMD16(repeating: x3)
+                        wp += cout
+                        j &+= 1
+                    }
+                    ky &+= 1
+                }
+                let out = output + ((oy &* w.outputWidth &+ ox) &* cout &+ c)
+                storeRequantized(a0, out, low, high, stage)
+                storeRequantized(a1, out + cout, low, high, stage)
+                storeRequantized(a2, out + 2 &* cout, low, high, stage)
+                storeRequantized(a3, out + 3 &* cout, low, high, stage)
+                ox &+= 4
+            }
+            oy &+= 1
+        }
+        c &+= 16
+    }
+
+    // 2. Pixel path: everything the tiles did not cover.
+    var oy = 0
+    while oy < w.outputHeight {
+        var ox = 0
+        while ox < w.outputWidth {
+            let tiled = ox >= columns.first && ox < tiledEnd
+            let firstChannel = tiled ? tiledChannels : 0
+            if firstChannel < cout {
+                conv2dPixelQ8(input: input, inputZeroPoint: zeroPoint, weights: weights, bias: bias,
+                              output: output, window: w, oy: oy, ox: ox, firstChannel: firstChannel,
+                              requant: requant, stage: stage)
+            }
+            ox &+= 1
+        }
+        oy &+= 1
+    }
+}
+
+/// One output pixel of `conv2dQ8`, channels `firstChannel ..< outputChannels`, with clipping.
+private func conv2dPixelQ8(input: UnsafePointer<Int8>, inputZeroPoint zeroPoint: Int16, weights: UnsafePointer<Int8>,
+                           bias: UnsafePointer<Int32>?, output: UnsafeMutablePointer<Int8>, window w: Window2D,
+                           oy: Int, ox: Int, firstChannel: Int, requant: RequantQ8, stage: OutputStageQ8) {
+    let cin = w.inputChannels
+    let cout = w.outputChannels
+    let rowOrigin = oy &* w.strideHeight &- w.padTop
+    let columnOrigin = ox &* w.strideWidth &- w.padLeft
+    let rows = validTaps(origin: rowOrigin, kernel: w.kernelHeight, extent: w.inputHeight)
+    let cols = validTaps(origin: columnOrigin, kernel: w.kernelWidth, extent: w.inputWidth)
+    let flatCount = (cols.end &- cols.first) &* cin
+    let inputRowStride = w.inputWidth &* cin
+    let weightsKyStride = w.kernelWidth &* cin &* cout
+    let inputStart = (columnOrigin &+ cols.first) &* cin
+    let weightsStart = cols.first &* cin &* cout
+    let out = output + (oy &* w.outputWidth &+ ox) &* cout
+
+    var c = firstChannel
+    // 32 channels: 4 independent ymm accumulation chains.
+    while c &+ 32 <= cout {
+        var a0 = SIMD16<Int32>(), a1 = SIMD16<Int32>()
+        if let bias { a0 = loadLanes(bias + c); a1 = loadLanes(bias + (c &+ 16)) }
+        var ky = rows.first
+        while ky < rows.end {
+            let p = input + ((rowOrigin &+ ky) &* inputRowStride &+ inputStart)
+            var wp = weights + (ky &* weightsKyStride &+ weightsStart &+ c)
+            var j = 0
+            while j < flatCount {
+                let x = SIMD16<Int32>(repeating: Int32(Int16(p[j]) &- zeroPoint))
+                a0 &+= x &* loadWidened16(wp)
+                a1 &+= x &* loadWidened16(wp + 16)
+                wp += cout
+                j &+= 1
+            }
+            ky &+= 1
+        }
+        storeRequantized(a0, out + c,
+                         Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c),
+                         Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c &+ 8), stage)
+        storeRequantized(a1, out + (c &+ 16),
+                         Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c &+ 16),
+                         Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c &+ 24), stage)
+        c &+= 32
+    }
+    while c &+ 8 <= cout {
+        var a0 = SIMD8<Int32>()
+        if let bias { a0 = loadLanes(bias + c) }
+        var ky = rows.first
+        while ky < rows.end {
+            let p = input + ((rowOrigin &+ ky) &* inputRowStride &+ inputStart)
+            var wp = weights + (ky &* weightsKyStride &+ weightsStart &+ c)
+            var j = 0
+            while j < flatCount {
+                a0 &+= SIMD8<Int32>(repeating: Int32(Int16(p[j]) &- zeroPoint)) &* loadWidened8(wp)
+                wp += cout
+                j &+= 1
+            }
+            ky &+= 1
+        }
+        let r = Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c)
+        storeLanes(stage(r.apply(a0)), out + c)
+        c &+= 8
+    }
+    while c < cout {
+        var a: Int32 = 0
+        if let bias { a = bias[c] }
+        var ky = rows.first
+        while ky < rows.end {
+            let p = input + ((rowOrigin &+ ky) &* inputRowStride &+ inputStart)
+            var wp = weights + (ky &* weightsKyStride &+ weightsStart &+ c)
+            var j = 0
+            while j < flatCount {
+                a &+= Int32(Int16(p[j]) &- zeroPoint) &* Int32(wp.pointee)
+                wp += cout
+                j &+= 1
+            }
+            ky &+= 1
+        }
+        out[c] = stage(multiplyByQuantizedMultiplier(a, requant.multipliers[c], requant.shifts[c]))
+        c &+= 1
+    }
+}

@@ -1,0 +1,153 @@
+// Dense (fully connected), Float32 and int8.
+//
+//   input   [In]
+//   weights [Out][In]     row o holds the weights of output o
+//   bias    [Out]         Float32, or Int32 in scale s_in·s_w (q8); nil = 0
+//   output  [Out]
+//
+//   out[o] = bias[o] + Σ_i in[i] · w[o][i]
+//
+// Four output rows are computed together so that every input vector load is
+// shared by four rows of weights.
+
+// MARK: - Float32
+
+/// Float32 dense layer with a fused clamp: `out[o] = clamp(bias[o] + Σ_i in[i]·w[o][i])`.
+///
+/// - Parameters:
+///   - input: `[inputCount]`.
+///   - weights: `[outputCount][inputCount]`.
+///   - bias: `[outputCount]`, or nil for zero.
+///   - output: `[outputCount]`; must not alias `input`.
+/// - Complexity: O(inputCount·outputCount); no allocation.
+public func denseF32(input: UnsafePointer<Float>, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                     output: UnsafeMutablePointer<Float>, inputCount: Int, outputCount: Int, clamp: ClampF32) {
+    let n = inputCount
+    let vectorEnd = n &- n % 16
+    var o = 0
+    // Four rows at a time.
+    while o &+ 4 <= outputCount {
+        let w0 = weights + o &* n, w1 = w0 + n, w2 = w1 + n, w3 = w2 + n
+        var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+        var i = 0
+        while i < vectorEnd {
+            let x: SIMD16<Float> = loadLanes(input + i)
+            a0 = a0.addingProduct(x, loadLanes(w0 + i))
+            a1 = a1.addingProduct(x, loadLanes(w1 + i))
+            a2 = a2.addingProduct(x, loadLanes(w2 + i))
+            a3 = a3.addingProduct(x, loadLanes(w3 + i))
+            i &+= 16
+        }
+        var s0 = a0.sum(), s1 = a1.sum(), s2 = a2.sum(), s3 = a3.sum()
+        while i < n {
+            let x = input[i]
+            s0 += x * w0[i]; s1 += x * w1[i]; s2 += x * w2[i]; s3 += x * w3[i]
+            i &+= 1
+        }
+        if let bias {
+            s0 += bias[o]; s1 += bias[o &+ 1]; s2 += bias[o &+ 2]; s3 += bias[o &+ 3]
+        }
+        output[o] = clampScalarF32(s0, clamp)
+        output[o &+ 1] = clampScalarF32(s1, clamp)
+        output[o &+ 2] = clampScalarF32(s2, clamp)
+        output[o &+ 3] = clampScalarF32(s3, clamp)
+        o &+= 4
+    }
+    // Remaining rows one at a time.
+    while o < outputCount {
+        let w0 = weights + o &* n
+        var a0 = SIMD16<Float>()
+        var i = 0
+        while i < vectorEnd {
+            a0 = a0.addingProduct(loadLanes(input + i) as SIMD16<Float>, loadLanes(w0 + i))
+            i &+= 16
+        }
+        var s0 = a0.sum()
+        while i < n {
+            s0 += input[i] * w0[i]
+            i &+= 1
+        }
+        if let bias { s0 += bias[o] }
+        output[o] = clampScalarF32(s0, clamp)
+        o &+= 1
+    }
+}
+
+// MARK: - int8
+
+/// int8 dense layer (TFLite scheme): symmetric per-output-channel weights,
+/// asymmetric input, int32 bias, per-channel requantization and fused clamp.
+///
+/// ```
+/// acc[o] = bias[o] + Σ_i (in[i] − inputZeroPoint) · w[o][i]          (Int32, wrapping)
+/// out[o] = clamp(multiplyByQuantizedMultiplier(acc[o], requant.multipliers[o], requant.shifts[o])
+///                + requant.outputZeroPoint, requant.clampMin, requant.clampMax)
+/// ```
+/// The Int32 sum wraps on overflow (a documented choice, as in TFLite); it
+/// cannot overflow for inputCount ≤ 2^16 and a bias within ±2^30, since each
+/// product is at most 255·128 in magnitude.
+/// - Parameters:
+///   - input: `[inputCount]`.
+///   - inputZeroPoint: −128...127.
+///   - weights: `[outputCount][inputCount]`, zero point 0.
+///   - bias: `[outputCount]` in scale s_in·s_w, or nil for zero.
+///   - output: `[outputCount]`; must not alias `input`.
+///   - requant: `[outputCount]` multipliers and shifts, output zero point and clamp.
+/// - Complexity: O(inputCount·outputCount); no allocation.
+public func denseQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32, weights: UnsafePointer<Int8>,
+                    bias: UnsafePointer<Int32>?, output: UnsafeMutablePointer<Int8>,
+                    inputCount: Int, outputCount: Int, requant: RequantQ8) {
+    let n = inputCount
+    let vectorEnd = n &- n % 16
+    let zeroPoint = SIMD16<Int32>(repeating: inputZeroPoint)
+    let stage = OutputStageQ8(zeroPoint: requant.outputZeroPoint, clampMin: requant.clampMin,
+                              clampMax: requant.clampMax)
+    var o = 0
+    // Four rows at a time.
+    while o &+ 4 <= outputCount {
+        let w0 = weights + o &* n, w1 = w0 + n, w2 = w1 + n, w3 = w2 + n
+        var a0 = SIMD16<Int32>(), a1 = SIMD16<Int32>(), a2 = SIMD16<Int32>(), a3 = SIMD16<Int32>()
+        var i = 0
+        while i < vectorEnd {
+            let x = loadWidened16(input + i) &- zeroPoint
+            a0 &+= x &* loadWidened16(w0 + i)
+            a1 &+= x &* loadWidened16(w1 + i)
+            a2 &+= x &* loadWidened16(w2 + i)
+            a3 &+= x &* loadWidened16(w3 + i)
+            i &+= 16
+        }
+        var s0 = a0.wrappedSum(), s1 = a1.wrappedSum(), s2 = a2.wrappedSum(), s3 = a3.wrappedSum()
+        while i < n {
+            let x = Int32(input[i]) &- inputZeroPoint
+            s0 &+= x &* Int32(w0[i]); s1 &+= x &* Int32(w1[i])
+            s2 &+= x &* Int32(w2[i]); s3 &+= x &* Int32(w3[i])
+            i &+= 1
+        }
+        if let bias {
+            s0 &+= bias[o]; s1 &+= bias[o &+ 1]; s2 &+= bias[o &+ 2]; s3 &+= bias[o &+ 3]
+        }
+        output[o] = stage(multiplyByQuantizedMultiplier(s0, requant.multipliers[o], requant.shifts[o]))
+        output[o &+ 1] = stage(multiplyByQuantizedMultiplier(s1, requant.multipliers[o &+ 1], requant.shifts[o &+ 1]))
+        output[o &+ 2] = stage(multiplyByQuantizedMultiplier(s2, requant.multipliers[o &+ 2], requant.shifts[o &+ 2]))
+        output[o &+ 3] = stage(multiplyByQuantizedMultiplier(s3, requant.multipliers[o &+ 3], requant.shifts[o &+ 3]))
+        o &+= 4
+    }
+    // Remaining rows one at a time.
+    while o < outputCount {
+        let w0 = weights + o &* n
+        var a0 = SIMD16<Int32>()
+        var i = 0
+        while i < vectorEnd {
+            a0 &+= (loadWidened16(input + i) &- zeroPoint) &* loadWidened16(w0 + i)
+            i &+= 16
+        }
+        var s0 = a0.wrappedSum()
+        while i < n {
+            s0 &+= (Int32(input[i]) &- inputZeroPoint) &* Int32(w0[i])
+            i &+= 1
+        }
+        if let bias { s0 &+= bias[o] }
+        output[o] = stage(multiplyByQuantizedMultiplier(s0, requant.multipliers[o], requant.shifts[o]))
+        o &+= 1
+    }
+}

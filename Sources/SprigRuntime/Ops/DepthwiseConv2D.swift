@@ -1,0 +1,209 @@
+// Depthwise Conv2D (channel multiplier 1), Float32 and int8.
+//
+//   input   [H][W][C]
+//   weights [KH][KW][C]
+//   bias    [C]              Float32, or Int32 in scale s_in·s_w (q8); nil = 0
+//   output  [OH][OW][C]      window.inputChannels == window.outputChannels == C
+//
+//   out[oy][ox][c] = bias[c] + Σ_{ky,kx valid} in[oy·sh − pt + ky][ox·sw − pl + kx][c] · w[ky][kx][c]
+//
+// Padding taps contribute nothing. Each output pixel walks its valid taps with
+// channel blocks of 16 and 8 lanes, then a scalar tail; input and weights are
+// both contiguous along channels.
+
+// MARK: - Float32
+
+/// Float32 depthwise 2-D convolution (channel multiplier 1) with a fused clamp.
+///
+/// - Parameters:
+///   - input: `[inputHeight][inputWidth][C]`.
+///   - weights: `[kernelHeight][kernelWidth][C]`.
+///   - bias: `[C]`, or nil for zero.
+///   - output: `[outputHeight][outputWidth][C]`; must not alias `input`.
+///   - window: geometry; `inputChannels == outputChannels == C`.
+/// - Complexity: O(OH·OW·KH·KW·C); no allocation.
+public func depthwiseConv2dF32(input: UnsafePointer<Float>, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                               output: UnsafeMutablePointer<Float>, window: Window2D, clamp: ClampF32) {
+    let w = window
+    let channels = w.outputChannels
+    var oy = 0
+    while oy < w.outputHeight {
+        let rowOrigin = oy &* w.strideHeight &- w.padTop
+        let rows = validTaps(origin: rowOrigin, kernel: w.kernelHeight, extent: w.inputHeight)
+        var ox = 0
+        while ox < w.outputWidth {
+            let columnOrigin = ox &* w.strideWidth &- w.padLeft
+            let cols = validTaps(origin: columnOrigin, kernel: w.kernelWidth, extent: w.inputWidth)
+            let out = output + (oy &* w.outputWidth &+ ox) &* channels
+            var c = 0
+            while c &+ 16 <= channels {
+                let acc = depthwisePixelF32(SIMD16<Float>.self, input: input, weights: weights, bias: bias,
+                                            window: w, rowOrigin: rowOrigin, columnOrigin: columnOrigin,
+                                            rows: rows, cols: cols, channel: c)
+                storeClamped(acc, out + c, clamp)
+                c &+= 16
+            }
+            if c &+ 8 <= channels {
+                let acc = depthwisePixelF32(SIMD8<Float>.self, input: input, weights: weights, bias: bias,
+                                            window: w, rowOrigin: rowOrigin, columnOrigin: columnOrigin,
+                                            rows: rows, cols: cols, channel: c)
+                storeClamped(acc, out + c, clamp)
+                c &+= 8
+            }
+            while c < channels {
+                var acc: Float = 0
+                if let bias { acc = bias[c] }
+                var ky = rows.first
+                while ky < rows.end {
+                    var kx = cols.first
+                    while kx < cols.end {
+                        let x = input[((rowOrigin &+ ky) &* w.inputWidth &+ columnOrigin &+ kx) &* channels &+ c]
+                        acc += x * weights[(ky &* w.kernelWidth &+ kx) &* channels &+ c]
+                        kx &+= 1
+                    }
+                    ky &+= 1
+                }
+                out[c] = clampScalarF32(acc, clamp)
+                c &+= 1
+            }
+            ox &+= 1
+        }
+        oy &+= 1
+    }
+}
+
+/// The accumulator of channels `channel ..< channel + V.scalarCount` of one output pixel.
+@inline(__always)
+private func depthwisePixelF32<V: SIMD>(_: V.Type, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+                                        bias: UnsafePointer<Float>?, window w: Window2D,
+                                        rowOrigin: Int, columnOrigin: Int,
+                                        rows: (first: Int, end: Int), cols: (first: Int, end: Int),
+                                        channel c: Int) -> V where V.Scalar == Float {
+    let channels = w.outputChannels
+    var acc = V()
+    if let bias { acc = loadLanes(bias + c) }
+    var ky = rows.first
+    while ky < rows.end {
+        var x = input + (((rowOrigin &+ ky) &* w.inputWidth &+ columnOrigin &+ cols.first) &* channels &+ c)
+        var k = weights + ((ky &* w.kernelWidth &+ cols.first) &* channels &+ c)
+        var kx = cols.first
+        while kx < cols.end {
+            acc = acc.addingProduct(loadLanes(x) as V, loadLanes(k) as V)
+            x += channels
+            k += channels
+            kx &+= 1
+        }
+        ky &+= 1
+    }
+    return acc
+}
+
+// MARK: - int8
+
+/// int8 depthwise 2-D convolution (channel multiplier 1), TFLite scheme:
+/// per-channel symmetric weights, asymmetric input, int32 bias, per-channel
+/// requantization and fused clamp.
+///
+/// ```
+/// acc[c] = bias[c] + Σ_{valid taps} (in − inputZeroPoint) · w[ky][kx][c]     (Int32, wrapping)
+/// out[c] = clamp(multiplyByQuantizedMultiplier(acc, requant.multipliers[c], requant.shifts[c])
+///                + requant.outputZeroPoint, requant.clampMin, requant.clampMax)
+/// ```
+/// Padding taps are skipped.
+/// - Parameters:
+///   - input: `[inputHeight][inputWidth][C]`.
+///   - inputZeroPoint: −128...127.
+///   - weights: `[kernelHeight][kernelWidth][C]`, zero point 0.
+///   - bias: `[C]` in scale s_in·s_w, or nil for zero.
+///   - output: `[outputHeight][outputWidth][C]`; must not alias `input`.
+///   - window: geometry; `inputChannels == outputChannels == C`.
+///   - requant: `[C]` multipliers and shifts, output zero point and clamp.
+/// - Complexity: O(OH·OW·KH·KW·C); no allocation.
+public func depthwiseConv2dQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32, weights: UnsafePointer<Int8>,
+                              bias: UnsafePointer<Int32>?, output: UnsafeMutablePointer<Int8>,
+                              window: Window2D, requant: RequantQ8) {
+    let w = window
+    let channels = w.outputChannels
+    let stage = OutputStageQ8(zeroPoint: requant.outputZeroPoint, clampMin: requant.clampMin,
+                              clampMax: requant.clampMax)
+    let zeroPoint16 = SIMD16<Int32>(repeating: inputZeroPoint)
+    let zeroPoint8 = SIMD8<Int32>(repeating: inputZeroPoint)
+    var oy = 0
+    while oy < w.outputHeight {
+        let rowOrigin = oy &* w.strideHeight &- w.padTop
+        let rows = validTaps(origin: rowOrigin, kernel: w.kernelHeight, extent: w.inputHeight)
+        var ox = 0
+        while ox < w.outputWidth {
+            let columnOrigin = ox &* w.strideWidth &- w.padLeft
+            let cols = validTaps(origin: columnOrigin, kernel: w.kernelWidth, extent: w.inputWidth)
+            let out = output + (oy &* w.outputWidth &+ ox) &* channels
+            // Offsets of the first valid tap of channel 0, in the input and in the weights.
+            let inputStart = ((rowOrigin &+ rows.first) &* w.inputWidth &+ columnOrigin &+ cols.first) &* channels
+            let weightsStart = (rows.first &* w.kernelWidth &+ cols.first) &* channels
+            let inputRowStep = w.inputWidth &* channels
+            let weightsRowStep = w.kernelWidth &* channels
+            let tapRows = rows.end &- rows.first, tapCols = cols.end &- cols.first
+            var c = 0
+            while c &+ 16 <= channels {
+                var acc = SIMD16<Int32>()
+                if let bias { acc = loadLanes(bias + c) }
+                var r = 0
+                while r < tapRows {
+                    var x = input + (inputStart &+ r &* inputRowStep &+ c)
+                    var k = weights + (weightsStart &+ r &* weightsRowStep &+ c)
+                    var t = 0
+                    while t < tapCols {
+                        acc &+= (loadWidened16(x) &- zeroPoint16) &* loadWidened16(k)
+                        x += channels
+                        k += channels
+                        t &+= 1
+                    }
+                    r &+= 1
+                }
+                storeRequantized(acc, out + c,
+                                 Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c),
+                                 Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c &+ 8),
+                                 stage)
+                c &+= 16
+            }
+            if c &+ 8 <= channels {
+                var acc = SIMD8<Int32>()
+                if let bias { acc = loadLanes(bias + c) }
+                var r = 0
+                while r < tapRows {
+                    var x = input + (inputStart &+ r &* inputRowStep &+ c)
+                    var k = weights + (weightsStart &+ r &* weightsRowStep &+ c)
+                    var t = 0
+                    while t < tapCols {
+                        acc &+= (loadWidened8(x) &- zeroPoint8) &* loadWidened8(k)
+                        x += channels
+                        k += channels
+                        t &+= 1
+                    }
+                    r &+= 1
+                }
+                let q = Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c)
+                storeLanes(stage(q.apply(acc)), out + c)
+                c &+= 8
+            }
+            while c < channels {
+                var acc: Int32 = 0
+                if let bias { acc = bias[c] }
+                var r = 0
+                while r < tapRows {
+                    var t = 0
+                    while t < tapCols {
+                        let x = Int32(input[inputStart &+ r &* inputRowStep &+ t &* channels &+ c])
+                        acc &+= (x &- inputZeroPoint) &* Int32(weights[weightsStart &+ r &* weightsRowStep &+ t &* channels &+ c])
+                        t &+= 1
+                    }
+                    r &+= 1
+                }
+                out[c] = stage(multiplyByQuantizedMultiplier(acc, requant.multipliers[c], requant.shifts[c]))
+                c &+= 1
+            }
+            ox &+= 1
+        }
+        oy &+= 1
+    }
+}

@@ -1,0 +1,282 @@
+// Fixed-point primitives of the int8 (q8) scheme, bit-compatible with
+// TFLite / gemmlowp ("classic" rounding: a doubling high multiply that rounds,
+// then a rounding right shift).
+//
+// A real multiplier M > 0 is stored as a Q31 mantissa and a power of two:
+//
+//     M ≈ multiplier / 2^31 · 2^shift,   multiplier ∈ [2^30, 2^31),  shift ∈ -31...30
+//
+// and an int32 accumulator `acc` is scaled by it with
+// `multiplyByQuantizedMultiplier(acc, multiplier, shift)`.
+//
+// The scalar functions are the specification. The SIMD8 overloads at the
+// bottom (internal, used by the kernels' requantization) compute exactly the
+// same values lane by lane; FixedPointTests checks that.
+
+// MARK: - Scalar primitives (public)
+
+/// Saturating rounding doubling high multiply (gemmlowp `SaturatingRoundingDoublingHighMul`,
+/// ARM `SQRDMULH`): the high 32 bits of `2·a·b`, rounded.
+///
+/// Computes `(a·b + nudge) / 2^31` with C truncating division, where
+/// `nudge = 2^30` if `a·b ≥ 0` and `1 − 2^30` otherwise, exactly as gemmlowp.
+/// That formula equals `floor(a·b / 2^31 + 1/2)`: halves round toward +∞
+/// (away from zero for positive products, toward zero for negative ones), and
+/// it is how this function computes it (a 64-bit product, an add and an
+/// arithmetic shift; no 64-bit division).
+///
+/// The one overflow, `a == b == Int32.min` (whose exact result is 2^31),
+/// saturates to `Int32.max`. Every other input gives the exact rounded value.
+///
+/// Worked examples:
+/// ```
+/// saturatingRoundingDoublingHighMul(1 << 30, 1 << 30)   // 2^60 / 2^31 = 2^29 = 536_870_912
+/// saturatingRoundingDoublingHighMul(3, 1 << 30)         // 3·2^30 / 2^31 = 1.5   → 2
+/// saturatingRoundingDoublingHighMul(-3, 1 << 30)        // −1.5 → −1 (half rounds up)
+/// saturatingRoundingDoublingHighMul(100, 1_073_741_824) // 100 · 0.5 = 50
+/// saturatingRoundingDoublingHighMul(.min, .min)         // 2^31 does not fit → Int32.max
+/// ```
+@inline(__always)
+public func saturatingRoundingDoublingHighMul(_ a: Int32, _ b: Int32) -> Int32 {
+    if a == Int32.min && b == Int32.min { return Int32.max }
+    // |a·b| ≤ 2^62, so the product and the nudge cannot overflow Int64.
+    let product = Int64(a) &* Int64(b)
+    return Int32(truncatingIfNeeded: (product &+ (1 << 30)) &>> 31)
+}
+
+/// Rounding arithmetic right shift (gemmlowp `RoundingDivideByPOT`):
+/// `x / 2^exponent` rounded to nearest, halves away from zero.
+///
+/// gemmlowp formulation:
+/// ```
+/// mask      = 2^exponent − 1
+/// remainder = x & mask
+/// threshold = mask >> 1 + (x < 0 ? 1 : 0)
+/// result    = (x >> exponent) + (remainder > threshold ? 1 : 0)
+/// ```
+/// Worked examples:
+/// ```
+/// roundingDivideByPOT(5, 1)    //  2.5   →  3
+/// roundingDivideByPOT(-5, 1)   // −2.5   → −3
+/// roundingDivideByPOT(-6, 2)   // −1.5   → −2
+/// roundingDivideByPOT(-5, 2)   // −1.25  → −1
+/// roundingDivideByPOT(7, 0)    //  7
+/// roundingDivideByPOT(.min, 31) // −1
+/// ```
+/// - Parameter exponent: 0...31. Other values are not trapped on: the shift
+///   count is taken modulo 32.
+@inline(__always)
+public func roundingDivideByPOT(_ x: Int32, _ exponent: Int32) -> Int32 {
+    let mask = (1 as Int32) &<< exponent &- 1          // exponent 31: Int32.min − 1 wraps to Int32.max
+    let remainder = x & mask
+    let threshold = (mask &>> 1) &+ (x < 0 ? 1 : 0)
+    return (x &>> exponent) &+ (remainder > threshold ? 1 : 0)
+}
+
+/// Scales an int32 accumulator by the real multiplier `multiplier / 2^31 · 2^shift`
+/// (TFLite `MultiplyByQuantizedMultiplier`, classic double rounding).
+///
+/// ```
+/// leftShift  = max(shift, 0);  rightShift = max(−shift, 0)
+/// result     = roundingDivideByPOT(saturatingRoundingDoublingHighMul(x · 2^leftShift, multiplier), rightShift)
+/// ```
+/// `x · 2^leftShift` wraps on overflow, as TFLite's `x * (1 << left_shift)`
+/// does on every real target.
+///
+/// Worked example: the real multiplier 0.3 is `quantizeMultiplier(0.3)` =
+/// `(1_288_490_189, -1)` (0.6·2^31, shift −1). Then
+/// ```
+/// multiplyByQuantizedMultiplier(1000, 1_288_490_189, -1)
+///   = roundingDivideByPOT(saturatingRoundingDoublingHighMul(1000, 1_288_490_189), 1)
+///   = roundingDivideByPOT(600, 1)   // 1000 · 0.6 = 599.99999997 → 600
+///   = 300                           // 1000 · 0.3
+/// ```
+/// - Parameters:
+///   - multiplier: Q31 mantissa, normally in [2^30, 2^31) or 0.
+///   - shift: -31...30. Out-of-range values do not trap (shift counts wrap modulo 32).
+@inline(__always)
+public func multiplyByQuantizedMultiplier(_ x: Int32, _ multiplier: Int32, _ shift: Int32) -> Int32 {
+    let leftShift: Int32 = shift > 0 ? shift : 0
+    let rightShift: Int32 = shift > 0 ? 0 : 0 &- shift
+    return roundingDivideByPOT(saturatingRoundingDoublingHighMul(x &<< leftShift, multiplier), rightShift)
+}
+
+/// Splits a real multiplier into a Q31 mantissa and a power-of-two shift
+/// (TFLite `QuantizeMultiplier`): `real ≈ multiplier / 2^31 · 2^shift`.
+///
+/// With `real = q · 2^shift`, `q ∈ [0.5, 1)` (what `frexp` returns, here taken
+/// from `real.significand / 2` and `real.exponent + 1`), the mantissa is
+/// `round(q · 2^31)` with halves away from zero. When that rounds up to 2^31 the
+/// mantissa is halved and the shift incremented, so `multiplier ∈ [2^30, 2^31)`.
+///
+/// Worked examples:
+/// ```
+/// quantizeMultiplier(0.5)   // (1 << 30, 0)   0.5  = 2^30/2^31 · 2^0
+/// quantizeMultiplier(1.0)   // (1 << 30, 1)   1.0  = 0.5 · 2^1
+/// quantizeMultiplier(0.25)  // (1 << 30, -1)
+/// quantizeMultiplier(0.3)   // (1_288_490_189, -1)   0.6 · 2^31 = 1288490188.8 → …189
+/// quantizeMultiplier(0.0)   // (0, 0)
+/// ```
+/// Edge cases: 0, NaN and ±∞ give `(0, 0)`; a real so small that `shift < -31`
+/// gives `(0, 0)` (TFLite does the same); a real ≥ 2^30 saturates to
+/// `(Int32.max, 30)`, the largest multiplier `multiplyByQuantizedMultiplier`
+/// accepts. A negative real gives the negated mantissa of its magnitude.
+/// Used by the compiler and the blob writer, never inside a kernel.
+public func quantizeMultiplier(_ real: Double) -> (multiplier: Int32, shift: Int32) {
+    guard real.isFinite, real != 0 else { return (0, 0) }
+    let magnitude = real.magnitude
+    var shift = Int(magnitude.exponent) + 1            // frexp exponent
+    let q = magnitude.significand / 2                  // frexp fraction in [0.5, 1)
+    // round(q·2^31), halves away from zero, without libm's `round`: q·2^31 ∈ [2^30, 2^31)
+    // is positive and its fraction is exact in Double.
+    let scaled = q * 2_147_483_648.0
+    var mantissa = Int64(scaled)                                        // truncation
+    if scaled - Double(mantissa) >= 0.5 { mantissa += 1 }               // ∈ [2^30, 2^31]
+    if mantissa == 1 << 31 {
+        mantissa /= 2
+        shift += 1
+    }
+    if shift < -31 { return (0, 0) }
+    var multiplier = Int32(truncatingIfNeeded: mantissa)
+    if shift > 30 {
+        multiplier = Int32.max
+        shift = 30
+    }
+    return (real < 0 ? 0 &- multiplier : multiplier, Int32(truncatingIfNeeded: shift))
+}
+
+/// Clamps `x` to `[lower, upper]` and then to the int8 range, and narrows.
+///
+/// ```
+/// clampToInt8(300, -128, 127)   // 127
+/// clampToInt8(-5, 0, 127)       // 0 (a fused ReLU with output zero point 0)
+/// clampToInt8(42, -128, 6)      // 6
+/// ```
+/// Never traps: bounds outside [-128, 127] are clipped to it.
+@inline(__always)
+public func clampToInt8(_ x: Int32, _ lower: Int32, _ upper: Int32) -> Int8 {
+    var v = x < lower ? lower : x
+    v = v > upper ? upper : v
+    v = v < -128 ? -128 : v
+    v = v > 127 ? 127 : v
+    return Int8(truncatingIfNeeded: v)
+}
+
+// MARK: - SIMD8 versions (internal), lane-wise identical to the scalar ones
+
+/// Lane-wise `saturatingRoundingDoublingHighMul`.
+@inline(__always)
+func saturatingRoundingDoublingHighMul(_ a: SIMD8<Int32>, _ b: SIMD8<Int32>) -> SIMD8<Int32> {
+    let product = SIMD8<Int64>(truncatingIfNeeded: a) &* SIMD8<Int64>(truncatingIfNeeded: b)
+    // Bits 31...62 of (product + 2^30). A logical shift gives the same low 32
+    // bits as an arithmetic one and exists on AVX2 (vpsrlq).
+    let rounded = SIMD8<UInt64>(truncatingIfNeeded: product &+ (1 << 30)) &>> 31
+    let result = SIMD8<Int32>(truncatingIfNeeded: rounded)
+    // Saturate the lanes where a == b == Int32.min. Written with integer ops
+    // (t == 0 exactly there; `nonzero` is all ones where t != 0) because the
+    // stdlib's `.==` on SIMD8<Int32> does not vectorize; LLVM turns this into
+    // vpcmpeqd + vblendvps.
+    let t = (a ^ Int32.min) | (b ^ Int32.min)
+    let nonzero = (t | (0 &- t)) &>> 31
+    return (result & nonzero) | (SIMD8(repeating: Int32.max) & ~nonzero)
+}
+
+/// Lane-wise `roundingDivideByPOT` with a per-lane exponent (0...31).
+@inline(__always)
+func roundingDivideByPOT(_ x: SIMD8<Int32>, _ exponent: SIMD8<Int32>) -> SIMD8<Int32> {
+    let one = SIMD8<Int32>(repeating: 1)
+    let mask = (one &<< exponent) &- one
+    let remainder = x & mask
+    // x >> 31 is −1 for negative x: threshold = mask/2 + (x < 0 ? 1 : 0).
+    let threshold = (mask &>> 1) &- (x &>> 31)
+    // threshold − remainder ∈ [−(2^31 − 1), 2^30] cannot wrap; its sign bit says remainder > threshold.
+    return (x &>> exponent) &- ((threshold &- remainder) &>> 31)
+}
+
+/// Per-channel requantization parameters of 8 consecutive channels, split the
+/// way `multiplyByQuantizedMultiplier` uses them.
+struct Requant8 {
+    var multiplier: SIMD8<Int32>
+    var leftShift: SIMD8<Int32>
+    var rightShift: SIMD8<Int32>
+
+    /// Loads channels `channel ..< channel + 8`.
+    @inline(__always)
+    init(multipliers: UnsafePointer<Int32>, shifts: UnsafePointer<Int32>, channel: Int) {
+        multiplier = loadLanes(multipliers + channel)
+        let shift: SIMD8<Int32> = loadLanes(shifts + channel)
+        let zero = SIMD8<Int32>(repeating: 0)
+        leftShift = pointwiseMax(shift, zero)
+        rightShift = pointwiseMax(zero &- shift, zero)
+    }
+
+    /// One multiplier and shift for all lanes (per-tensor quantization).
+    @inline(__always)
+    init(multiplier m: Int32, shift: Int32) {
+        multiplier = SIMD8(repeating: m)
+        leftShift = SIMD8(repeating: shift > 0 ? shift : 0)
+        rightShift = SIMD8(repeating: shift > 0 ? 0 : 0 &- shift)
+    }
+
+    /// Lane-wise `multiplyByQuantizedMultiplier(x, multiplier, shift)`.
+    @inline(__always)
+    func apply(_ x: SIMD8<Int32>) -> SIMD8<Int32> {
+        roundingDivideByPOT(saturatingRoundingDoublingHighMul(x &<< leftShift, multiplier), rightShift)
+    }
+}
+
+/// Lane-wise `multiplyByQuantizedMultiplier` (tests compare it with the scalar one).
+@inline(__always)
+func multiplyByQuantizedMultiplier(_ x: SIMD8<Int32>, _ multiplier: SIMD8<Int32>,
+                                   _ shift: SIMD8<Int32>) -> SIMD8<Int32> {
+    let zero = SIMD8<Int32>(repeating: 0)
+    let leftShift = pointwiseMax(shift, zero)
+    let rightShift = pointwiseMax(zero &- shift, zero)
+    return roundingDivideByPOT(saturatingRoundingDoublingHighMul(x &<< leftShift, multiplier), rightShift)
+}
+
+/// The output stage of every requantizing q8 kernel:
+/// `out = clamp(x + zeroPoint, clampMin, clampMax)` narrowed to int8, where `x`
+/// is the requantized accumulator.
+///
+/// It clamps first and adds the zero point after, `clamp(x, lower − zp, upper − zp) + zp`,
+/// which is the same value but cannot overflow Int32 however large `x` is.
+/// The bounds are first intersected with [-128, 127], as `clampToInt8` does.
+struct OutputStageQ8 {
+    var zeroPoint: Int32
+    /// `max(clampMin, -128) − zeroPoint`.
+    var lower: Int32
+    /// `min(clampMax, 127) − zeroPoint`.
+    var upper: Int32
+
+    @inline(__always)
+    init(zeroPoint: Int32, clampMin: Int32, clampMax: Int32) {
+        let l: Int64 = clampMin < -128 ? -128 : (clampMin > 127 ? 127 : Int64(clampMin))
+        let u: Int64 = clampMax > 127 ? 127 : (clampMax < -128 ? -128 : Int64(clampMax))
+        self.zeroPoint = zeroPoint
+        lower = Int32(clamping: l &- Int64(zeroPoint))
+        upper = Int32(clamping: u &- Int64(zeroPoint))
+    }
+
+    @inline(__always)
+    func callAsFunction(_ x: Int32) -> Int8 {
+        var v = x < lower ? lower : x
+        v = v > upper ? upper : v
+        return Int8(truncatingIfNeeded: v &+ zeroPoint)
+    }
+
+    @inline(__always)
+    func callAsFunction(_ x: SIMD8<Int32>) -> SIMD8<Int8> {
+        let v = pointwiseMin(pointwiseMax(x, SIMD8(repeating: lower)), SIMD8(repeating: upper))
+        return SIMD8<Int8>(truncatingIfNeeded: v &+ SIMD8(repeating: zeroPoint))
+    }
+}
+
+/// Requantizes 16 accumulators (channels `c ..< c + 16`, parameters `low` for
+/// the first 8 and `high` for the last 8) and stores 16 int8 at `output`.
+@inline(__always)
+func storeRequantized(_ acc: SIMD16<Int32>, _ output: UnsafeMutablePointer<Int8>,
+                      _ low: Requant8, _ high: Requant8, _ stage: OutputStageQ8) {
+    storeLanes(stage(low.apply(acc.lowHalf)), output)
+    storeLanes(stage(high.apply(acc.highHalf)), output + 8)
+}

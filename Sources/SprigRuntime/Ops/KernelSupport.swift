@@ -1,0 +1,113 @@
+// Small internal helpers shared by the kernels: unaligned SIMD loads and
+// stores through typed pointers, and the clipping of a sliding window to the
+// taps that fall inside the input.
+
+/// Loads `V.scalarCount` consecutive scalars starting at `pointer` (no alignment needed).
+@inline(__always)
+func loadLanes<V: SIMD>(_ pointer: UnsafePointer<V.Scalar>) -> V {
+    UnsafeRawPointer(pointer).loadUnaligned(as: V.self)
+}
+
+/// Stores the lanes of `vector` at `pointer ..< pointer + V.scalarCount` (no alignment needed).
+@inline(__always)
+func storeLanes<V: SIMD>(_ vector: V, _ pointer: UnsafeMutablePointer<V.Scalar>) {
+    UnsafeMutableRawPointer(pointer).storeBytes(of: vector, as: V.self)
+}
+
+/// Loads 16 int8 at `pointer` and sign-extends them to Int32 (two vpmovsxbd).
+///
+/// Built from two SIMD8 halves because the stdlib's SIMD16 widening
+/// conversion is not inlined (it becomes a call per vector).
+@inline(__always)
+func loadWidened16(_ pointer: UnsafePointer<Int8>) -> SIMD16<Int32> {
+    SIMD16(lowHalf: SIMD8<Int32>(truncatingIfNeeded: loadLanes(pointer) as SIMD8<Int8>),
+           highHalf: SIMD8<Int32>(truncatingIfNeeded: loadLanes(pointer + 8) as SIMD8<Int8>))
+}
+
+/// Loads 8 int8 at `pointer` and sign-extends them to Int32 (one vpmovsxbd).
+@inline(__always)
+func loadWidened8(_ pointer: UnsafePointer<Int8>) -> SIMD8<Int32> {
+    SIMD8<Int32>(truncatingIfNeeded: loadLanes(pointer) as SIMD8<Int8>)
+}
+
+/// The taps `first ..< end` of a window of `kernel` taps, starting at input
+/// coordinate `origin` (= output · stride − pad), that lie inside `0 ..< extent`.
+/// Empty (`first == end`) when the window lies wholly in the padding.
+@inline(__always)
+func validTaps(origin: Int, kernel: Int, extent: Int) -> (first: Int, end: Int) {
+    let first = origin < 0 ? 0 &- origin : 0
+    let last = extent &- origin
+    var end = last < kernel ? last : kernel
+    if end < first { end = first }
+    return (first < kernel ? first : kernel, end < kernel ? end : kernel)
+}
+
+/// The output columns `first ..< end` whose whole window (all `kernel` taps)
+/// lies inside `0 ..< extent`. Every other column needs clipping.
+@inline(__always)
+func interiorOutputs(stride: Int, pad: Int, kernel: Int, extent: Int, outputCount: Int) -> (first: Int, end: Int) {
+    // first: smallest o with o·stride − pad ≥ 0.
+    var first = pad > 0 ? (pad &+ stride &- 1) / stride : 0
+    if first > outputCount { first = outputCount }
+    // end: one past the largest o with o·stride − pad + kernel ≤ extent.
+    let room = extent &+ pad &- kernel
+    var end = room < 0 ? 0 : room / stride &+ 1
+    if end > outputCount { end = outputCount }
+    if end < first { end = first }
+    return (first, end)
+}
+
+/// Clamps every lane to `[clamp.lower, clamp.upper]` and stores it at `pointer`.
+@inline(__always)
+func storeClamped<V: SIMD>(_ vector: V, _ pointer: UnsafeMutablePointer<Float>, _ clamp: ClampF32) where V.Scalar == Float {
+    storeLanes(clampLanes(vector, V(repeating: clamp.lower), V(repeating: clamp.upper)), pointer)
+}
+
+/// Lane-wise clamp of a float vector to `[lower, upper]`.
+///
+/// Written as a lane loop of compares and selects, which LLVM turns into
+/// vmaxps/vminps: the stdlib's `pointwiseMin`/`pointwiseMax` on floats (and
+/// `replace(with:where:)` in a generic context) do not vectorize; they spill
+/// every lane to the stack.
+@inline(__always)
+func clampLanes<V: SIMD>(_ vector: V, _ lower: V, _ upper: V) -> V where V.Scalar: FloatingPoint {
+    var v = vector
+    for i in 0 ..< V.scalarCount {
+        let x = v[i] < lower[i] ? lower[i] : v[i]
+        v[i] = x > upper[i] ? upper[i] : x
+    }
+    return v
+}
+
+/// `x` clamped to `[clamp.lower, clamp.upper]`.
+@inline(__always)
+func clampScalarF32(_ x: Float, _ clamp: ClampF32) -> Float {
+    let v = x < clamp.lower ? clamp.lower : x
+    return v > clamp.upper ? clamp.upper : v
+}
+
+/// `v` rounded to the nearest integer, halves away from zero (C's `roundf`), for
+/// `|v| ≤ 2^30`.
+///
+/// Written with a truncating conversion because `Float.rounded(_:)` becomes a
+/// libm call (`roundf`) on cores without a rounding instruction (Cortex-M).
+/// Exact: the integer part of a Float is itself a Float, so `v − Float(t)` is exact.
+/// ```
+/// roundHalfAwayFromZero(2.5)    //  3
+/// roundHalfAwayFromZero(-2.5)   // −3
+/// roundHalfAwayFromZero(-2.49)  // −2
+/// ```
+@inline(__always)
+func roundHalfAwayFromZero(_ v: Float) -> Int32 {
+    let t = Int32(v)
+    let fraction = v - Float(t)
+    return fraction >= 0.5 ? t &+ 1 : (fraction <= -0.5 ? t &- 1 : t)
+}
+
+/// Lane-wise maximum (a lane loop that LLVM turns into vmaxps / vpmaxsb).
+@inline(__always)
+func maxLanes<V: SIMD>(_ a: V, _ b: V) -> V where V.Scalar: Comparable {
+    var v = a
+    for i in 0 ..< V.scalarCount where b[i] > v[i] { v[i] = b[i] }
+    return v
+}

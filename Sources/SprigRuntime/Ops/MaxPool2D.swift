@@ -1,0 +1,159 @@
+// MaxPool2D, Float32 and int8.
+//
+//   input   [H][W][C]
+//   output  [OH][OW][C]      window.inputChannels == window.outputChannels == C
+//
+//   out[oy][ox][c] = max over the valid taps (ky, kx) of in[oy·sh − pt + ky][ox·sw − pl + kx][c]
+//
+// Padding taps are ignored (never treated as 0 or −∞). A window with no valid
+// tap at all (possible only when padding ≥ kernel size, which the interpreter
+// should reject) outputs the lowest value, like TFLite's initial value:
+// −Float.greatestFiniteMagnitude in f32, −128 in q8.
+
+// MARK: - Float32
+
+/// Float32 max pooling over the valid taps of each window.
+///
+/// - Parameters:
+///   - input: `[inputHeight][inputWidth][C]`.
+///   - output: `[outputHeight][outputWidth][C]`; must not alias `input`.
+///   - window: geometry; `inputChannels == outputChannels == C`.
+/// - Complexity: O(OH·OW·KH·KW·C); no allocation.
+public func maxPool2dF32(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, window: Window2D) {
+    let w = window
+    let channels = w.outputChannels
+    var oy = 0
+    while oy < w.outputHeight {
+        let rowOrigin = oy &* w.strideHeight &- w.padTop
+        let rows = validTaps(origin: rowOrigin, kernel: w.kernelHeight, extent: w.inputHeight)
+        var ox = 0
+        while ox < w.outputWidth {
+            let columnOrigin = ox &* w.strideWidth &- w.padLeft
+            let cols = validTaps(origin: columnOrigin, kernel: w.kernelWidth, extent: w.inputWidth)
+            let out = output + (oy &* w.outputWidth &+ ox) &* channels
+            if rows.first == rows.end || cols.first == cols.end {
+                var c = 0
+                while c < channels { out[c] = -Float.greatestFiniteMagnitude; c &+= 1 }
+            } else {
+                // First valid tap of channel 0; taps step by `channels`, rows by a whole input row.
+                let start = input + ((rowOrigin &+ rows.first) &* w.inputWidth &+ columnOrigin &+ cols.first) &* channels
+                let rowStep = w.inputWidth &* channels
+                let tapRows = rows.end &- rows.first, tapCols = cols.end &- cols.first
+                var c = 0
+                while c &+ 16 <= channels {
+                    let m: SIMD16<Float> = maxOverTaps(start + c, tapRows: tapRows, tapCols: tapCols,
+                                                       rowStep: rowStep, tapStep: channels)
+                    storeLanes(m, out + c)
+                    c &+= 16
+                }
+                if c &+ 8 <= channels {
+                    let m: SIMD8<Float> = maxOverTaps(start + c, tapRows: tapRows, tapCols: tapCols,
+                                                      rowStep: rowStep, tapStep: channels)
+                    storeLanes(m, out + c)
+                    c &+= 8
+                }
+                while c < channels {
+                    var m = start[c]
+                    var r = 0
+                    while r < tapRows {
+                        var t = 0
+                        while t < tapCols {
+                            let x = start[r &* rowStep &+ t &* channels &+ c]
+                            if x > m { m = x }
+                            t &+= 1
+                        }
+                        r &+= 1
+                    }
+                    out[c] = m
+                    c &+= 1
+                }
+            }
+            ox &+= 1
+        }
+        oy &+= 1
+    }
+}
+
+/// Lane-wise maximum over a `tapRows × tapCols` block of vectors starting at `start`
+/// (at least one tap).
+@inline(__always)
+func maxOverTaps<V: SIMD>(_ start: UnsafePointer<V.Scalar>, tapRows: Int, tapCols: Int,
+                          rowStep: Int, tapStep: Int) -> V where V.Scalar: Comparable {
+    var m: V = loadLanes(start)
+    var r = 0
+    while r < tapRows {
+        var p = start + r &* rowStep
+        var t = 0
+        while t < tapCols {
+            m = maxLanes(m, loadLanes(p))
+            p += tapStep
+            t &+= 1
+        }
+        r &+= 1
+    }
+    return m
+}
+
+// MARK: - int8
+
+/// int8 max pooling over the valid taps of each window; input and output share
+/// one scale and zero point, so no requantization is needed.
+///
+/// - Parameters:
+///   - input: `[inputHeight][inputWidth][C]`.
+///   - output: `[outputHeight][outputWidth][C]`; must not alias `input`.
+///   - window: geometry; `inputChannels == outputChannels == C`.
+/// - Complexity: O(OH·OW·KH·KW·C); no allocation.
+public func maxPool2dQ8(input: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>, window: Window2D) {
+    let w = window
+    let channels = w.outputChannels
+    var oy = 0
+    while oy < w.outputHeight {
+        let rowOrigin = oy &* w.strideHeight &- w.padTop
+        let rows = validTaps(origin: rowOrigin, kernel: w.kernelHeight, extent: w.inputHeight)
+        var ox = 0
+        while ox < w.outputWidth {
+            let columnOrigin = ox &* w.strideWidth &- w.padLeft
+            let cols = validTaps(origin: columnOrigin, kernel: w.kernelWidth, extent: w.inputWidth)
+            let out = output + (oy &* w.outputWidth &+ ox) &* channels
+            if rows.first == rows.end || cols.first == cols.end {
+                var c = 0
+                while c < channels { out[c] = -128; c &+= 1 }
+            } else {
+                let start = input + ((rowOrigin &+ rows.first) &* w.inputWidth &+ columnOrigin &+ cols.first) &* channels
+                let rowStep = w.inputWidth &* channels
+                let tapRows = rows.end &- rows.first, tapCols = cols.end &- cols.first
+                var c = 0
+                while c &+ 16 <= channels {
+                    let m: SIMD16<Int8> = maxOverTaps(start + c, tapRows: tapRows, tapCols: tapCols,
+                                                      rowStep: rowStep, tapStep: channels)
+                    storeLanes(m, out + c)
+                    c &+= 16
+                }
+                if c &+ 8 <= channels {
+                    let m: SIMD8<Int8> = maxOverTaps(start + c, tapRows: tapRows, tapCols: tapCols,
+                                                     rowStep: rowStep, tapStep: channels)
+                    storeLanes(m, out + c)
+                    c &+= 8
+                }
+                while c < channels {
+                    var m = start[c]
+                    var r = 0
+                    while r < tapRows {
+                        var t = 0
+                        while t < tapCols {
+                            let x = start[r &* rowStep &+ t &* channels &+ c]
+                            if x > m { m = x }
+                            t &+= 1
+                        }
+                        r &+= 1
+                    }
+                    out[c] = m
+                    c &+= 1
+                }
+            }
+            ox &+= 1
+        }
+        oy &+= 1
+    }
+}

@@ -1,0 +1,428 @@
+// int8 kernels: the Float32 goldens reused by quantizing, then random shapes,
+// zero points and multipliers against the naive Int64 references with EXACT
+// equality, and extreme values (−128/127 everywhere, biases near the Int32
+// limits, every shift). Buffers are fenced by guard pages; outputs are
+// pre-filled with a sentinel that the references cannot all produce.
+import XCTest
+import SprigRuntime
+import SprigTestSupport
+
+// MARK: - Runners
+
+/// Requantization parameters in guarded buffers, as the kernels receive them.
+final class GuardedRequant {
+    let multipliers: GuardedBuffer<Int32>
+    let shifts: GuardedBuffer<Int32>
+    let naive: NaiveRequant
+    var runtime: RequantQ8 {
+        RequantQ8(multipliers: multipliers.readOnly, shifts: shifts.readOnly, outputZeroPoint: naive.outputZeroPoint,
+                  clampMin: naive.clampMin, clampMax: naive.clampMax)
+    }
+
+    init(_ naive: NaiveRequant, placement: GuardedBuffer<Int32>.Placement = .end) {
+        self.naive = naive
+        multipliers = GuardedBuffer(naive.multipliers, placement: placement)
+        shifts = GuardedBuffer(naive.shifts, placement: placement)
+    }
+}
+
+func q8Placement(_ trial: Int) -> GuardedBuffer<Int8>.Placement { trial % 2 == 0 ? .end : .start }
+func i32Placement(_ trial: Int) -> GuardedBuffer<Int32>.Placement { trial % 2 == 0 ? .end : .start }
+
+func runDenseQ8(_ input: [Int8], zeroPoint: Int32, _ weights: [Int8], _ bias: [Int32]?, inputCount: Int,
+                outputCount: Int, _ requant: NaiveRequant, trial: Int = 0) -> [Int8] {
+    let x = GuardedBuffer(input, placement: q8Placement(trial)), k = GuardedBuffer(weights, placement: q8Placement(trial))
+    let b = bias.map { GuardedBuffer($0, placement: i32Placement(trial)) }
+    let q = GuardedRequant(requant, placement: i32Placement(trial))
+    let out = GuardedBuffer(repeating: Int8(99), count: outputCount, placement: q8Placement(trial))
+    denseQ8(input: x.readOnly, inputZeroPoint: zeroPoint, weights: k.readOnly, bias: b?.readOnly, output: out.pointer,
+            inputCount: inputCount, outputCount: outputCount, requant: q.runtime)
+    return out.array
+}
+
+func runConv2dQ8(_ input: [Int8], zeroPoint: Int32, _ weights: [Int8], _ bias: [Int32]?, _ window: Window2D,
+                 _ requant: NaiveRequant, depthwise: Bool = false, trial: Int = 0) -> [Int8] {
+    let x = GuardedBuffer(input, placement: q8Placement(trial)), k = GuardedBuffer(weights, placement: q8Placement(trial))
+    let b = bias.map { GuardedBuffer($0, placement: i32Placement(trial)) }
+    let q = GuardedRequant(requant, placement: i32Placement(trial))
+    let out = GuardedBuffer(repeating: Int8(99), count: window.outputCount, placement: q8Placement(trial))
+    if depthwise {
+        depthwiseConv2dQ8(input: x.readOnly, inputZeroPoint: zeroPoint, weights: k.readOnly, bias: b?.readOnly,
+                          output: out.pointer, window: window, requant: q.runtime)
+    } else {
+        conv2dQ8(input: x.readOnly, inputZeroPoint: zeroPoint, weights: k.readOnly, bias: b?.readOnly,
+                 output: out.pointer, window: window, requant: q.runtime)
+    }
+    return out.array
+}
+
+func runPoolQ8(_ kind: PoolKind, _ input: [Int8], _ window: Window2D, trial: Int = 0) -> [Int8] {
+    let x = GuardedBuffer(input, placement: q8Placement(trial))
+    let out = GuardedBuffer(repeating: Int8(99), count: window.outputCount, placement: q8Placement(trial))
+    switch kind {
+    case .max: maxPool2dQ8(input: x.readOnly, output: out.pointer, window: window)
+    case .average: avgPool2dQ8(input: x.readOnly, output: out.pointer, window: window)
+    }
+    return out.array
+}
+
+func runGlobalAveragePoolQ8(_ input: [Int8], height: Int, width: Int, channels: Int, trial: Int = 0) -> [Int8] {
+    let x = GuardedBuffer(input, placement: q8Placement(trial))
+    let out = GuardedBuffer(repeating: Int8(99), count: channels, placement: q8Placement(trial))
+    globalAveragePoolQ8(input: x.readOnly, output: out.pointer, height: height, width: width, channels: channels)
+    return out.array
+}
+
+func runAddQ8(_ a: [Int8], _ b: [Int8], _ params: AddQ8Params, trial: Int = 0) -> [Int8] {
+    let x = GuardedBuffer(a, placement: q8Placement(trial)), y = GuardedBuffer(b, placement: q8Placement(trial))
+    let out = GuardedBuffer(repeating: Int8(99), count: a.count, placement: q8Placement(trial))
+    addQ8(a: x.readOnly, b: y.readOnly, output: out.pointer, count: a.count, params: params)
+    return out.array
+}
+
+func runSoftmaxQ8(_ input: [Int8], table: [Int32], trial: Int = 0) -> [Int8] {
+    let x = GuardedBuffer(input, placement: q8Placement(trial))
+    let t = GuardedBuffer(table, placement: i32Placement(trial))
+    let out = GuardedBuffer(repeating: Int8(99), count: input.count, placement: q8Placement(trial))
+    softmaxQ8(input: x.readOnly, output: out.pointer, count: input.count, expTable: t.readOnly)
+    return out.array
+}
+
+/// Per-channel requantization from random real multipliers in (1e-4, 2), a
+/// random output zero point and a random activation (none, ReLU, ReLU6-like, band).
+func randomRequant(_ rng: inout SeededRNG, channels: Int) -> NaiveRequant {
+    var multipliers: [Int32] = [], shifts: [Int32] = []
+    for _ in 0 ..< channels {
+        let (m, s) = quantizeMultiplier(exp(rng.double(in: log(1e-4) ... log(2.0))))
+        multipliers.append(m)
+        shifts.append(s)
+    }
+    let zp = rng.int32(in: -128 ... 127)
+    var lo: Int32 = -128, hi: Int32 = 127
+    switch rng.int(in: 0 ... 3) {
+    case 0: break
+    case 1: lo = zp                                        // ReLU
+    case 2: lo = zp; hi = min(127, zp + rng.int32(in: 0 ... 60))  // ReLU6-like
+    default: lo = rng.int32(in: -128 ... 0); hi = rng.int32(in: lo ... 127)
+    }
+    return NaiveRequant(multipliers: multipliers, shifts: shifts, outputZeroPoint: zp, clampMin: lo, clampMax: hi)
+}
+
+/// Requantization that covers the extremes: any multiplier in [2^30, 2^31), any shift −31...30.
+func extremeRequant(_ rng: inout SeededRNG, channels: Int) -> NaiveRequant {
+    NaiveRequant(multipliers: (0 ..< channels).map { _ in rng.chance(0.2) ? Int32.max : rng.int32(in: 1 << 30 ... Int32.max) },
+                 shifts: (0 ..< channels).map { _ in rng.chance(0.2) ? [-31, 30, 0][rng.int(in: 0 ... 2)] : rng.int32(in: -31 ... 30) },
+                 outputZeroPoint: rng.chance(0.5) ? -128 : 127, clampMin: -128, clampMax: 127)
+}
+
+/// Biases mostly moderate, sometimes at the Int32 extremes (the accumulator then wraps, by contract).
+func randomBias(_ rng: inout SeededRNG, _ count: Int, extremes: Bool = false) -> [Int32] {
+    (0 ..< count).map { _ in
+        if extremes && rng.chance(0.3) { return [Int32.max, Int32.min, Int32.max - 1000, Int32.min + 1000][rng.int(in: 0 ... 3)] }
+        return rng.int32(in: -20_000 ... 20_000)
+    }
+}
+
+final class KernelQ8Tests: XCTestCase {
+    // MARK: - Goldens: the Float32 ones, quantized
+
+    /// Dense golden of KernelF32Tests: x = [1, 2, 3] at scale 0.5, zp 1 → q = 2x + 1 = [3, 5, 7];
+    /// weights at scale 1; bias [0.5, −1] at scale 0.5 → [1, −2]; y = [−1.5, 11] at scale 0.5, zp 0
+    /// → [−3, 22]; multiplier 0.5·1/0.5 = 1. Check: acc0 = 1 + (2·1 + 4·0 + 6·(−1)) = −3.
+    func testDenseGolden() {
+        let one = quantizeMultiplier(1.0)
+        let none = NaiveRequant(multipliers: [one.multiplier, one.multiplier], shifts: [one.shift, one.shift],
+                                outputZeroPoint: 0, clampMin: -128, clampMax: 127)
+        var relu6 = none
+        relu6.clampMin = 0; relu6.clampMax = 12                // 6 / 0.5
+        XCTAssertEqual(runDenseQ8([3, 5, 7], zeroPoint: 1, [1, 0, -1, 2, 2, 2], [1, -2], inputCount: 3, outputCount: 2, none),
+                       [-3, 22])
+        XCTAssertEqual(runDenseQ8([3, 5, 7], zeroPoint: 1, [1, 0, -1, 2, 2, 2], [1, -2], inputCount: 3, outputCount: 2, relu6),
+                       [0, 12])
+    }
+
+    /// Conv2D golden: input 1…9 at scale 0.5, zp −3 → q = 2x − 3; filter A = [1 2; 3 4] at
+    /// scale 0.25 → [4 8; 12 16], bias 1 at 0.125 → 8; filter B = [1 0; 0 −1] at scale 0.5
+    /// (per channel) → [2 0; 0 −2], bias −1 at 0.25 → −4. Output scale 1, zp −100, so
+    /// A → 38, 48, 68, 78 − 100 and B → −5 − 100. Multipliers 0.125 and 0.25.
+    /// Check A(0,0): Σ (q + 3)·w = 8·(1·1 + 2·2 + 4·3 + 5·4) = 296; + 8 = 304; ·0.125 = 38.
+    func testConv2dGolden() {
+        let x: [Int8] = [-1, 1, 3, 5, 7, 9, 11, 13, 15]
+        let w: [Int8] = [4, 2, 8, 0, 12, 0, 16, -2]               // HWIO, channels A, B
+        let a = quantizeMultiplier(0.125), b = quantizeMultiplier(0.25)
+        var q = NaiveRequant(multipliers: [a.multiplier, b.multiplier], shifts: [a.shift, b.shift],
+                             outputZeroPoint: -100, clampMin: -128, clampMax: 127)
+        let win = makeWindow(height: 3, width: 3, inputChannels: 1, outputChannels: 2, kernelHeight: 2, kernelWidth: 2)
+        XCTAssertEqual(runConv2dQ8(x, zeroPoint: -3, w, [8, -4], win, q), [-62, -105, -52, -105, -32, -105, -22, -105])
+        q.clampMin = -100                                          // ReLU
+        XCTAssertEqual(runConv2dQ8(x, zeroPoint: -3, w, [8, -4], win, q), [-62, -100, -52, -100, -32, -100, -22, -100])
+    }
+
+    /// Padding/stride golden (filter A only, scale 1 everywhere, zp 0): [4, 18, 36, 77].
+    /// Padding taps are skipped, not read as the zero point: with input zp 5 and
+    /// the input shifted by 5 the answer is the same.
+    func testConv2dPaddingStrideGolden() {
+        let win = makeWindow(height: 3, width: 3, inputChannels: 1, outputChannels: 1, kernelHeight: 2, kernelWidth: 2,
+                             strideHeight: 2, strideWidth: 2, padTop: 1, padLeft: 1)
+        let one = quantizeMultiplier(1.0)
+        let q = NaiveRequant(multipliers: [one.multiplier], shifts: [one.shift], outputZeroPoint: 0,
+                             clampMin: -128, clampMax: 127)
+        XCTAssertEqual(runConv2dQ8([1, 2, 3, 4, 5, 6, 7, 8, 9], zeroPoint: 0, [1, 2, 3, 4], nil, win, q), [4, 18, 36, 77])
+        XCTAssertEqual(runConv2dQ8([6, 7, 8, 9, 10, 11, 12, 13, 14], zeroPoint: 5, [1, 2, 3, 4], nil, win, q), [4, 18, 36, 77])
+    }
+
+    /// Depthwise golden at scale 1, zp 0: [37, −12, 47, −16, 67, −24, 77, −28].
+    func testDepthwiseConv2dGolden() {
+        var x: [Int8] = []
+        for v in Int8(1) ... 9 { x += [v, -v] }
+        let one = quantizeMultiplier(1.0)
+        let q = NaiveRequant(multipliers: [one.multiplier, one.multiplier], shifts: [one.shift, one.shift],
+                             outputZeroPoint: 0, clampMin: -128, clampMax: 127)
+        let win = makeWindow(height: 3, width: 3, inputChannels: 2, outputChannels: 2, kernelHeight: 2, kernelWidth: 2)
+        XCTAssertEqual(runConv2dQ8(x, zeroPoint: 0, [1, 1, 2, 1, 3, 1, 4, 1], nil, win, q, depthwise: true),
+                       [37, -12, 47, -16, 67, -24, 77, -28])
+    }
+
+    /// Pool goldens on 1…9 (scale 1, zp 0). The averages 2.5 and 5.5 round away
+    /// from zero to 3 and 6: (5 + 1) / 2 = 3, (11 + 1) / 2 = 6. Negative: {−2, −3} → −2.5 → −3.
+    func testPoolGoldens() {
+        let x: [Int8] = [1, 2, 3, 4, 5, 6, 7, 8, 9]
+        let plain = makeWindow(height: 3, width: 3, inputChannels: 1, outputChannels: 1, kernelHeight: 2, kernelWidth: 2)
+        let padded = makeWindow(height: 3, width: 3, inputChannels: 1, outputChannels: 1, kernelHeight: 2, kernelWidth: 2,
+                                strideHeight: 2, strideWidth: 2, padTop: 1, padLeft: 1)
+        XCTAssertEqual(runPoolQ8(.max, x, plain), [5, 6, 8, 9])
+        XCTAssertEqual(runPoolQ8(.average, x, plain), [3, 4, 6, 7])
+        XCTAssertEqual(runPoolQ8(.max, x, padded), [1, 3, 7, 9])
+        XCTAssertEqual(runPoolQ8(.average, x, padded), [1, 3, 6, 7])
+        let pair = makeWindow(height: 1, width: 2, inputChannels: 1, outputChannels: 1, kernelHeight: 1, kernelWidth: 2)
+        XCTAssertEqual(runPoolQ8(.average, [-2, -3], pair), [-3])
+        XCTAssertEqual(runPoolQ8(.average, [-1, 0], pair), [-1])   // −0.5 → −1
+        XCTAssertEqual(runPoolQ8(.max, [-128, -127], pair), [-127])
+    }
+
+    /// channel 0: 1, 2, 3, 4 → 2.5 → 3; channel 1: −1, 0, 0, 5 → 1.
+    func testGlobalAveragePoolGolden() {
+        XCTAssertEqual(runGlobalAveragePoolQ8([1, -1, 2, 0, 3, 0, 4, 5], height: 2, width: 2, channels: 2), [3, 1])
+    }
+
+    /// Add golden: [1, −2, 3] + [0.5, 0.5, 4] = [1.5, −1.5, 7], all at scale 0.5, zp 0:
+    /// [2, −4, 6] + [1, 1, 8] → [3, −3, 14]. TFLite parameters: leftShift 20, twice the
+    /// larger input scale = 1, so a, b multipliers 0.5 and output multiplier 1/(2^20·0.5) = 2^−19.
+    /// Check: (2·2^20)·0.5 + (1·2^20)·0.5 = 1.5·2^20; ·2^−19 = 3.
+    func testAddGolden() {
+        let half = quantizeMultiplier(0.5), out = quantizeMultiplier(pow(2, -19))
+        XCTAssertTrue(out == (1 << 30, -18))
+        let p = AddQ8Params(aZeroPoint: 0, bZeroPoint: 0, outputZeroPoint: 0, leftShift: 20,
+                            aMultiplier: half.multiplier, aShift: half.shift, bMultiplier: half.multiplier, bShift: half.shift,
+                            outputMultiplier: out.multiplier, outputShift: out.shift, clampMin: -128, clampMax: 127)
+        XCTAssertEqual(runAddQ8([2, -4, 6], [1, 1, 8], p), [3, -3, 14])
+        var relu = p
+        relu.clampMin = 0
+        XCTAssertEqual(runAddQ8([2, -4, 6], [1, 1, 8], relu), [3, 0, 14])
+        // The doc example: 3 + 4 → 7.
+        XCTAssertEqual(runAddQ8([3], [4], p), [7])
+    }
+
+    /// Table 2^24, 2^23, 2^22, … (inputScale ln 2); input [5, 4, 4] → e = [2^24, 2^23, 2^23],
+    /// s = 2^25 → (2^32 + 2^24) / 2^25 − 128 = 0 and (2^31 + 2^24) / 2^25 − 128 = −64:
+    /// probabilities 0.5, 0.25, 0.25 at scale 1/256, zp −128.
+    func testSoftmaxGolden() {
+        let table: [Int32] = (0 ..< 256).map { d in d < 25 ? Int32(1 << (24 - d)) : 0 }
+        XCTAssertEqual(runSoftmaxQ8([5, 4, 4], table: table), [0, -64, -64])
+        XCTAssertEqual(runSoftmaxQ8([-7], table: table), [127])       // probability 1 = 256/256 → clamps to 127
+        XCTAssertEqual(runSoftmaxQ8([127, -128], table: table), [127, -128])
+    }
+
+    func testSoftmaxExpTable() {
+        var t = [Int32](repeating: -1, count: 256)
+        makeSoftmaxExpTable(inputScale: 0.1, into: &t)
+        XCTAssertEqual(t[0], 16_777_216)
+        XCTAssertEqual(t[1], 15_180_653)
+        XCTAssertEqual(t[10], 6_171_993)
+        var rng = SeededRNG(seed: 30)
+        for _ in 0 ..< 50 {
+            let scale = rng.float(in: 0.001 ... 1)
+            makeSoftmaxExpTable(inputScale: scale, into: &t)
+            let reference = Naive.softmaxExpTable(inputScale: scale)
+            XCTAssertEqual(t[0], 1 << 24)
+            for d in 0 ..< 256 {
+                XCTAssertLessThanOrEqual(abs(Double(t[d]) - reference[d]), 0.5 + 2e-7 * reference[d], "d \(d) scale \(scale)")
+                if d > 0 { XCTAssertLessThanOrEqual(t[d], t[d - 1]) }
+            }
+        }
+    }
+
+    // MARK: - Random shapes, exact against the Int64 references
+
+    func testDenseRandom() {
+        var rng = SeededRNG(seed: 31)
+        for trial in 0 ..< 80 {
+            let n = rng.int(in: 1 ... 150), m = rng.int(in: 1 ... 23)
+            let extreme = trial % 4 == 3
+            let x = extreme ? rng.int8sWithExtremes(n) : rng.int8s(n)
+            let w = extreme ? rng.int8sWithExtremes(n * m) : rng.int8s(n * m)
+            let zp = extreme ? [Int32(-128), 127][trial % 2] : rng.int32(in: -128 ... 127)
+            let b = rng.chance(0.8) ? randomBias(&rng, m, extremes: extreme) : nil
+            let q = extreme ? extremeRequant(&rng, channels: m) : randomRequant(&rng, channels: m)
+            assertSame(runDenseQ8(x, zeroPoint: zp, w, b, inputCount: n, outputCount: m, q, trial: trial),
+                       Naive.denseQ8(input: x, inputZeroPoint: zp, weights: w, bias: b, inputCount: n, outputCount: m, requant: q),
+                       "dense \(n)→\(m)")
+        }
+    }
+
+    func testConv2dRandom() {
+        var rng = SeededRNG(seed: 32)
+        let outputChannelChoices = [1, 3, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 40, 64, 71]
+        for trial in 0 ..< 80 {
+            let cin = rng.int(in: 1 ... 19)
+            let cout = outputChannelChoices[rng.int(in: 0 ... outputChannelChoices.count - 1)]
+            let win = randomWindow(&rng, maxExtent: 11, inputChannels: cin, outputChannels: cout)
+            let extreme = trial % 4 == 3
+            let x = extreme ? rng.int8sWithExtremes(win.inputCount) : rng.int8s(win.inputCount)
+            let wCount = win.kernelHeight * win.kernelWidth * cin * cout
+            let w = extreme ? rng.int8sWithExtremes(wCount) : rng.int8s(wCount)
+            let zp = extreme ? [Int32(-128), 127][trial % 2] : rng.int32(in: -128 ... 127)
+            let b = rng.chance(0.8) ? randomBias(&rng, cout, extremes: extreme) : nil
+            let q = extreme ? extremeRequant(&rng, channels: cout) : randomRequant(&rng, channels: cout)
+            assertSame(runConv2dQ8(x, zeroPoint: zp, w, b, win, q, trial: trial),
+                       Naive.conv2dQ8(input: x, inputZeroPoint: zp, weights: w, bias: b, window: win, requant: q),
+                       "conv " + win.label)
+        }
+    }
+
+    /// Stride 1 and wide rows: the 4-pixel × 16-channel tile path and its edges.
+    func testConv2dTilePath() {
+        var rng = SeededRNG(seed: 33)
+        for trial in 0 ..< 24 {
+            let k = rng.int(in: 1 ... 5), pad = rng.int(in: 0 ... k / 2)
+            let cin = rng.int(in: 1 ... 9), cout = [16, 32, 48, 19, 35, 64][trial % 6]
+            let win = makeWindow(height: rng.int(in: k ... 9), width: rng.int(in: max(k, 4) ... 21),
+                                 inputChannels: cin, outputChannels: cout, kernelHeight: k, kernelWidth: k,
+                                 strideWidth: trial % 5 == 4 ? 2 : 1,
+                                 padTop: pad, padBottom: pad, padLeft: pad, padRight: pad)
+            let x = trial % 3 == 2 ? rng.int8sWithExtremes(win.inputCount, extremes: 0.5) : rng.int8s(win.inputCount)
+            let w = rng.int8s(k * k * cin * cout)
+            let zp = rng.int32(in: -128 ... 127)
+            let b = randomBias(&rng, cout, extremes: trial % 3 == 2)
+            let q = trial % 3 == 2 ? extremeRequant(&rng, channels: cout) : randomRequant(&rng, channels: cout)
+            assertSame(runConv2dQ8(x, zeroPoint: zp, w, b, win, q, trial: trial),
+                       Naive.conv2dQ8(input: x, inputZeroPoint: zp, weights: w, bias: b, window: win, requant: q),
+                       "tile " + win.label)
+        }
+    }
+
+    /// The three conv layers of the reference CNN (3×3, 'same', ReLU).
+    func testConv2dReferenceNetworkLayers() {
+        var rng = SeededRNG(seed: 34)
+        for (size, cin, cout) in [(28, 1, 16), (14, 16, 32), (7, 32, 64)] {
+            let win = makeWindow(height: size, width: size, inputChannels: cin, outputChannels: cout,
+                                 kernelHeight: 3, kernelWidth: 3, padTop: 1, padBottom: 1, padLeft: 1, padRight: 1)
+            let x = rng.int8s(win.inputCount), w = rng.int8s(9 * cin * cout), b = randomBias(&rng, cout)
+            var q = randomRequant(&rng, channels: cout)
+            q.clampMin = q.outputZeroPoint
+            q.clampMax = 127
+            assertSame(runConv2dQ8(x, zeroPoint: -128, w, b, win, q),
+                       Naive.conv2dQ8(input: x, inputZeroPoint: -128, weights: w, bias: b, window: win, requant: q),
+                       win.label)
+        }
+    }
+
+    func testDepthwiseConv2dRandom() {
+        var rng = SeededRNG(seed: 35)
+        for trial in 0 ..< 60 {
+            let c = [1, 2, 5, 8, 13, 16, 17, 24, 33, 40][trial % 10]
+            let win = randomWindow(&rng, maxExtent: 12, inputChannels: c, outputChannels: c)
+            let extreme = trial % 4 == 3
+            let x = extreme ? rng.int8sWithExtremes(win.inputCount) : rng.int8s(win.inputCount)
+            let w = extreme ? rng.int8sWithExtremes(win.kernelHeight * win.kernelWidth * c)
+                            : rng.int8s(win.kernelHeight * win.kernelWidth * c)
+            let zp = extreme ? [Int32(-128), 127][trial % 2] : rng.int32(in: -128 ... 127)
+            let b = rng.chance(0.8) ? randomBias(&rng, c, extremes: extreme) : nil
+            let q = extreme ? extremeRequant(&rng, channels: c) : randomRequant(&rng, channels: c)
+            assertSame(runConv2dQ8(x, zeroPoint: zp, w, b, win, q, depthwise: true, trial: trial),
+                       Naive.depthwiseConv2dQ8(input: x, inputZeroPoint: zp, weights: w, bias: b, window: win, requant: q),
+                       "depthwise " + win.label)
+        }
+    }
+
+    func testPoolsRandom() {
+        var rng = SeededRNG(seed: 36)
+        for trial in 0 ..< 80 {
+            let c = [1, 3, 8, 9, 16, 17, 25, 32][trial % 8]
+            let win = randomWindow(&rng, maxExtent: 12, inputChannels: c, outputChannels: c)
+            let x = trial % 3 == 0 ? rng.int8sWithExtremes(win.inputCount, extremes: 0.6) : rng.int8s(win.inputCount)
+            assertSame(runPoolQ8(.max, x, win, trial: trial), Naive.maxPool2dQ8(input: x, window: win), "max " + win.label)
+            assertSame(runPoolQ8(.average, x, win, trial: trial), Naive.avgPool2dQ8(input: x, window: win), "avg " + win.label)
+        }
+    }
+
+    func testGlobalAveragePoolRandom() {
+        var rng = SeededRNG(seed: 37)
+        for trial in 0 ..< 40 {
+            let h = rng.int(in: 1 ... 9), w = rng.int(in: 1 ... 9), c = rng.int(in: 1 ... 70)
+            let x = trial % 3 == 0 ? rng.int8sWithExtremes(h * w * c, extremes: 0.7) : rng.int8s(h * w * c)
+            assertSame(runGlobalAveragePoolQ8(x, height: h, width: w, channels: c, trial: trial),
+                       Naive.globalAveragePoolQ8(input: x, height: h, width: w, channels: c), "gap \(h)x\(w)x\(c)")
+        }
+    }
+
+    func testAddRandom() {
+        var rng = SeededRNG(seed: 38)
+        for trial in 0 ..< 60 {
+            let n = rng.int(in: 0 ... 200)
+            let a = rng.int8sWithExtremes(n), b = rng.int8sWithExtremes(n)
+            let p: AddQ8Params
+            if trial % 3 == 2 {
+                // Anything goes: any multiplier, shift and left shift (wrapping by contract).
+                func m() -> Int32 { rng.int32(in: 1 << 30 ... Int32.max) }
+                func s() -> Int32 { rng.int32(in: -31 ... 30) }
+                p = AddQ8Params(aZeroPoint: rng.int32(in: -128 ... 127), bZeroPoint: rng.int32(in: -128 ... 127),
+                                outputZeroPoint: rng.int32(in: -128 ... 127), leftShift: rng.int32(in: 0 ... 31),
+                                aMultiplier: m(), aShift: s(), bMultiplier: m(), bShift: s(),
+                                outputMultiplier: m(), outputShift: s(), clampMin: -128, clampMax: 127)
+            } else {
+                // TFLite's recipe from random scales.
+                let sa = rng.double(in: 0.01 ... 1), sb = rng.double(in: 0.01 ... 1), so = rng.double(in: 0.01 ... 2)
+                let twice = 2 * max(sa, sb)
+                let qa = quantizeMultiplier(sa / twice), qb = quantizeMultiplier(sb / twice)
+                let qo = quantizeMultiplier(twice / (Double(1 << 20) * so))
+                let zo = rng.int32(in: -128 ... 127)
+                p = AddQ8Params(aZeroPoint: rng.int32(in: -128 ... 127), bZeroPoint: rng.int32(in: -128 ... 127),
+                                outputZeroPoint: zo, leftShift: 20,
+                                aMultiplier: qa.multiplier, aShift: qa.shift, bMultiplier: qb.multiplier, bShift: qb.shift,
+                                outputMultiplier: qo.multiplier, outputShift: qo.shift,
+                                clampMin: rng.chance(0.5) ? zo : -128, clampMax: 127)
+            }
+            assertSame(runAddQ8(a, b, p, trial: trial), Naive.addQ8(a: a, b: b, params: p), "add \(n) \(p)")
+        }
+    }
+
+    func testSoftmaxRandom() {
+        var rng = SeededRNG(seed: 39)
+        var table = [Int32](repeating: 0, count: 256)
+        for trial in 0 ..< 60 {
+            let n = rng.int(in: 1 ... 100)
+            makeSoftmaxExpTable(inputScale: rng.float(in: 0.005 ... 0.5), into: &table)
+            if trial % 5 == 4 {                     // any table the interpreter would accept
+                table = (0 ..< 256).map { _ in rng.int32(in: 0 ... 1 << 24) }
+                table[0] = max(table[0], 1)
+            }
+            let x = trial % 3 == 0 ? rng.int8sWithExtremes(n, extremes: 0.5) : rng.int8s(n)
+            assertSame(runSoftmaxQ8(x, table: table, trial: trial), Naive.softmaxQ8(input: x, expTable: table), "softmax \(n)")
+        }
+    }
+
+    /// Quantized probabilities track the Float32 softmax within a couple of steps of 1/256.
+    func testSoftmaxQ8TracksFloat() {
+        var rng = SeededRNG(seed: 40)
+        var table = [Int32](repeating: 0, count: 256)
+        for _ in 0 ..< 20 {
+            let scale = rng.float(in: 0.02 ... 0.2)
+            makeSoftmaxExpTable(inputScale: scale, into: &table)
+            let x = rng.int8s(10)
+            let q = runSoftmaxQ8(x, table: table)
+            let p = Naive.softmax(x.map { Float($0) * scale })
+            for (qi, pi) in zip(q, p) { XCTAssertEqual(Double(Int(qi) + 128) / 256, pi, accuracy: 2.5 / 256) }
+        }
+    }
+}
