@@ -7,7 +7,7 @@ let usage = """
 
     Usage:
       sprig-edge info MODEL.sprig [--json]
-      sprig-edge run MODEL.sprig IMAGES.idx [LABELS.idx] [--json]
+      sprig-edge run MODEL.sprig IMAGES.idx [LABELS.idx] [--json | --logits]
       sprig-edge bench MODEL.sprig [--runs N] [--json]
       sprig-edge COMMAND --help
 
@@ -24,10 +24,11 @@ let helps: [String: String] = [
 
         """,
     "run": """
-        sprig-edge run MODEL.sprig IMAGES.idx [LABELS.idx] [--json]
+        sprig-edge run MODEL.sprig IMAGES.idx [LABELS.idx] [--json | --logits]
           Runs the model on every image and prints one predicted class per line.
           With LABELS.idx, prints the accuracy instead. --json prints one JSON object
-          (predictions, or accuracy, correct and count).
+          (predictions, or accuracy, correct and count). --logits prints, per image,
+          the output vector as hexadecimal IEEE-754 bit patterns (exact) and the argmax.
 
         """,
     "bench": """
@@ -44,6 +45,7 @@ struct Arguments {
     var json = false
     var help = false
     var runs: Int?
+    var logits = false
 
     init(_ words: ArraySlice<String>) throws(UsageError) {
         var it = words.makeIterator()
@@ -51,6 +53,7 @@ struct Arguments {
             switch w {
             case "--json": json = true
             case "--help", "-h": help = true
+            case "--logits": logits = true
             case "--runs":
                 guard let v = it.next() else { throw UsageError(message: "--runs needs a number") }
                 guard let n = Int(v), n >= 1, n <= 10_000_000 else {
@@ -267,11 +270,17 @@ func run(_ a: Arguments, _ help: String) throws(EdgeError) -> Int32 {
         interpreter.invoke()
         let p = interpreter.argmax()
         if let l = labels, Int(l.data[i]) == p { correct += 1 }
-        if labels == nil {
+        if a.logits {
+            var line = ""
+            for k in 0..<interpreter.outputCount { line += hex32(interpreter.output(k).bitPattern) + " " }
+            predictions += line + "argmax=\(p)\n"
+        } else if labels == nil {
             if a.json { json += (i > 0 ? "," : "") + "\(p)" } else { predictions += "\(p)\n" }
         }
     }
-    if let _ = labels {
+    if a.logits {
+        writeOut(predictions)
+    } else if let _ = labels {
         let accuracy = images.count > 0 ? Double(correct) / Double(images.count) : 0
         if a.json {
             writeOut("{\"accuracy\":\(number(accuracy)),\"correct\":\(correct),\"count\":\(images.count)}\n")
