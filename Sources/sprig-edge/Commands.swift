@@ -8,7 +8,7 @@ let usage = """
     Usage:
       sprig-edge info MODEL.sprig [--json]
       sprig-edge run MODEL.sprig IMAGES.idx [LABELS.idx] [--json | --logits]
-      sprig-edge bench MODEL.sprig [--runs N] [--json]
+      sprig-edge bench MODEL.sprig [--runs N] [--per-op] [--json]
       sprig-edge COMMAND --help
 
     IDX files are uncompressed, as in MNIST (gunzip them first).
@@ -32,9 +32,10 @@ let helps: [String: String] = [
 
         """,
     "bench": """
-        sprig-edge bench MODEL.sprig [--runs N] [--json]
+        sprig-edge bench MODEL.sprig [--runs N] [--per-op] [--json]
           Times N invokes (default 1000, after 50 warm-up runs) at batch 1 and prints
-          the median, min and max latency and the arena bytes. --json prints seconds.
+          the median, min and max latency and the arena bytes. --per-op also times each
+          op alone (median over the runs). --json prints seconds.
 
         """,
 ]
@@ -46,6 +47,7 @@ struct Arguments {
     var help = false
     var runs: Int?
     var logits = false
+    var perOp = false
 
     init(_ words: ArraySlice<String>) throws(UsageError) {
         var it = words.makeIterator()
@@ -54,6 +56,7 @@ struct Arguments {
             case "--json": json = true
             case "--help", "-h": help = true
             case "--logits": logits = true
+            case "--per-op": perOp = true
             case "--runs":
                 guard let v = it.next() else { throw UsageError(message: "--runs needs a number") }
                 guard let n = Int(v), n >= 1, n <= 10_000_000 else {
@@ -348,16 +351,38 @@ func bench(_ a: Arguments, _ help: String) throws(EdgeError) -> Int32 {
     }
     times.sort()
     let median = runs % 2 == 1 ? times[runs / 2] : (times[runs / 2 - 1] + times[runs / 2]) / 2
+    var perOp = ""
+    var perOpJSON = ""
+    if a.perOp {
+        var opTimes = [Double](repeating: 0, count: runs)
+        for o in 0..<m.opCount {
+            for r in 0..<runs {
+                let t0 = now()
+                interpreter.run(o)
+                opTimes[r] = now() - t0
+            }
+            opTimes.sort()
+            let t = opTimes[runs / 2]
+            let op = m.op(o)
+            perOp += "  " + pad("\(o)", 3) + "  " + padRight(op.opcode.name.description, 18)
+                + padRight(m.tensor(op.inputs.0).dtype.name.description, 5)
+                + padRight(shapeText(m.tensor(op.output)), 14) + pad(fixed(t * 1e6, 2), 9) + " us  "
+                + pad(fixed(median > 0 ? 100 * t / median : 0, 1), 5) + "%\n"
+            perOpJSON += (o > 0 ? "," : "") + "{\"op\":\(jsonString(op.opcode.name.description)),\"seconds\":\(number(t))}"
+        }
+    }
     let lo = times[0], hi = times[runs - 1]
     if a.json {
         writeOut("{\"file\":\(jsonString(loaded.path)),\"runs\":\(runs),\"latency_seconds_median\":\(number(median))"
             + ",\"latency_seconds_min\":\(number(lo)),\"latency_seconds_max\":\(number(hi))"
-            + ",\"arena_bytes\":\(m.arenaBytes),\"blob_bytes\":\(m.bytes.count)}\n")
+            + ",\"arena_bytes\":\(m.arenaBytes),\"blob_bytes\":\(m.bytes.count)"
+            + (a.perOp ? ",\"per_op\":[\(perOpJSON)]" : "") + "}\n")
     } else {
         writeOut("\(loaded.path): \(runs) invokes at batch 1\n"
             + "  latency  median \(fixed(median * 1e6, 1)) us   min \(fixed(lo * 1e6, 1)) us   max \(fixed(hi * 1e6, 1)) us\n"
             + "  arena    \(m.arenaBytes) bytes\n"
-            + "  blob     \(m.bytes.count) bytes\n")
+            + "  blob     \(m.bytes.count) bytes\n"
+            + (a.perOp ? "  per op (median):\n" + perOp : ""))
     }
     return 0
 }
