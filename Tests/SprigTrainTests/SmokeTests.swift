@@ -1,3 +1,0 @@
-import XCTest
-@testable import SprigRuntime
-final class SmokeTests: XCTestCase { func testPlaceholder() { XCTAssertEqual(SprigError.placeholder, .placeholder) } }
