@@ -104,9 +104,11 @@ final class GEMMTests: XCTestCase {
         }
     }
 
-    /// Shapes that cross the blocking sizes (MC = 144 rows, KC = 256 depth) and the micro-tile edges.
+    /// Shapes that cross the blocking sizes (MC = 144 rows, KC = 256 depth, NC = 3072 columns)
+    /// and the micro-tile edges, through both loop orders: op(B) packed whole (the first two)
+    /// and op(B) packed per depth block (9×400×520: too wide to pack whole).
     func testShapesAcrossCacheBlocks() {
-        let shapes = [(151, 23, 260), (13, 37, 513)]
+        let shapes = [(151, 23, 260), (13, 37, 513), (9, 400, 520), (2, 3100, 3)]
         var seed: UInt64 = 1000
         for (m, n, k) in shapes {
             for (transA, transB) in [(false, false), (true, true)] {

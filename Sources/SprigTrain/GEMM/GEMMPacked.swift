@@ -1,18 +1,21 @@
 // gemmPacked: the single-threaded fast path of sgemm (Goto/BLIS blocking).
 //
-//   for jc in 0..<n step NC                      C column block; B block lives in L3
-//     for pc in 0..<k step KC                    one rank-KC update
-//       pack op(B)[pc..][jc..] -> Bp             KC×NC, as NR-wide column panels, zero padded
+//   for jc in 0..<n step NC                      C column block
+//     for pc in 0..<k step kc                    one rank-kc update; k is cut into equal blocks ≤ KC
+//       pack op(B)[pc..][jc..] -> Bp             kc×NC, as NR-wide column panels, zero padded
 //       for ic in 0..<m step MC
-//         pack alpha·op(A)[ic..][pc..] -> Ap     MC×KC, as MR-tall row panels, zero padded; L2
-//         for jr in 0..<nc step NR               one B micro-panel (KC×NR = 16 KB) stays in L1
+//         pack alpha·op(A)[ic..][pc..] -> Ap     MC×kc, as MR-tall row panels, zero padded; L2
+//         for jr in 0..<nc step NR               one B micro-panel (kc×NR ≤ 16 KB) stays in L1
 //           for ir in 0..<mc step MR
 //             C[MR×NR] (+)= Ap panel · Bp panel  the 6×16 micro-kernel, 12 ymm accumulators
 //
-// Packed layouts:  Ap panel r: Ap[r*MR*KC + p*MR + i] = alpha·op(A)[ic + r*MR + i][pc + p]
-//                  Bp panel s: Bp[s*NR*KC + p*NR + j] = op(B)[pc + p][jc + s*NR + j]
+// When the whole op(B) column block fits in L2 (conv and dense weights), it is packed once and
+// the pc loop moves inside the ic loop, so a C row block stays in cache across its updates.
+//
+// Packed layouts:  Ap panel r: Ap[r*MR*kc + p*MR + i] = alpha·op(A)[ic + r*MR + i][pc + p]
+//                  Bp panel s: Bp[s*NR*kc + p*NR + j] = op(B)[pc + p][jc + s*NR + j]
 // Transposes and alpha are absorbed by packing, so the micro-kernel sees one layout only.
-// beta is applied by the first rank-KC update (pc == 0); later updates add into C. Edge tiles
+// beta is applied by the first rank-kc update (pc == 0); later updates add into C. Edge tiles
 // (fewer than MR rows or NR columns left) run the same kernel into a 6×16 scratch tile and copy
 // back the valid part, so odd shapes need no second kernel.
 //
@@ -25,6 +28,8 @@ enum GEMMPacked {
     static let kc = 256
     static let mc = 144
     static let nc = 3072
+    /// Largest op(B) column block packed whole (all depth blocks at once): 768 KB, most of L2.
+    static let wholeBFloats = 196_608
 }
 
 /// One thread of sgemm: see the loop nest above. Callers guarantee `m, n > 0` and valid strides.
@@ -38,68 +43,110 @@ func gemmPacked(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
         scaleMatrix(c, ldc: ldc, m: m, n: n, beta: beta)
         return
     }
-    let kcMax = min(GEMMPacked.kc, k)
+    // Depth blocks of equal size (288 = 2×144, not 256 + 32: a thin last block wastes C traffic).
+    let kBlocks = (k + GEMMPacked.kc - 1) / GEMMPacked.kc
+    let kcMax = (k + kBlocks - 1) / kBlocks
     let mcMax = min(GEMMPacked.mc, (m + MR - 1) / MR * MR)
     let ncMax = min(GEMMPacked.nc, (n + NR - 1) / NR * NR)
+    // When all of op(B)'s column block fits in L2 next to an A block (conv weights), pack it whole
+    // once and run the depth loop inside the row loop, so each C row block stays in cache for all
+    // its rank-kc updates instead of streaming C through memory once per depth block.
+    let wholeB = kBlocks > 1 && kBlocks * kcMax * ncMax <= GEMMPacked.wholeBFloats
+    let bFloats = (wholeB ? kBlocks : 1) * kcMax * ncMax
     let packA = UnsafeMutableRawPointer.allocate(byteCount: mcMax * kcMax * 4, alignment: 64)
         .bindMemory(to: Float.self, capacity: mcMax * kcMax)
-    let packB = UnsafeMutableRawPointer.allocate(byteCount: ncMax * kcMax * 4, alignment: 64)
-        .bindMemory(to: Float.self, capacity: ncMax * kcMax)
+    let packB = UnsafeMutableRawPointer.allocate(byteCount: bFloats * 4, alignment: 64)
+        .bindMemory(to: Float.self, capacity: bFloats)
     defer {
         packA.deallocate()
         packB.deallocate()
     }
-    withUnsafeTemporaryAllocation(of: Float.self, capacity: MR * NR) { edgeBuffer in
-        let edge = edgeBuffer.baseAddress!
-        var jc = 0
-        while jc < n {
-            let nc = min(GEMMPacked.nc, n - jc)
+    var jc = 0
+    while jc < n {
+        let nc = min(GEMMPacked.nc, n - jc)
+        if wholeB {
+            for block in 0..<kBlocks {
+                let pc = block * kcMax
+                packPanelsB(transB: transB, b: b, ldb: ldb, row: pc, kc: min(kcMax, k - pc), column: jc, nc: nc,
+                            into: packB + block * kcMax * ncMax)
+            }
+            var ic = 0
+            while ic < m {
+                let mc = min(GEMMPacked.mc, m - ic)
+                for block in 0..<kBlocks {
+                    let pc = block * kcMax, kc = min(kcMax, k - pc)
+                    packPanelsA(transA: transA, a: a, lda: lda, row: ic, mc: mc, column: pc, kc: kc, alpha: alpha, into: packA)
+                    macroKernel(mc: mc, nc: nc, kc: kc, packA: packA, packB: packB + block * kcMax * ncMax,
+                                c: c + ic * ldc + jc, ldc: ldc, beta: pc == 0 ? beta : 1)
+                }
+                ic += GEMMPacked.mc
+            }
+        } else {
             var pc = 0
             while pc < k {
-                let kc = min(GEMMPacked.kc, k - pc)
-                let blockBeta: Float = pc == 0 ? beta : 1
+                let kc = min(kcMax, k - pc)
                 packPanelsB(transB: transB, b: b, ldb: ldb, row: pc, kc: kc, column: jc, nc: nc, into: packB)
                 var ic = 0
                 while ic < m {
                     let mc = min(GEMMPacked.mc, m - ic)
-                    packPanelsA(transA: transA, a: a, lda: lda, row: ic, mc: mc, column: pc, kc: kc,
-                                alpha: alpha, into: packA)
-                    var jr = 0
-                    while jr < nc {
-                        let nr = min(NR, nc - jr)
-                        let bPanel = UnsafePointer(packB + jr * kc)
-                        var ir = 0
-                        while ir < mc {
-                            let mr = min(MR, mc - ir)
-                            let aPanel = UnsafePointer(packA + ir * kc)
-                            let cTile = c + (ic + ir) * ldc + (jc + jr)
-                            if mr == MR && nr == NR {
-                                microKernel6x16(kc: kc, a: aPanel, b: bPanel, c: cTile, ldc: ldc, beta: blockBeta)
-                            } else {
-                                microKernel6x16(kc: kc, a: aPanel, b: bPanel, c: edge, ldc: NR, beta: 0)
-                                for i in 0..<mr {
-                                    for j in 0..<nr {
-                                        let v = edge[i * NR + j]
-                                        let dst = cTile + i * ldc + j
-                                        if blockBeta == 0 {
-                                            dst.pointee = v
-                                        } else if blockBeta == 1 {
-                                            dst.pointee = dst.pointee + v
-                                        } else {
-                                            dst.pointee = blockBeta * dst.pointee + v
-                                        }
-                                    }
-                                }
-                            }
-                            ir += MR
-                        }
-                        jr += NR
-                    }
+                    packPanelsA(transA: transA, a: a, lda: lda, row: ic, mc: mc, column: pc, kc: kc, alpha: alpha, into: packA)
+                    macroKernel(mc: mc, nc: nc, kc: kc, packA: packA, packB: packB,
+                                c: c + ic * ldc + jc, ldc: ldc, beta: pc == 0 ? beta : 1)
                     ic += GEMMPacked.mc
                 }
-                pc += GEMMPacked.kc
+                pc += kcMax
             }
-            jc += GEMMPacked.nc
+        }
+        jc += GEMMPacked.nc
+    }
+}
+
+/// `C[mc][nc] (+)= Ap · Bp` for one packed A block and one packed B block: the micro-kernel
+/// over every MR×NR tile; edge tiles go through `edgeTile`.
+@inline(__always)
+func macroKernel(mc: Int, nc: Int, kc: Int, packA: UnsafeMutablePointer<Float>, packB: UnsafeMutablePointer<Float>,
+                 c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float) {
+    let MR = GEMMPacked.mr, NR = GEMMPacked.nr
+    var jr = 0
+    while jr < nc {
+        let nr = min(NR, nc - jr)
+        let bPanel = UnsafePointer(packB + jr * kc)
+        var ir = 0
+        while ir < mc {
+            let mr = min(MR, mc - ir)
+            let aPanel = UnsafePointer(packA + ir * kc)
+            if mr == MR && nr == NR {
+                microKernel6x16(kc: kc, a: aPanel, b: bPanel, c: c + ir * ldc + jr, ldc: ldc, beta: beta)
+            } else {
+                edgeTile(rows: mr, columns: nr, kc: kc, a: aPanel, b: bPanel, c: c + ir * ldc + jr, ldc: ldc, beta: beta)
+            }
+            ir += MR
+        }
+        jr += NR
+    }
+}
+
+/// A tile with fewer than MR rows or NR columns: the same kernel into a 6×16 scratch tile,
+/// then the valid part is merged into C with beta.
+@inline(never)
+func edgeTile(rows: Int, columns: Int, kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+              c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float) {
+    let NR = GEMMPacked.nr
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: GEMMPacked.mr * NR) { edgeBuffer in
+        let edge = edgeBuffer.baseAddress!
+        microKernel6x16(kc: kc, a: a, b: b, c: edge, ldc: NR, beta: 0)
+        for i in 0..<rows {
+            for j in 0..<columns {
+                let v = edge[i * NR + j]
+                let dst = c + i * ldc + j
+                if beta == 0 {
+                    dst.pointee = v
+                } else if beta == 1 {
+                    dst.pointee = dst.pointee + v
+                } else {
+                    dst.pointee = beta * dst.pointee + v
+                }
+            }
         }
     }
 }
@@ -131,10 +178,18 @@ func packPanelsA(transA: Bool, a: UnsafePointer<Float>, lda: Int, row: Int, mc: 
             if rows == MR {
                 let r0 = a + (row + ir) * lda + column
                 let r1 = r0 + lda, r2 = r1 + lda, r3 = r2 + lda, r4 = r3 + lda, r5 = r4 + lda
-                for p in 0..<kc {
-                    let o = panel + p * MR
-                    o[0] = alpha * r0[p]; o[1] = alpha * r1[p]; o[2] = alpha * r2[p]
-                    o[3] = alpha * r3[p]; o[4] = alpha * r4[p]; o[5] = alpha * r5[p]
+                if alpha == 1 {
+                    for p in 0..<kc {
+                        let o = panel + p * MR
+                        o[0] = r0[p]; o[1] = r1[p]; o[2] = r2[p]
+                        o[3] = r3[p]; o[4] = r4[p]; o[5] = r5[p]
+                    }
+                } else {
+                    for p in 0..<kc {
+                        let o = panel + p * MR
+                        o[0] = alpha * r0[p]; o[1] = alpha * r1[p]; o[2] = alpha * r2[p]
+                        o[3] = alpha * r3[p]; o[4] = alpha * r4[p]; o[5] = alpha * r5[p]
+                    }
                 }
             } else {
                 for i in 0..<MR {
@@ -148,10 +203,19 @@ func packPanelsA(transA: Bool, a: UnsafePointer<Float>, lda: Int, row: Int, mc: 
             }
         } else {
             // Columns of op(A) are rows of A: MR contiguous values per p.
-            for p in 0..<kc {
-                let src = a + (column + p) * lda + row + ir
-                let o = panel + p * MR
-                for i in 0..<MR { o[i] = i < rows ? alpha * src[i] : 0 }
+            if rows == MR && alpha == 1 {
+                for p in 0..<kc {
+                    let src = UnsafeRawPointer(a + (column + p) * lda + row + ir)
+                    let o = UnsafeMutableRawPointer(panel + p * MR)
+                    o.storeBytes(of: src.loadUnaligned(as: SIMD4<Float>.self), as: SIMD4<Float>.self)
+                    o.storeBytes(of: src.loadUnaligned(fromByteOffset: 16, as: SIMD2<Float>.self), toByteOffset: 16, as: SIMD2<Float>.self)
+                }
+            } else {
+                for p in 0..<kc {
+                    let src = a + (column + p) * lda + row + ir
+                    let o = panel + p * MR
+                    for i in 0..<MR { o[i] = i < rows ? alpha * src[i] : 0 }
+                }
             }
         }
         ir += MR

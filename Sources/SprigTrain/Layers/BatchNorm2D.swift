@@ -192,6 +192,7 @@ public final class BatchNorm2D: Layer {
 /// Per-channel sums over `rows` rows: `accumulate(row, acc)` adds row `row` into the Float
 /// block accumulator `acc` (`channels` wide). Blocks of 64 rows are summed in Float, then the
 /// block sums are added in Double in block order, so the result is independent of `threads`.
+@inline(__always)
 func channelSums(rows: Int, channels: Int, threads: Int,
                  _ accumulate: (Int, UnsafeMutablePointer<Float>) -> Void) -> [Double] {
     let block = 64

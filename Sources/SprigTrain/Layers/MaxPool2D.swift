@@ -14,6 +14,8 @@ public final class MaxPool2D: Layer {
     public let kernelSize: Int
     public let stride: Int
     public let padding: Int
+    /// Threads (split by sample); nil uses `GEMM.defaultThreads`.
+    public var threads: Int?
 
     private var inputShape: [Int]?
     private var argmax: [Int32] = []
@@ -47,32 +49,21 @@ public final class MaxPool2D: Layer {
         if argmax.count != outCount { argmax = [Int32](repeating: 0, count: outCount) }
         var y = Tensor(uninitializedShape: [n, oh, ow, c])
         let k = kernelSize, s = stride, pad = padding
+        let threads = resolvedThreads(self.threads)
         x.withUnsafeBufferPointer { xp in
             y.withUnsafeMutableBufferPointer { yp in
                 argmax.withUnsafeMutableBufferPointer { ip in
                     let xb = xp.baseAddress!, yb = yp.baseAddress!, ib = ip.baseAddress!
-                    for b in 0..<n {
-                        for oy in 0..<oh {
-                            let y0 = max(0, oy * s - pad), y1 = min(h, oy * s - pad + k)
-                            for ox in 0..<ow {
-                                let x0 = max(0, ox * s - pad), x1 = min(w, ox * s - pad + k)
-                                let o = ((b * oh + oy) * ow + ox) * c
-                                let best = yb + o, index = ib + o
-                                // Seed with the first tap, then scan the rest.
-                                let first = ((b * h + y0) * w + x0) * c
-                                for j in 0..<c {
-                                    best[j] = xb[first + j]
-                                    index[j] = Int32(first + j)
-                                }
-                                for iy in y0..<y1 {
-                                    for ix in x0..<x1 {
-                                        let p = ((b * h + iy) * w + ix) * c
-                                        let row = xb + p
-                                        for j in 0..<c where row[j] > best[j] {
-                                            best[j] = row[j]
-                                            index[j] = Int32(p + j)
-                                        }
-                                    }
+                    parallelFor(n, threads: outCount < 1 << 14 ? 1 : threads) { samples in
+                        for b in samples {
+                            for oy in 0..<oh {
+                                let y0 = max(0, oy * s - pad), y1 = min(h, oy * s - pad + k)
+                                for ox in 0..<ow {
+                                    let x0 = max(0, ox * s - pad), x1 = min(w, ox * s - pad + k)
+                                    let o = ((b * oh + oy) * ow + ox) * c
+                                    let first = ((b * h + y0) * w + x0) * c
+                                    maxOverWindow(xb, first: first, rows: y0..<y1, columns: x0..<x1, rowStride: w * c,
+                                                  channels: c, best: yb + o, index: ib + o)
                                 }
                             }
                         }
@@ -87,13 +78,61 @@ public final class MaxPool2D: Layer {
         let shape = saved(inputShape, "MaxPool2D")
         precondition(dy.count == argmax.count, "MaxPool2D.backward: expected \(argmax.count) values, got dy \(dy.shape)")
         var dx = Tensor(zeros: shape)
+        let perSampleOut = dy.count / max(1, shape[0])
         dy.withUnsafeBufferPointer { dyp in
             argmax.withUnsafeBufferPointer { ip in
                 dx.withUnsafeMutableBufferPointer { dxp in
-                    for o in 0..<dyp.count { dxp[Int(ip[o])] += dyp[o] }
+                    let dst = dxp.baseAddress!, grad = dyp.baseAddress!, winners = ip.baseAddress!
+                    // A sample's winners lie in that sample, so samples split over threads safely.
+                    parallelFor(shape[0], threads: dy.count < 1 << 14 ? 1 : resolvedThreads(threads)) { samples in
+                        for o in (samples.lowerBound * perSampleOut)..<(samples.upperBound * perSampleOut) {
+                            dst[Int(winners[o])] += grad[o]
+                        }
+                    }
                 }
             }
         }
         return dx
+    }
+}
+
+/// Max and first arg-max over one window, for every channel: eight channels at a time in SIMD
+/// registers (compare, then blend value and index), the remainder one by one.
+@inline(__always)
+private func maxOverWindow(_ x: UnsafePointer<Float>, first: Int, rows: Range<Int>, columns: Range<Int>, rowStride: Int,
+                           channels c: Int, best: UnsafeMutablePointer<Float>, index: UnsafeMutablePointer<Int32>) {
+    let lanes = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
+    var j = 0
+    while j + 8 <= c {
+        var value = UnsafeRawPointer(x + first + j).loadUnaligned(as: SIMD8<Float>.self)
+        var winner = SIMD8<Int32>(repeating: Int32(first + j)) &+ lanes
+        for iy in rows {
+            for ix in columns {
+                let p = first + (iy - rows.lowerBound) * rowStride + (ix - columns.lowerBound) * c + j
+                let v = UnsafeRawPointer(x + p).loadUnaligned(as: SIMD8<Float>.self)
+                let better = v .> value
+                value.replace(with: v, where: better)
+                winner.replace(with: SIMD8<Int32>(repeating: Int32(p)) &+ lanes, where: better)
+            }
+        }
+        UnsafeMutableRawPointer(best + j).storeBytes(of: value, as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(index + j).storeBytes(of: winner, as: SIMD8<Int32>.self)
+        j += 8
+    }
+    while j < c {
+        var value = x[first + j]
+        var winner = first + j
+        for iy in rows {
+            for ix in columns {
+                let p = first + (iy - rows.lowerBound) * rowStride + (ix - columns.lowerBound) * c + j
+                if x[p] > value {
+                    value = x[p]
+                    winner = p
+                }
+            }
+        }
+        best[j] = value
+        index[j] = Int32(winner)
+        j += 1
     }
 }

@@ -6,6 +6,9 @@
 
 /// Rectified linear unit. No parameters.
 public final class ReLU: Layer {
+    /// Threads for large tensors; nil uses `GEMM.defaultThreads`.
+    public var threads: Int?
+
     private var output: Tensor?
 
     public init() {}
@@ -16,7 +19,10 @@ public final class ReLU: Layer {
         var y = Tensor(uninitializedShape: x.shape)
         x.withUnsafeBufferPointer { xp in
             y.withUnsafeMutableBufferPointer { yp in
-                for i in 0..<xp.count { yp[i] = max(xp[i], 0) }
+                let src = xp.baseAddress!, dst = yp.baseAddress!
+                forEachChunk(xp.count, threads: threads) { range in
+                    for i in range { dst[i] = max(src[i], 0) }
+                }
             }
         }
         output = y
@@ -30,7 +36,10 @@ public final class ReLU: Layer {
         y.withUnsafeBufferPointer { yp in
             dy.withUnsafeBufferPointer { dyp in
                 dx.withUnsafeMutableBufferPointer { dxp in
-                    for i in 0..<yp.count { dxp[i] = yp[i] > 0 ? dyp[i] : 0 }
+                    let out = yp.baseAddress!, grad = dyp.baseAddress!, dst = dxp.baseAddress!
+                    forEachChunk(yp.count, threads: threads) { range in
+                        for i in range { dst[i] = out[i] > 0 ? grad[i] : 0 }
+                    }
                 }
             }
         }
