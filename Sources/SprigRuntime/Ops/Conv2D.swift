@@ -10,20 +10,21 @@
 // Taps outside the input are padding and contribute nothing (for q8 they are
 // skipped, not treated as the zero point).
 //
-// Loop structure. For a fixed ky, the taps (kx, ci) of one output pixel are
-// contiguous in the input (KW·Cin floats of one input row) and so are the
-// weight rows w[ky][kx][ci][·]. So for each valid ky the kernel runs a flat
-// loop over j ∈ 0 ..< KW·Cin of broadcast(in[j]) × weights row j, a small GEMM
-// whose K is KW·Cin. Two paths:
-//   1. the tile path: 4 output pixels of one row whose windows lie fully inside
-//      the input (no column clipping) × 16 output channels, 8 (f32) or
-//      8 ymm-sized (q8) accumulators kept in registers; the weights of one
-//      16-channel block (KH·KW·Cin·16 values) stay hot in L1 because channel
-//      blocks are the outer loop.
-//   2. the pixel path: one output pixel, its valid column range [kx0, kx1)
-//      (the flat j range shrinks to [kx0·Cin, kx1·Cin)), channel blocks of
-//      64/16/8 and a scalar tail. It handles the borders, the columns left
-//      over by the tiles, and the channels beyond the last full 16-block.
+// Loop structure. For a fixed ky, the valid taps (kx, ci) of one output pixel
+// are contiguous in the input (a run of one input row) and so are the weight
+// rows w[ky][kx][ci][·]. So for each valid ky the kernel runs a flat loop over
+// j of broadcast(in[j]) × weights row j: a small GEMM whose K is (valid kx)·Cin.
+// Two paths:
+//   1. the tile path: 4 output pixels whose windows have the same valid taps
+//      × 16 output channels, with 8 ymm accumulators kept in registers.
+//      Horizontal tiles take 4 consecutive interior columns of any row (their
+//      rows may be clipped); vertical tiles take 4 consecutive interior rows
+//      of any other column (its columns may be clipped). Channel blocks are
+//      the outer loop, so one block's weights (KH·KW·Cin·16 values) stay in L1.
+//   2. the pixel path: one output pixel with its own clipping, channel blocks
+//      of 64 (f32) or 32 (q8), then 16/8 and a scalar tail. It handles the
+//      pixels no tile covered (corners, leftovers) and the channels beyond the
+//      last full 16-block.
 
 // MARK: - Float32
 
@@ -46,52 +47,61 @@ public func conv2dF32(input: UnsafePointer<Float>, weights: UnsafePointer<Float>
     let inputRowStride = w.inputWidth &* cin
     let flatCount = w.kernelWidth &* cin                // K of one ky slice
     let weightsKyStride = flatCount &* cout
-    let pixelStep = w.strideWidth &* cin
+    // Horizontal tiles: 4 consecutive interior columns of one row.
     let columns = interiorOutputs(stride: w.strideWidth, pad: w.padLeft, kernel: w.kernelWidth,
                                   extent: w.inputWidth, outputCount: w.outputWidth)
     let tiledEnd = columns.first &+ (columns.end &- columns.first) / 4 &* 4
+    // Vertical tiles: 4 consecutive interior rows of one of the other columns.
+    let rows = interiorOutputs(stride: w.strideHeight, pad: w.padTop, kernel: w.kernelHeight,
+                               extent: w.inputHeight, outputCount: w.outputHeight)
+    let rowsTiledEnd = rows.first &+ (rows.end &- rows.first) / 4 &* 4
     let tiledChannels = cout &- cout % 16
     let lower = SIMD16<Float>(repeating: clamp.lower)
     let upper = SIMD16<Float>(repeating: clamp.upper)
 
-    // 1. Tile path: 4 interior pixels × 16 channels.
+    // 1. Tiles of 4 pixels with the same clipping × 16 channels.
     var c = 0
     while c < tiledChannels {
         var initial = SIMD16<Float>()
         if let bias { initial = loadLanes(bias + c) }
+        // 1a. Horizontal tiles, every row (rows clipped as needed).
         var oy = 0
-        while oy < w.outputHeight {
+        while oy < w.outputHeight && columns.first < tiledEnd {
             let rowOrigin = oy &* w.strideHeight &- w.padTop
-            let rows = validTaps(origin: rowOrigin, kernel: w.kernelHeight, extent: w.inputHeight)
+            let taps = validTaps(origin: rowOrigin, kernel: w.kernelHeight, extent: w.inputHeight)
             var ox = columns.first
             while ox < tiledEnd {
-                var a0 = initial, a1 = initial, a2 = initial, a3 = initial
-                let columnOffset = (ox &* w.strideWidth &- w.padLeft) &* cin
-                var ky = rows.first
-                while ky < rows.end {
-                    let p0 = input + ((rowOrigin &+ ky) &* inputRowStride &+ columnOffset)
-                    let p1 = p0 + pixelStep, p2 = p1 + pixelStep, p3 = p2 + pixelStep
-                    var wp = weights + (ky &* weightsKyStride &+ c)
-                    var j = 0
-                    while j < flatCount {
-                        let wv: SIMD16<Float> = loadLanes(wp)
-                        a0 = a0.addingProduct(p0[j], wv)
-                        a1 = a1.addingProduct(p1[j], wv)
-                        a2 = a2.addingProduct(p2[j], wv)
-                        a3 = a3.addingProduct(p3[j], wv)
-                        wp += cout
-                        j &+= 1
-                    }
-                    ky &+= 1
-                }
-                let out = output + ((oy &* w.outputWidth &+ ox) &* cout &+ c)
-                storeLanes(clampLanes(a0, lower, upper), out)
-                storeLanes(clampLanes(a1, lower, upper), out + cout)
-                storeLanes(clampLanes(a2, lower, upper), out + 2 &* cout)
-                storeLanes(clampLanes(a3, lower, upper), out + 3 &* cout)
+                conv2dTileF32(input: input + ((rowOrigin &+ taps.first) &* inputRowStride
+                                              &+ (ox &* w.strideWidth &- w.padLeft) &* cin),
+                              inputPixelStep: w.strideWidth &* cin, inputRowStride: inputRowStride,
+                              tapRows: taps.end &- taps.first, flatCount: flatCount,
+                              weights: weights + (taps.first &* weightsKyStride &+ c), weightsKyStride: weightsKyStride,
+                              outputChannels: cout, initial: initial,
+                              output: output + ((oy &* w.outputWidth &+ ox) &* cout &+ c), outputPixelStep: cout,
+                              lower: lower, upper: upper)
                 ox &+= 4
             }
             oy &+= 1
+        }
+        // 1b. Vertical tiles down every other column (columns clipped as needed).
+        var ox = 0
+        while ox < w.outputWidth && rows.first < rowsTiledEnd {
+            if ox >= columns.first && ox < tiledEnd { ox = tiledEnd; continue }
+            let columnOrigin = ox &* w.strideWidth &- w.padLeft
+            let taps = validTaps(origin: columnOrigin, kernel: w.kernelWidth, extent: w.inputWidth)
+            oy = rows.first
+            while oy < rowsTiledEnd {
+                conv2dTileF32(input: input + ((oy &* w.strideHeight &- w.padTop) &* inputRowStride
+                                              &+ (columnOrigin &+ taps.first) &* cin),
+                              inputPixelStep: w.strideHeight &* inputRowStride, inputRowStride: inputRowStride,
+                              tapRows: w.kernelHeight, flatCount: (taps.end &- taps.first) &* cin,
+                              weights: weights + (taps.first &* cin &* cout &+ c), weightsKyStride: weightsKyStride,
+                              outputChannels: cout, initial: initial,
+                              output: output + ((oy &* w.outputWidth &+ ox) &* cout &+ c),
+                              outputPixelStep: w.outputWidth &* cout, lower: lower, upper: upper)
+                oy &+= 4
+            }
+            ox &+= 1
         }
         c &+= 16
     }
@@ -99,9 +109,10 @@ public func conv2dF32(input: UnsafePointer<Float>, weights: UnsafePointer<Float>
     // 2. Pixel path: everything the tiles did not cover.
     var oy = 0
     while oy < w.outputHeight {
+        let rowTiled = oy >= rows.first && oy < rowsTiledEnd
         var ox = 0
         while ox < w.outputWidth {
-            let tiled = ox >= columns.first && ox < tiledEnd
+            let tiled = rowTiled || (ox >= columns.first && ox < tiledEnd)
             let firstChannel = tiled ? tiledChannels : 0
             if firstChannel < cout {
                 conv2dPixelF32(input: input, weights: weights, bias: bias, output: output, window: w,
@@ -111,6 +122,41 @@ public func conv2dF32(input: UnsafePointer<Float>, weights: UnsafePointer<Float>
         }
         oy &+= 1
     }
+}
+
+/// 4 output pixels × 16 channels of `conv2dF32` whose windows have the same
+/// valid taps: `tapRows` kernel rows of `flatCount` (kx, ci) taps each.
+/// Pixel p reads `input + p·inputPixelStep` (at its first valid tap) and
+/// writes `output + p·outputPixelStep`.
+@inline(__always)
+private func conv2dTileF32(input: UnsafePointer<Float>, inputPixelStep: Int, inputRowStride: Int,
+                           tapRows: Int, flatCount: Int,
+                           weights: UnsafePointer<Float>, weightsKyStride: Int, outputChannels cout: Int,
+                           initial: SIMD16<Float>,
+                           output: UnsafeMutablePointer<Float>, outputPixelStep: Int,
+                           lower: SIMD16<Float>, upper: SIMD16<Float>) {
+    var a0 = initial, a1 = initial, a2 = initial, a3 = initial
+    var r = 0
+    while r < tapRows {
+        let p0 = input + r &* inputRowStride
+        let p1 = p0 + inputPixelStep, p2 = p1 + inputPixelStep, p3 = p2 + inputPixelStep
+        var wp = weights + r &* weightsKyStride
+        var j = 0
+        while j < flatCount {
+            let wv: SIMD16<Float> = loadLanes(wp)
+            a0 = a0.addingProduct(p0[j], wv)
+            a1 = a1.addingProduct(p1[j], wv)
+            a2 = a2.addingProduct(p2[j], wv)
+            a3 = a3.addingProduct(p3[j], wv)
+            wp += cout
+            j &+= 1
+        }
+        r &+= 1
+    }
+    storeLanes(clampLanes(a0, lower, upper), output)
+    storeLanes(clampLanes(a1, lower, upper), output + outputPixelStep)
+    storeLanes(clampLanes(a2, lower, upper), output + 2 &* outputPixelStep)
+    storeLanes(clampLanes(a3, lower, upper), output + 3 &* outputPixelStep)
 }
 
 /// One output pixel of `conv2dF32`, channels `firstChannel ..< outputChannels`, with clipping.

@@ -104,10 +104,14 @@ func roundHalfAwayFromZero(_ v: Float) -> Int32 {
     return fraction >= 0.5 ? t &+ 1 : (fraction <= -0.5 ? t &- 1 : t)
 }
 
-/// Lane-wise maximum (a lane loop that LLVM turns into vmaxps / vpmaxsb).
+/// Lane-wise maximum (a lane loop of selects that LLVM turns into vmaxps /
+/// vpmaxsb; a `where`-filtered loop would become a chain of per-lane blends).
 @inline(__always)
 func maxLanes<V: SIMD>(_ a: V, _ b: V) -> V where V.Scalar: Comparable {
     var v = a
-    for i in 0 ..< V.scalarCount where b[i] > v[i] { v[i] = b[i] }
+    for i in 0 ..< V.scalarCount {
+        let x = b[i] > a[i] ? b[i] : a[i]
+        v[i] = x
+    }
     return v
 }
