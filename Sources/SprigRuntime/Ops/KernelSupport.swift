@@ -46,6 +46,7 @@ func validTaps(origin: Int, kernel: Int, extent: Int) -> (first: Int, end: Int) 
 /// lies inside `0 ..< extent`. Every other column needs clipping.
 @inline(__always)
 func interiorOutputs(stride: Int, pad: Int, kernel: Int, extent: Int, outputCount: Int) -> (first: Int, end: Int) {
+    guard stride > 0 else { return (0, 0) }        // invalid, but no division by zero: no tiles
     // first: smallest o with o·stride − pad ≥ 0.
     var first = pad > 0 ? (pad &+ stride &- 1) / stride : 0
     if first > outputCount { first = outputCount }
