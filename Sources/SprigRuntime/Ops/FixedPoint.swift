@@ -88,7 +88,7 @@ public func roundingDivideByPOT(_ x: Int32, _ exponent: Int32) -> Int32 {
 /// ```
 /// multiplyByQuantizedMultiplier(1000, 1_288_490_189, -1)
 ///   = roundingDivideByPOT(saturatingRoundingDoublingHighMul(1000, 1_288_490_189), 1)
-///   = roundingDivideByPOT(600, 1)   // 1000 · 0.6 = 599.99999997 → 600
+///   = roundingDivideByPOT(600, 1)   // 1000 · 0.600000000093 = 600.00000009 → 600
 ///   = 300                           // 1000 · 0.3
 /// ```
 /// - Parameters:
@@ -270,13 +270,4 @@ struct OutputStageQ8 {
         let v = pointwiseMin(pointwiseMax(x, SIMD8(repeating: lower)), SIMD8(repeating: upper))
         return SIMD8<Int8>(truncatingIfNeeded: v &+ SIMD8(repeating: zeroPoint))
     }
-}
-
-/// Requantizes 16 accumulators (channels `c ..< c + 16`, parameters `low` for
-/// the first 8 and `high` for the last 8) and stores 16 int8 at `output`.
-@inline(__always)
-func storeRequantized(_ acc: SIMD16<Int32>, _ output: UnsafeMutablePointer<Int8>,
-                      _ low: Requant8, _ high: Requant8, _ stage: OutputStageQ8) {
-    storeLanes(stage(low.apply(acc.lowHalf)), output)
-    storeLanes(stage(high.apply(acc.highHalf)), output + 8)
 }
