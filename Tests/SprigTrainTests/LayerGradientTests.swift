@@ -460,6 +460,14 @@ final class LayerForwardTests: XCTestCase {
         XCTAssertEqual(conv.weight.value.shape, [3, 3, 16, 32])
     }
 
+    /// Tensor allocation switches malloc to keep freed activation buffers (see Tensor.swift).
+    func testAllocatorPolicyIsApplied() {
+        _ = Tensor(uninitializedShape: [4])
+        #if os(Linux)
+        XCTAssertTrue(retainFreedMemory, "mallopt lookup or call failed")
+        #endif
+    }
+
     func testRNGIsSeededAndUnbiased() {
         var a = SprigRNG(seed: 42), b = SprigRNG(seed: 42)
         XCTAssertEqual((0..<5).map { _ in a.next() }, (0..<5).map { _ in b.next() })
