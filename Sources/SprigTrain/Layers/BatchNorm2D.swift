@@ -64,18 +64,20 @@ public final class BatchNorm2D: Layer {
         if training {
             precondition(m > 1, "BatchNorm2D.forward: training needs more than one value per channel, got \(x.shape)")
             let sums = x.withUnsafeBufferPointer { xp in
-                channelSums(rows: m, channels: c, threads: threads) { row, acc in
-                    let r = xp.baseAddress! + row * c
+                let xb = xp.baseAddress!
+                return channelSums(rows: m, channels: c, threads: threads) { row, acc in
+                    let r = xb + row * c
                     for j in 0..<c { acc[j] += r[j] }
                 }
             }
             let mu = sums.map { Float($0 / Double(m)) }
             let squares = x.withUnsafeBufferPointer { xp in
                 mu.withUnsafeBufferPointer { mp in
-                    channelSums(rows: m, channels: c, threads: threads) { row, acc in
-                        let r = xp.baseAddress! + row * c
+                    let xb = xp.baseAddress!, mb = mp.baseAddress!
+                    return channelSums(rows: m, channels: c, threads: threads) { row, acc in
+                        let r = xb + row * c
                         for j in 0..<c {
-                            let d = r[j] - mp[j]
+                            let d = r[j] - mb[j]
                             acc[j] += d * d
                         }
                     }
@@ -105,12 +107,11 @@ public final class BatchNorm2D: Layer {
             y.withUnsafeMutableBufferPointer { yp in
                 scale.withUnsafeBufferPointer { sp in
                     shift.withUnsafeBufferPointer { tp in
-                        let xs = SharedPointer(UnsafeMutablePointer(mutating: xp.baseAddress!))
-                        let ys = SharedPointer(yp.baseAddress!)
+                        let xb = xp.baseAddress!, yb = yp.baseAddress!, sb = sp.baseAddress!, tb = tp.baseAddress!
                         parallelFor(m, threads: m * c < 1 << 15 ? 1 : threads) { rows in
                             for row in rows {
-                                let xr = xs.base + row * c, yr = ys.base + row * c
-                                for j in 0..<c { yr[j] = xr[j] * sp[j] + tp[j] }
+                                let xr = xb + row * c, yr = yb + row * c
+                                for j in 0..<c { yr[j] = xr[j] * sb[j] + tb[j] }
                             }
                         }
                     }
@@ -131,11 +132,12 @@ public final class BatchNorm2D: Layer {
             dy.withUnsafeBufferPointer { dyp in
                 mean.withUnsafeBufferPointer { mp in
                     invStd.withUnsafeBufferPointer { rp in
+                        let xb = xp.baseAddress!, dyb = dyp.baseAddress!, mb = mp.baseAddress!, rb = rp.baseAddress!
                         let both = channelSums(rows: m, channels: 2 * c, threads: threads) { row, acc in
-                            let xr = xp.baseAddress! + row * c, dr = dyp.baseAddress! + row * c
+                            let xr = xb + row * c, dr = dyb + row * c
                             for j in 0..<c {
                                 acc[j] += dr[j]
-                                acc[c + j] += dr[j] * (xr[j] - mp[j]) * rp[j]
+                                acc[c + j] += dr[j] * (xr[j] - mb[j]) * rb[j]
                             }
                         }
                         return (Array(both[0..<c]), Array(both[c...]))
@@ -170,13 +172,12 @@ public final class BatchNorm2D: Layer {
                     a.withUnsafeBufferPointer { ap in
                         b.withUnsafeBufferPointer { bp in
                             d.withUnsafeBufferPointer { dp in
-                                let xs = SharedPointer(UnsafeMutablePointer(mutating: xp.baseAddress!))
-                                let dys = SharedPointer(UnsafeMutablePointer(mutating: dyp.baseAddress!))
-                                let dxs = SharedPointer(dxp.baseAddress!)
+                                let xb = xp.baseAddress!, dyb = dyp.baseAddress!, dxb = dxp.baseAddress!
+                                let ab = ap.baseAddress!, bb = bp.baseAddress!, db = dp.baseAddress!
                                 parallelFor(m, threads: m * c < 1 << 15 ? 1 : threads) { rows in
                                     for row in rows {
-                                        let xr = xs.base + row * c, dr = dys.base + row * c, o = dxs.base + row * c
-                                        for j in 0..<c { o[j] = ap[j] * dr[j] + bp[j] * xr[j] + dp[j] }
+                                        let xr = xb + row * c, dr = dyb + row * c, o = dxb + row * c
+                                        for j in 0..<c { o[j] = ab[j] * dr[j] + bb[j] * xr[j] + db[j] }
                                     }
                                 }
                             }
@@ -199,10 +200,10 @@ func channelSums(rows: Int, channels: Int, threads: Int,
     let blocks = (rows + block - 1) / block
     var partials = [Float](repeating: 0, count: blocks * channels)
     partials.withUnsafeMutableBufferPointer { pp in
-        let shared = SharedPointer(pp.baseAddress!)
+        let partialBase = pp.baseAddress!
         parallelFor(blocks, threads: rows * channels < 1 << 15 ? 1 : threads) { range in
             for bi in range {
-                let acc = shared.base + bi * channels
+                let acc = partialBase + bi * channels
                 for row in (bi * block)..<min(rows, (bi + 1) * block) { accumulate(row, acc) }
             }
         }
