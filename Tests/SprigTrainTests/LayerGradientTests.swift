@@ -345,6 +345,33 @@ final class LayerGradientTests: XCTestCase {
         }
     }
 
+    /// Every threaded loop splits work so that each value is computed the same way whatever the
+    /// split (GEMM tiles, per-sample im2col/col2im, fixed BN reduction blocks), so a training
+    /// step is bit-for-bit the same on 1 and 2 threads. Shapes are large enough to take every
+    /// threaded path.
+    func testThreadCountDoesNotChangeBits() {
+        func run(threads: Int) -> (Tensor, Tensor, [[Float]]) {
+            var rng = SprigRNG(seed: 17)
+            let conv = Conv2D(inputChannels: 8, outputChannels: 32, kernelSize: 3, padding: 1, bias: false, rng: &rng)
+            let bn = BatchNorm2D(channels: 32)
+            let relu = ReLU()
+            let pool = MaxPool2D(kernelSize: 2)
+            conv.threads = threads
+            bn.threads = threads
+            relu.threads = threads
+            pool.threads = threads
+            let net = Sequential([conv, bn, relu, pool])
+            let x = randomTensor([8, 16, 16, 8], &rng)
+            let y = net.forward(x, training: true)
+            let dx = net.backward(randomTensor(y.shape, &rng))
+            return (y, dx, net.parameters.map { $0.grad.storage })
+        }
+        let one = run(threads: 1), two = run(threads: 2)
+        XCTAssertEqual(one.0.storage.map(\.bitPattern), two.0.storage.map(\.bitPattern), "forward")
+        XCTAssertEqual(one.1.storage.map(\.bitPattern), two.1.storage.map(\.bitPattern), "dx")
+        XCTAssertEqual(one.2.map { $0.map(\.bitPattern) }, two.2.map { $0.map(\.bitPattern) }, "parameter gradients")
+    }
+
     /// The checker must reject a gradient that is off by 2%.
     func testCheckerRejectsAWrongGradient() {
         var rng = SprigRNG(seed: 16)
