@@ -459,6 +459,11 @@ final class LayerForwardTests: XCTestCase {
         XCTAssertEqual(bn.runningMean.storage[1], 0.3, accuracy: 1e-6)
         XCTAssertEqual(bn.runningVariance.storage[0], Float(0.9 + 0.1 * 20.0 / 3), accuracy: 1e-6)
         XCTAssertEqual(bn.runningVariance.storage[1], Float(0.9 + 0.1 * 4.0), accuracy: 1e-6)
+        // A large common offset must not cost precision (x is centred before scaling):
+        // 100001, 100003, ... are exact in Float and give the same x̂ as 1, 3, ...
+        let shifted = BatchNorm2D(channels: 2)
+        let ys = shifted.forward(Tensor(shape: [2, 2, 1, 2], storage: x.storage.map { $0 + 100_000 }), training: true)
+        for i in 0..<8 { XCTAssertEqual(Double(ys.storage[i]), expected[i], accuracy: 1e-6) }
         // Eval uses the running statistics.
         let e = bn.forward(Tensor(shape: [1, 2], storage: [1, 1]), training: false)
         XCTAssertEqual(Double(e.storage[0]), (1 - 0.4) / (0.9 + 2.0 / 3 + 1e-5).squareRoot(), accuracy: 1e-6)

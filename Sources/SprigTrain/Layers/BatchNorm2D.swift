@@ -98,20 +98,22 @@ public final class BatchNorm2D: Layer {
             mean = runningMean.storage
             invStd = runningVariance.storage.map { 1 / ($0 + epsilon).squareRoot() }
         }
-        // y = x·s + t with s = γ·r, t = β − μ·s
-        let gamma = weight.value.storage, beta = bias.value.storage
+        // y = (x − μ)·s + β with s = γ·r (centre first: no cancellation when |μ| ≫ σ)
+        let gamma = weight.value.storage
         let scale = (0..<c).map { gamma[$0] * invStd[$0] }
-        let shift = (0..<c).map { beta[$0] - mean[$0] * scale[$0] }
         var y = Tensor(uninitializedShape: x.shape)
         x.withUnsafeBufferPointer { xp in
             y.withUnsafeMutableBufferPointer { yp in
                 scale.withUnsafeBufferPointer { sp in
-                    shift.withUnsafeBufferPointer { tp in
-                        let xb = xp.baseAddress!, yb = yp.baseAddress!, sb = sp.baseAddress!, tb = tp.baseAddress!
-                        parallelFor(m, threads: m * c < 1 << 15 ? 1 : threads) { rows in
-                            for row in rows {
-                                let xr = xb + row * c, yr = yb + row * c
-                                for j in 0..<c { yr[j] = xr[j] * sb[j] + tb[j] }
+                    mean.withUnsafeBufferPointer { mp in
+                        bias.value.withUnsafeBufferPointer { bp in
+                            let xb = xp.baseAddress!, yb = yp.baseAddress!
+                            let sb = sp.baseAddress!, mb = mp.baseAddress!, bb = bp.baseAddress!
+                            parallelFor(m, threads: m * c < 1 << 15 ? 1 : threads) { rows in
+                                for row in rows {
+                                    let xr = xb + row * c, yr = yb + row * c
+                                    for j in 0..<c { yr[j] = (xr[j] - mb[j]) * sb[j] + bb[j] }
+                                }
                             }
                         }
                     }
@@ -151,35 +153,31 @@ public final class BatchNorm2D: Layer {
         bias.grad.withUnsafeMutableBufferPointer { g in
             for j in 0..<c { g[j] += Float(sumDy[j]) }
         }
-        // dx = a·dy + b·x + d, per channel:
-        //   train: a = γr, b = −γr·r·Σdy·x̂/M, d = −γr·Σdy/M − b·μ
+        // dx = a·dy + b·(x − μ) + d, per channel; coefficients = [a | b | d | μ], c each:
+        //   train: a = γr, b = −γr·r·Σdy·x̂/M, d = −γr·Σdy/M
         //   eval:  a = γr, b = 0, d = 0
         let gamma = weight.value.storage
-        var a = [Float](repeating: 0, count: c), b = a, d = a
+        var coefficients = [Float](repeating: 0, count: 4 * c)
         for j in 0..<c {
             let gr = gamma[j] * invStd[j]
-            a[j] = gr
+            coefficients[j] = gr
             if trainedOnBatch {
-                let bj = -Double(gr) * Double(invStd[j]) * sumDyXhat[j] / Double(m)
-                b[j] = Float(bj)
-                d[j] = Float(-Double(gr) * sumDy[j] / Double(m) - bj * Double(mean[j]))
+                coefficients[c + j] = Float(-Double(gr) * Double(invStd[j]) * sumDyXhat[j] / Double(m))
+                coefficients[2 * c + j] = Float(-Double(gr) * sumDy[j] / Double(m))
             }
+            coefficients[3 * c + j] = mean[j]
         }
         var dx = Tensor(uninitializedShape: x.shape)
         x.withUnsafeBufferPointer { xp in
             dy.withUnsafeBufferPointer { dyp in
                 dx.withUnsafeMutableBufferPointer { dxp in
-                    a.withUnsafeBufferPointer { ap in
-                        b.withUnsafeBufferPointer { bp in
-                            d.withUnsafeBufferPointer { dp in
-                                let xb = xp.baseAddress!, dyb = dyp.baseAddress!, dxb = dxp.baseAddress!
-                                let ab = ap.baseAddress!, bb = bp.baseAddress!, db = dp.baseAddress!
-                                parallelFor(m, threads: m * c < 1 << 15 ? 1 : threads) { rows in
-                                    for row in rows {
-                                        let xr = xb + row * c, dr = dyb + row * c, o = dxb + row * c
-                                        for j in 0..<c { o[j] = ab[j] * dr[j] + bb[j] * xr[j] + db[j] }
-                                    }
-                                }
+                    coefficients.withUnsafeBufferPointer { cp in
+                        let xb = xp.baseAddress!, dyb = dyp.baseAddress!, dxb = dxp.baseAddress!
+                        let ab = cp.baseAddress!, bb = ab + c, db = ab + 2 * c, mb = ab + 3 * c
+                        parallelFor(m, threads: m * c < 1 << 15 ? 1 : threads) { rows in
+                            for row in rows {
+                                let xr = xb + row * c, dr = dyb + row * c, o = dxb + row * c
+                                for j in 0..<c { o[j] = ab[j] * dr[j] + bb[j] * (xr[j] - mb[j]) + db[j] }
                             }
                         }
                     }
