@@ -12,6 +12,29 @@
 // they take `withUnsafeBufferPointer` / `withUnsafeMutableBufferPointer` once, outside the loop.
 // Layers return freshly allocated outputs (`Tensor(uninitializedShape:)` skips the zero fill)
 // and reuse only their private scratch (im2col columns and the like) across steps.
+//
+// Allocation policy: a training step frees and re-allocates the same few-MB activations every
+// step. glibc's default returns such blocks to the kernel (mmap / trim), so each step pays page
+// faults and kernel zeroing again, about 10% of a VGG step. The first tensor allocation therefore
+// asks malloc (once per process, `mallopt`) to serve blocks up to 32 MB from its heap and not to
+// trim it; the process keeps its peak footprint, as PyTorch's caching allocator does.
+
+#if canImport(Glibc)
+import Glibc
+
+/// Initialised on first use: malloc keeps freed activation buffers for reuse (see above).
+/// `mallopt` is not in Swift's Glibc module (malloc.h), so it is looked up by name; the
+/// parameter numbers are glibc's stable ABI values from malloc.h.
+let retainFreedMemory: Bool = {
+    typealias MallOpt = @convention(c) (Int32, Int32) -> Int32
+    let mTrimThreshold: Int32 = -1, mMmapThreshold: Int32 = -3
+    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return false }
+    let mallopt = unsafeBitCast(symbol, to: MallOpt.self)
+    return mallopt(mMmapThreshold, 32 << 20) == 1 && mallopt(mTrimThreshold, Int32.max) == 1
+}()
+#else
+let retainFreedMemory = false
+#endif
 
 /// A contiguous Float32 tensor in row-major order.
 ///
@@ -44,12 +67,14 @@ public struct Tensor: Equatable, Sendable {
 
     /// A tensor filled with `value`.
     public init(shape: [Int], repeating value: Float) {
+        _ = retainFreedMemory
         self.shape = shape
         self.storage = [Float](repeating: value, count: Tensor.elementCount(shape))
     }
 
     /// A tensor whose values are unspecified (no zero fill): for outputs that are written in full.
     public init(uninitializedShape shape: [Int]) {
+        _ = retainFreedMemory
         let count = Tensor.elementCount(shape)
         self.shape = shape
         self.storage = [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }

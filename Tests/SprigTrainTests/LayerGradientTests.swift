@@ -345,6 +345,33 @@ final class LayerGradientTests: XCTestCase {
         }
     }
 
+    /// Every threaded loop splits work so that each value is computed the same way whatever the
+    /// split (GEMM tiles, per-sample im2col/col2im, fixed BN reduction blocks), so a training
+    /// step is bit-for-bit the same on 1 and 2 threads. Shapes are large enough to take every
+    /// threaded path.
+    func testThreadCountDoesNotChangeBits() {
+        func run(threads: Int) -> (Tensor, Tensor, [[Float]]) {
+            var rng = SprigRNG(seed: 17)
+            let conv = Conv2D(inputChannels: 8, outputChannels: 32, kernelSize: 3, padding: 1, bias: false, rng: &rng)
+            let bn = BatchNorm2D(channels: 32)
+            let relu = ReLU()
+            let pool = MaxPool2D(kernelSize: 2)
+            conv.threads = threads
+            bn.threads = threads
+            relu.threads = threads
+            pool.threads = threads
+            let net = Sequential([conv, bn, relu, pool])
+            let x = randomTensor([8, 16, 16, 8], &rng)
+            let y = net.forward(x, training: true)
+            let dx = net.backward(randomTensor(y.shape, &rng))
+            return (y, dx, net.parameters.map { $0.grad.storage })
+        }
+        let one = run(threads: 1), two = run(threads: 2)
+        XCTAssertEqual(one.0.storage.map(\.bitPattern), two.0.storage.map(\.bitPattern), "forward")
+        XCTAssertEqual(one.1.storage.map(\.bitPattern), two.1.storage.map(\.bitPattern), "dx")
+        XCTAssertEqual(one.2.map { $0.map(\.bitPattern) }, two.2.map { $0.map(\.bitPattern) }, "parameter gradients")
+    }
+
     /// The checker must reject a gradient that is off by 2%.
     func testCheckerRejectsAWrongGradient() {
         var rng = SprigRNG(seed: 16)
@@ -432,6 +459,11 @@ final class LayerForwardTests: XCTestCase {
         XCTAssertEqual(bn.runningMean.storage[1], 0.3, accuracy: 1e-6)
         XCTAssertEqual(bn.runningVariance.storage[0], Float(0.9 + 0.1 * 20.0 / 3), accuracy: 1e-6)
         XCTAssertEqual(bn.runningVariance.storage[1], Float(0.9 + 0.1 * 4.0), accuracy: 1e-6)
+        // A large common offset must not cost precision (x is centred before scaling):
+        // 100001, 100003, ... are exact in Float and give the same x̂ as 1, 3, ...
+        let shifted = BatchNorm2D(channels: 2)
+        let ys = shifted.forward(Tensor(shape: [2, 2, 1, 2], storage: x.storage.map { $0 + 100_000 }), training: true)
+        for i in 0..<8 { XCTAssertEqual(Double(ys.storage[i]), expected[i], accuracy: 1e-6) }
         // Eval uses the running statistics.
         let e = bn.forward(Tensor(shape: [1, 2], storage: [1, 1]), training: false)
         XCTAssertEqual(Double(e.storage[0]), (1 - 0.4) / (0.9 + 2.0 / 3 + 1e-5).squareRoot(), accuracy: 1e-6)
@@ -458,6 +490,14 @@ final class LayerForwardTests: XCTestCase {
         XCTAssertEqual(mean, 0, accuracy: 0.01)
         XCTAssertEqual(variance, 2.0 / 144, accuracy: 0.1 * 2.0 / 144)     // 4608 samples: ~2% standard error
         XCTAssertEqual(conv.weight.value.shape, [3, 3, 16, 32])
+    }
+
+    /// Tensor allocation switches malloc to keep freed activation buffers (see Tensor.swift).
+    func testAllocatorPolicyIsApplied() {
+        _ = Tensor(uninitializedShape: [4])
+        #if os(Linux)
+        XCTAssertTrue(retainFreedMemory, "mallopt lookup or call failed")
+        #endif
     }
 
     func testRNGIsSeededAndUnbiased() {

@@ -50,8 +50,12 @@ final class ToyTrainingTests: XCTestCase {
                 net.zeroGrad()
                 let loss = lossFn.forward(net.forward(xb, training: true), labels: yb)
                 _ = net.backward(lossFn.backward())
-                for p in net.parameters {
-                    for i in 0..<p.value.count { p.value.storage[i] -= learningRate * p.grad.storage[i] }
+                // SGD through the optimizer-facing view: θ ← θ − lr·∇θ.
+                var store = ParameterList(net.parameters)
+                for index in 0..<store.parameterCount {
+                    store.withParameter(index) { values, gradients in
+                        for i in values.indices { values[i] -= learningRate * gradients[i] }
+                    }
                 }
                 if start == 0 { losses.append(loss) }
             }

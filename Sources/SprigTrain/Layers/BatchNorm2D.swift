@@ -64,18 +64,20 @@ public final class BatchNorm2D: Layer {
         if training {
             precondition(m > 1, "BatchNorm2D.forward: training needs more than one value per channel, got \(x.shape)")
             let sums = x.withUnsafeBufferPointer { xp in
-                channelSums(rows: m, channels: c, threads: threads) { row, acc in
-                    let r = xp.baseAddress! + row * c
+                let xb = xp.baseAddress!
+                return channelSums(rows: m, channels: c, threads: threads) { row, acc in
+                    let r = xb + row * c
                     for j in 0..<c { acc[j] += r[j] }
                 }
             }
             let mu = sums.map { Float($0 / Double(m)) }
             let squares = x.withUnsafeBufferPointer { xp in
                 mu.withUnsafeBufferPointer { mp in
-                    channelSums(rows: m, channels: c, threads: threads) { row, acc in
-                        let r = xp.baseAddress! + row * c
+                    let xb = xp.baseAddress!, mb = mp.baseAddress!
+                    return channelSums(rows: m, channels: c, threads: threads) { row, acc in
+                        let r = xb + row * c
                         for j in 0..<c {
-                            let d = r[j] - mp[j]
+                            let d = r[j] - mb[j]
                             acc[j] += d * d
                         }
                     }
@@ -96,21 +98,22 @@ public final class BatchNorm2D: Layer {
             mean = runningMean.storage
             invStd = runningVariance.storage.map { 1 / ($0 + epsilon).squareRoot() }
         }
-        // y = x·s + t with s = γ·r, t = β − μ·s
-        let gamma = weight.value.storage, beta = bias.value.storage
+        // y = (x − μ)·s + β with s = γ·r (centre first: no cancellation when |μ| ≫ σ)
+        let gamma = weight.value.storage
         let scale = (0..<c).map { gamma[$0] * invStd[$0] }
-        let shift = (0..<c).map { beta[$0] - mean[$0] * scale[$0] }
         var y = Tensor(uninitializedShape: x.shape)
         x.withUnsafeBufferPointer { xp in
             y.withUnsafeMutableBufferPointer { yp in
                 scale.withUnsafeBufferPointer { sp in
-                    shift.withUnsafeBufferPointer { tp in
-                        let xs = SharedPointer(UnsafeMutablePointer(mutating: xp.baseAddress!))
-                        let ys = SharedPointer(yp.baseAddress!)
-                        parallelFor(m, threads: m * c < 1 << 15 ? 1 : threads) { rows in
-                            for row in rows {
-                                let xr = xs.base + row * c, yr = ys.base + row * c
-                                for j in 0..<c { yr[j] = xr[j] * sp[j] + tp[j] }
+                    mean.withUnsafeBufferPointer { mp in
+                        bias.value.withUnsafeBufferPointer { bp in
+                            let xb = xp.baseAddress!, yb = yp.baseAddress!
+                            let sb = sp.baseAddress!, mb = mp.baseAddress!, bb = bp.baseAddress!
+                            parallelFor(m, threads: m * c < 1 << 15 ? 1 : threads) { rows in
+                                for row in rows {
+                                    let xr = xb + row * c, yr = yb + row * c
+                                    for j in 0..<c { yr[j] = (xr[j] - mb[j]) * sb[j] + bb[j] }
+                                }
                             }
                         }
                     }
@@ -131,11 +134,12 @@ public final class BatchNorm2D: Layer {
             dy.withUnsafeBufferPointer { dyp in
                 mean.withUnsafeBufferPointer { mp in
                     invStd.withUnsafeBufferPointer { rp in
+                        let xb = xp.baseAddress!, dyb = dyp.baseAddress!, mb = mp.baseAddress!, rb = rp.baseAddress!
                         let both = channelSums(rows: m, channels: 2 * c, threads: threads) { row, acc in
-                            let xr = xp.baseAddress! + row * c, dr = dyp.baseAddress! + row * c
+                            let xr = xb + row * c, dr = dyb + row * c
                             for j in 0..<c {
                                 acc[j] += dr[j]
-                                acc[c + j] += dr[j] * (xr[j] - mp[j]) * rp[j]
+                                acc[c + j] += dr[j] * (xr[j] - mb[j]) * rb[j]
                             }
                         }
                         return (Array(both[0..<c]), Array(both[c...]))
@@ -149,36 +153,31 @@ public final class BatchNorm2D: Layer {
         bias.grad.withUnsafeMutableBufferPointer { g in
             for j in 0..<c { g[j] += Float(sumDy[j]) }
         }
-        // dx = a·dy + b·x + d, per channel:
-        //   train: a = γr, b = −γr·r·Σdy·x̂/M, d = −γr·Σdy/M − b·μ
+        // dx = a·dy + b·(x − μ) + d, per channel; coefficients = [a | b | d | μ], c each:
+        //   train: a = γr, b = −γr·r·Σdy·x̂/M, d = −γr·Σdy/M
         //   eval:  a = γr, b = 0, d = 0
         let gamma = weight.value.storage
-        var a = [Float](repeating: 0, count: c), b = a, d = a
+        var coefficients = [Float](repeating: 0, count: 4 * c)
         for j in 0..<c {
             let gr = gamma[j] * invStd[j]
-            a[j] = gr
+            coefficients[j] = gr
             if trainedOnBatch {
-                let bj = -Double(gr) * Double(invStd[j]) * sumDyXhat[j] / Double(m)
-                b[j] = Float(bj)
-                d[j] = Float(-Double(gr) * sumDy[j] / Double(m) - bj * Double(mean[j]))
+                coefficients[c + j] = Float(-Double(gr) * Double(invStd[j]) * sumDyXhat[j] / Double(m))
+                coefficients[2 * c + j] = Float(-Double(gr) * sumDy[j] / Double(m))
             }
+            coefficients[3 * c + j] = mean[j]
         }
         var dx = Tensor(uninitializedShape: x.shape)
         x.withUnsafeBufferPointer { xp in
             dy.withUnsafeBufferPointer { dyp in
                 dx.withUnsafeMutableBufferPointer { dxp in
-                    a.withUnsafeBufferPointer { ap in
-                        b.withUnsafeBufferPointer { bp in
-                            d.withUnsafeBufferPointer { dp in
-                                let xs = SharedPointer(UnsafeMutablePointer(mutating: xp.baseAddress!))
-                                let dys = SharedPointer(UnsafeMutablePointer(mutating: dyp.baseAddress!))
-                                let dxs = SharedPointer(dxp.baseAddress!)
-                                parallelFor(m, threads: m * c < 1 << 15 ? 1 : threads) { rows in
-                                    for row in rows {
-                                        let xr = xs.base + row * c, dr = dys.base + row * c, o = dxs.base + row * c
-                                        for j in 0..<c { o[j] = ap[j] * dr[j] + bp[j] * xr[j] + dp[j] }
-                                    }
-                                }
+                    coefficients.withUnsafeBufferPointer { cp in
+                        let xb = xp.baseAddress!, dyb = dyp.baseAddress!, dxb = dxp.baseAddress!
+                        let ab = cp.baseAddress!, bb = ab + c, db = ab + 2 * c, mb = ab + 3 * c
+                        parallelFor(m, threads: m * c < 1 << 15 ? 1 : threads) { rows in
+                            for row in rows {
+                                let xr = xb + row * c, dr = dyb + row * c, o = dxb + row * c
+                                for j in 0..<c { o[j] = ab[j] * dr[j] + bb[j] * (xr[j] - mb[j]) + db[j] }
                             }
                         }
                     }
@@ -199,10 +198,10 @@ func channelSums(rows: Int, channels: Int, threads: Int,
     let blocks = (rows + block - 1) / block
     var partials = [Float](repeating: 0, count: blocks * channels)
     partials.withUnsafeMutableBufferPointer { pp in
-        let shared = SharedPointer(pp.baseAddress!)
+        let partialBase = pp.baseAddress!
         parallelFor(blocks, threads: rows * channels < 1 << 15 ? 1 : threads) { range in
             for bi in range {
-                let acc = shared.base + bi * channels
+                let acc = partialBase + bi * channels
                 for row in (bi * block)..<min(rows, (bi + 1) * block) { accumulate(row, acc) }
             }
         }

@@ -194,10 +194,7 @@ struct ConvGeometry {
 /// read KW·Cin consecutive input values (NHWC), so each is one contiguous copy, clipped at the
 /// border; clipped-off taps are zero. Rows are split over threads by sample.
 func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ cols: UnsafeMutablePointer<Float>, threads: Int) {
-    let shared = SharedPointer(cols)
-    let xs = SharedPointer(UnsafeMutablePointer(mutating: x))
     parallelFor(g.batch, threads: g.rows * g.depth < 1 << 16 ? 1 : threads) { samples in
-        let cols = shared.base, x = UnsafePointer(xs.base)
         let cin = g.inputChannels, k = g.depth, kw = g.kernelWidth
         for n in samples {
             for oy in 0..<g.outputHeight {
@@ -230,10 +227,7 @@ func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ cols: UnsafeMutableP
 /// dx += col2im(dcols): the adjoint of im2col. Each sample's rows only touch that sample's
 /// pixels, so samples split over threads without races. `dx` must be zeroed by the caller.
 func col2im(_ dcols: UnsafePointer<Float>, _ g: ConvGeometry, _ dx: UnsafeMutablePointer<Float>, threads: Int) {
-    let shared = SharedPointer(dx)
-    let ds = SharedPointer(UnsafeMutablePointer(mutating: dcols))
     parallelFor(g.batch, threads: g.rows * g.depth < 1 << 16 ? 1 : threads) { samples in
-        let dx = shared.base, dcols = UnsafePointer(ds.base)
         let cin = g.inputChannels, k = g.depth, kw = g.kernelWidth
         for n in samples {
             for oy in 0..<g.outputHeight {

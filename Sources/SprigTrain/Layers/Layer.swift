@@ -31,6 +31,33 @@ public final class Parameter {
     public func zeroGrad() { grad.zero() }
 }
 
+/// A fixed, numbered list of parameters in the shape optimizers want: index `i` gives the values
+/// and the gradient of parameter `i` as flat Float buffers. It matches `ParameterStore`
+/// (Optim/ParameterStore.swift) member for member, so conformance is one empty extension.
+///
+/// ```
+/// var store = ParameterList(net.parameters)
+/// optimizer.step(&store)
+/// ```
+public struct ParameterList {
+    public var parameters: [Parameter]
+
+    public init(_ parameters: [Parameter]) { self.parameters = parameters }
+
+    public var parameterCount: Int { parameters.count }
+
+    /// Calls `body` with the values and the gradient of parameter `index` (same count).
+    public mutating func withParameter<R>(
+        _ index: Int,
+        _ body: (_ values: UnsafeMutableBufferPointer<Float>, _ gradients: UnsafeMutableBufferPointer<Float>) throws -> R
+    ) rethrows -> R {
+        let p = parameters[index]
+        return try p.value.withUnsafeMutableBufferPointer { v in
+            try p.grad.withUnsafeMutableBufferPointer { g in try body(v, g) }
+        }
+    }
+}
+
 /// One differentiable step of a network: see the contract at the top of Layer.swift.
 public protocol Layer: AnyObject {
     /// Computes the output and saves what `backward` needs.
