@@ -141,6 +141,17 @@ struct LoadedModel {
     }
 
     func free() { buffer.deallocate() }
+
+    /// An interpreter bound to a new arena of exactly the plan's size (the caller frees the arena).
+    func bindInterpreter() throws(EdgeError) -> (arena: UnsafeMutableRawBufferPointer, interpreter: Interpreter) {
+        let arena = UnsafeMutableRawBufferPointer.allocate(byteCount: max(model.arenaBytes, 16), alignment: 16)
+        do {
+            return (arena, try Interpreter(model: model, arena: arena))
+        } catch {
+            arena.deallocate()
+            throw EdgeError(message: "\(path): \(error.message)")
+        }
+    }
 }
 
 func usageFail(_ message: String, _ help: String) -> Int32 {
@@ -226,14 +237,8 @@ func run(_ a: Arguments, _ help: String) throws(EdgeError) -> Int32 {
     let imageFile = try readIDX(imagesPath)
     defer { imageFile.buffer.deallocate() }
     let images = imageFile.view
-    let interpreterArena = UnsafeMutableRawBufferPointer.allocate(byteCount: max(m.arenaBytes, 16), alignment: 16)
-    defer { interpreterArena.deallocate() }
-    let interpreter: Interpreter
-    do {
-        interpreter = try Interpreter(model: m, arena: interpreterArena)
-    } catch {
-        throw EdgeError(message: "\(loaded.path): \(error.message)")
-    }
+    let (arena, interpreter) = try loaded.bindInterpreter()
+    defer { arena.deallocate() }
     let need = interpreter.inputInfo.elementCount
     guard images.count == 0 || images.itemBytes == need else {
         throw EdgeError(message: "\(imagesPath): dims: each image has \(images.itemBytes) pixels, the model's input needs \(need)")
@@ -320,14 +325,8 @@ func bench(_ a: Arguments, _ help: String) throws(EdgeError) -> Int32 {
     let loaded = try LoadedModel(a.positional[0])
     defer { loaded.free() }
     let m = loaded.model
-    let arena = UnsafeMutableRawBufferPointer.allocate(byteCount: max(m.arenaBytes, 16), alignment: 16)
+    let (arena, interpreter) = try loaded.bindInterpreter()
     defer { arena.deallocate() }
-    let interpreter: Interpreter
-    do {
-        interpreter = try Interpreter(model: m, arena: arena)
-    } catch {
-        throw EdgeError(message: "\(loaded.path): \(error.message)")
-    }
     // A fixed, non-trivial input: a diagonal gradient of pixels.
     let count = interpreter.inputInfo.elementCount
     var pixels = [UInt8](repeating: 0, count: count)
