@@ -232,7 +232,6 @@ func run(_ a: Arguments, _ help: String) throws(EdgeError) -> Int32 {
     }
     let loaded = try LoadedModel(a.positional[0])
     defer { loaded.free() }
-    let m = loaded.model
     let imagesPath = a.positional[1]
     let imageFile = try readIDX(imagesPath)
     defer { imageFile.buffer.deallocate() }
