@@ -194,7 +194,7 @@ struct ConvGeometry {
 /// read KW·Cin consecutive input values (NHWC), so each is one contiguous copy, clipped at the
 /// border; clipped-off taps are zero. Rows are split over threads by sample.
 func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ cols: UnsafeMutablePointer<Float>, threads: Int) {
-    parallelFor(g.batch, threads: g.rows * g.depth < 1 << 16 ? 1 : threads) { samples in
+    parallelFor(g.batch, threads: threadsFor(values: g.rows * g.depth, threads)) { samples in
         let cin = g.inputChannels, k = g.depth, kw = g.kernelWidth
         for n in samples {
             for oy in 0..<g.outputHeight {
@@ -228,7 +228,7 @@ func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ cols: UnsafeMutableP
 /// rows only touch that sample's pixels, so samples split over threads without races; each
 /// thread zeroes its samples of dx first.
 func col2im(_ dcols: UnsafePointer<Float>, _ g: ConvGeometry, _ dx: UnsafeMutablePointer<Float>, threads: Int) {
-    parallelFor(g.batch, threads: g.rows * g.depth < 1 << 16 ? 1 : threads) { samples in
+    parallelFor(g.batch, threads: threadsFor(values: g.rows * g.depth, threads)) { samples in
         let cin = g.inputChannels, k = g.depth, kw = g.kernelWidth
         let sampleSize = g.height * g.width * cin
         (dx + samples.lowerBound * sampleSize).update(repeating: 0, count: samples.count * sampleSize)
