@@ -45,7 +45,7 @@ public func l2NormalizeF32(input: UnsafePointer<Float>, output: UnsafeMutablePoi
             sum += r * r
             i &+= 1
         }
-        norm = m * sum.squareRoot()
+        norm = m * sqrtF32(sum)
     }
     let divisor = norm.isNaN || norm > l2NormalizeEpsilon ? norm : l2NormalizeEpsilon
     // 3. Divide (not multiply by a reciprocal: the op is defined as a division).
