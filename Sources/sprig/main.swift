@@ -5,6 +5,7 @@ import Foundation
 
 let commands: [Command] = [
     fixturesCommand,
+    finetuneCommand,
 ]
 
 let toolUsage: String = {
