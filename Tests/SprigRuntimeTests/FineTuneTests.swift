@@ -636,3 +636,196 @@ final class L2NormalizeTests: XCTestCase {
         XCTAssertTrue(logF32(-1).isNaN)
     }
 }
+
+// MARK: - sprig-edge finetune (the built executable)
+
+/// The built `sprig-edge` next to the test bundle, or nil.
+func sprigEdgeExecutable() -> URL? {
+    var candidates: [URL] = []
+    let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+    candidates.append(testBinary.deletingLastPathComponent().appendingPathComponent("sprig-edge"))
+    candidates.append(Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("sprig-edge"))
+    let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    candidates.append(package.appendingPathComponent(".build/debug/sprig-edge"))
+    return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }
+}
+
+/// An uncompressed IDX file of unsigned bytes.
+func idx(_ dims: [Int], _ bytes: [UInt8]) -> Data {
+    var d = Data([0, 0, 8, UInt8(dims.count)])
+    for v in dims { d += [UInt8(v >> 24 & 0xFF), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
+    return d + Data(bytes)
+}
+
+final class EdgeFinetuneTests: XCTestCase {
+    var directory: URL!
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("sprig-ft-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+
+    /// Runs sprig-edge; returns the exit status and standard error.
+    func edge(_ arguments: [String]) throws -> (status: Int32, stderr: String) {
+        guard let exe = sprigEdgeExecutable() else { throw XCTSkip("sprig-edge is not built next to the tests") }
+        let p = Process()
+        p.executableURL = exe
+        p.arguments = arguments
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (p.terminationStatus, text)
+    }
+
+    func writeShots(_ data: (pixels: [UInt8], labels: [UInt8]), _ name: String) throws {
+        try idx([data.labels.count, 6, 6], data.pixels).write(to: URL(fileURLWithPath: path(name + "-images.idx")))
+        try idx([data.labels.count], data.labels).write(to: URL(fileURLWithPath: path(name + "-labels.idx")))
+    }
+
+    func testBadShotFilesExitOneAndLeaveTheOutputUntouched() throws {
+        let model = try Planted.blob(Planted.network(), maxClasses: 5, maxShots: 3)
+        try Data(model).write(to: URL(fileURLWithPath: path("model.sprig")))
+        try Data(try Planted.network().build()).write(to: URL(fileURLWithPath: path("noplan.sprig")))
+        let old = Data("previous content".utf8)
+        try old.write(to: URL(fileURLWithPath: path("out.sprig")))
+        try writeShots(Planted.samples(perClass: 2, seed: 3), "ok")
+        try writeShots(Planted.samples(perClass: 4, seed: 3), "many")
+        let wrong = Planted.samples(perClass: 2, seed: 3)
+        try idx([10, 5, 5], Array(wrong.pixels.prefix(250))).write(to: URL(fileURLWithPath: path("wrong-images.idx")))
+        try idx([0, 6, 6], []).write(to: URL(fileURLWithPath: path("empty-images.idx")))
+        try idx([0], []).write(to: URL(fileURLWithPath: path("empty-labels.idx")))
+        try idx([10], wrong.labels.map { $0 == 4 ? 7 : $0 }).write(to: URL(fileURLWithPath: path("range-labels.idx")))
+        let one = Planted.samples(perClass: 1, seed: 3)
+        try idx([5, 6, 6], one.pixels).write(to: URL(fileURLWithPath: path("gap-images.idx")))
+        try idx([5], [0, 1, 1, 3, 4]).write(to: URL(fileURLWithPath: path("gap-labels.idx")))
+        let cases: [(String, [String], String)] = [
+            ("wrong dims", [path("model.sprig"), path("wrong-images.idx"), path("ok-labels.idx")], "wrong-images.idx: dims"),
+            ("empty", [path("model.sprig"), path("empty-images.idx"), path("empty-labels.idx")], "empty-images.idx: dims[0]"),
+            ("label out of range", [path("model.sprig"), path("ok-images.idx"), path("range-labels.idx"),
+                                    "--classes", "a,b,c,d,e"], "range-labels.idx: label[8]: is 7"),
+            ("more classes than planned", [path("model.sprig"), path("ok-images.idx"), path("range-labels.idx")],
+             "range-labels.idx: finetune_max_classes: 8 classes, the plan holds 5"),
+            ("class without shots", [path("model.sprig"), path("gap-images.idx"), path("gap-labels.idx")],
+             "gap-labels.idx: labels: class 2 has no shot"),
+            ("more shots than planned", [path("model.sprig"), path("many-images.idx"), path("many-labels.idx")],
+             "many-labels.idx: finetune_max_shots: class 0 has 4 shots"),
+            ("no plan", [path("noplan.sprig"), path("ok-images.idx"), path("ok-labels.idx")], "noplan.sprig: finetune_arena_bytes"),
+            ("bias on this runtime", [path("model.sprig"), path("ok-images.idx"), path("ok-labels.idx"), "--method", "bias"],
+             "method bias is not available"),
+        ]
+        for (name, args, message) in cases {
+            let (status, stderr) = try edge(["finetune"] + args + ["--out", path("out.sprig")])
+            XCTAssertEqual(status, 1, "\(name): \(stderr)")
+            XCTAssertTrue(stderr.contains(message), "\(name): '\(stderr)' lacks '\(message)'")
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("out.sprig"))), old, "\(name) touched the output")
+        }
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("model.sprig"))), Data(model))
+        // Usage errors exit 2; a good run exits 0 and writes a loadable blob.
+        XCTAssertEqual(try edge(["finetune", path("model.sprig"), path("ok-images.idx"), path("ok-labels.idx")]).status, 2)
+        XCTAssertEqual(try edge(["finetune", path("model.sprig"), path("ok-images.idx"), path("ok-labels.idx"),
+                                 "--out", path("out.sprig"), "--method", "nope"]).status, 2)
+        let good = try edge(["finetune", path("model.sprig"), path("ok-images.idx"), path("ok-labels.idx"),
+                             "--out", path("out.sprig"), "--classes", "a,b,c,d,e"])
+        XCTAssertEqual(good.status, 0, good.stderr)
+        let tuned = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path("out.sprig"))))
+        XCTAssertNil(loadError(tuned))
+        XCTAssertEqual(try metadataValue(tuned, "labels"), "a,b,c,d,e")
+    }
+
+    /// SIGKILLs `sprig-edge finetune` at random points, at least 50 times; the
+    /// output path must always hold the old blob or a complete new one.
+    func testKilledWriterLeavesTheOldOrTheNewBlob() throws {
+        guard let exe = sprigEdgeExecutable() else { throw XCTSkip("sprig-edge is not built next to the tests") }
+        // A wide first layer makes the blob (and so the write) large: about 0.7 MB.
+        var wide = BlobBuilder()
+        var rng = SeededRNG(seed: 77)
+        let x = wide.addActivation("input", dtype: .f32, shape: [6, 6, 1])
+        wide.addInput(x, mean: 0.5, std: 0.25)
+        let flat = wide.addActivation("flat", dtype: .f32, shape: [36])
+        wide.addOp(.reshape, inputs: [x], output: flat)
+        let h0 = wide.addActivation("h0", dtype: .f32, shape: [4096])
+        wide.addOp(.dense, activation: .relu, inputs: [flat, wide.addConstant("w0", floats: rng.floats(4096 * 36), shape: [4096, 36]), -1], output: h0)
+        let h = wide.addActivation("h", dtype: .f32, shape: [16])
+        wide.addOp(.dense, activation: .relu, inputs: [h0, wide.addConstant("w1", floats: rng.floats(16 * 4096, in: -0.02...0.02), shape: [16, 4096]), -1], output: h)
+        let y = wide.addActivation("y", dtype: .f32, shape: [3])
+        wide.addOp(.dense, inputs: [h, wide.addConstant("w2", floats: rng.floats(48), shape: [3, 16]), -1], output: y)
+        wide.addOutput(y)
+        let model = try Planted.blob(wide, maxClasses: 5, maxShots: 5, method: .imprint)
+        try Data(model).write(to: URL(fileURLWithPath: path("model.sprig")))
+        try writeShots(Planted.samples(perClass: 2, seed: 5), "shots")
+        let out = path("out.sprig")
+        try Data(model).write(to: URL(fileURLWithPath: out))  // the old, valid blob
+        let args = ["finetune", path("model.sprig"), path("shots-images.idx"), path("shots-labels.idx"),
+                    "--method", "imprint", "--out", out]
+
+        // How long a whole run takes (the fastest of three), to spread the kills over it.
+        var runtime = Double.infinity, writeSeconds = 0.01
+        for _ in 0..<3 {
+            let start = Date()
+            let probe = Process()
+            probe.executableURL = exe
+            probe.arguments = args + ["--json"]
+            let stdout = Pipe()
+            probe.standardOutput = stdout
+            try probe.run()
+            let report = stdout.fileHandleForReading.readDataToEndOfFile()
+            probe.waitUntilExit()
+            runtime = min(runtime, Date().timeIntervalSince(start))
+            XCTAssertEqual(probe.terminationStatus, 0)
+            let json = try JSONSerialization.jsonObject(with: report) as? [String: Any]
+            writeSeconds = json?["seconds_write"] as? Double ?? writeSeconds
+        }
+        XCTAssertNil(loadError([UInt8](try Data(contentsOf: URL(fileURLWithPath: out)))))
+        var rng2 = SeededRNG(seed: 123)
+        var killed = 0, finished = 0, sawOld = 0, sawNew = 0
+        var round = 0
+        while killed < 55 && round < 200 {
+            defer { round += 1 }
+            try Data(model).write(to: URL(fileURLWithPath: out))  // the old blob, again
+            let p = Process()
+            p.executableURL = exe
+            p.arguments = args + ["--classes", "c\(round),b,c,d,e"]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            if round % 2 == 0 {
+                // Anywhere in the run.
+                usleep(UInt32(rng2.double(in: (0.05 * runtime)...runtime) * 1e6))
+            } else {
+                // During the write: wait until the temporary file appears (or, for a
+                // writer that is not atomic, until the output changes size), then a
+                // random fraction of the write time.
+                let temp = out + ".tmp-\(p.processIdentifier)"
+                var st = stat()
+                while p.isRunning && access(temp, F_OK) != 0
+                    && !(stat(out, &st) == 0 && Int(st.st_size) != model.count) {
+                    usleep(50)
+                }
+                usleep(UInt32(rng2.double(in: 0...(1.5 * writeSeconds)) * 1e6))
+            }
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            if p.terminationReason == .uncaughtSignal { killed += 1 } else { finished += 1 }
+            let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: out)))
+            XCTAssertNil(loadError(bytes), "round \(round): the output is not a valid blob (\(bytes.count) bytes)")
+            if bytes == model { sawOld += 1 } else {
+                sawNew += 1
+                XCTAssertNotNil(try metadataValue(bytes, "labels"), "round \(round)")
+            }
+        }
+        XCTAssertGreaterThanOrEqual(killed, 50, "only \(killed) of \(round) runs were killed (runtime \(runtime) s)")
+        XCTAssertGreaterThan(sawOld, 0, "no kill left the old blob")
+        print("kill test: \(killed) killed, \(finished) finished; output old \(sawOld), new \(sawNew) times;"
+              + " run \(runtime) s, write \(writeSeconds) s")
+        // Stale temporary files may remain beside the output; the output itself is always whole.
+    }
+}
