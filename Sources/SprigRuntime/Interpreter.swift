@@ -103,9 +103,11 @@ public struct Interpreter {
         }
     }
 
-    /// Output element `i` of the first output as a real number (dequantized if int8).
+    /// Output element `i` of the first output as a real number (dequantized if int8);
+    /// NaN when `i` is not below ``outputCount``.
     public func output(_ i: Int) -> Float {
         let info = outputInfo
+        guard i >= 0 && i < info.elementCount else { return .nan }
         let raw = base + info.dataOffset
         switch info.dtype {
         case .f32: return raw.assumingMemoryBound(to: Float.self)[i]

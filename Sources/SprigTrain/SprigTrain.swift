@@ -1,1 +1,1 @@
-// Host trainer.
+// Host trainer: tensors, GEMM, layers (see Tensor.swift, GEMM/, Layers/).

@@ -7,8 +7,8 @@ let usage = """
 
     Usage:
       sprig-edge info MODEL.sprig [--json]
-      sprig-edge run MODEL.sprig IMAGES.idx [LABELS.idx] [--json]
-      sprig-edge bench MODEL.sprig [--runs N] [--json]
+      sprig-edge run MODEL.sprig IMAGES.idx [LABELS.idx] [--json | --logits]
+      sprig-edge bench MODEL.sprig [--runs N] [--per-op] [--json]
       sprig-edge finetune MODEL.sprig SHOTS.idx LABELS.idx --out TUNED.sprig [--method M] [--epochs N]
                           [--seed S] [--augment A] [--classes NAMES] [--json]
       sprig-edge COMMAND --help
@@ -26,16 +26,18 @@ let helps: [String: String] = [
 
         """,
     "run": """
-        sprig-edge run MODEL.sprig IMAGES.idx [LABELS.idx] [--json]
+        sprig-edge run MODEL.sprig IMAGES.idx [LABELS.idx] [--json | --logits]
           Runs the model on every image and prints one predicted class per line.
           With LABELS.idx, prints the accuracy instead. --json prints one JSON object
-          (predictions, or accuracy, correct and count).
+          (predictions, or accuracy, correct and count). --logits prints, per image,
+          the output vector as hexadecimal IEEE-754 bit patterns (exact) and the argmax.
 
         """,
     "bench": """
-        sprig-edge bench MODEL.sprig [--runs N] [--json]
+        sprig-edge bench MODEL.sprig [--runs N] [--per-op] [--json]
           Times N invokes (default 1000, after 50 warm-up runs) at batch 1 and prints
-          the median, min and max latency and the arena bytes. --json prints seconds.
+          the median, min and max latency and the arena bytes. --per-op also times each
+          op alone (median over the runs). --json prints seconds.
 
         """,
     "finetune": finetuneHelp,
@@ -47,6 +49,8 @@ struct Arguments {
     var json = false
     var help = false
     var runs: Int?
+    var logits = false
+    var perOp = false
     // finetune
     var method: String?
     var epochs: Int?
@@ -61,6 +65,8 @@ struct Arguments {
             switch w {
             case "--json": json = true
             case "--help", "-h": help = true
+            case "--logits": logits = true
+            case "--per-op": perOp = true
             case "--runs":
                 guard let v = it.next() else { throw UsageError(message: "--runs needs a number") }
                 guard let n = Int(v), n >= 1, n <= 10_000_000 else {
@@ -164,6 +170,17 @@ struct LoadedModel {
     }
 
     func free() { buffer.deallocate() }
+
+    /// An interpreter bound to a new arena of exactly the plan's size (the caller frees the arena).
+    func bindInterpreter() throws(EdgeError) -> (arena: UnsafeMutableRawBufferPointer, interpreter: Interpreter) {
+        let arena = UnsafeMutableRawBufferPointer.allocate(byteCount: max(model.arenaBytes, 16), alignment: 16)
+        do {
+            return (arena, try Interpreter(model: model, arena: arena))
+        } catch {
+            arena.deallocate()
+            throw EdgeError(message: "\(path): \(error.message)")
+        }
+    }
 }
 
 func usageFail(_ message: String, _ help: String) -> Int32 {
@@ -244,19 +261,12 @@ func run(_ a: Arguments, _ help: String) throws(EdgeError) -> Int32 {
     }
     let loaded = try LoadedModel(a.positional[0])
     defer { loaded.free() }
-    let m = loaded.model
     let imagesPath = a.positional[1]
     let imageFile = try readIDX(imagesPath)
     defer { imageFile.buffer.deallocate() }
     let images = imageFile.view
-    let interpreterArena = UnsafeMutableRawBufferPointer.allocate(byteCount: max(m.arenaBytes, 16), alignment: 16)
-    defer { interpreterArena.deallocate() }
-    let interpreter: Interpreter
-    do {
-        interpreter = try Interpreter(model: m, arena: interpreterArena)
-    } catch {
-        throw EdgeError(message: "\(loaded.path): \(error.message)")
-    }
+    let (arena, interpreter) = try loaded.bindInterpreter()
+    defer { arena.deallocate() }
     let need = interpreter.inputInfo.elementCount
     guard images.count == 0 || images.itemBytes == need else {
         throw EdgeError(message: "\(imagesPath): dims: each image has \(images.itemBytes) pixels, the model's input needs \(need)")
@@ -296,11 +306,17 @@ func run(_ a: Arguments, _ help: String) throws(EdgeError) -> Int32 {
         interpreter.invoke()
         let p = interpreter.argmax()
         if let l = labels, Int(l.data[i]) == p { correct += 1 }
-        if labels == nil {
+        if a.logits {
+            var line = ""
+            for k in 0..<interpreter.outputCount { line += hex32(interpreter.output(k).bitPattern) + " " }
+            predictions += line + "argmax=\(p)\n"
+        } else if labels == nil {
             if a.json { json += (i > 0 ? "," : "") + "\(p)" } else { predictions += "\(p)\n" }
         }
     }
-    if let _ = labels {
+    if a.logits {
+        writeOut(predictions)
+    } else if let _ = labels {
         let accuracy = images.count > 0 ? Double(correct) / Double(images.count) : 0
         if a.json {
             writeOut("{\"accuracy\":\(number(accuracy)),\"correct\":\(correct),\"count\":\(images.count)}\n")
@@ -337,14 +353,8 @@ func bench(_ a: Arguments, _ help: String) throws(EdgeError) -> Int32 {
     let loaded = try LoadedModel(a.positional[0])
     defer { loaded.free() }
     let m = loaded.model
-    let arena = UnsafeMutableRawBufferPointer.allocate(byteCount: max(m.arenaBytes, 16), alignment: 16)
+    let (arena, interpreter) = try loaded.bindInterpreter()
     defer { arena.deallocate() }
-    let interpreter: Interpreter
-    do {
-        interpreter = try Interpreter(model: m, arena: arena)
-    } catch {
-        throw EdgeError(message: "\(loaded.path): \(error.message)")
-    }
     // A fixed, non-trivial input: a diagonal gradient of pixels.
     let count = interpreter.inputInfo.elementCount
     var pixels = [UInt8](repeating: 0, count: count)
@@ -368,16 +378,38 @@ func bench(_ a: Arguments, _ help: String) throws(EdgeError) -> Int32 {
     }
     times.sort()
     let median = runs % 2 == 1 ? times[runs / 2] : (times[runs / 2 - 1] + times[runs / 2]) / 2
+    var perOp = ""
+    var perOpJSON = ""
+    if a.perOp {
+        var opTimes = [Double](repeating: 0, count: runs)
+        for o in 0..<m.opCount {
+            for r in 0..<runs {
+                let t0 = now()
+                interpreter.run(o)
+                opTimes[r] = now() - t0
+            }
+            opTimes.sort()
+            let t = opTimes[runs / 2]
+            let op = m.op(o)
+            perOp += "  " + pad("\(o)", 3) + "  " + padRight(op.opcode.name.description, 18)
+                + padRight(m.tensor(op.inputs.0).dtype.name.description, 5)
+                + padRight(shapeText(m.tensor(op.output)), 14) + pad(fixed(t * 1e6, 2), 9) + " us  "
+                + pad(fixed(median > 0 ? 100 * t / median : 0, 1), 5) + "%\n"
+            perOpJSON += (o > 0 ? "," : "") + "{\"op\":\(jsonString(op.opcode.name.description)),\"seconds\":\(number(t))}"
+        }
+    }
     let lo = times[0], hi = times[runs - 1]
     if a.json {
         writeOut("{\"file\":\(jsonString(loaded.path)),\"runs\":\(runs),\"latency_seconds_median\":\(number(median))"
             + ",\"latency_seconds_min\":\(number(lo)),\"latency_seconds_max\":\(number(hi))"
-            + ",\"arena_bytes\":\(m.arenaBytes),\"blob_bytes\":\(m.bytes.count)}\n")
+            + ",\"arena_bytes\":\(m.arenaBytes),\"blob_bytes\":\(m.bytes.count)"
+            + (a.perOp ? ",\"per_op\":[\(perOpJSON)]" : "") + "}\n")
     } else {
         writeOut("\(loaded.path): \(runs) invokes at batch 1\n"
             + "  latency  median \(fixed(median * 1e6, 1)) us   min \(fixed(lo * 1e6, 1)) us   max \(fixed(hi * 1e6, 1)) us\n"
             + "  arena    \(m.arenaBytes) bytes\n"
-            + "  blob     \(m.bytes.count) bytes\n")
+            + "  blob     \(m.bytes.count) bytes\n"
+            + (a.perOp ? "  per op (median):\n" + perOp : ""))
     }
     return 0
 }

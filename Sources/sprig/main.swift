@@ -4,6 +4,8 @@
 import Foundation
 
 let commands: [Command] = [
+    inspectCommand,
+    runCommand,
     fixturesCommand,
     finetuneCommand,
 ]

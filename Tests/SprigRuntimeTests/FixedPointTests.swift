@@ -2,6 +2,7 @@
 // over whole small domains against values computed independently here with
 // Int64 arithmetic (exact rational rounding), and the SIMD8 versions against
 // the scalar ones lane by lane.
+import Foundation
 import XCTest
 @testable import SprigRuntime
 import SprigTestSupport
@@ -251,6 +252,42 @@ final class FixedPointTests: XCTestCase {
                     XCTAssertEqual(lanes[i], expected)
                 }
             }
+        }
+    }
+
+    // MARK: - Float rounding helpers (no libm)
+
+    /// The quantizer's rounding, scalar and SIMD8, against Foundation's round
+    /// (halves away from zero) on every quarter in ±10000, random values and the edges.
+    func testQuantizeRoundingHelpers() {
+        var values: [Float] = (-40_000 ... 40_000).map { Float($0) / 4 }
+        var rng = SeededRNG(seed: 8)
+        values += rng.floats(20_000, in: -5_000_000 ... 5_000_000) + rng.floats(20_000, in: -3 ... 3)
+        values += [.nan, .infinity, -.infinity, 4_194_304, -4_194_304, 4_194_304.5, 4_194_303.5, -4_194_303.5,
+                   1e30, -1e30, 0.49999997, -0.49999997, 0.5, -0.5, 8_388_607.5, .leastNonzeroMagnitude, -0.0]
+        while values.count % 8 != 0 { values.append(0.5) }
+        func expected(_ v: Float) -> Int32 {
+            if v.isNaN { return 0 }
+            let clamped = min(max(v, -4_194_304), 4_194_304)
+            return Int32(Foundation.round(Double(clamped)))
+        }
+        var failures = 0
+        for start in stride(from: 0, to: values.count, by: 8) {
+            let v = SIMD8<Float>(values[start ..< start + 8])
+            let lanes = roundQuotientsQ8(v)
+            for i in 0 ..< 8 where lanes[i] != expected(v[i]) || roundQuotientQ8(v[i]) != expected(v[i]) {
+                failures += 1
+                if failures < 5 { XCTFail("round(\(v[i])) = \(lanes[i]) / \(roundQuotientQ8(v[i])), expected \(expected(v[i]))") }
+            }
+        }
+        XCTAssertEqual(failures, 0)
+        XCTAssertEqual(roundHalfAwayFromZero(2.5), 3)
+        XCTAssertEqual(roundHalfAwayFromZero(-2.5), -3)
+        XCTAssertEqual(roundHalfAwayFromZero(-2.49), -2)
+        XCTAssertEqual(roundHalfAwayFromZero(16_777_216), 16_777_216)
+        for k in -4000 ... 4000 {
+            let v = Float(k) / 8
+            XCTAssertEqual(roundHalfAwayFromZero(v), Int32(Foundation.round(Double(v))))
         }
     }
 }

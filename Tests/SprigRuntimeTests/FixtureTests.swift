@@ -84,8 +84,8 @@ final class FixtureTests: XCTestCase {
         }
     }
 
-    /// The runtime reproduces the committed expected outputs bit for bit.
-    func testExpectedOutputsBitForBit() throws {
+    /// The runtime reproduces the committed expected outputs: q8 bit for bit, f32 within 1e-5.
+    func testExpectedOutputs() throws {
         let (images, _) = try referenceImages()
         for precision in ["f32", "q8"] {
             let f = try LoadedFixture("ref-cnn-\(precision).sprig")
@@ -96,8 +96,17 @@ final class FixtureTests: XCTestCase {
                 let words = line.split(separator: " ")
                 try images[i].withUnsafeBytes { try f.interpreter.setInput(pixels: $0) }
                 f.interpreter.invoke()
-                let got = (0..<f.interpreter.outputCount).map { String(format: "%08x", f.interpreter.output($0).bitPattern) }
-                XCTAssertEqual(got, words.dropLast().map(String.init), "\(precision) image \(i)")
+                let want = words.dropLast().map { Float(bitPattern: UInt32($0, radix: 16) ?? 0) }
+                let got = (0..<f.interpreter.outputCount).map { f.interpreter.output($0) }
+                if precision == "q8" {
+                    // Integer-only: bit for bit.
+                    XCTAssertEqual(got.map(\.bitPattern), want.map(\.bitPattern), "q8 image \(i)")
+                } else {
+                    // Float32 sums may be reordered by a faster kernel: 1e-5 relative.
+                    let scale = max(1, want.map { abs($0) }.max() ?? 0)
+                    let diff = zip(got, want).map { abs($0 - $1) }.max() ?? .infinity
+                    XCTAssertLessThan(diff / scale, 1e-5, "f32 image \(i)")
+                }
                 XCTAssertEqual("argmax=\(f.interpreter.argmax())", String(words.last ?? ""))
             }
         }

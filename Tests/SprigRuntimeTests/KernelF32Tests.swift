@@ -206,7 +206,8 @@ final class KernelF32Tests: XCTestCase {
             let clamp = randomClamp(&rng)
             let got = runDenseF32(x, w, b, inputCount: n, outputCount: m, clamp: clamp, placement: placement(trial))
             assertClose(got, Naive.dense(input: x, weights: w, bias: b, inputCount: n, outputCount: m, clamp: clamp),
-                        "dense \(n)→\(m)")
+                        "dense \(n)→\(m)",
+                        unclamped: Naive.dense(input: x, weights: w, bias: b, inputCount: n, outputCount: m, clamp: .none))
         }
     }
 
@@ -221,24 +222,27 @@ final class KernelF32Tests: XCTestCase {
             let b = rng.chance(0.8) ? rng.floats(cout) : nil
             let clamp = randomClamp(&rng)
             let got = runConv2dF32(x, w, b, win, clamp: clamp, placement: placement(trial))
-            assertClose(got, Naive.conv2d(input: x, weights: w, bias: b, window: win, clamp: clamp), "conv " + win.label)
+            assertClose(got, Naive.conv2d(input: x, weights: w, bias: b, window: win, clamp: clamp), "conv " + win.label,
+                        unclamped: Naive.conv2d(input: x, weights: w, bias: b, window: win, clamp: .none))
         }
     }
 
-    /// Stride 1 and wide rows, so that most pixels go through the 4-pixel tile
-    /// path (interior columns, 16-channel blocks) and its edges.
+    /// Mostly stride 1, wide rows and tall columns, so that most pixels go
+    /// through the 4-pixel tiles (horizontal and vertical, 16-channel blocks)
+    /// and their edges.
     func testConv2dTilePath() {
         var rng = SeededRNG(seed: 13)
         for trial in 0 ..< 24 {
             let k = rng.int(in: 1 ... 5), pad = rng.int(in: 0 ... k / 2)
             let cin = rng.int(in: 1 ... 9), cout = [16, 32, 48, 19, 35, 64][trial % 6]
-            let win = makeWindow(height: rng.int(in: k ... 9), width: rng.int(in: max(k, 4) ... 21),
+            let win = makeWindow(height: rng.int(in: k ... 13), width: rng.int(in: max(k, 4) ... 21),
                                  inputChannels: cin, outputChannels: cout, kernelHeight: k, kernelWidth: k,
-                                 strideWidth: trial % 5 == 4 ? 2 : 1,
+                                 strideHeight: trial % 4 == 3 ? 2 : 1, strideWidth: trial % 5 == 4 ? 2 : 1,
                                  padTop: pad, padBottom: pad, padLeft: pad, padRight: pad)
             let x = rng.floats(win.inputCount), w = rng.floats(k * k * cin * cout), b = rng.floats(cout)
             let got = runConv2dF32(x, w, b, win, clamp: reluF32, placement: placement(trial))
-            assertClose(got, Naive.conv2d(input: x, weights: w, bias: b, window: win, clamp: reluF32), "tile " + win.label)
+            assertClose(got, Naive.conv2d(input: x, weights: w, bias: b, window: win, clamp: reluF32), "tile " + win.label,
+                        unclamped: Naive.conv2d(input: x, weights: w, bias: b, window: win, clamp: .none))
         }
     }
 
@@ -264,7 +268,8 @@ final class KernelF32Tests: XCTestCase {
             let clamp = randomClamp(&rng)
             let got = runConv2dF32(x, w, b, win, clamp: clamp, depthwise: true, placement: placement(trial))
             assertClose(got, Naive.depthwiseConv2d(input: x, weights: w, bias: b, window: win, clamp: clamp),
-                        "depthwise " + win.label)
+                        "depthwise " + win.label,
+                        unclamped: Naive.depthwiseConv2d(input: x, weights: w, bias: b, window: win, clamp: .none))
         }
     }
 

@@ -290,15 +290,16 @@ final class KernelQ8Tests: XCTestCase {
         }
     }
 
-    /// Stride 1 and wide rows: the 4-pixel × 16-channel tile path and its edges.
+    /// Mostly stride 1, wide rows and tall columns: the 4-pixel × 16-channel
+    /// tiles (horizontal and vertical) and their edges.
     func testConv2dTilePath() {
         var rng = SeededRNG(seed: 33)
         for trial in 0 ..< 24 {
             let k = rng.int(in: 1 ... 5), pad = rng.int(in: 0 ... k / 2)
             let cin = rng.int(in: 1 ... 9), cout = [16, 32, 48, 19, 35, 64][trial % 6]
-            let win = makeWindow(height: rng.int(in: k ... 9), width: rng.int(in: max(k, 4) ... 21),
+            let win = makeWindow(height: rng.int(in: k ... 13), width: rng.int(in: max(k, 4) ... 21),
                                  inputChannels: cin, outputChannels: cout, kernelHeight: k, kernelWidth: k,
-                                 strideWidth: trial % 5 == 4 ? 2 : 1,
+                                 strideHeight: trial % 4 == 3 ? 2 : 1, strideWidth: trial % 5 == 4 ? 2 : 1,
                                  padTop: pad, padBottom: pad, padLeft: pad, padRight: pad)
             let x = trial % 3 == 2 ? rng.int8sWithExtremes(win.inputCount, extremes: 0.5) : rng.int8s(win.inputCount)
             let w = rng.int8s(k * k * cin * cout)

@@ -58,10 +58,15 @@ func randomClamp(_ rng: inout SeededRNG) -> ClampF32 {
 func placement(_ trial: Int) -> GuardedBuffer<Float>.Placement { trial % 2 == 0 ? .end : .start }
 
 /// max |got − ref| / max(1, max |ref|) < tolerance.
+///
+/// `unclamped`, when given, is the reference before the fused clamp: its
+/// magnitude is the scale of the Float32 rounding errors (a ReLU6 output is
+/// small, the accumulator it clamped may not be).
 func assertClose(_ got: [Float], _ reference: [Double], tolerance: Double = 1e-5, _ label: String,
-                 file: StaticString = #filePath, line: UInt = #line) {
+                 unclamped: [Double]? = nil, file: StaticString = #filePath, line: UInt = #line) {
     XCTAssertEqual(got.count, reference.count, label, file: file, line: line)
     var worst = 0.0, scale = 1.0, at = -1
+    for r in unclamped ?? [] { scale = max(scale, abs(r)) }
     for (i, (g, r)) in zip(got, reference).enumerated() {
         scale = max(scale, abs(r))
         let d = abs(Double(g) - r)

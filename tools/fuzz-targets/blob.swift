@@ -6,6 +6,12 @@ public func fuzzBlob(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 1), alignment: 16)
     defer { copy.deallocate() }
     copy.copyMemory(from: UnsafeRawBufferPointer(start: data, count: size))
+    // Repair the CRC, so that mutations reach the validator instead of stopping
+    // at the checksum (the CRC check itself is covered by the unit tests).
+    if size >= 12 {
+        let crc = CRC32.blob(UnsafeRawBufferPointer(rebasing: copy[0..<size]))
+        copy.storeBytes(of: crc.littleEndian, toByteOffset: 8, as: UInt32.self)
+    }
     guard let model = try? Model(bytes: UnsafeRawBufferPointer(rebasing: copy[0..<size])) else { return 0 }
     // A real device would refuse a plan larger than its memory; so does the fuzzer.
     guard model.arenaBytes <= 64 << 20 else { return 0 }

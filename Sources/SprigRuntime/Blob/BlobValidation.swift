@@ -73,7 +73,8 @@ extension Model {
             guard quantOffset % 4 == 0 else {
                 throw .misaligned(field: .quantOffset, index: t, offset: quantOffset, alignment: 4)
             }
-            let qBytes = quantCount * BlobLayout.quantRecordBytes
+            let (qBytes, qOverflow) = quantCount.multipliedReportingOverflow(by: BlobLayout.quantRecordBytes)
+            guard !qOverflow else { throw .shapeOverflow(tensor: t) }
             guard quantOffset >= dataOffset, fits(quantOffset - dataOffset, qBytes, self.dataBytes) else {
                 throw .outOfBounds(field: .quantOffset, index: t, offset: quantOffset, bytes: qBytes,
                                    limit: self.dataOffset + self.dataBytes)
@@ -401,7 +402,10 @@ extension Model {
         guard inRange(padBottom, 0, kernelH - 1) else { throw .invalidField(field: .opParam, index: o, value: padBottom) }
         guard inRange(padLeft, 0, kernelW - 1) else { throw .invalidField(field: .opParam, index: o, value: padLeft) }
         guard inRange(padRight, 0, kernelW - 1) else { throw .invalidField(field: .opParam, index: o, value: padRight) }
-        let spanH = xi.dims.0 + padTop + padBottom, spanW = xi.dims.1 + padLeft + padRight
+        // Pads are below 16 here; dims fit in UInt32 (and in Int on every target).
+        let (spanH, overflowH) = xi.dims.0.addingReportingOverflow(padTop + padBottom)
+        let (spanW, overflowW) = xi.dims.1.addingReportingOverflow(padLeft + padRight)
+        guard !overflowH, !overflowW else { throw .shapeOverflow(tensor: op.inputs.0) }
         guard spanH >= kernelH, spanW >= kernelW else {
             throw .shapeMismatch(op: o, slot: 0, expected: kernelH, found: xi.dims.0)
         }

@@ -125,7 +125,10 @@ public func avgPool2dQ8(input: UnsafePointer<Int8>, output: UnsafeMutablePointer
             } else {
                 let start = input + ((rowOrigin &+ rows.first) &* w.inputWidth &+ columnOrigin &+ cols.first) &* channels
                 let rowStep = w.inputWidth &* channels
-                let n = Int64(count)
+                // Window sums of int8 fit Int32 (and the division is cheaper) for
+                // any window of at most 2^23 taps; larger ones are clamped (they
+                // would need a kernel of more than 2896 × 2896).
+                let n32 = Int32(truncatingIfNeeded: count < 1 << 23 ? count : 1 << 23)
                 var c = 0
                 while c &+ 16 <= channels {
                     var s = SIMD16<Int32>()
@@ -140,7 +143,7 @@ public func avgPool2dQ8(input: UnsafePointer<Int8>, output: UnsafeMutablePointer
                         }
                         r &+= 1
                     }
-                    for lane in 0 ..< 16 { out[c &+ lane] = roundedAverageQ8(Int64(s[lane]), n) }
+                    for lane in 0 ..< 16 { out[c &+ lane] = roundedAverageQ8(s[lane], n32) }
                     c &+= 16
                 }
                 while c < channels {
@@ -154,7 +157,7 @@ public func avgPool2dQ8(input: UnsafePointer<Int8>, output: UnsafeMutablePointer
                         }
                         r &+= 1
                     }
-                    out[c] = roundedAverageQ8(Int64(s), n)
+                    out[c] = roundedAverageQ8(s, n32)
                     c &+= 1
                 }
             }
@@ -165,13 +168,22 @@ public func avgPool2dQ8(input: UnsafePointer<Int8>, output: UnsafeMutablePointer
 }
 
 /// `sum / count` rounded half away from zero (TFLite's pooling rounding),
-/// clamped to int8. `count` must be > 0.
+/// clamped to int8. `count` must be in 1...2^23 and `|sum| ≤ 128·count`
+/// (a sum of `count` int8 values), so nothing overflows.
 ///
 /// ```
 /// roundedAverageQ8(7, 4)    // (7 + 2) / 4 = 2
 /// roundedAverageQ8(-3, 2)   // (−3 − 1) / 2 = −2
 /// roundedAverageQ8(-1, 4)   // (−1 − 2) / 4 = 0
 /// ```
+@inline(__always)
+func roundedAverageQ8(_ sum: Int32, _ count: Int32) -> Int8 {
+    let half = count / 2
+    let q = sum > 0 ? (sum &+ half) / count : (sum &- half) / count
+    return Int8(truncatingIfNeeded: q < -128 ? -128 : (q > 127 ? 127 : q))
+}
+
+/// `roundedAverageQ8` in Int64, for global pooling over any number of pixels.
 @inline(__always)
 func roundedAverageQ8(_ sum: Int64, _ count: Int64) -> Int8 {
     let half = count / 2

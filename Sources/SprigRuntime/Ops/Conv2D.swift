@@ -10,20 +10,21 @@
 // Taps outside the input are padding and contribute nothing (for q8 they are
 // skipped, not treated as the zero point).
 //
-// Loop structure. For a fixed ky, the taps (kx, ci) of one output pixel are
-// contiguous in the input (KW·Cin floats of one input row) and so are the
-// weight rows w[ky][kx][ci][·]. So for each valid ky the kernel runs a flat
-// loop over j ∈ 0 ..< KW·Cin of broadcast(in[j]) × weights row j, a small GEMM
-// whose K is KW·Cin. Two paths:
-//   1. the tile path: 4 output pixels of one row whose windows lie fully inside
-//      the input (no column clipping) × 16 output channels, 8 (f32) or
-//      8 ymm-sized (q8) accumulators kept in registers; the weights of one
-//      16-channel block (KH·KW·Cin·16 values) stay hot in L1 because channel
-//      blocks are the outer loop.
-//   2. the pixel path: one output pixel, its valid column range [kx0, kx1)
-//      (the flat j range shrinks to [kx0·Cin, kx1·Cin)), channel blocks of
-//      64/16/8 and a scalar tail. It handles the borders, the columns left
-//      over by the tiles, and the channels beyond the last full 16-block.
+// Loop structure. For a fixed ky, the valid taps (kx, ci) of one output pixel
+// are contiguous in the input (a run of one input row) and so are the weight
+// rows w[ky][kx][ci][·]. So for each valid ky the kernel runs a flat loop over
+// j of broadcast(in[j]) × weights row j: a small GEMM whose K is (valid kx)·Cin.
+// Two paths:
+//   1. the tile path: 4 output pixels whose windows have the same valid taps
+//      × 16 output channels, with 8 ymm accumulators kept in registers.
+//      Horizontal tiles take 4 consecutive interior columns of any row (their
+//      rows may be clipped); vertical tiles take 4 consecutive interior rows
+//      of any other column (its columns may be clipped). Channel blocks are
+//      the outer loop, so one block's weights (KH·KW·Cin·16 values) stay in L1.
+//   2. the pixel path: one output pixel with its own clipping, channel blocks
+//      of 64 (f32) or 32 (q8), then 16/8 and a scalar tail. It handles the
+//      pixels no tile covered (corners, leftovers) and the channels beyond the
+//      last full 16-block.
 
 // MARK: - Float32
 
@@ -46,52 +47,61 @@ public func conv2dF32(input: UnsafePointer<Float>, weights: UnsafePointer<Float>
     let inputRowStride = w.inputWidth &* cin
     let flatCount = w.kernelWidth &* cin                // K of one ky slice
     let weightsKyStride = flatCount &* cout
-    let pixelStep = w.strideWidth &* cin
+    // Horizontal tiles: 4 consecutive interior columns of one row.
     let columns = interiorOutputs(stride: w.strideWidth, pad: w.padLeft, kernel: w.kernelWidth,
                                   extent: w.inputWidth, outputCount: w.outputWidth)
     let tiledEnd = columns.first &+ (columns.end &- columns.first) / 4 &* 4
+    // Vertical tiles: 4 consecutive interior rows of one of the other columns.
+    let rows = interiorOutputs(stride: w.strideHeight, pad: w.padTop, kernel: w.kernelHeight,
+                               extent: w.inputHeight, outputCount: w.outputHeight)
+    let rowsTiledEnd = rows.first &+ (rows.end &- rows.first) / 4 &* 4
     let tiledChannels = cout &- cout % 16
     let lower = SIMD16<Float>(repeating: clamp.lower)
     let upper = SIMD16<Float>(repeating: clamp.upper)
 
-    // 1. Tile path: 4 interior pixels × 16 channels.
+    // 1. Tiles of 4 pixels with the same clipping × 16 channels.
     var c = 0
     while c < tiledChannels {
         var initial = SIMD16<Float>()
         if let bias { initial = loadLanes(bias + c) }
+        // 1a. Horizontal tiles, every row (rows clipped as needed).
         var oy = 0
-        while oy < w.outputHeight {
+        while oy < w.outputHeight && columns.first < tiledEnd {
             let rowOrigin = oy &* w.strideHeight &- w.padTop
-            let rows = validTaps(origin: rowOrigin, kernel: w.kernelHeight, extent: w.inputHeight)
+            let taps = validTaps(origin: rowOrigin, kernel: w.kernelHeight, extent: w.inputHeight)
             var ox = columns.first
             while ox < tiledEnd {
-                var a0 = initial, a1 = initial, a2 = initial, a3 = initial
-                let columnOffset = (ox &* w.strideWidth &- w.padLeft) &* cin
-                var ky = rows.first
-                while ky < rows.end {
-                    let p0 = input + ((rowOrigin &+ ky) &* inputRowStride &+ columnOffset)
-                    let p1 = p0 + pixelStep, p2 = p1 + pixelStep, p3 = p2 + pixelStep
-                    var wp = weights + (ky &* weightsKyStride &+ c)
-                    var j = 0
-                    while j < flatCount {
-                        let wv: SIMD16<Float> = loadLanes(wp)
-                        a0 = a0.addingProduct(p0[j], wv)
-                        a1 = a1.addingProduct(p1[j], wv)
-                        a2 = a2.addingProduct(p2[j], wv)
-                        a3 = a3.addingProduct(p3[j], wv)
-                        wp += cout
-                        j &+= 1
-                    }
-                    ky &+= 1
-                }
-                let out = output + ((oy &* w.outputWidth &+ ox) &* cout &+ c)
-                storeLanes(clampLanes(a0, lower, upper), out)
-                storeLanes(clampLanes(a1, lower, upper), out + cout)
-                storeLanes(clampLanes(a2, lower, upper), out + 2 &* cout)
-                storeLanes(clampLanes(a3, lower, upper), out + 3 &* cout)
+                conv2dTileF32(input: input + ((rowOrigin &+ taps.first) &* inputRowStride
+                                              &+ (ox &* w.strideWidth &- w.padLeft) &* cin),
+                              inputPixelStep: w.strideWidth &* cin, inputRowStride: inputRowStride,
+                              tapRows: taps.end &- taps.first, flatCount: flatCount,
+                              weights: weights + (taps.first &* weightsKyStride &+ c), weightsKyStride: weightsKyStride,
+                              outputChannels: cout, initial: initial,
+                              output: output + ((oy &* w.outputWidth &+ ox) &* cout &+ c), outputPixelStep: cout,
+                              lower: lower, upper: upper)
                 ox &+= 4
             }
             oy &+= 1
+        }
+        // 1b. Vertical tiles down every other column (columns clipped as needed).
+        var ox = 0
+        while ox < w.outputWidth && rows.first < rowsTiledEnd {
+            if ox >= columns.first && ox < tiledEnd { ox = tiledEnd; continue }
+            let columnOrigin = ox &* w.strideWidth &- w.padLeft
+            let taps = validTaps(origin: columnOrigin, kernel: w.kernelWidth, extent: w.inputWidth)
+            oy = rows.first
+            while oy < rowsTiledEnd {
+                conv2dTileF32(input: input + ((oy &* w.strideHeight &- w.padTop) &* inputRowStride
+                                              &+ (columnOrigin &+ taps.first) &* cin),
+                              inputPixelStep: w.strideHeight &* inputRowStride, inputRowStride: inputRowStride,
+                              tapRows: w.kernelHeight, flatCount: (taps.end &- taps.first) &* cin,
+                              weights: weights + (taps.first &* cin &* cout &+ c), weightsKyStride: weightsKyStride,
+                              outputChannels: cout, initial: initial,
+                              output: output + ((oy &* w.outputWidth &+ ox) &* cout &+ c),
+                              outputPixelStep: w.outputWidth &* cout, lower: lower, upper: upper)
+                oy &+= 4
+            }
+            ox &+= 1
         }
         c &+= 16
     }
@@ -99,9 +109,10 @@ public func conv2dF32(input: UnsafePointer<Float>, weights: UnsafePointer<Float>
     // 2. Pixel path: everything the tiles did not cover.
     var oy = 0
     while oy < w.outputHeight {
+        let rowTiled = oy >= rows.first && oy < rowsTiledEnd
         var ox = 0
         while ox < w.outputWidth {
-            let tiled = ox >= columns.first && ox < tiledEnd
+            let tiled = rowTiled || (ox >= columns.first && ox < tiledEnd)
             let firstChannel = tiled ? tiledChannels : 0
             if firstChannel < cout {
                 conv2dPixelF32(input: input, weights: weights, bias: bias, output: output, window: w,
@@ -111,6 +122,41 @@ public func conv2dF32(input: UnsafePointer<Float>, weights: UnsafePointer<Float>
         }
         oy &+= 1
     }
+}
+
+/// 4 output pixels × 16 channels of `conv2dF32` whose windows have the same
+/// valid taps: `tapRows` kernel rows of `flatCount` (kx, ci) taps each.
+/// Pixel p reads `input + p·inputPixelStep` (at its first valid tap) and
+/// writes `output + p·outputPixelStep`.
+@inline(__always)
+private func conv2dTileF32(input: UnsafePointer<Float>, inputPixelStep: Int, inputRowStride: Int,
+                           tapRows: Int, flatCount: Int,
+                           weights: UnsafePointer<Float>, weightsKyStride: Int, outputChannels cout: Int,
+                           initial: SIMD16<Float>,
+                           output: UnsafeMutablePointer<Float>, outputPixelStep: Int,
+                           lower: SIMD16<Float>, upper: SIMD16<Float>) {
+    var a0 = initial, a1 = initial, a2 = initial, a3 = initial
+    var r = 0
+    while r < tapRows {
+        let p0 = input + r &* inputRowStride
+        let p1 = p0 + inputPixelStep, p2 = p1 + inputPixelStep, p3 = p2 + inputPixelStep
+        var wp = weights + r &* weightsKyStride
+        var j = 0
+        while j < flatCount {
+            let wv: SIMD16<Float> = loadLanes(wp)
+            a0 = a0.addingProduct(p0[j], wv)
+            a1 = a1.addingProduct(p1[j], wv)
+            a2 = a2.addingProduct(p2[j], wv)
+            a3 = a3.addingProduct(p3[j], wv)
+            wp += cout
+            j &+= 1
+        }
+        r &+= 1
+    }
+    storeLanes(clampLanes(a0, lower, upper), output)
+    storeLanes(clampLanes(a1, lower, upper), output + outputPixelStep)
+    storeLanes(clampLanes(a2, lower, upper), output + 2 &* outputPixelStep)
+    storeLanes(clampLanes(a3, lower, upper), output + 3 &* outputPixelStep)
 }
 
 /// One output pixel of `conv2dF32`, channels `firstChannel ..< outputChannels`, with clipping.
@@ -233,8 +279,9 @@ private func conv2dPixelF32(input: UnsafePointer<Float>, weights: UnsafePointer<
 /// the true sum fits in Int32 (each product is at most 255·128 in magnitude:
 /// KH·KW·Cin ≤ 2^16 with a bias within ±2^30 is always exact).
 ///
-/// Inside, `x − zp` is formed in Int16, exact for every input zero point in
-/// −128...127 (the q8 range the interpreter validates).
+/// The tile path takes the zero point out of its inner loop
+/// (`Σ (x − zp)·w = Σ x·w − zp·Σ w`, exact in wrapping Int32), so the result is
+/// the same for any Int32 zero point.
 /// - Parameters:
 ///   - input: `[inputHeight][inputWidth][inputChannels]`.
 ///   - inputZeroPoint: −128...127.
@@ -253,57 +300,83 @@ public func conv2dQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32, weights:
     let inputRowStride = w.inputWidth &* cin
     let flatCount = w.kernelWidth &* cin
     let weightsKyStride = flatCount &* cout
-    let pixelStep = w.strideWidth &* cin
+    // Horizontal tiles: 4 consecutive interior columns of one row.
     let columns = interiorOutputs(stride: w.strideWidth, pad: w.padLeft, kernel: w.kernelWidth,
                                   extent: w.inputWidth, outputCount: w.outputWidth)
     let tiledEnd = columns.first &+ (columns.end &- columns.first) / 4 &* 4
+    // Vertical tiles: 4 consecutive interior rows of one of the other columns.
+    let rows = interiorOutputs(stride: w.strideHeight, pad: w.padTop, kernel: w.kernelHeight,
+                               extent: w.inputHeight, outputCount: w.outputHeight)
+    let rowsTiledEnd = rows.first &+ (rows.end &- rows.first) / 4 &* 4
     let tiledChannels = cout &- cout % 16
     let stage = OutputStageQ8(zeroPoint: requant.outputZeroPoint, clampMin: requant.clampMin,
                               clampMax: requant.clampMax)
-    let zeroPoint = Int16(truncatingIfNeeded: inputZeroPoint)
+    // The tiles take the zero point out of their inner loop:
+    // Σ (x − zp)·w = Σ x·w − zp·Σ w, with Σ w over the tile's valid taps
+    // (the same for its 4 pixels). Exact in wrapping Int32 arithmetic.
+    let zeroPoint = SIMD16<Int32>(repeating: inputZeroPoint)
 
-    // 1. Tile path: 4 interior pixels × 16 channels.
+    // 1. Tiles of 4 pixels with the same clipping × 16 channels.
     var c = 0
     while c < tiledChannels {
-        var initial = SIMD16<Int32>()
-        if let bias { initial = loadLanes(bias + c) }
+        var biasVector = SIMD16<Int32>()
+        if let bias { biasVector = loadLanes(bias + c) }
         let low = Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c)
         let high = Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c &+ 8)
-        var oy = 0
-        while oy < w.outputHeight {
-            let rowOrigin = oy &* w.strideHeight &- w.padTop
-            let rows = validTaps(origin: rowOrigin, kernel: w.kernelHeight, extent: w.inputHeight)
-            var ox = columns.first
-            while ox < tiledEnd {
-                var a0 = initial, a1 = initial, a2 = initial, a3 = initial
-                let columnOffset = (ox &* w.strideWidth &- w.padLeft) &* cin
-                var ky = rows.first
-                while ky < rows.end {
-                    let p0 = input + ((rowOrigin &+ ky) &* inputRowStride &+ columnOffset)
-                    let p1 = p0 + pixelStep, p2 = p1 + pixelStep, p3 = p2 + pixelStep
-                    var wp = weights + (ky &* weightsKyStride &+ c)
-                    var j = 0
-                    while j < flatCount {
-                        let wv = loadWidened16(wp)
-                        let x0 = Int32(Int16(p0[j]) &- zeroPoint), x1 = Int32(Int16(p1[j]) &- zeroPoint)
-                        let x2 = Int32(Int16(p2[j]) &- zeroPoint), x3 = Int32(Int16(p3[j]) &- zeroPoint)
-                        a0 &+= wv &* SIMD16(repeating: x0)
-                        a1 &+= wv &* SIMD16(repeating: x1)
-                        a2 &+= wv &* SIMD16(repeating: x2)
-                        a3 &+= wv &* SIMD16(repeating: x3)
-                        wp += cout
-                        j &+= 1
-                    }
-                    ky &+= 1
+        // 1a. Horizontal tiles, every row (rows clipped as needed).
+        if columns.first < tiledEnd {
+            let fullSum = conv2dWeightSumQ8(weights + c, tapRows: (0, w.kernelHeight), flatCount: flatCount,
+                                            kyStride: weightsKyStride, step: cout)
+            var oy = 0
+            while oy < w.outputHeight {
+                let rowOrigin = oy &* w.strideHeight &- w.padTop
+                let taps = validTaps(origin: rowOrigin, kernel: w.kernelHeight, extent: w.inputHeight)
+                let full = taps.first == 0 && taps.end == w.kernelHeight
+                let weightSum = full ? fullSum
+                    : conv2dWeightSumQ8(weights + c, tapRows: taps, flatCount: flatCount, kyStride: weightsKyStride, step: cout)
+                let initial = biasVector &- zeroPoint &* weightSum
+                var ox = columns.first
+                while ox < tiledEnd {
+                    conv2dTileQ8(input: input + ((rowOrigin &+ taps.first) &* inputRowStride
+                                                 &+ (ox &* w.strideWidth &- w.padLeft) &* cin),
+                                 inputPixelStep: w.strideWidth &* cin, inputRowStride: inputRowStride,
+                                 tapRows: taps.end &- taps.first, flatCount: flatCount,
+                                 weights: weights + (taps.first &* weightsKyStride &+ c), weightsKyStride: weightsKyStride,
+                                 outputChannels: cout, initial: initial,
+                                 output: output + ((oy &* w.outputWidth &+ ox) &* cout &+ c), outputPixelStep: cout,
+                                 low: low, high: high, stage: stage)
+                    ox &+= 4
                 }
-                let out = output + ((oy &* w.outputWidth &+ ox) &* cout &+ c)
-                storeRequantized(a0, out, low, high, stage)
-                storeRequantized(a1, out + cout, low, high, stage)
-                storeRequantized(a2, out + 2 &* cout, low, high, stage)
-                storeRequantized(a3, out + 3 &* cout, low, high, stage)
-                ox &+= 4
+                oy &+= 1
             }
-            oy &+= 1
+        }
+        // 1b. Vertical tiles down every other column (columns clipped as needed).
+        if rows.first < rowsTiledEnd {
+            var ox = 0
+            while ox < w.outputWidth {
+                if ox >= columns.first && ox < tiledEnd { ox = tiledEnd; continue }
+                let columnOrigin = ox &* w.strideWidth &- w.padLeft
+                let taps = validTaps(origin: columnOrigin, kernel: w.kernelWidth, extent: w.inputWidth)
+                let columnFlatCount = (taps.end &- taps.first) &* cin
+                let columnWeights = weights + (taps.first &* cin &* cout &+ c)
+                let weightSum = conv2dWeightSumQ8(columnWeights, tapRows: (0, w.kernelHeight), flatCount: columnFlatCount,
+                                                  kyStride: weightsKyStride, step: cout)
+                let initial = biasVector &- zeroPoint &* weightSum
+                var oy = rows.first
+                while oy < rowsTiledEnd {
+                    conv2dTileQ8(input: input + ((oy &* w.strideHeight &- w.padTop) &* inputRowStride
+                                                 &+ (columnOrigin &+ taps.first) &* cin),
+                                 inputPixelStep: w.strideHeight &* inputRowStride, inputRowStride: inputRowStride,
+                                 tapRows: w.kernelHeight, flatCount: columnFlatCount,
+                                 weights: columnWeights, weightsKyStride: weightsKyStride,
+                                 outputChannels: cout, initial: initial,
+                                 output: output + ((oy &* w.outputWidth &+ ox) &* cout &+ c),
+                                 outputPixelStep: w.outputWidth &* cout,
+                                 low: low, high: high, stage: stage)
+                    oy &+= 4
+                }
+                ox &+= 1
+            }
         }
         c &+= 16
     }
@@ -311,12 +384,13 @@ public func conv2dQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32, weights:
     // 2. Pixel path: everything the tiles did not cover.
     var oy = 0
     while oy < w.outputHeight {
+        let rowTiled = oy >= rows.first && oy < rowsTiledEnd
         var ox = 0
         while ox < w.outputWidth {
-            let tiled = ox >= columns.first && ox < tiledEnd
+            let tiled = rowTiled || (ox >= columns.first && ox < tiledEnd)
             let firstChannel = tiled ? tiledChannels : 0
             if firstChannel < cout {
-                conv2dPixelQ8(input: input, inputZeroPoint: zeroPoint, weights: weights, bias: bias,
+                conv2dPixelQ8(input: input, inputZeroPoint: inputZeroPoint, weights: weights, bias: bias,
                               output: output, window: w, oy: oy, ox: ox, firstChannel: firstChannel,
                               requant: requant, stage: stage)
             }
@@ -326,8 +400,52 @@ public func conv2dQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32, weights:
     }
 }
 
+/// 4 output pixels × 16 channels of `conv2dQ8` whose windows have the same
+/// valid taps: `tapRows` kernel rows of `flatCount` (kx, ci) taps each.
+/// Pixel p reads `input + p·inputPixelStep` (at its first valid tap) and
+/// writes `output + p·outputPixelStep`; `initial` = bias − zp·Σ w.
+@inline(__always)
+private func conv2dTileQ8(input: UnsafePointer<Int8>, inputPixelStep: Int, inputRowStride: Int,
+                          tapRows: Int, flatCount: Int,
+                          weights: UnsafePointer<Int8>, weightsKyStride: Int, outputChannels cout: Int,
+                          initial: SIMD16<Int32>,
+                          output: UnsafeMutablePointer<Int8>, outputPixelStep: Int,
+                          low: Requant8, high: Requant8, stage: OutputStageQ8) {
+    // Eight ymm accumulators: pixels 0...3 × channels 0 ..< 8 (l) and 8 ..< 16 (h).
+    var a0l = initial.lowHalf, a1l = a0l, a2l = a0l, a3l = a0l
+    var a0h = initial.highHalf, a1h = a0h, a2h = a0h, a3h = a0h
+    var r = 0
+    while r < tapRows {
+        let p0 = input + r &* inputRowStride
+        let p1 = p0 + inputPixelStep, p2 = p1 + inputPixelStep, p3 = p2 + inputPixelStep
+        var wp = weights + r &* weightsKyStride
+        var j = 0
+        while j < flatCount {
+            let wl = loadWidened8(wp), wh = loadWidened8(wp + 8)
+            let x0 = SIMD8<Int32>(repeating: Int32(p0[j])), x1 = SIMD8<Int32>(repeating: Int32(p1[j]))
+            let x2 = SIMD8<Int32>(repeating: Int32(p2[j])), x3 = SIMD8<Int32>(repeating: Int32(p3[j]))
+            a0l &+= wl &* x0; a0h &+= wh &* x0
+            a1l &+= wl &* x1; a1h &+= wh &* x1
+            a2l &+= wl &* x2; a2h &+= wh &* x2
+            a3l &+= wl &* x3; a3h &+= wh &* x3
+            wp += cout
+            j &+= 1
+        }
+        r &+= 1
+    }
+    let o1 = output + outputPixelStep, o2 = o1 + outputPixelStep, o3 = o2 + outputPixelStep
+    storeLanes(stage(low.apply(a0l)), output)
+    storeLanes(stage(high.apply(a0h)), output + 8)
+    storeLanes(stage(low.apply(a1l)), o1)
+    storeLanes(stage(high.apply(a1h)), o1 + 8)
+    storeLanes(stage(low.apply(a2l)), o2)
+    storeLanes(stage(high.apply(a2h)), o2 + 8)
+    storeLanes(stage(low.apply(a3l)), o3)
+    storeLanes(stage(high.apply(a3h)), o3 + 8)
+}
+
 /// One output pixel of `conv2dQ8`, channels `firstChannel ..< outputChannels`, with clipping.
-private func conv2dPixelQ8(input: UnsafePointer<Int8>, inputZeroPoint zeroPoint: Int16, weights: UnsafePointer<Int8>,
+private func conv2dPixelQ8(input: UnsafePointer<Int8>, inputZeroPoint zeroPoint: Int32, weights: UnsafePointer<Int8>,
                            bias: UnsafePointer<Int32>?, output: UnsafeMutablePointer<Int8>, window w: Window2D,
                            oy: Int, ox: Int, firstChannel: Int, requant: RequantQ8, stage: OutputStageQ8) {
     let cin = w.inputChannels
@@ -346,28 +464,35 @@ private func conv2dPixelQ8(input: UnsafePointer<Int8>, inputZeroPoint zeroPoint:
     var c = firstChannel
     // 32 channels: 4 independent ymm accumulation chains.
     while c &+ 32 <= cout {
-        var a0 = SIMD16<Int32>(), a1 = SIMD16<Int32>()
-        if let bias { a0 = loadLanes(bias + c); a1 = loadLanes(bias + (c &+ 16)) }
+        var a0 = SIMD8<Int32>(), a1 = SIMD8<Int32>(), a2 = SIMD8<Int32>(), a3 = SIMD8<Int32>()
+        if let bias {
+            a0 = loadLanes(bias + c); a1 = loadLanes(bias + (c &+ 8))
+            a2 = loadLanes(bias + (c &+ 16)); a3 = loadLanes(bias + (c &+ 24))
+        }
         var ky = rows.first
         while ky < rows.end {
             let p = input + ((rowOrigin &+ ky) &* inputRowStride &+ inputStart)
             var wp = weights + (ky &* weightsKyStride &+ weightsStart &+ c)
             var j = 0
             while j < flatCount {
-                let x = SIMD16<Int32>(repeating: Int32(Int16(p[j]) &- zeroPoint))
-                a0 &+= x &* loadWidened16(wp)
-                a1 &+= x &* loadWidened16(wp + 16)
+                let x = SIMD8<Int32>(repeating: Int32(p[j]) &- zeroPoint)
+                a0 &+= x &* loadWidened8(wp)
+                a1 &+= x &* loadWidened8(wp + 8)
+                a2 &+= x &* loadWidened8(wp + 16)
+                a3 &+= x &* loadWidened8(wp + 24)
                 wp += cout
                 j &+= 1
             }
             ky &+= 1
         }
-        storeRequantized(a0, out + c,
-                         Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c),
-                         Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c &+ 8), stage)
-        storeRequantized(a1, out + (c &+ 16),
-                         Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c &+ 16),
-                         Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c &+ 24), stage)
+        storeLanes(stage(Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c).apply(a0)),
+                   out + c)
+        storeLanes(stage(Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c &+ 8).apply(a1)),
+                   out + (c &+ 8))
+        storeLanes(stage(Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c &+ 16).apply(a2)),
+                   out + (c &+ 16))
+        storeLanes(stage(Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c &+ 24).apply(a3)),
+                   out + (c &+ 24))
         c &+= 32
     }
     while c &+ 8 <= cout {
@@ -379,7 +504,7 @@ private func conv2dPixelQ8(input: UnsafePointer<Int8>, inputZeroPoint zeroPoint:
             var wp = weights + (ky &* weightsKyStride &+ weightsStart &+ c)
             var j = 0
             while j < flatCount {
-                a0 &+= SIMD8<Int32>(repeating: Int32(Int16(p[j]) &- zeroPoint)) &* loadWidened8(wp)
+                a0 &+= SIMD8<Int32>(repeating: Int32(p[j]) &- zeroPoint) &* loadWidened8(wp)
                 wp += cout
                 j &+= 1
             }
@@ -398,7 +523,7 @@ private func conv2dPixelQ8(input: UnsafePointer<Int8>, inputZeroPoint zeroPoint:
             var wp = weights + (ky &* weightsKyStride &+ weightsStart &+ c)
             var j = 0
             while j < flatCount {
-                a &+= Int32(Int16(p[j]) &- zeroPoint) &* Int32(wp.pointee)
+                a &+= (Int32(p[j]) &- zeroPoint) &* Int32(wp.pointee)
                 wp += cout
                 j &+= 1
             }
@@ -407,4 +532,24 @@ private func conv2dPixelQ8(input: UnsafePointer<Int8>, inputZeroPoint zeroPoint:
         out[c] = stage(multiplyByQuantizedMultiplier(a, requant.multipliers[c], requant.shifts[c]))
         c &+= 1
     }
+}
+
+/// Σ over the kernel rows `rows` and the flat taps `0 ..< flatCount` of the
+/// weights of 16 consecutive output channels starting at `weights` (Int32, wrapping).
+@inline(__always)
+private func conv2dWeightSumQ8(_ weights: UnsafePointer<Int8>, tapRows rows: (first: Int, end: Int), flatCount: Int,
+                               kyStride: Int, step: Int) -> SIMD16<Int32> {
+    var sum = SIMD16<Int32>()
+    var ky = rows.first
+    while ky < rows.end {
+        var wp = weights + ky &* kyStride
+        var j = 0
+        while j < flatCount {
+            sum &+= loadWidened16(wp)
+            wp += step
+            j &+= 1
+        }
+        ky &+= 1
+    }
+    return sum
 }

@@ -98,23 +98,23 @@ public func denseQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32, weights: 
                     bias: UnsafePointer<Int32>?, output: UnsafeMutablePointer<Int8>,
                     inputCount: Int, outputCount: Int, requant: RequantQ8) {
     let n = inputCount
-    let vectorEnd = n &- n % 16
-    let zeroPoint = SIMD16<Int32>(repeating: inputZeroPoint)
+    let vectorEnd = n &- n % 8
+    let zeroPoint = SIMD8<Int32>(repeating: inputZeroPoint)
     let stage = OutputStageQ8(zeroPoint: requant.outputZeroPoint, clampMin: requant.clampMin,
                               clampMax: requant.clampMax)
     var o = 0
     // Four rows at a time.
     while o &+ 4 <= outputCount {
         let w0 = weights + o &* n, w1 = w0 + n, w2 = w1 + n, w3 = w2 + n
-        var a0 = SIMD16<Int32>(), a1 = SIMD16<Int32>(), a2 = SIMD16<Int32>(), a3 = SIMD16<Int32>()
+        var a0 = SIMD8<Int32>(), a1 = SIMD8<Int32>(), a2 = SIMD8<Int32>(), a3 = SIMD8<Int32>()
         var i = 0
         while i < vectorEnd {
-            let x = loadWidened16(input + i) &- zeroPoint
-            a0 &+= x &* loadWidened16(w0 + i)
-            a1 &+= x &* loadWidened16(w1 + i)
-            a2 &+= x &* loadWidened16(w2 + i)
-            a3 &+= x &* loadWidened16(w3 + i)
-            i &+= 16
+            let x = loadWidened8(input + i) &- zeroPoint
+            a0 &+= x &* loadWidened8(w0 + i)
+            a1 &+= x &* loadWidened8(w1 + i)
+            a2 &+= x &* loadWidened8(w2 + i)
+            a3 &+= x &* loadWidened8(w3 + i)
+            i &+= 8
         }
         var s0 = a0.wrappedSum(), s1 = a1.wrappedSum(), s2 = a2.wrappedSum(), s3 = a3.wrappedSum()
         while i < n {
@@ -135,11 +135,11 @@ public func denseQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32, weights: 
     // Remaining rows one at a time.
     while o < outputCount {
         let w0 = weights + o &* n
-        var a0 = SIMD16<Int32>()
+        var a0 = SIMD8<Int32>()
         var i = 0
         while i < vectorEnd {
-            a0 &+= (loadWidened16(input + i) &- zeroPoint) &* loadWidened16(w0 + i)
-            i &+= 16
+            a0 &+= (loadWidened8(input + i) &- zeroPoint) &* loadWidened8(w0 + i)
+            i &+= 8
         }
         var s0 = a0.wrappedSum()
         while i < n {

@@ -126,7 +126,6 @@ public func depthwiseConv2dQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32,
     let channels = w.outputChannels
     let stage = OutputStageQ8(zeroPoint: requant.outputZeroPoint, clampMin: requant.clampMin,
                               clampMax: requant.clampMax)
-    let zeroPoint16 = SIMD16<Int32>(repeating: inputZeroPoint)
     let zeroPoint8 = SIMD8<Int32>(repeating: inputZeroPoint)
     var oy = 0
     while oy < w.outputHeight {
@@ -145,25 +144,26 @@ public func depthwiseConv2dQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32,
             let tapRows = rows.end &- rows.first, tapCols = cols.end &- cols.first
             var c = 0
             while c &+ 16 <= channels {
-                var acc = SIMD16<Int32>()
-                if let bias { acc = loadLanes(bias + c) }
+                var low = SIMD8<Int32>(), high = SIMD8<Int32>()
+                if let bias { low = loadLanes(bias + c); high = loadLanes(bias + (c &+ 8)) }
                 var r = 0
                 while r < tapRows {
                     var x = input + (inputStart &+ r &* inputRowStep &+ c)
                     var k = weights + (weightsStart &+ r &* weightsRowStep &+ c)
                     var t = 0
                     while t < tapCols {
-                        acc &+= (loadWidened16(x) &- zeroPoint16) &* loadWidened16(k)
+                        low &+= (loadWidened8(x) &- zeroPoint8) &* loadWidened8(k)
+                        high &+= (loadWidened8(x + 8) &- zeroPoint8) &* loadWidened8(k + 8)
                         x += channels
                         k += channels
                         t &+= 1
                     }
                     r &+= 1
                 }
-                storeRequantized(acc, out + c,
-                                 Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c),
-                                 Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c &+ 8),
-                                 stage)
+                let qLow = Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c)
+                let qHigh = Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c &+ 8)
+                storeLanes(stage(qLow.apply(low)), out + c)
+                storeLanes(stage(qHigh.apply(high)), out + (c &+ 8))
                 c &+= 16
             }
             if c &+ 8 <= channels {

@@ -88,7 +88,7 @@ public func roundingDivideByPOT(_ x: Int32, _ exponent: Int32) -> Int32 {
 /// ```
 /// multiplyByQuantizedMultiplier(1000, 1_288_490_189, -1)
 ///   = roundingDivideByPOT(saturatingRoundingDoublingHighMul(1000, 1_288_490_189), 1)
-///   = roundingDivideByPOT(600, 1)   // 1000 · 0.6 = 599.99999997 → 600
+///   = roundingDivideByPOT(600, 1)   // 1000 · 0.600000000093 = 600.00000009 → 600
 ///   = 300                           // 1000 · 0.3
 /// ```
 /// - Parameters:
@@ -165,13 +165,20 @@ public func clampToInt8(_ x: Int32, _ lower: Int32, _ upper: Int32) -> Int8 {
 // MARK: - SIMD8 versions (internal), lane-wise identical to the scalar ones
 
 /// Lane-wise `saturatingRoundingDoublingHighMul`.
+///
+/// The 64-bit products are formed as two SIMD4<Int64> halves over the same
+/// 256 bits (even lanes sign-extended in place, odd lanes shifted down), the
+/// form LLVM lowers to two vpmuldq; bits 31...62 of each `product + 2^30` are
+/// put back in their lanes with a shift and a blend (little-endian lane order,
+/// as on every Sprig target).
 @inline(__always)
 func saturatingRoundingDoublingHighMul(_ a: SIMD8<Int32>, _ b: SIMD8<Int32>) -> SIMD8<Int32> {
-    let product = SIMD8<Int64>(truncatingIfNeeded: a) &* SIMD8<Int64>(truncatingIfNeeded: b)
-    // Bits 31...62 of (product + 2^30). A logical shift gives the same low 32
-    // bits as an arithmetic one and exists on AVX2 (vpsrlq).
-    let rounded = SIMD8<UInt64>(truncatingIfNeeded: product &+ (1 << 30)) &>> 31
-    let result = SIMD8<Int32>(truncatingIfNeeded: rounded)
+    let a64 = unsafeBitCast(a, to: SIMD4<Int64>.self), b64 = unsafeBitCast(b, to: SIMD4<Int64>.self)
+    let even = ((a64 &<< 32) &>> 32) &* ((b64 &<< 32) &>> 32)      // lanes 0, 2, 4, 6
+    let odd = (a64 &>> 32) &* (b64 &>> 32)                          // lanes 1, 3, 5, 7
+    let evenRounded = unsafeBitCast(even &+ (1 << 30), to: SIMD4<UInt64>.self) &>> 31
+    let oddRounded = unsafeBitCast(odd &+ (1 << 30), to: SIMD4<UInt64>.self) &>> 31
+    let result = unsafeBitCast((evenRounded & 0xFFFF_FFFF) | (oddRounded &<< 32), to: SIMD8<Int32>.self)
     // Saturate the lanes where a == b == Int32.min. Written with integer ops
     // (t == 0 exactly there; `nonzero` is all ones where t != 0) because the
     // stdlib's `.==` on SIMD8<Int32> does not vectorize; LLVM turns this into
@@ -206,8 +213,8 @@ struct Requant8 {
         multiplier = loadLanes(multipliers + channel)
         let shift: SIMD8<Int32> = loadLanes(shifts + channel)
         let zero = SIMD8<Int32>(repeating: 0)
-        leftShift = pointwiseMax(shift, zero)
-        rightShift = pointwiseMax(zero &- shift, zero)
+        leftShift = maxLanes(shift, zero)
+        rightShift = maxLanes(zero &- shift, zero)
     }
 
     /// One multiplier and shift for all lanes (per-tensor quantization).
@@ -230,8 +237,8 @@ struct Requant8 {
 func multiplyByQuantizedMultiplier(_ x: SIMD8<Int32>, _ multiplier: SIMD8<Int32>,
                                    _ shift: SIMD8<Int32>) -> SIMD8<Int32> {
     let zero = SIMD8<Int32>(repeating: 0)
-    let leftShift = pointwiseMax(shift, zero)
-    let rightShift = pointwiseMax(zero &- shift, zero)
+    let leftShift = maxLanes(shift, zero)
+    let rightShift = maxLanes(zero &- shift, zero)
     return roundingDivideByPOT(saturatingRoundingDoublingHighMul(x &<< leftShift, multiplier), rightShift)
 }
 
@@ -267,16 +274,7 @@ struct OutputStageQ8 {
 
     @inline(__always)
     func callAsFunction(_ x: SIMD8<Int32>) -> SIMD8<Int8> {
-        let v = pointwiseMin(pointwiseMax(x, SIMD8(repeating: lower)), SIMD8(repeating: upper))
-        return SIMD8<Int8>(truncatingIfNeeded: v &+ SIMD8(repeating: zeroPoint))
+        let v = minLanes(maxLanes(x, SIMD8(repeating: lower)), SIMD8(repeating: upper))
+        return narrowLanes(v &+ SIMD8(repeating: zeroPoint))
     }
-}
-
-/// Requantizes 16 accumulators (channels `c ..< c + 16`, parameters `low` for
-/// the first 8 and `high` for the last 8) and stores 16 int8 at `output`.
-@inline(__always)
-func storeRequantized(_ acc: SIMD16<Int32>, _ output: UnsafeMutablePointer<Int8>,
-                      _ low: Requant8, _ high: Requant8, _ stage: OutputStageQ8) {
-    storeLanes(stage(low.apply(acc.lowHalf)), output)
-    storeLanes(stage(high.apply(acc.highHalf)), output + 8)
 }

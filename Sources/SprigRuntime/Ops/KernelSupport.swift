@@ -14,20 +14,48 @@ func storeLanes<V: SIMD>(_ vector: V, _ pointer: UnsafeMutablePointer<V.Scalar>)
     UnsafeMutableRawPointer(pointer).storeBytes(of: vector, as: V.self)
 }
 
+// A note on stdlib SIMD helpers. SwiftPM compiles a release module with
+// multi-threaded WMO (one LLVM module per source file), and there the stdlib's
+// generic SIMD conversions (`init(truncatingIfNeeded:)` between element types)
+// and `pointwiseMin`/`pointwiseMax` stay out-of-line calls, one per vector, in
+// the middle of the hot loops (2× slower q8 convolutions). The helpers below
+// spell the same operations with concrete lane initializers, `replacing(with:where:)`
+// and bit casts, which the SIL inliner always inlines and LLVM turns into
+// vpmovsxbd / vpminsd / vpmaxsd / vpshufb.
+
 /// Loads 16 int8 at `pointer` and sign-extends them to Int32 (two vpmovsxbd).
-///
-/// Built from two SIMD8 halves because the stdlib's SIMD16 widening
-/// conversion is not inlined (it becomes a call per vector).
 @inline(__always)
 func loadWidened16(_ pointer: UnsafePointer<Int8>) -> SIMD16<Int32> {
-    SIMD16(lowHalf: SIMD8<Int32>(truncatingIfNeeded: loadLanes(pointer) as SIMD8<Int8>),
-           highHalf: SIMD8<Int32>(truncatingIfNeeded: loadLanes(pointer + 8) as SIMD8<Int8>))
+    SIMD16(lowHalf: loadWidened8(pointer), highHalf: loadWidened8(pointer + 8))
 }
 
 /// Loads 8 int8 at `pointer` and sign-extends them to Int32 (one vpmovsxbd).
 @inline(__always)
 func loadWidened8(_ pointer: UnsafePointer<Int8>) -> SIMD8<Int32> {
-    SIMD8<Int32>(truncatingIfNeeded: loadLanes(pointer) as SIMD8<Int8>)
+    let v: SIMD8<Int8> = loadLanes(pointer)
+    return SIMD8(Int32(v[0]), Int32(v[1]), Int32(v[2]), Int32(v[3]),
+                 Int32(v[4]), Int32(v[5]), Int32(v[6]), Int32(v[7]))
+}
+
+/// The low byte of every lane (lanes already within the int8 range).
+@inline(__always)
+func narrowLanes(_ v: SIMD8<Int32>) -> SIMD8<Int8> {
+    SIMD8(Int8(truncatingIfNeeded: v[0]), Int8(truncatingIfNeeded: v[1]),
+          Int8(truncatingIfNeeded: v[2]), Int8(truncatingIfNeeded: v[3]),
+          Int8(truncatingIfNeeded: v[4]), Int8(truncatingIfNeeded: v[5]),
+          Int8(truncatingIfNeeded: v[6]), Int8(truncatingIfNeeded: v[7]))
+}
+
+/// Lane-wise maximum of Int32 vectors (vpmaxsd).
+@inline(__always)
+func maxLanes(_ a: SIMD8<Int32>, _ b: SIMD8<Int32>) -> SIMD8<Int32> {
+    a.replacing(with: b, where: a .< b)
+}
+
+/// Lane-wise minimum of Int32 vectors (vpminsd).
+@inline(__always)
+func minLanes(_ a: SIMD8<Int32>, _ b: SIMD8<Int32>) -> SIMD8<Int32> {
+    a.replacing(with: b, where: b .< a)
 }
 
 /// The taps `first ..< end` of a window of `kernel` taps, starting at input
@@ -46,6 +74,7 @@ func validTaps(origin: Int, kernel: Int, extent: Int) -> (first: Int, end: Int) 
 /// lies inside `0 ..< extent`. Every other column needs clipping.
 @inline(__always)
 func interiorOutputs(stride: Int, pad: Int, kernel: Int, extent: Int, outputCount: Int) -> (first: Int, end: Int) {
+    guard stride > 0 else { return (0, 0) }        // invalid, but no division by zero: no tiles
     // first: smallest o with o·stride − pad ≥ 0.
     var first = pad > 0 ? (pad &+ stride &- 1) / stride : 0
     if first > outputCount { first = outputCount }
@@ -104,10 +133,14 @@ func roundHalfAwayFromZero(_ v: Float) -> Int32 {
     return fraction >= 0.5 ? t &+ 1 : (fraction <= -0.5 ? t &- 1 : t)
 }
 
-/// Lane-wise maximum (a lane loop that LLVM turns into vmaxps / vpmaxsb).
+/// Lane-wise maximum (a lane loop of selects that LLVM turns into vmaxps /
+/// vpmaxsb; a `where`-filtered loop would become a chain of per-lane blends).
 @inline(__always)
 func maxLanes<V: SIMD>(_ a: V, _ b: V) -> V where V.Scalar: Comparable {
     var v = a
-    for i in 0 ..< V.scalarCount where b[i] > v[i] { v[i] = b[i] }
+    for i in 0 ..< V.scalarCount {
+        let x = b[i] > a[i] ? b[i] : a[i]
+        v[i] = x
+    }
     return v
 }

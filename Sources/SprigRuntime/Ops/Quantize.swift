@@ -6,10 +6,11 @@
 /// rounding halves away from zero (TFLite's `TfLiteRound`).
 ///
 /// Never traps: NaN maps to `zeroPoint` (clamped to int8), ±∞ and huge values
-/// saturate to 127 / −128 (the quotient is clamped to ±2^30 before the integer
-/// conversion, and the zero point is added in 64 bits; exact for any zero
-/// point within ±2^29). No libm call: the rounding is done with a truncating
-/// conversion (`roundHalfAwayFromZero`).
+/// saturate to 127 / −128. The quotient is clamped to ±2^22 before rounding
+/// (beyond that the clamp to int8 has decided already, for any zero point in
+/// ±2^21), and the zero point is added after the clamp, so nothing overflows.
+/// No libm call and no float-to-integer conversion: the rounding is a
+/// magic-number add (`roundQuotientsQ8`), so 8 values go through SIMD at once.
 ///
 /// Worked example (scale 0.5, zeroPoint −10):
 /// ```
@@ -23,22 +24,63 @@
 /// - Complexity: O(count); no allocation.
 public func quantizeF32ToQ8(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Int8>, count: Int,
                             scale: Float, zeroPoint: Int32) {
+    let stage = OutputStageQ8(zeroPoint: zeroPoint, clampMin: -128, clampMax: 127)
+    let divisor = SIMD8<Float>(repeating: scale)
     var i = 0
+    while i &+ 8 <= count {
+        storeLanes(stage(roundQuotientsQ8((loadLanes(input + i) as SIMD8<Float>) / divisor)), output + i)
+        i &+= 8
+    }
     while i < count {
-        output[i] = quantizeOneQ8(input[i], scale: scale, zeroPoint: zeroPoint)
+        output[i] = stage(roundQuotientQ8(input[i] / scale))
         i &+= 1
     }
 }
 
-/// One value of `quantizeF32ToQ8`.
+/// `round(v)` with halves away from zero, after mapping NaN to 0 and clamping
+/// to ±2^22 (the scalar twin of `roundQuotientsQ8`).
+///
+/// `v + 1.5·2^23` lands in [2^23, 2^24), where Float spacing is 1, so the add
+/// rounds `v` to an integer (ties to even) that the bit pattern holds
+/// directly. The tie (`v` minus that integer, exact) is ±0.5 only for halves;
+/// those that went toward zero are moved away from it.
+/// ```
+/// roundQuotientQ8(2.5)    //  3 (ties-to-even gave 2, tie +0.5, v > 0: +1)
+/// roundQuotientQ8(3.5)    //  4 (ties-to-even gave 4 already)
+/// roundQuotientQ8(-2.5)   // −3
+/// roundQuotientQ8(.nan)   //  0
+/// ```
 @inline(__always)
-func quantizeOneQ8(_ x: Float, scale: Float, zeroPoint: Int32) -> Int8 {
-    var v = x / scale
-    if v.isNaN { v = 0 }
-    let limit: Float = 1_073_741_824               // 2^30: beyond it the clamp result is already decided
-    v = v < -limit ? -limit : (v > limit ? limit : v)
-    let q = Int64(roundHalfAwayFromZero(v)) &+ Int64(zeroPoint)
-    return Int8(truncatingIfNeeded: q < -128 ? -128 : (q > 127 ? 127 : q))
+func roundQuotientQ8(_ v: Float) -> Int32 {
+    let limit: Float = 4_194_304                    // 2^22
+    var f = v.isNaN ? 0 : v
+    f = f < -limit ? -limit : (f > limit ? limit : f)
+    let shifter: Float = 12_582_912                 // 1.5·2^23
+    let shifted = f + shifter
+    let nearest = Int32(bitPattern: shifted.bitPattern) &- 0x4B40_0000
+    let tie = f - (shifted - shifter)
+    let up: Int32 = tie == 0.5 && f > 0 ? 1 : 0
+    let down: Int32 = tie == -0.5 && f < 0 ? 1 : 0
+    return nearest &+ up &- down
+}
+
+/// Lane-wise `roundQuotientQ8`, written with concrete SIMD8 compares and
+/// selects (a lane loop of the scalar version does not vectorize).
+@inline(__always)
+func roundQuotientsQ8(_ v: SIMD8<Float>) -> SIMD8<Int32> {
+    let limit: Float = 4_194_304
+    var f = v
+    f.replace(with: 0, where: f .!= f)
+    f.replace(with: -limit, where: f .< -limit)
+    f.replace(with: limit, where: f .> limit)
+    let shifter: Float = 12_582_912
+    let shifted = f + shifter
+    let nearest = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000
+    let tie = f - (shifted - shifter)
+    let zero = SIMD8<Int32>(repeating: 0)
+    let up = zero.replacing(with: 1, where: (tie .== 0.5) .& (f .> 0))
+    let down = zero.replacing(with: 1, where: (tie .== -0.5) .& (f .< 0))
+    return nearest &+ up &- down
 }
 
 /// Dequantizes int8 values to Float32: `x = scale · (q − zeroPoint)`.

@@ -58,7 +58,11 @@ func runFixtures(_ a: ParsedArguments) throws {
             print("wrote \(out)/\(name)-\(precision).sprig (\(blob.count) bytes)")
         }
     }
-    print("wrote \(out)/ref-input.idx, ref-labels.idx (\(count) images)")
+    // Inputs of the all-ops network, for the cross-target conformance suite.
+    let small = allOpsSamples(8)
+    try writeFileAtomically(try IDX.encode(IDXArray(dimensions: [small.count, 8, 8, 2], data: small.flatMap { $0 })),
+                            to: "\(out)/all-ops-input.idx")
+    print("wrote \(out)/ref-input.idx, ref-labels.idx (\(count) images), all-ops-input.idx")
 }
 
 /// Deterministic 8×8×2 inputs for the all-ops network.

@@ -1,0 +1,119 @@
+// The C API (Targets/include/sprig.h): @_cdecl exports over Model and
+// Interpreter. The state block is the caller's memory; it holds one
+// `CState` value, which is plain data (pointers and integers), so it can
+// live in raw memory and needs no deinitialisation.
+
+/// What the opaque state block holds.
+struct CState {
+    /// Nil after a failed load: the state then only carries the error.
+    var model: Model?
+    var interpreter: Interpreter?
+    var lastError: SprigError?
+}
+
+let sprigOK: Int32 = 0
+let sprigInvalidBlob: Int32 = -1
+let sprigStateTooSmall: Int32 = -2
+let sprigArena: Int32 = -3
+let sprigArgument: Int32 = -4
+let sprigNotBound: Int32 = -5
+
+@_cdecl("sprig_state_bytes")
+public func sprigStateBytes() -> Int {
+    MemoryLayout<CState>.size
+}
+
+@_cdecl("sprig_load")
+public func sprigLoad(_ blob: UnsafeRawPointer?, _ blobBytes: Int, _ state: UnsafeMutableRawPointer?,
+                      _ stateBytes: Int, _ arenaBytes: UnsafeMutablePointer<UInt32>?) -> Int32 {
+    guard let state, stateBytes >= MemoryLayout<CState>.size,
+          Int(bitPattern: state) % MemoryLayout<CState>.alignment == 0 else { return sprigStateTooSmall }
+    do {
+        let model = try Model(bytes: UnsafeRawBufferPointer(start: blob, count: blob == nil ? 0 : blobBytes))
+        state.initializeMemory(as: CState.self, repeating: CState(model: model, interpreter: nil, lastError: nil), count: 1)
+        arenaBytes?.pointee = UInt32(truncatingIfNeeded: model.arenaBytes)
+        return sprigOK
+    } catch {
+        state.initializeMemory(as: CState.self, repeating: CState(model: nil, interpreter: nil, lastError: error), count: 1)
+        arenaBytes?.pointee = 0
+        return sprigInvalidBlob
+    }
+}
+
+@inline(__always)
+func cstate(_ p: UnsafeRawPointer?) -> UnsafeMutablePointer<CState>? {
+    guard let p else { return nil }
+    return UnsafeMutablePointer(mutating: p.assumingMemoryBound(to: CState.self))
+}
+
+@_cdecl("sprig_arena_bytes")
+public func sprigArenaBytes(_ state: UnsafeRawPointer?) -> UInt32 {
+    guard let model = cstate(state)?.pointee.model else { return 0 }
+    return UInt32(truncatingIfNeeded: model.arenaBytes)
+}
+
+@_cdecl("sprig_finetune_arena_bytes")
+public func sprigFinetuneArenaBytes(_ state: UnsafeRawPointer?) -> UInt32 {
+    guard let model = cstate(state)?.pointee.model else { return 0 }
+    return UInt32(truncatingIfNeeded: model.finetuneArenaBytes)
+}
+
+@_cdecl("sprig_bind")
+public func sprigBind(_ state: UnsafeMutableRawPointer?, _ arena: UnsafeMutableRawPointer?, _ arenaBytes: Int) -> Int32 {
+    guard let s = cstate(state), let model = s.pointee.model else { return sprigNotBound }
+    do {
+        let buffer = UnsafeMutableRawBufferPointer(start: arena, count: arena == nil ? 0 : arenaBytes)
+        s.pointee.interpreter = try Interpreter(model: model, arena: buffer)
+        return sprigOK
+    } catch {
+        s.pointee.lastError = error
+        return sprigArena
+    }
+}
+
+@_cdecl("sprig_set_input_u8")
+public func sprigSetInputU8(_ state: UnsafeMutableRawPointer?, _ pixels: UnsafePointer<UInt8>?, _ count: Int) -> Int32 {
+    guard let s = cstate(state), let interpreter = s.pointee.interpreter else { return sprigNotBound }
+    do {
+        try interpreter.setInput(pixels: UnsafeRawBufferPointer(start: pixels, count: pixels == nil ? 0 : count))
+        return sprigOK
+    } catch {
+        s.pointee.lastError = error
+        return sprigArgument
+    }
+}
+
+@_cdecl("sprig_invoke")
+public func sprigInvoke(_ state: UnsafeMutableRawPointer?) {
+    cstate(state)?.pointee.interpreter?.invoke()
+}
+
+@_cdecl("sprig_output_count")
+public func sprigOutputCount(_ state: UnsafeRawPointer?) -> Int32 {
+    guard let i = cstate(state)?.pointee.interpreter else { return 0 }
+    return Int32(truncatingIfNeeded: i.outputCount)
+}
+
+@_cdecl("sprig_output")
+public func sprigOutput(_ state: UnsafeRawPointer?, _ index: Int32) -> Float {
+    guard let i = cstate(state)?.pointee.interpreter, index >= 0, Int(index) < i.outputCount else { return .nan }
+    return i.output(Int(index))
+}
+
+@_cdecl("sprig_argmax")
+public func sprigArgmax(_ state: UnsafeRawPointer?) -> Int32 {
+    guard let i = cstate(state)?.pointee.interpreter else { return -1 }
+    return Int32(truncatingIfNeeded: i.argmax())
+}
+
+@_cdecl("sprig_error_message")
+public func sprigErrorMessage(_ state: UnsafeRawPointer?, _ buffer: UnsafeMutablePointer<CChar>?, _ bytes: Int) -> Int {
+    var text = cstate(state)?.pointee.lastError?.message ?? "no error"
+    text.withUTF8 { utf8 in
+        guard let buffer, bytes > 0 else { return }
+        let n = min(utf8.count, bytes - 1)
+        for i in 0..<n { buffer[i] = CChar(bitPattern: utf8[i]) }
+        buffer[n] = 0
+    }
+    return text.utf8.count
+}

@@ -1,0 +1,77 @@
+/*
+ * sprig.h — the C API of the Sprig runtime (SprigRuntime, Embedded Swift).
+ *
+ * Firmware written in C or C++ embeds the runtime through these functions.
+ * Memory is the caller's: the blob buffer, one opaque state block and one
+ * arena. Nothing is allocated by the runtime.
+ *
+ *   static uint8_t state[SPRIG_STATE_BYTES_MAX];   // or sprig_state_bytes()
+ *   uint32_t arena_bytes;
+ *   if (sprig_load(blob, blob_bytes, state, sizeof state, &arena_bytes) != SPRIG_OK) ...
+ *   void *arena = aligned_alloc(16, arena_bytes);           // or a static buffer
+ *   if (sprig_bind(state, arena, arena_bytes) != SPRIG_OK) ...
+ *   sprig_set_input_u8(state, pixels, 784);
+ *   sprig_invoke(state);
+ *   int cls = sprig_argmax(state);
+ *
+ * Buffers (blob, state, arena) must be 16-byte aligned. The blob must stay
+ * alive and unchanged while the state is used. Every function that can fail
+ * returns SPRIG_OK (0) or a negative SPRIG_E_* code; sprig_error_message()
+ * then describes the failure in one line (the field, the place, the values).
+ */
+#ifndef SPRIG_H
+#define SPRIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* An upper bound of sprig_state_bytes(), for static allocation. */
+#define SPRIG_STATE_BYTES_MAX 512
+
+enum {
+    SPRIG_OK = 0,
+    SPRIG_E_INVALID_BLOB = -1,   /* the blob failed validation */
+    SPRIG_E_STATE_TOO_SMALL = -2,/* the state block is smaller than sprig_state_bytes() */
+    SPRIG_E_ARENA = -3,          /* the arena is too small or misaligned */
+    SPRIG_E_ARGUMENT = -4,       /* an argument does not fit the model */
+    SPRIG_E_NOT_BOUND = -5       /* sprig_bind has not succeeded on this state */
+};
+
+/* Bytes of the opaque state block. */
+size_t sprig_state_bytes(void);
+
+/* Validates a blob and prepares `state`. Writes the arena bytes that
+   inference needs to *arena_bytes (may be NULL). */
+int sprig_load(const void *blob, size_t blob_bytes, void *state, size_t state_bytes, uint32_t *arena_bytes);
+
+/* Arena bytes of the loaded model for inference, and for fine-tuning (0 = no plan). */
+uint32_t sprig_arena_bytes(const void *state);
+uint32_t sprig_finetune_arena_bytes(const void *state);
+
+/* Binds the arena (16-byte aligned, at least sprig_arena_bytes()). */
+int sprig_bind(void *state, void *arena, size_t arena_bytes);
+
+/* Writes one image of 8-bit pixels into the input, normalised as the blob says. */
+int sprig_set_input_u8(void *state, const uint8_t *pixels, size_t count);
+
+/* Runs the network. Cannot fail once bound; does nothing if not bound. */
+void sprig_invoke(void *state);
+
+/* Number of outputs, one output as a real number, and the index of the largest. */
+int sprig_output_count(const void *state);
+float sprig_output(const void *state, int index);
+int sprig_argmax(const void *state);
+
+/* The last failure on this state, as a NUL-terminated line in `buffer`.
+   Returns the message length (the full length, even if truncated). */
+size_t sprig_error_message(const void *state, char *buffer, size_t buffer_bytes);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SPRIG_H */

@@ -1,0 +1,77 @@
+/* A C program that embeds the Sprig runtime through sprig.h: loads a blob,
+   binds an arena, runs the reference images and checks the predictions
+   against the expected argmax file; then checks that a corrupted blob and a
+   small arena are refused with a message. Prints "capi-test: PASS".
+   Usage: capi_test MODEL.sprig IMAGES.idx EXPECTED.txt */
+#include "sprig.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static unsigned char *read_all(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) { perror(path); exit(1); }
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *p = aligned_alloc(16, (size_t)(size + 15) / 16 * 16);
+    if (!p || fread(p, 1, (size_t)size, f) != (size_t)size) { fprintf(stderr, "%s: read failed\n", path); exit(1); }
+    fclose(f);
+    *n = (size_t)size;
+    return p;
+}
+
+static int fail(const char *what) { printf("capi-test: FAIL: %s\n", what); return 1; }
+
+int main(int argc, char **argv) {
+    if (argc != 4) { fprintf(stderr, "usage: capi_test MODEL.sprig IMAGES.idx EXPECTED.txt\n"); return 2; }
+    size_t blob_bytes, idx_bytes, expected_bytes;
+    unsigned char *blob = read_all(argv[1], &blob_bytes);
+    unsigned char *idx = read_all(argv[2], &idx_bytes);
+    unsigned char *expected = read_all(argv[3], &expected_bytes);
+    char message[256];
+
+    size_t state_bytes = sprig_state_bytes();
+    if (state_bytes > SPRIG_STATE_BYTES_MAX) return fail("state larger than SPRIG_STATE_BYTES_MAX");
+    void *state = aligned_alloc(16, (state_bytes + 15) / 16 * 16);
+    uint32_t arena_bytes = 0;
+    if (sprig_load(blob, blob_bytes, state, state_bytes, &arena_bytes) != SPRIG_OK) {
+        sprig_error_message(state, message, sizeof message);
+        printf("load: %s\n", message);
+        return fail("load");
+    }
+    if (arena_bytes == 0 || arena_bytes != sprig_arena_bytes(state)) return fail("arena bytes");
+
+    /* Too small an arena is refused with a message. */
+    void *arena = aligned_alloc(16, arena_bytes);
+    if (sprig_bind(state, arena, arena_bytes - 16) != SPRIG_E_ARENA) return fail("small arena accepted");
+    sprig_error_message(state, message, sizeof message);
+    if (strstr(message, "arena too small") == NULL) return fail("small arena message");
+    if (sprig_bind(state, arena, arena_bytes) != SPRIG_OK) return fail("bind");
+
+    /* The images: IDX header of 16 bytes, 28x28 each. */
+    int count = (idx[4] << 24) | (idx[5] << 16) | (idx[6] << 8) | idx[7];
+    const char *line = (const char *)expected;
+    for (int i = 0; i < count; i++) {
+        if (sprig_set_input_u8(state, idx + 16 + 784 * i, 784) != SPRIG_OK) return fail("set input");
+        sprig_invoke(state);
+        const char *mark = strstr(line, "argmax=");
+        if (!mark) return fail("expected file");
+        int want = atoi(mark + 7);
+        if (sprig_argmax(state) != want) { printf("image %d: %d, expected %d\n", i, sprig_argmax(state), want); return fail("argmax"); }
+        line = strchr(mark, '\n');
+        if (!line) return fail("expected file lines");
+        line++;
+    }
+    if (sprig_set_input_u8(state, idx + 16, 100) != SPRIG_E_ARGUMENT) return fail("wrong pixel count accepted");
+
+    /* A corrupted blob is refused with a message. */
+    blob[blob_bytes / 2] ^= 0x40;
+    if (sprig_load(blob, blob_bytes, state, state_bytes, NULL) != SPRIG_E_INVALID_BLOB) return fail("corrupted blob accepted");
+    sprig_error_message(state, message, sizeof message);
+    if (strstr(message, "CRC") == NULL) return fail("corruption message");
+    printf("capi-test: %d images, outputs %d, arena %u bytes, state %zu bytes; corrupted blob: %s\n",
+           count, 10, arena_bytes, state_bytes, message);
+    printf("capi-test: PASS\n");
+    return 0;
+}
