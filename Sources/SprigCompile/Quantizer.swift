@@ -189,7 +189,7 @@ public func quantizeNetwork(_ source: BlobBuilder, ranges: [Int: ActivationRange
             table.withUnsafeMutableBufferPointer { makeSoftmaxExpTable(inputScale: sx.scale, into: $0.baseAddress!) }
             let tt = out.addConstant(y.name + ".exp_table", int32s: table, shape: [256])
             out.addOp(.softmax, inputs: [xi8, tt], output: yi8)
-        case .quantize, .dequantize:
+        case .quantize, .dequantize, .l2Normalize:  // L2Normalize is Float32 only
             throw .unsupported(op: op.opcode.name.description)
         }
     }

@@ -250,6 +250,8 @@ public struct Interpreter {
             let q = model.quant(x, 0)
             dequantizeQ8ToF32(input: int8s(x), output: outFloats(y), count: y.elementCount,
                               scale: q.scale, zeroPoint: q.zeroPoint)
+        case .l2Normalize:
+            l2NormalizeF32(input: floats(x), output: outFloats(y), count: y.elementCount)
         }
     }
 

@@ -108,6 +108,9 @@ public enum SprigError: Error, Equatable, Sendable {
     case arenaTooSmall(need: Int, have: Int)
     /// A caller-side argument (an input buffer, an index) does not fit the model.
     case argumentMismatch(expected: Int, found: Int)
+    /// On-device fine-tuning refused the model, the shots, the options or the plan
+    /// (see FineTune/FineTuneError.swift). Raised before anything changes.
+    case fineTune(FineTuneError)
 
     /// One sentence that names the field, the place and the values.
     public var message: String {
@@ -168,6 +171,8 @@ public enum SprigError: Error, Equatable, Sendable {
             return "arena too small: the plan needs \(need) bytes, the arena has \(have)"
         case let .argumentMismatch(expected, found):
             return "argument mismatch: expected \(expected), found \(found)"
+        case let .fineTune(problem):
+            return problem.message
         }
     }
 }

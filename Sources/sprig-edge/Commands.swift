@@ -9,6 +9,8 @@ let usage = """
       sprig-edge info MODEL.sprig [--json]
       sprig-edge run MODEL.sprig IMAGES.idx [LABELS.idx] [--json | --logits]
       sprig-edge bench MODEL.sprig [--runs N] [--per-op] [--json]
+      sprig-edge finetune MODEL.sprig SHOTS.idx LABELS.idx --out TUNED.sprig [--method M] [--epochs N]
+                          [--seed S] [--augment A] [--classes NAMES] [--json]
       sprig-edge COMMAND --help
 
     IDX files are uncompressed, as in MNIST (gunzip them first).
@@ -38,6 +40,7 @@ let helps: [String: String] = [
           op alone (median over the runs). --json prints seconds.
 
         """,
+    "finetune": finetuneHelp,
 ]
 
 /// Parsed command-line words: positionals, flags, and flag values.
@@ -48,6 +51,13 @@ struct Arguments {
     var runs: Int?
     var logits = false
     var perOp = false
+    // finetune
+    var method: String?
+    var epochs: Int?
+    var seed: UInt64?
+    var augment: Int?
+    var out: String?
+    var classes: String?
 
     init(_ words: ArraySlice<String>) throws(UsageError) {
         var it = words.makeIterator()
@@ -63,6 +73,24 @@ struct Arguments {
                     throw UsageError(message: "--runs: '\(v)' is not a whole number from 1 to 10000000")
                 }
                 runs = n
+            case "--method", "--out", "--classes":
+                guard let v = it.next() else { throw UsageError(message: "\(w) needs a value") }
+                if w == "--method" { method = v } else if w == "--out" { out = v } else { classes = v }
+            case "--epochs":
+                guard let v = it.next(), let n = Int(v), n >= 1, n <= 10_000 else {
+                    throw UsageError(message: "--epochs needs a whole number from 1 to 10000")
+                }
+                epochs = n
+            case "--augment":
+                guard let v = it.next(), let n = Int(v), n >= 0, n <= 2 else {
+                    throw UsageError(message: "--augment needs 0, 1 or 2")
+                }
+                augment = n
+            case "--seed":
+                guard let v = it.next(), let n = UInt64(v) else {
+                    throw UsageError(message: "--seed needs a whole number from 0 to 18446744073709551615")
+                }
+                seed = n
             default:
                 if w.hasPrefix("-") && w.count > 1 { throw UsageError(message: "unknown option '\(w)'") }
                 positional.append(w)
@@ -104,6 +132,7 @@ func edgeMain(_ args: [String]) -> Int32 {
         switch command {
         case "info": return try info(parsed, help)
         case "run": return try run(parsed, help)
+        case "finetune": return try finetune(parsed, help)
         default: return try bench(parsed, help)
         }
     } catch {

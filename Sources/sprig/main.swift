@@ -7,6 +7,7 @@ let commands: [Command] = [
     inspectCommand,
     runCommand,
     fixturesCommand,
+    finetuneCommand,
 ]
 
 let toolUsage: String = {

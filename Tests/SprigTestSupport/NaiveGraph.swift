@@ -144,6 +144,8 @@ public enum NaiveGraph {
         case .dequantize:
             let q = m.quant(x, 0)
             return .real(Naive.dequantize(int8s(m, op.inputs.0, v), scale: q.scale, zeroPoint: q.zeroPoint))
+        case .l2Normalize:
+            return .real(Naive.l2Normalize(floats(m, op.inputs.0, v)))
         }
     }
 }

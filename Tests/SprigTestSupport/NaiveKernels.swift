@@ -159,6 +159,13 @@ public enum Naive {
         return e.map { $0 / s }
     }
 
+    /// L2 normalisation from the definition, in Double: `x / max(‖x‖₂, 1e-12)`.
+    public static func l2Normalize(_ x: [Float]) -> [Double] {
+        let norm = x.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+        let d = Swift.max(norm, 1e-12)
+        return x.map { Double($0) / d }
+    }
+
     // MARK: - Fixed-point primitives (Int64, from the definitions)
 
     /// gemmlowp's SaturatingRoundingDoublingHighMul, literally: 64-bit product,

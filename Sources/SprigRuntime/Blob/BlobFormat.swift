@@ -46,6 +46,7 @@ public enum Opcode: UInt8, CaseIterable, Sendable {
     case softmax = 9
     case quantize = 10
     case dequantize = 11
+    case l2Normalize = 12
 
     public var name: StaticString {
         switch self {
@@ -60,6 +61,7 @@ public enum Opcode: UInt8, CaseIterable, Sendable {
         case .softmax: return "Softmax"
         case .quantize: return "Quantize"
         case .dequantize: return "Dequantize"
+        case .l2Normalize: return "L2Normalize"
         }
     }
 }

@@ -276,6 +276,16 @@ extension Model {
                     }
                 }
             }
+        case .l2Normalize:
+            // Float32 only: y = x / max(‖x‖₂, 1e-12), same element count.
+            try expectCount(o, op, 1)
+            try expectArena(o, 0, x)
+            try expectDType(o, 0, xi, .f32)
+            let out = tensor(op.output)
+            try expectDType(o, -1, out, .f32)
+            guard out.elementCount == xi.elementCount else {
+                throw .shapeMismatch(op: o, slot: -1, expected: xi.elementCount, found: out.elementCount)
+            }
         case .quantize, .dequantize:
             try expectCount(o, op, 1)
             try expectArena(o, 0, x)

@@ -1,0 +1,217 @@
+// The fine-tuning arena: one caller buffer, carved into regions by a plan.
+//
+//   0                 A = model.arenaBytes
+//   +-----------------+  inference: the backbone runs here (the blob's own plan)
+//   | inference       |
+//   +-----------------+  features   N × D f32   cached L2-normalised features      (head)
+//   | features        |             N = maxClasses · maxShots · copies,
+//   |                 |             copies = 1 + 4 · augmentation
+//   +-----------------+  labels     N × i32     class of each cached feature      (head)
+//   | labels | order  |  order      N × i32     sample order of the current epoch (head)
+//   +-----------------+  weights    C × D f32   the new classifier rows, C = maxClasses
+//   | W | b           |  bias       C f32
+//   +-----------------+  anchor     C × D f32   the imprinted W₀ the head is pulled to (head)
+//   | W₀              |
+//   +-----------------+  grads      C × D + C f32                                 (head)
+//   | dW | db         |
+//   +-----------------+  optimizer  2 × (C × D + C) f32: Adam m and v (SGD: m)     (head)
+//   | m | v           |
+//   +-----------------+  scratch    counts C × i32, logits C f32, probs C f32,
+//   | scratch         |             feature D f32, shifted image P bytes,
+//   +-----------------+             remap T × 16 bytes (tensor renumbering for the writer)
+//                     total = plan bytes
+//
+// Every region starts on a 16-byte boundary. `imprint` needs only the
+// inference arena, W, b and the scratch: it sums features straight into W.
+// The sizes depend only on the model's geometry (A, D, T, P), the plan's
+// maxClasses and maxShots, the method and the augmentation level, so the
+// compiler can write the total into the blob header
+// (`finetune_arena_bytes`), and the device knows its need before it starts.
+
+/// Offset and length of one region of the fine-tuning arena.
+public struct ArenaRegion: Equatable, Sendable {
+    public var offset: Int
+    public var bytes: Int
+}
+
+/// The regions of a fine-tuning arena (see the map above).
+public struct FineTuneLayout: Equatable, Sendable {
+    public var inference: ArenaRegion
+    public var features: ArenaRegion
+    public var labels: ArenaRegion
+    public var order: ArenaRegion
+    public var weights: ArenaRegion
+    public var bias: ArenaRegion
+    public var anchor: ArenaRegion
+    public var gradWeights: ArenaRegion
+    public var gradBias: ArenaRegion
+    public var momentWeights: ArenaRegion
+    public var momentBias: ArenaRegion
+    public var varianceWeights: ArenaRegion
+    public var varianceBias: ArenaRegion
+    public var counts: ArenaRegion
+    public var logits: ArenaRegion
+    public var probs: ArenaRegion
+    public var feature: ArenaRegion
+    public var image: ArenaRegion
+    public var remap: ArenaRegion
+    /// Bytes of the whole arena.
+    public var total: Int
+    /// Cached samples the features region holds (0 for `imprint`).
+    public var cachedSamples: Int
+
+    /// Lays out the arena for `method`.
+    ///
+    /// - Parameters:
+    ///   - geometry: the model's inference arena bytes, feature count, tensor count and input size.
+    ///   - maxClasses, maxShots: the plan's limits.
+    ///   - augmentation: 0, 1 or 2 (copies per shot: 1, 5, 9).
+    /// - Returns: nil when a size overflows `Int`.
+    init?(geometry: FineTuneGeometry, maxClasses: Int, maxShots: Int, method: FineTuneMethod, augmentation: Int) {
+        let copies = 1 + 4 * augmentation
+        let c = maxClasses, d = geometry.featureCount
+        let trains = method != .imprint
+        let (shots, o1) = c.multipliedReportingOverflow(by: maxShots)
+        let (n, o2) = shots.multipliedReportingOverflow(by: copies)
+        let (cd, o3) = c.multipliedReportingOverflow(by: d)
+        let (nd, o4) = n.multipliedReportingOverflow(by: d)
+        guard !o1, !o2, !o3, !o4, n <= Int.max / 16, nd <= Int.max / 16, cd <= Int.max / 16,
+              geometry.tensorCount <= Int.max / 64, geometry.arenaBytes <= Int.max / 4,
+              geometry.inputElements <= Int.max / 4 else { return nil }
+        // A cursor struct, not a closure over local vars: no capture boxes, even in debug builds.
+        var place = RegionCursor()
+        inference = place.take(geometry.arenaBytes)
+        cachedSamples = trains ? n : 0
+        features = place.take(trains ? nd * 4 : 0)
+        labels = place.take(trains ? n * 4 : 0)
+        order = place.take(trains ? n * 4 : 0)
+        weights = place.take(cd * 4)
+        bias = place.take(c * 4)
+        anchor = place.take(trains ? cd * 4 : 0)
+        gradWeights = place.take(trains ? cd * 4 : 0)
+        gradBias = place.take(trains ? c * 4 : 0)
+        momentWeights = place.take(trains ? cd * 4 : 0)
+        momentBias = place.take(trains ? c * 4 : 0)
+        varianceWeights = place.take(trains ? cd * 4 : 0)
+        varianceBias = place.take(trains ? c * 4 : 0)
+        counts = place.take(c * 4)
+        logits = place.take(c * 4)
+        probs = place.take(c * 4)
+        feature = place.take(d * 4)
+        image = place.take(geometry.inputElements)
+        remap = place.take(geometry.tensorCount * FineTuneLayout.remapEntryBytes)
+        total = place.cursor
+        if place.overflow { return nil }
+    }
+
+    /// Bytes per tensor in the writer's renumbering table: new index, data,
+    /// quantization and name offsets (four i32).
+    static let remapEntryBytes = 16
+}
+
+/// Hands out consecutive 16-aligned regions.
+struct RegionCursor {
+    var cursor = 0
+    var overflow = false
+
+    mutating func take(_ bytes: Int) -> ArenaRegion {
+        let r = ArenaRegion(offset: cursor, bytes: bytes)
+        let (next, o) = cursor.addingReportingOverflow(roundUp(bytes, BlobLayout.alignment))
+        if o { overflow = true } else { cursor = next }
+        return r
+    }
+}
+
+/// The sizes of a model that fix its fine-tuning arena.
+public struct FineTuneGeometry: Equatable, Sendable {
+    /// The inference arena (`model.arenaBytes`).
+    public var arenaBytes: Int
+    /// D, the feature count of the classifier head.
+    public var featureCount: Int
+    /// Tensors of the blob (the writer renumbers them).
+    public var tensorCount: Int
+    /// Elements of the input image (one shifted copy lives in the scratch).
+    public var inputElements: Int
+
+    public init(model: Model, head: ClassifierHead) {
+        arenaBytes = model.arenaBytes
+        featureCount = head.featureCount
+        tensorCount = model.tensorCount
+        inputElements = model.tensor(model.input(0)?.tensor ?? 0).elementCount
+    }
+}
+
+extension FineTunePlan {
+    /// The plan a fine-tuning of `model` with `method` needs, for up to
+    /// `maxClasses` classes of up to `maxShots` shots each. The compiler writes
+    /// it into the blob header; a device reads it from there.
+    ///
+    /// ```swift
+    /// let plan = try FineTunePlan.required(model: model, maxClasses: 10, maxShots: 20, method: .head)
+    /// plan.arenaBytes   // e.g. 141_488 for a 10% cnn in q8
+    /// ```
+    ///
+    /// - Parameters:
+    ///   - augmentation: shift copies per shot (0, 1, 2); nil takes the method's default.
+    /// - Throws: the head-finding errors of ``ClassifierHead/init(model:)``;
+    ///   ``FineTuneError/invalidOption(option:value:)`` for limits below 1 or
+    ///   above 65,535 or an augmentation outside 0 … 2;
+    ///   ``FineTuneError/methodNeedsFloat32(method:)`` and
+    ///   ``FineTuneError/methodUnavailable(method:)`` for `bias` and `last`;
+    ///   ``FineTuneError/formatLimit(limit:value:maximum:)`` past 4 GiB.
+    public static func required(model: Model, maxClasses: Int, maxShots: Int, method: FineTuneMethod,
+                                augmentation: Int? = nil) throws(SprigError) -> FineTunePlan {
+        let head = try ClassifierHead(model: model)
+        try checkMethod(method, head: head)
+        let level = augmentation ?? method.defaultAugmentation
+        try checkLimits(maxClasses: maxClasses, maxShots: maxShots, augmentation: level)
+        guard let layout = FineTuneLayout(geometry: FineTuneGeometry(model: model, head: head), maxClasses: maxClasses,
+                                          maxShots: maxShots, method: method, augmentation: level),
+              layout.total <= Int(UInt32.max) else {
+            throw .fineTune(.formatLimit(limit: .arenaBytes, value: Int.max, maximum: Int(UInt32.max)))
+        }
+        return FineTunePlan(arenaBytes: layout.total, maxClasses: maxClasses, maxShots: maxShots)
+    }
+
+    static func checkLimits(maxClasses: Int, maxShots: Int, augmentation: Int) throws(SprigError) {
+        guard maxClasses >= 1 && maxClasses <= 65_535 else {
+            throw .fineTune(.invalidOption(option: .maxClasses, value: maxClasses))
+        }
+        guard maxShots >= 1 && maxShots <= 65_535 else {
+            throw .fineTune(.invalidOption(option: .maxShots, value: maxShots))
+        }
+        guard augmentation >= 0 && augmentation <= 2 else {
+            throw .fineTune(.invalidOption(option: .augmentation, value: augmentation))
+        }
+    }
+
+    /// `bias` and `last` are refused: q8 with a clear reason, f32 as not yet available.
+    static func checkMethod(_ method: FineTuneMethod, head: ClassifierHead) throws(SprigError) {
+        switch method {
+        case .imprint, .head: return
+        case .bias, .last:
+            if head.quantizedFeatures { throw .fineTune(.methodNeedsFloat32(method: method)) }
+            throw .fineTune(.methodUnavailable(method: method))
+        }
+    }
+}
+
+extension BlobBuilder {
+    /// Sizes the fine-tuning plan of this network and stores it in ``finetune``,
+    /// so that ``build()`` writes it into the header.
+    ///
+    /// - Throws: as ``FineTunePlan/required(model:maxClasses:maxShots:method:augmentation:)``,
+    ///   or the reader's error when the description is not a valid network.
+    public mutating func planFineTuning(maxClasses: Int, maxShots: Int, method: FineTuneMethod,
+                                        augmentation: Int? = nil) throws(SprigError) {
+        finetune = (0, 0, 0)
+        let blob = try build()
+        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(blob.count, 16), alignment: 16)
+        defer { copy.deallocate() }
+        copy.copyBytes(from: blob)
+        let model = try Model(bytes: UnsafeRawBufferPointer(rebasing: copy[0..<blob.count]))
+        let plan = try FineTunePlan.required(model: model, maxClasses: maxClasses, maxShots: maxShots,
+                                             method: method, augmentation: augmentation)
+        finetune = (plan.arenaBytes, plan.maxClasses, plan.maxShots)
+    }
+}

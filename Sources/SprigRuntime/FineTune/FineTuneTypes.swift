@@ -1,0 +1,253 @@
+// The vocabulary of on-device fine-tuning: methods, options, the plan and
+// the errors. docs/finetune.md describes the method and the knobs.
+
+/// How the classifier is adapted to the new classes.
+public enum FineTuneMethod: UInt8, CaseIterable, Sendable {
+    /// Weight imprinting: each class's row is the normalised mean of its
+    /// shots' L2-normalised features, times ``FineTuneOptions/scale``. No backprop.
+    case imprint = 1
+    /// Imprint, then train the head (W, b) on the cached normalised features
+    /// with Adam or SGD, pulled toward the imprinted weights.
+    case head = 2
+    /// TinyTL: train every bias plus the head (Float32 blobs). Not available yet.
+    case bias = 3
+    /// Backprop through the last L layers (Float32 blobs). Not available yet.
+    case last = 4
+
+    public var name: StaticString {
+        switch self {
+        case .imprint: return "imprint"
+        case .head: return "head"
+        case .bias: return "bias"
+        case .last: return "last"
+        }
+    }
+
+    /// The method called `name` ("imprint", "head", "bias", "last"), or nil.
+    public init?(name: UnsafeRawBufferPointer) {
+        for m in FineTuneMethod.allCases where bytesEqual(name, m.name) {
+            self = m
+            return
+        }
+        return nil
+    }
+
+    /// Augmentation level the plan assumes when none is given: 1 for `head`
+    /// (each shot plus its four 1-pixel shifts), 0 otherwise.
+    public var defaultAugmentation: Int { self == .head ? 1 : 0 }
+}
+
+/// The optimizer of the `head` method.
+public enum HeadOptimizer: UInt8, Sendable {
+    /// Adam (β1 0.9, β2 0.999, ε 1e-8) with bias correction.
+    case adam = 1
+    /// SGD with momentum ``FineTuneOptions/momentum``.
+    case sgd = 2
+}
+
+/// The knobs of fine-tuning, with the defaults of docs/finetune.md.
+///
+/// ```swift
+/// var options = FineTuneOptions(method: .head)
+/// options.seed = 7
+/// try tuner.fineTune(shots: pixels, labels: labels, classCount: 5, options: options)
+/// ```
+public struct FineTuneOptions: Equatable, Sendable {
+    public var method: FineTuneMethod
+    /// Passes over the cached features (`head`). 1 … 10,000.
+    public var epochs: Int
+    /// Step size. Finite, > 0, ≤ 10.
+    public var learningRate: Float
+    public var optimizer: HeadOptimizer
+    /// SGD momentum, 0 ≤ m < 1.
+    public var momentum: Float
+    /// Samples per step; 0 = all cached samples (full batch). With a smaller
+    /// batch the order is shuffled each epoch by a generator seeded with ``seed``.
+    public var batchSize: Int
+    /// Length of each imprinted row: the cosine classifier's scale. Finite, > 0, ≤ 1,000.
+    public var scale: Float
+    /// Strength λ of the pull toward the imprinted weights, `λ/2·‖W − W₀‖²`. Finite, ≥ 0.
+    public var anchor: Float
+    /// Shifted copies of every shot: 0 none; 1 adds the four 1-pixel shifts;
+    /// 2 adds the four 2-pixel shifts too. Needs a `[H][W][C]` input.
+    public var augmentation: Int
+    /// Seeds the batch order. The same blob, shots and options give a byte-identical tuned blob.
+    public var seed: UInt64
+
+    public init(method: FineTuneMethod = .head) {
+        self.method = method
+        // Chosen on Fashion-MNIST 5-way 5-shot, classes 5–9, with a backbone
+        // trained on classes 0–4 (docs/finetune.md, "Knobs").
+        epochs = 30
+        learningRate = 0.05
+        optimizer = .adam
+        momentum = 0.9
+        batchSize = 32
+        scale = 10
+        anchor = 0
+        augmentation = method.defaultAugmentation
+        seed = 0
+    }
+}
+
+/// What a fine-tuning arena was sized for: its bytes, and the most classes and
+/// shots per class it holds. Read from the blob header
+/// (`finetune_arena_bytes`, `finetune_max_classes`, `finetune_max_shots`), or
+/// computed with ``FineTunePlan/required(model:maxClasses:maxShots:method:augmentation:)``.
+public struct FineTunePlan: Equatable, Sendable {
+    public var arenaBytes: Int
+    public var maxClasses: Int
+    public var maxShots: Int
+
+    public init(arenaBytes: Int, maxClasses: Int, maxShots: Int) {
+        self.arenaBytes = arenaBytes
+        self.maxClasses = maxClasses
+        self.maxShots = maxShots
+    }
+
+    /// The plan in the blob's header, or nil when the blob has none.
+    public init?(model: Model) {
+        guard model.finetuneArenaBytes > 0 else { return nil }
+        self.init(arenaBytes: model.finetuneArenaBytes, maxClasses: model.finetuneMaxClasses,
+                  maxShots: model.finetuneMaxShots)
+    }
+}
+
+/// A knob of ``FineTuneOptions``, named in errors.
+public enum FineTuneOption: UInt8, Sendable {
+    case epochs, learningRate, momentum, batchSize, scale, anchor, augmentation, maxClasses, maxShots
+
+    public var name: StaticString {
+        switch self {
+        case .epochs: return "epochs"
+        case .learningRate: return "learning rate"
+        case .momentum: return "momentum"
+        case .batchSize: return "batch size"
+        case .scale: return "scale"
+        case .anchor: return "anchor"
+        case .augmentation: return "augmentation"
+        case .maxClasses: return "max classes"
+        case .maxShots: return "max shots"
+        }
+    }
+}
+
+/// A limit of format version 1 that a tuned blob could pass.
+public enum FormatLimit: UInt8, Sendable {
+    case tensors, ops, fileBytes, arenaBytes
+
+    public var name: StaticString {
+        switch self {
+        case .tensors: return "tensor count"
+        case .ops: return "op count"
+        case .fileBytes: return "file_bytes"
+        case .arenaBytes: return "arena bytes"
+        }
+    }
+}
+
+/// Why fine-tuning refused. Every case is raised by a prepare step, before
+/// the arena, the model or any output buffer changes.
+public enum FineTuneError: Equatable, Sendable {
+    /// No Dense op reaches the graph output through only Softmax and
+    /// Dequantize ops; `op` is where the walk back from the output stopped (-1: no output).
+    case noClassifierHead(op: Int)
+    /// Fine-tuning needs exactly one graph input and one graph output.
+    case ioCount(inputs: Int, outputs: Int)
+    /// Op `op` runs after the classifier but is not part of it.
+    case opAfterHead(op: Int)
+    /// The blob has no fine-tuning plan and the caller gave none.
+    case noPlan
+    /// More classes than the plan holds.
+    case tooManyClasses(requested: Int, planned: Int)
+    /// Class `classIndex` has more shots than the plan holds per class.
+    case tooManyShots(classIndex: Int, requested: Int, planned: Int)
+    /// The method (with its augmentation) needs more arena bytes than the plan reserves.
+    case planTooSmall(need: Int, planned: Int)
+    /// No shots were given.
+    case noShots
+    /// The shot buffer is not a whole number of images of the model's input size.
+    case shotSizeMismatch(expected: Int, found: Int)
+    /// Shots and labels disagree in number.
+    case labelCountMismatch(shots: Int, labels: Int)
+    /// Shot `shot` has a label outside `0 ..< classes`.
+    case labelOutOfRange(shot: Int, label: Int, classes: Int)
+    /// Class `classIndex` (below the class count) has no shot.
+    case classWithoutShots(classIndex: Int)
+    /// The method trains inside the backbone, which needs a Float32 blob.
+    case methodNeedsFloat32(method: FineTuneMethod)
+    /// The method is not implemented by this runtime.
+    case methodUnavailable(method: FineTuneMethod)
+    /// An option is outside its range (`value` as given; floats rounded toward zero).
+    case invalidOption(option: FineTuneOption, value: Int)
+    /// Augmentation shifts need an image input `[H][W][C]`; this input has `rank` dims.
+    case augmentationNeedsImage(rank: Int)
+    /// The class names are not one per class.
+    case classNamesMismatch(names: Int, classes: Int)
+    /// The tuned blob was asked for before a successful fine-tune.
+    case notTuned
+    /// The caller's output buffer is smaller than the tuned blob.
+    case bufferTooSmall(need: Int, have: Int)
+    /// The tuned blob would pass a limit of the format.
+    case formatLimit(limit: FormatLimit, value: Int, maximum: Int)
+
+    /// One sentence naming the problem and its values.
+    public var message: String {
+        switch self {
+        case let .noClassifierHead(op):
+            return "no classifier head: the graph output is not computed by a Dense op followed only by"
+                + " Softmax/Dequantize (the walk stopped at op #\(op))"
+        case let .ioCount(inputs, outputs):
+            return "fine-tuning needs one input and one output; the graph has \(inputs) and \(outputs)"
+        case let .opAfterHead(op):
+            return "op #\(op) runs after the classifier but is not part of it"
+        case .noPlan:
+            return "finetune plan: the blob has no fine-tuning plan (finetune_arena_bytes is 0)"
+        case let .tooManyClasses(requested, planned):
+            return "finetune_max_classes: \(requested) classes, the plan holds \(planned)"
+        case let .tooManyShots(classIndex, requested, planned):
+            return "finetune_max_shots: class \(classIndex) has \(requested) shots, the plan holds \(planned) per class"
+        case let .planTooSmall(need, planned):
+            return "finetune_arena_bytes: the method needs \(need) bytes, the plan reserves \(planned)"
+        case .noShots:
+            return "no shots: fine-tuning needs at least one labelled image per class"
+        case let .shotSizeMismatch(expected, found):
+            return "shots: \(found) bytes is not a whole number of \(expected)-pixel images"
+        case let .labelCountMismatch(shots, labels):
+            return "labels: \(labels) labels for \(shots) shots"
+        case let .labelOutOfRange(shot, label, classes):
+            return "label[\(shot)]: is \(label), the classes are 0..<\(classes)"
+        case let .classWithoutShots(classIndex):
+            return "labels: class \(classIndex) has no shot"
+        case let .methodNeedsFloat32(method):
+            return "method \(method.name.description) trains the backbone and needs a Float32 blob; this one is int8"
+                + " (use imprint or head)"
+        case let .methodUnavailable(method):
+            return "method \(method.name.description) is not available in this runtime (use imprint or head)"
+        case let .invalidOption(option, value):
+            return "\(option.name.description): \(value) is out of range"
+        case let .augmentationNeedsImage(rank):
+            return "augmentation shifts need an image input [H][W][C]; the input has rank \(rank)"
+        case let .classNamesMismatch(names, classes):
+            return "class names: \(names) names for \(classes) classes"
+        case .notTuned:
+            return "no tuned model: fine-tune first"
+        case let .bufferTooSmall(need, have):
+            return "output buffer: the tuned blob needs \(need) bytes, the buffer has \(have)"
+        case let .formatLimit(limit, value, maximum):
+            return "tuned blob: \(limit.name.description) would be \(value), more than the format's \(maximum)"
+        }
+    }
+}
+
+/// True when `bytes` equals the UTF-8 of `text`.
+func bytesEqual(_ bytes: UnsafeRawBufferPointer, _ text: StaticString) -> Bool {
+    guard bytes.count == text.utf8CodeUnitCount else { return false }
+    let p = text.utf8Start
+    var i = 0
+    while i < bytes.count {
+        if bytes[i] != p[i] { return false }
+        i &+= 1
+    }
+    return true
+}

@@ -1,0 +1,57 @@
+// L2Normalize, Float32 only (opcode 12).
+//
+//   input, output   [count]   (any shape; the whole tensor is one vector)
+//
+//   out[i] = in[i] / max(‖in‖₂, 1e-12)
+//
+// The fine-tuned classifier is a cosine classifier: features are normalised
+// by this op, then a Dense layer whose rows are (scaled) class directions.
+
+/// The floor of the norm: a vector shorter than this is divided by it, so a
+/// zero vector maps to zeros instead of NaN.
+public let l2NormalizeEpsilon: Float = 1e-12
+
+/// Float32 L2 normalisation: `out[i] = in[i] / max(‖in‖₂, 1e-12)`.
+///
+/// The norm is computed as `m · √(Σ (in[i] / m)²)` with `m = max |in[i]|`, so
+/// that neither the squares of large values overflow nor those of tiny values
+/// underflow; the sum runs in index order (bit-identical on every target).
+///
+/// Worked example: `[3, 4]` → m = 4, Σ = 0.5625 + 1 = 1.5625, norm = 4 · 1.25 = 5
+/// → `[0.6, 0.8]`. `[0, 0]` → `[0, 0]`. `[1e-13, 0]` → norm below the floor →
+/// `[0.1, 0]`.
+///
+/// A NaN or ±∞ anywhere in the input makes every output NaN; nothing traps.
+/// - Parameters:
+///   - input: `[count]`.
+///   - output: `[count]`; may alias `input` (each element is read before it is written).
+/// - Complexity: O(count), two passes over the input; no allocation.
+public func l2NormalizeF32(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, count: Int) {
+    // 1. The largest magnitude (NaN never wins a comparison).
+    var m: Float = 0
+    var i = 0
+    while i < count {
+        let a = input[i] < 0 ? -input[i] : input[i]
+        if a > m { m = a }
+        i &+= 1
+    }
+    // 2. The norm, scaled by m.
+    var norm: Float = 0
+    if m > 0 {
+        var sum: Float = 0
+        i = 0
+        while i < count {
+            let r = input[i] / m
+            sum += r * r
+            i &+= 1
+        }
+        norm = m * sqrtF32(sum)
+    }
+    let divisor = norm.isNaN || norm > l2NormalizeEpsilon ? norm : l2NormalizeEpsilon
+    // 3. Divide (not multiply by a reciprocal: the op is defined as a division).
+    i = 0
+    while i < count {
+        output[i] = input[i] / divisor
+        i &+= 1
+    }
+}

@@ -1,0 +1,171 @@
+// `sprig-edge finetune`: few-shot fine-tuning on the device, in one arena of
+// the blob's fine-tuning plan, then an atomic write of the tuned blob.
+
+#if canImport(SprigRuntime)
+import SprigRuntime
+#endif
+
+let finetuneHelp = """
+    sprig-edge finetune MODEL.sprig SHOTS.idx LABELS.idx --out TUNED.sprig
+                        [--method imprint|head|bias|last] [--epochs N] [--seed S] [--augment A]
+                        [--classes NAMES] [--json]
+      Fine-tunes the classifier on a few labelled images and writes the tuned blob.
+      SHOTS.idx: uncompressed IDX images of the model's input size; LABELS.idx: one byte
+      per shot, 0 .. N-1 for the N new classes, each class with at least one shot.
+      --method   imprint (class means, no training) or head (imprint, then Adam on the
+                 cached features; the default). bias and last are refused (not available).
+      --epochs   head training epochs (default 30); --seed the batch order (default 0);
+      --augment  shifted copies per shot: 0, 1 (±1 px, the head default) or 2 (±1, ±2 px).
+      --classes  class names separated by commas, one per class (stored as `labels`).
+      The arena is the blob's fine-tuning plan (finetune_arena_bytes); more classes or
+      shots than planned are refused before anything changes. The output is written
+      to a temporary file, fsynced and renamed, so TUNED.sprig always holds either its
+      old content or the complete new blob. Prints the time taken and the arena bytes;
+      --json prints seconds, arena_bytes, blob_bytes, classes, shots (and method, samples,
+      loss_initial, loss_final).
+
+    """
+
+func finetune(_ a: Arguments, _ help: String) throws(EdgeError) -> Int32 {
+    guard a.positional.count == 3 else { return usageFail("finetune takes MODEL.sprig SHOTS.idx LABELS.idx", help) }
+    guard let out = a.out, !out.isEmpty else { return usageFail("finetune needs --out TUNED.sprig", help) }
+    var method = FineTuneMethod.head
+    if let name = a.method {
+        var name = name
+        guard let m = name.withUTF8({ FineTuneMethod(name: UnsafeRawBufferPointer($0)) }) else {
+            return usageFail("--method: '\(name)' is not one of imprint, head, bias, last", help)
+        }
+        method = m
+    }
+    var nameCount = 0
+    if let names = a.classes {
+        nameCount = 1
+        var empty = names.isEmpty
+        var last: UInt8 = UInt8(ascii: ",")
+        for byte in names.utf8 {
+            if byte == UInt8(ascii: ",") {
+                nameCount += 1
+                if last == byte { empty = true }
+            }
+            last = byte
+        }
+        if last == UInt8(ascii: ",") || empty { return usageFail("--classes: '\(names)' has an empty class name", help) }
+    }
+    let modelPath = a.positional[0], shotsPath = a.positional[1], labelsPath = a.positional[2]
+
+    // The model and its plan.
+    let loaded = try LoadedModel(modelPath)
+    defer { loaded.free() }
+    let m = loaded.model
+    guard let plan = FineTunePlan(model: m) else {
+        throw EdgeError(message: "\(modelPath): finetune_arena_bytes: is 0, the blob has no fine-tuning plan (compile it with one)")
+    }
+    // The shots and labels.
+    let shotFile = try readIDX(shotsPath)
+    defer { shotFile.buffer.deallocate() }
+    let labelFile = try readIDX(labelsPath)
+    defer { labelFile.buffer.deallocate() }
+    let shots = shotFile.view, labels = labelFile.view
+    let need = m.tensor(m.input(0)?.tensor ?? 0).elementCount
+    guard shots.count > 0 else {
+        throw EdgeError(message: "\(shotsPath): dims[0]: is 0, fine-tuning needs at least one shot per class")
+    }
+    guard shots.dims.count >= 2, shots.itemBytes == need else {
+        throw EdgeError(message: "\(shotsPath): dims: each image has \(shots.dims.count >= 2 ? shots.itemBytes : 1) pixels, the model's input needs \(need)")
+    }
+    guard labels.dims.count == 1 else {
+        throw EdgeError(message: "\(labelsPath): ndim: is \(labels.dims.count), labels need 1")
+    }
+    guard labels.count == shots.count else {
+        throw EdgeError(message: "\(labelsPath): dims[0]: \(labels.count) labels for \(shots.count) shots in \(shotsPath)")
+    }
+    var classCount = nameCount
+    if nameCount == 0 {
+        for i in 0..<labels.count where Int(labels.data[i]) + 1 > classCount { classCount = Int(labels.data[i]) + 1 }
+    }
+    for i in 0..<labels.count where Int(labels.data[i]) >= classCount {
+        throw EdgeError(message: "\(labelsPath): label[\(i)]: is \(labels.data[i]), --classes names \(classCount) classes")
+    }
+
+    // One arena of the plan's size.
+    let arena = UnsafeMutableRawBufferPointer.allocate(byteCount: max(plan.arenaBytes, 16), alignment: 16)
+    defer { arena.deallocate() }
+    var options = FineTuneOptions(method: method)
+    if let e = a.epochs { options.epochs = e }
+    if let s = a.seed { options.seed = s }
+    if let g = a.augment { options.augmentation = g }
+    let t0 = now()
+    var tuner: FineTuner
+    do throws(SprigError) {
+        tuner = try FineTuner(model: m, arena: UnsafeMutableRawBufferPointer(rebasing: arena[0..<plan.arenaBytes]))
+        try tuner.fineTune(shots: shots.data, labels: labels.data, classCount: classCount, options: options)
+    } catch {
+        throw failure(error, model: modelPath, shots: shotsPath, labels: labelsPath)
+    }
+    let t1 = now()
+    // Serialise into one buffer, then write it atomically.
+    let names = a.classes ?? ""
+    let nameBytes = UnsafeMutableRawBufferPointer.allocate(byteCount: max(names.utf8.count, 1), alignment: 1)
+    defer { nameBytes.deallocate() }
+    var k = 0
+    for byte in names.utf8 {
+        nameBytes[k] = byte
+        k += 1
+    }
+    let classNames: UnsafeRawBufferPointer? = a.classes == nil ? nil : UnsafeRawBufferPointer(rebasing: nameBytes[0..<k])
+    let blob: UnsafeMutableRawBufferPointer
+    let written: Int
+    do throws(SprigError) {
+        let size = try tuner.tunedBlobBytes(classNames: classNames)
+        blob = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
+        do {
+            written = try tuner.writeTunedBlob(into: blob, classNames: classNames)
+        } catch {
+            blob.deallocate()
+            throw error
+        }
+    } catch {
+        throw EdgeError(message: "\(out): \(error.message)")
+    }
+    defer { blob.deallocate() }
+    let t2 = now()
+    do {
+        try writeFileAtomically(out, UnsafeRawBufferPointer(rebasing: blob[0..<written]))
+    } catch {
+        throw EdgeError(message: "\(error.path): \(error.reason)")
+    }
+    let t3 = now()
+    let seconds = t3 - t0
+    if a.json {
+        writeOut("{\"seconds\":\(number(seconds)),\"arena_bytes\":\(plan.arenaBytes),\"blob_bytes\":\(written)"
+            + ",\"classes\":\(classCount),\"shots\":\(shots.count),\"method\":\(jsonString(method.name.description))"
+            + ",\"samples\":\(tuner.sampleCount),\"loss_initial\":\(number(Double(tuner.loss.initial)))"
+            + ",\"loss_final\":\(number(Double(tuner.loss.final)))"
+            + ",\"seconds_tune\":\(number(t1 - t0)),\"seconds_write\":\(number(t3 - t2))}\n")
+    } else {
+        var s = "\(method.name.description): \(shots.count) shots, \(classCount) classes, \(tuner.sampleCount) samples"
+        if method == .head {
+            s += ", loss \(fixed(Double(tuner.loss.initial), 4)) -> \(fixed(Double(tuner.loss.final), 4))"
+        }
+        s += "\n"
+        s += "time:   \(fixed(seconds * 1e3, 2)) ms (fine-tune \(fixed((t1 - t0) * 1e3, 2)) ms, write \(fixed((t3 - t2) * 1e3, 2)) ms)\n"
+        s += "arena:  \(plan.arenaBytes) bytes (plan for \(plan.maxClasses) classes x \(plan.maxShots) shots)\n"
+        s += "wrote:  \(out) (\(written) bytes)\n"
+        writeOut(s)
+    }
+    return 0
+}
+
+/// Names the file a fine-tuning error is about: shot problems the shots file,
+/// label and plan-limit problems the labels file, the rest the model.
+func failure(_ error: SprigError, model: String, shots: String, labels: String) -> EdgeError {
+    guard case .fineTune(let problem) = error else { return EdgeError(message: "\(model): \(error.message)") }
+    switch problem {
+    case .noShots, .shotSizeMismatch:
+        return EdgeError(message: "\(shots): \(problem.message)")
+    case .labelCountMismatch, .labelOutOfRange, .classWithoutShots, .tooManyShots, .tooManyClasses:
+        return EdgeError(message: "\(labels): \(problem.message)")
+    default:
+        return EdgeError(message: "\(model): \(problem.message)")
+    }
+}
