@@ -9,6 +9,8 @@ struct CState {
     var model: Model?
     var interpreter: Interpreter?
     var lastError: SprigError?
+    /// Set by a successful `sprig_finetune`; serialises the tuned blob.
+    var tuner: FineTuner?
 }
 
 let sprigOK: Int32 = 0
@@ -17,6 +19,7 @@ let sprigStateTooSmall: Int32 = -2
 let sprigArena: Int32 = -3
 let sprigArgument: Int32 = -4
 let sprigNotBound: Int32 = -5
+let sprigFineTune: Int32 = -6
 
 @_cdecl("sprig_state_bytes")
 public func sprigStateBytes() -> Int {
@@ -30,11 +33,11 @@ public func sprigLoad(_ blob: UnsafeRawPointer?, _ blobBytes: Int, _ state: Unsa
           Int(bitPattern: state) % MemoryLayout<CState>.alignment == 0 else { return sprigStateTooSmall }
     do {
         let model = try Model(bytes: UnsafeRawBufferPointer(start: blob, count: blob == nil ? 0 : blobBytes))
-        state.initializeMemory(as: CState.self, repeating: CState(model: model, interpreter: nil, lastError: nil), count: 1)
+        state.initializeMemory(as: CState.self, repeating: CState(model: model, interpreter: nil, lastError: nil, tuner: nil), count: 1)
         arenaBytes?.pointee = UInt32(truncatingIfNeeded: model.arenaBytes)
         return sprigOK
     } catch {
-        state.initializeMemory(as: CState.self, repeating: CState(model: nil, interpreter: nil, lastError: error), count: 1)
+        state.initializeMemory(as: CState.self, repeating: CState(model: nil, interpreter: nil, lastError: error, tuner: nil), count: 1)
         arenaBytes?.pointee = 0
         return sprigInvalidBlob
     }
@@ -116,4 +119,50 @@ public func sprigErrorMessage(_ state: UnsafeRawPointer?, _ buffer: UnsafeMutabl
         buffer[n] = 0
     }
     return text.utf8.count
+}
+
+@_cdecl("sprig_finetune")
+public func sprigFinetune(_ state: UnsafeMutableRawPointer?, _ arena: UnsafeMutableRawPointer?, _ arenaBytes: Int,
+                          _ shots: UnsafePointer<UInt8>?, _ labels: UnsafePointer<UInt8>?, _ shotCount: Int,
+                          _ classes: Int32, _ method: Int32, _ epochs: Int32, _ seed: UInt64) -> Int32 {
+    guard let s = cstate(state), let model = s.pointee.model else { return sprigNotBound }
+    do throws(SprigError) {
+        guard let m = FineTuneMethod(rawValue: UInt8(truncatingIfNeeded: method)), method >= 1 && method <= 4 else {
+            throw .argumentMismatch(expected: Int(FineTuneMethod.head.rawValue), found: Int(method))
+        }
+        var tuner = try FineTuner(model: model, arena: UnsafeMutableRawBufferPointer(start: arena, count: arena == nil ? 0 : arenaBytes))
+        var options = FineTuneOptions(method: m)
+        if epochs > 0 { options.epochs = Int(epochs) }
+        options.seed = seed
+        let pixels = UnsafeRawBufferPointer(start: shots, count: shots == nil ? 0 : shotCount * tuner.inputElements)
+        let labelBytes = UnsafeRawBufferPointer(start: labels, count: labels == nil ? 0 : shotCount)
+        try tuner.fineTune(shots: pixels, labels: labelBytes, classCount: Int(classes), options: options)
+        s.pointee.tuner = tuner
+        return sprigOK
+    } catch {
+        s.pointee.lastError = error
+        return sprigFineTune
+    }
+}
+
+@_cdecl("sprig_tuned_blob_bytes")
+public func sprigTunedBlobBytes(_ state: UnsafeRawPointer?) -> Int {
+    guard let s = cstate(state), let tuner = s.pointee.tuner else { return Int(sprigFineTune) }
+    do {
+        return try tuner.tunedBlobBytes()
+    } catch {
+        s.pointee.lastError = error
+        return Int(sprigFineTune)
+    }
+}
+
+@_cdecl("sprig_write_tuned_blob")
+public func sprigWriteTunedBlob(_ state: UnsafeRawPointer?, _ buffer: UnsafeMutableRawPointer?, _ bytes: Int) -> Int {
+    guard let s = cstate(state), let tuner = s.pointee.tuner else { return Int(sprigFineTune) }
+    do {
+        return try tuner.writeTunedBlob(into: UnsafeMutableRawBufferPointer(start: buffer, count: buffer == nil ? 0 : bytes))
+    } catch {
+        s.pointee.lastError = error
+        return Int(sprigFineTune)
+    }
 }

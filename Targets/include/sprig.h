@@ -30,7 +30,7 @@ extern "C" {
 #endif
 
 /* An upper bound of sprig_state_bytes(), for static allocation. */
-#define SPRIG_STATE_BYTES_MAX 512
+#define SPRIG_STATE_BYTES_MAX 2048
 
 enum {
     SPRIG_OK = 0,
@@ -38,8 +38,11 @@ enum {
     SPRIG_E_STATE_TOO_SMALL = -2,/* the state block is smaller than sprig_state_bytes() */
     SPRIG_E_ARENA = -3,          /* the arena is too small or misaligned */
     SPRIG_E_ARGUMENT = -4,       /* an argument does not fit the model */
-    SPRIG_E_NOT_BOUND = -5       /* sprig_bind has not succeeded on this state */
+    SPRIG_E_NOT_BOUND = -5,      /* sprig_bind has not succeeded on this state */
+    SPRIG_E_FINETUNE = -6        /* fine-tuning or serialisation refused (shots, labels, plan, buffer) */
 };
+
+enum { SPRIG_METHOD_IMPRINT = 1, SPRIG_METHOD_HEAD = 2 };
 
 /* Bytes of the opaque state block. */
 size_t sprig_state_bytes(void);
@@ -65,6 +68,21 @@ void sprig_invoke(void *state);
 int sprig_output_count(const void *state);
 float sprig_output(const void *state, int index);
 int sprig_argmax(const void *state);
+
+/* Fine-tunes the classifier on `shot_count` 8-bit images (each as large as the
+   input) with labels 0 .. classes-1, inside `arena` (16-byte aligned, at least
+   sprig_finetune_arena_bytes()). `method` is SPRIG_METHOD_IMPRINT or
+   SPRIG_METHOD_HEAD; `epochs` 0 keeps the default. Everything is checked
+   before the arena changes; the blob is never written. */
+int sprig_finetune(void *state, void *arena, size_t arena_bytes, const uint8_t *shots, const uint8_t *labels,
+                   size_t shot_count, int classes, int method, int epochs, uint64_t seed);
+
+/* Bytes of the tuned blob after sprig_finetune, or a negative code. */
+long sprig_tuned_blob_bytes(const void *state);
+
+/* Writes the tuned blob into `buffer` (16-byte aligned); returns its length or a
+   negative code. The same blob, shots and seed give the same bytes. */
+long sprig_write_tuned_blob(const void *state, void *buffer, size_t buffer_bytes);
 
 /* The last failure on this state, as a NUL-terminated line in `buffer`.
    Returns the message length (the full length, even if truncated). */

@@ -23,8 +23,55 @@ static unsigned char *read_all(const char *path, size_t *n) {
 
 static int fail(const char *what) { printf("capi-test: FAIL: %s\n", what); return 1; }
 
+/* Fine-tunes on the shot files, serialises the tuned blob, reloads it and runs it;
+   writes the tuned blob to `out` (for a byte comparison between targets). */
+static int finetune(void *state, const char *shots_path, const char *labels_path, const char *out) {
+    size_t shots_bytes, labels_bytes;
+    unsigned char *shots = read_all(shots_path, &shots_bytes);
+    unsigned char *labels = read_all(labels_path, &labels_bytes);
+    int count = (labels[4] << 24) | (labels[5] << 16) | (labels[6] << 8) | labels[7];
+    uint32_t need = sprig_finetune_arena_bytes(state);
+    if (need == 0) return fail("no fine-tuning plan");
+    void *arena = aligned_alloc(16, need);
+    char message[256];
+    if (sprig_finetune(state, arena, need - 16, shots + 16, labels + 8, (size_t)count, 5, SPRIG_METHOD_HEAD, 0, 3) != SPRIG_E_FINETUNE)
+        return fail("a small fine-tuning arena was accepted");
+    if (sprig_finetune(state, arena, need, shots + 16, labels + 8, (size_t)count, 99, SPRIG_METHOD_HEAD, 0, 3) != SPRIG_E_FINETUNE)
+        return fail("99 classes were accepted");
+    if (sprig_finetune(state, arena, need, shots + 16, labels + 8, (size_t)count, 5, SPRIG_METHOD_HEAD, 0, 3) != SPRIG_OK) {
+        sprig_error_message(state, message, sizeof message);
+        printf("finetune: %s\n", message);
+        return fail("finetune");
+    }
+    long bytes = sprig_tuned_blob_bytes(state);
+    if (bytes <= 0) return fail("tuned blob bytes");
+    void *tuned = aligned_alloc(16, ((size_t)bytes + 15) / 16 * 16);
+    if (sprig_write_tuned_blob(state, tuned, (size_t)bytes) != bytes) return fail("write tuned blob");
+    FILE *f = fopen(out, "wb");
+    if (!f || fwrite(tuned, 1, (size_t)bytes, f) != (size_t)bytes) return fail("save tuned blob");
+    fclose(f);
+    /* The tuned blob loads and classifies into the 5 new classes. */
+    static unsigned char tuned_state[SPRIG_STATE_BYTES_MAX] __attribute__((aligned(16)));
+    uint32_t arena_bytes = 0;
+    if (sprig_load(tuned, (size_t)bytes, tuned_state, sizeof tuned_state, &arena_bytes) != SPRIG_OK) return fail("reload tuned");
+    void *tuned_arena = aligned_alloc(16, arena_bytes);
+    if (sprig_bind(tuned_state, tuned_arena, arena_bytes) != SPRIG_OK) return fail("bind tuned");
+    if (sprig_output_count(tuned_state) != 5) return fail("tuned output count");
+    int right = 0;
+    for (int i = 0; i < count; i++) {
+        sprig_set_input_u8(tuned_state, shots + 16 + 784 * i, 784);
+        sprig_invoke(tuned_state);
+        right += sprig_argmax(tuned_state) == labels[8 + i];
+    }
+    printf("capi-test: fine-tuned on %d shots, tuned blob %ld bytes, %d/%d shots recalled\n", count, bytes, right, count);
+    return right * 2 > count ? 0 : fail("tuned head recalls fewer than half of its own shots");
+}
+
 int main(int argc, char **argv) {
-    if (argc != 4) { fprintf(stderr, "usage: capi_test MODEL.sprig IMAGES.idx EXPECTED.txt\n"); return 2; }
+    if (argc != 4 && argc != 7) {
+        fprintf(stderr, "usage: capi_test MODEL.sprig IMAGES.idx EXPECTED.txt [SHOTS.idx LABELS.idx TUNED-OUT]\n");
+        return 2;
+    }
     size_t blob_bytes, idx_bytes, expected_bytes;
     unsigned char *blob = read_all(argv[1], &blob_bytes);
     unsigned char *idx = read_all(argv[2], &idx_bytes);
@@ -64,6 +111,8 @@ int main(int argc, char **argv) {
         line++;
     }
     if (sprig_set_input_u8(state, idx + 16, 100) != SPRIG_E_ARGUMENT) return fail("wrong pixel count accepted");
+
+    if (argc == 7 && finetune(state, argv[4], argv[5], argv[6]) != 0) return 1;
 
     /* A corrupted blob is refused with a message. */
     blob[blob_bytes / 2] ^= 0x40;
