@@ -43,7 +43,7 @@ let package = Package(
         // Compiler: lowering to blobs, post-training quantization, reference models.
         .target(
             name: "SprigCompile",
-            dependencies: ["SprigRuntime"],
+            dependencies: ["SprigRuntime", "SprigTrain"],
             swiftSettings: hostSIMD
         ),
         .executableTarget(
@@ -65,7 +65,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SprigTrainTests",
-            dependencies: ["SprigTrain", "SprigRuntime", "SprigTestSupport"]
+            dependencies: ["SprigTrain", "SprigRuntime", "SprigCompile", "SprigTestSupport"]
         ),
     ]
 )

@@ -72,7 +72,8 @@ public struct Tensor: Equatable, Sendable {
         self.storage = [Float](repeating: value, count: Tensor.elementCount(shape))
     }
 
-    /// A tensor whose values are unspecified (no zero fill): for outputs that are written in full.
+    /// A tensor whose values are unspecified (no zero fill): for outputs that the caller writes
+    /// in full before anything reads them.
     public init(uninitializedShape shape: [Int]) {
         _ = retainFreedMemory
         let count = Tensor.elementCount(shape)

@@ -347,9 +347,13 @@ final class LayerGradientTests: XCTestCase {
 
     /// Every threaded loop splits work so that each value is computed the same way whatever the
     /// split (GEMM tiles, per-sample im2col/col2im, fixed BN reduction blocks), so a training
-    /// step is bit-for-bit the same on 1 and 2 threads. Shapes are large enough to take every
-    /// threaded path.
+    /// step is bit-for-bit the same on 1 and 2 threads. The size thresholds are lowered so that
+    /// these small shapes take every threaded path.
     func testThreadCountDoesNotChangeBits() {
+        let saved = (ParallelThresholds.values, ParallelThresholds.multiplyAdds)
+        ParallelThresholds.values = 1
+        ParallelThresholds.multiplyAdds = 1
+        defer { (ParallelThresholds.values, ParallelThresholds.multiplyAdds) = saved }
         func run(threads: Int) -> (Tensor, Tensor, [[Float]]) {
             var rng = SprigRNG(seed: 17)
             let conv = Conv2D(inputChannels: 8, outputChannels: 32, kernelSize: 3, padding: 1, bias: false, rng: &rng)
@@ -361,7 +365,7 @@ final class LayerGradientTests: XCTestCase {
             relu.threads = threads
             pool.threads = threads
             let net = Sequential([conv, bn, relu, pool])
-            let x = randomTensor([8, 16, 16, 8], &rng)
+            let x = randomTensor([4, 8, 8, 8], &rng)
             let y = net.forward(x, training: true)
             let dx = net.backward(randomTensor(y.shape, &rng))
             return (y, dx, net.parameters.map { $0.grad.storage })

@@ -9,7 +9,8 @@
 //   C is stored [m][ldc], ldc >= n
 //
 // Paths: tiny products go to `gemmNaive`; everything else to `gemmPacked` (GEMMPacked.swift),
-// split across threads by rows (or columns when C is wide) in whole micro-tiles. Every element
+// split across threads (when large enough, see Parallel.swift) by rows, or by columns when C is
+// wide, in whole micro-tiles. Every element
 // of C is computed by exactly one thread with the same sequence of operations whatever the thread
 // count, so results are bitwise identical for 1 and 2 threads.
 
@@ -25,8 +26,6 @@ public enum GEMM {
 
     /// Products with `m·n·k` below this go to `gemmNaive`.
     static let naiveWork = 2048
-    /// Products with `m·n·k` below this stay on one thread: dispatch costs more than it saves.
-    static let parallelWork = 1 << 18
 }
 
 /// `C = alpha·op(A)·op(B) + beta·C` in Float32, row-major. See the legend at the top of GEMM.swift.
@@ -39,7 +38,8 @@ public enum GEMM {
 ///
 /// - Parameters:
 ///   - threads: 1 runs on the calling thread; more splits C into that many blocks run with
-///     `DispatchQueue.concurrentPerform`. The result does not depend on it.
+///     `DispatchQueue.concurrentPerform`. Products under `ParallelThresholds.multiplyAdds`
+///     (2²⁴ multiply-adds, about 0.2 ms) stay on one thread. The result does not depend on it.
 ///   - beta: 0 means C is write-only (its old contents, NaNs included, are ignored).
 /// - Precondition: `m, n, k >= 0`, leading dimensions at least as large as the legend says.
 /// - Complexity: 2·m·n·k flops; O(m·k + k·n) packing.
@@ -59,7 +59,7 @@ public func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
                   b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         return
     }
-    let t = work < GEMM.parallelWork ? 1 : max(1, threads)
+    let t = work < ParallelThresholds.multiplyAdds ? 1 : max(1, threads)
     gemmParallel(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
                  b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, threads: t)
 }

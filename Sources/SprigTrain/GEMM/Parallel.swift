@@ -3,6 +3,23 @@
 
 import Dispatch
 
+/// Thresholds below which work stays on the calling thread. Waking a sleeping worker costs
+/// tens of microseconds on a virtual machine (more than a 64 Ki-value loop takes), and an
+/// unlucky late wake-up leaves the caller waiting, so only loops of about a millisecond and
+/// GEMMs of about 0.2 ms and up are split. Variables so that tests can force the threaded paths.
+enum ParallelThresholds {
+    /// Memory-bound loops touching fewer values than this run on one thread.
+    nonisolated(unsafe) static var values = 1 << 20
+    /// GEMMs with fewer multiply-adds (m·n·k) than this run on one thread.
+    nonisolated(unsafe) static var multiplyAdds = 1 << 24
+}
+
+/// `threads`, or 1 when `values` is below `ParallelThresholds.values`.
+@inline(__always)
+func threadsFor(values: Int, _ threads: Int) -> Int {
+    values < ParallelThresholds.values ? 1 : threads
+}
+
 /// Calls `body` on `threads` contiguous, disjoint, non-empty sub-ranges of `0..<count`,
 /// concurrently when `threads > 1`. The split depends only on `count` and `threads`.
 @inline(__always)

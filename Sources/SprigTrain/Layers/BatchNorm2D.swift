@@ -109,7 +109,7 @@ public final class BatchNorm2D: Layer {
                         bias.value.withUnsafeBufferPointer { bp in
                             let xb = xp.baseAddress!, yb = yp.baseAddress!
                             let sb = sp.baseAddress!, mb = mp.baseAddress!, bb = bp.baseAddress!
-                            parallelFor(m, threads: m * c < 1 << 15 ? 1 : threads) { rows in
+                            parallelFor(m, threads: threadsFor(values: m * c, threads)) { rows in
                                 for row in rows {
                                     let xr = xb + row * c, yr = yb + row * c
                                     for j in 0..<c { yr[j] = (xr[j] - mb[j]) * sb[j] + bb[j] }
@@ -174,7 +174,7 @@ public final class BatchNorm2D: Layer {
                     coefficients.withUnsafeBufferPointer { cp in
                         let xb = xp.baseAddress!, dyb = dyp.baseAddress!, dxb = dxp.baseAddress!
                         let ab = cp.baseAddress!, bb = ab + c, db = ab + 2 * c, mb = ab + 3 * c
-                        parallelFor(m, threads: m * c < 1 << 15 ? 1 : threads) { rows in
+                        parallelFor(m, threads: threadsFor(values: m * c, threads)) { rows in
                             for row in rows {
                                 let xr = xb + row * c, dr = dyb + row * c, o = dxb + row * c
                                 for j in 0..<c { o[j] = ab[j] * dr[j] + bb[j] * (xr[j] - mb[j]) + db[j] }
@@ -199,7 +199,7 @@ func channelSums(rows: Int, channels: Int, threads: Int,
     var partials = [Float](repeating: 0, count: blocks * channels)
     partials.withUnsafeMutableBufferPointer { pp in
         let partialBase = pp.baseAddress!
-        parallelFor(blocks, threads: rows * channels < 1 << 15 ? 1 : threads) { range in
+        parallelFor(blocks, threads: threadsFor(values: rows * channels, threads)) { range in
             for bi in range {
                 let acc = partialBase + bi * channels
                 for row in (bi * block)..<min(rows, (bi + 1) * block) { accumulate(row, acc) }

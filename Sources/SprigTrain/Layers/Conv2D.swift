@@ -146,7 +146,7 @@ public final class Conv2D: Layer {
             }
         }
         guard computesInputGradient else { return Tensor(zeros: [0]) }
-        var dx = isPointwise ? Tensor(uninitializedShape: inputShape) : Tensor(zeros: inputShape)
+        var dx = Tensor(uninitializedShape: inputShape)     // col2im zeroes each sample before adding
         dy.withUnsafeBufferPointer { dyp in
             weight.value.withUnsafeBufferPointer { wp in
                 dx.withUnsafeMutableBufferPointer { dxp in
@@ -194,7 +194,7 @@ struct ConvGeometry {
 /// read KW·Cin consecutive input values (NHWC), so each is one contiguous copy, clipped at the
 /// border; clipped-off taps are zero. Rows are split over threads by sample.
 func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ cols: UnsafeMutablePointer<Float>, threads: Int) {
-    parallelFor(g.batch, threads: g.rows * g.depth < 1 << 16 ? 1 : threads) { samples in
+    parallelFor(g.batch, threads: threadsFor(values: g.rows * g.depth, threads)) { samples in
         let cin = g.inputChannels, k = g.depth, kw = g.kernelWidth
         for n in samples {
             for oy in 0..<g.outputHeight {
@@ -224,11 +224,14 @@ func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ cols: UnsafeMutableP
     }
 }
 
-/// dx += col2im(dcols): the adjoint of im2col. Each sample's rows only touch that sample's
-/// pixels, so samples split over threads without races. `dx` must be zeroed by the caller.
+/// dx = col2im(dcols): the adjoint of im2col, a scatter-add of overlapping windows. Each sample's
+/// rows only touch that sample's pixels, so samples split over threads without races; each
+/// thread zeroes its samples of dx first.
 func col2im(_ dcols: UnsafePointer<Float>, _ g: ConvGeometry, _ dx: UnsafeMutablePointer<Float>, threads: Int) {
-    parallelFor(g.batch, threads: g.rows * g.depth < 1 << 16 ? 1 : threads) { samples in
+    parallelFor(g.batch, threads: threadsFor(values: g.rows * g.depth, threads)) { samples in
         let cin = g.inputChannels, k = g.depth, kw = g.kernelWidth
+        let sampleSize = g.height * g.width * cin
+        (dx + samples.lowerBound * sampleSize).update(repeating: 0, count: samples.count * sampleSize)
         for n in samples {
             for oy in 0..<g.outputHeight {
                 for ox in 0..<g.outputWidth {

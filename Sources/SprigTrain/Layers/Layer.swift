@@ -104,10 +104,10 @@ func addColumnSums(_ rows: UnsafePointer<Float>, rowCount: Int, columns: Int, in
 }
 
 /// Elementwise loops: `body` gets disjoint element ranges covering `0..<count`, split over
-/// threads when the tensor is large enough to repay the dispatch (64 Ki values).
+/// threads when the tensor is large enough to repay the dispatch (`ParallelThresholds.values`).
 @inline(__always)
 func forEachChunk(_ count: Int, threads: Int?, _ body: (Range<Int>) -> Void) {
-    parallelFor(count, threads: count < 1 << 16 ? 1 : resolvedThreads(threads), body)
+    parallelFor(count, threads: threadsFor(values: count, resolvedThreads(threads)), body)
 }
 
 /// Threads for a layer: its own setting, else `GEMM.defaultThreads`.

@@ -54,7 +54,7 @@ public final class MaxPool2D: Layer {
             y.withUnsafeMutableBufferPointer { yp in
                 argmax.withUnsafeMutableBufferPointer { ip in
                     let xb = xp.baseAddress!, yb = yp.baseAddress!, ib = ip.baseAddress!
-                    parallelFor(n, threads: outCount < 1 << 14 ? 1 : threads) { samples in
+                    parallelFor(n, threads: threadsFor(values: x.count, threads)) { samples in
                         for b in samples {
                             for oy in 0..<oh {
                                 let y0 = max(0, oy * s - pad), y1 = min(h, oy * s - pad + k)
@@ -77,14 +77,16 @@ public final class MaxPool2D: Layer {
     public func backward(_ dy: Tensor) -> Tensor {
         let shape = saved(inputShape, "MaxPool2D")
         precondition(dy.count == argmax.count, "MaxPool2D.backward: expected \(argmax.count) values, got dy \(dy.shape)")
-        var dx = Tensor(zeros: shape)
+        var dx = Tensor(uninitializedShape: shape)      // each thread zeroes its samples first
         let perSampleOut = dy.count / max(1, shape[0])
+        let perSampleIn = dx.count / max(1, shape[0])
         dy.withUnsafeBufferPointer { dyp in
             argmax.withUnsafeBufferPointer { ip in
                 dx.withUnsafeMutableBufferPointer { dxp in
                     let dst = dxp.baseAddress!, grad = dyp.baseAddress!, winners = ip.baseAddress!
                     // A sample's winners lie in that sample, so samples split over threads safely.
-                    parallelFor(shape[0], threads: dy.count < 1 << 14 ? 1 : resolvedThreads(threads)) { samples in
+                    parallelFor(shape[0], threads: threadsFor(values: perSampleIn * shape[0], resolvedThreads(threads))) { samples in
+                        (dst + samples.lowerBound * perSampleIn).update(repeating: 0, count: samples.count * perSampleIn)
                         for o in (samples.lowerBound * perSampleOut)..<(samples.upperBound * perSampleOut) {
                             dst[Int(winners[o])] += grad[o]
                         }

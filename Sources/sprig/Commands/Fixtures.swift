@@ -41,10 +41,10 @@ func runFixtures(_ a: ParsedArguments) throws {
     let images = (0..<count).map { Array(references.image($0)) }
 
     for (name, builder) in [("ref-cnn", referenceCNN(seed: 1)), ("all-ops", allOpsNetwork(seed: 3))] {
-        let f32 = try builder.build()
         let samples = name == "ref-cnn" ? calibration : allOpsSamples(calibrationCount)
-        let ranges = try calibrate(blob: f32, samples: samples)
-        let q8 = try quantizeNetwork(builder, ranges: ranges).build()
+        let ranges = try calibrate(blob: try builder.build(), samples: samples)
+        let f32 = try withFineTunePlan(builder, maxClasses: 10, maxShots: 20)
+        let q8 = try withFineTunePlan(try quantizeNetwork(builder, ranges: ranges), maxClasses: 10, maxShots: 20)
         for (precision, blob) in [("f32", f32), ("q8", q8)] {
             try writeFileAtomically(blob, to: "\(out)/\(name)-\(precision).sprig")
             if name == "ref-cnn" {
@@ -58,6 +58,11 @@ func runFixtures(_ a: ParsedArguments) throws {
             print("wrote \(out)/\(name)-\(precision).sprig (\(blob.count) bytes)")
         }
     }
+    // Five shots of each of classes 5-9 (labels 0-4) from the train split, for fine-tuning conformance.
+    let train = try source.load().train.filtered(classes: [5, 6, 7, 8, 9])
+    var shots: [Int] = []
+    for c in 0..<5 { shots += (0..<train.count).filter { Int(train.labels[$0]) == c }.prefix(5) }
+    try train.subset(shots).write(imagesPath: "\(out)/shots-input.idx", labelsPath: "\(out)/shots-labels.idx")
     // Inputs of the all-ops network, for the cross-target conformance suite.
     let small = allOpsSamples(8)
     try writeFileAtomically(try IDX.encode(IDXArray(dimensions: [small.count, 8, 8, 2], data: small.flatMap { $0 })),
@@ -91,4 +96,20 @@ func argmaxIndex(_ v: [Float]) -> Int {
     var best = 0
     for i in v.indices where v[i] > v[best] { best = i }
     return best
+}
+
+/// Builds `builder` with a fine-tuning plan (method `head`) sized for the given classes and shots.
+/// A network without a classifier head (the all-ops network) is built without a plan.
+func withFineTunePlan(_ builder: BlobBuilder, maxClasses: Int, maxShots: Int) throws -> [UInt8] {
+    let plain = try builder.build()
+    let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: plain.count, alignment: 16)
+    defer { bytes.deallocate() }
+    bytes.copyBytes(from: plain)
+    let model = try Model(bytes: UnsafeRawBufferPointer(bytes))
+    guard let plan = try? FineTunePlan.required(model: model, maxClasses: maxClasses, maxShots: maxShots, method: .head) else {
+        return plain
+    }
+    var planned = builder
+    planned.finetune = (plan.arenaBytes, plan.maxClasses, plan.maxShots)
+    return try planned.build()
 }

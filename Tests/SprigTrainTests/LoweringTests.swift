@@ -1,0 +1,126 @@
+// The compiler's lowering: a network of trainer layers (BatchNorm in eval
+// mode, residual blocks, pools, flatten) and its compiled f32 blob compute
+// the same function; q8 keeps the argmax on most inputs.
+
+import SprigCompile
+import SprigRuntime
+import SprigTestSupport
+import SprigTrain
+import XCTest
+
+final class LoweringTests: XCTestCase {
+    var rng = SprigRNG(seed: 31)
+
+    func randomize(_ bn: BatchNorm2D) {
+        for c in 0..<bn.channels {
+            bn.weight.value.storage[c] = 0.5 + rng.nextFloat()
+            bn.bias.value.storage[c] = rng.nextFloat() - 0.5
+            bn.runningMean.storage[c] = rng.nextFloat() - 0.5
+            bn.runningVariance.storage[c] = 0.2 + rng.nextFloat()
+        }
+    }
+
+    func conv(_ cin: Int, _ cout: Int, k: Int = 3, stride: Int = 1, pad: Int = 1, bias: Bool = false) -> Conv2D {
+        Conv2D(inputChannels: cin, outputChannels: cout, kernelSize: k, stride: stride, padding: pad, bias: bias, rng: &rng)
+    }
+
+    func bn(_ c: Int) -> BatchNorm2D {
+        let b = BatchNorm2D(channels: c)
+        randomize(b)
+        return b
+    }
+
+    /// The trainer's eval-mode forward of `steps`, written independently of the lowering.
+    func forward(_ steps: [LoweringStep], _ x: Tensor) -> Tensor {
+        var v = x
+        for step in steps {
+            switch step {
+            case .conv(let l): v = l.forward(v, training: false)
+            case .batchNorm(let l): v = l.forward(v, training: false)
+            case .relu: v = ReLU().forward(v, training: false)
+            case .maxPool(let l): v = l.forward(v, training: false)
+            case .avgPool(let l): v = l.forward(v, training: false)
+            case .globalAveragePool: v = GlobalAveragePool().forward(v, training: false)
+            case .flatten: v = Flatten().forward(v, training: false)
+            case .dense(let l): v = l.forward(v, training: false)
+            case .residual(let body, let shortcut):
+                v = Add.sum(forward(body, v), shortcut.isEmpty ? v : forward(shortcut, v))
+            }
+        }
+        return v
+    }
+
+    func networks() -> [(String, [LoweringStep], Int)] {
+        let resnetLike: [LoweringStep] = [
+            .conv(conv(1, 4, bias: true)), .batchNorm(bn(4)), .relu, .maxPool(MaxPool2D(kernelSize: 2)),
+            .residual(body: [.conv(conv(4, 4)), .batchNorm(bn(4)), .relu, .conv(conv(4, 4)), .batchNorm(bn(4))], shortcut: []),
+            .relu,
+            .residual(body: [.conv(conv(4, 8, stride: 2)), .batchNorm(bn(8)), .relu, .conv(conv(8, 8)), .batchNorm(bn(8))],
+                      shortcut: [.conv(conv(4, 8, k: 1, stride: 2, pad: 0)), .batchNorm(bn(8))]),
+            .relu, .avgPool(AvgPool2D(kernelSize: 3, stride: 1, padding: 1)), .globalAveragePool,
+            .dense(Dense(inputDimensions: 8, outputDimensions: 5, rng: &rng)),
+        ]
+        let mlpLike: [LoweringStep] = [
+            .conv(conv(1, 3, k: 5, stride: 2, pad: 2, bias: true)), .relu, .flatten,
+            .dense(Dense(inputDimensions: 6 * 6 * 3, outputDimensions: 16, rng: &rng)), .relu,
+            .dense(Dense(inputDimensions: 16, outputDimensions: 4, rng: &rng)),
+        ]
+        return [("resnet-like", resnetLike, 12), ("mlp-like", mlpLike, 12)]
+    }
+
+    func testCompiledF32MatchesTheTrainer() throws {
+        let mean: Float = 0.3, std: Float = 0.4
+        for (name, steps, side) in networks() {
+            let builder = try lowerNetwork(steps, height: side, width: side, channels: 1, name: name, mean: mean, std: std)
+            let blob = try builder.build()
+            var images: [[UInt8]] = []
+            for _ in 0..<4 { images.append((0..<(side * side)).map { _ in UInt8(rng.int(below: 256)) }) }
+            let outputs = try runBlob(blob, images)
+            for (i, image) in images.enumerated() {
+                let x = Tensor(shape: [1, side, side, 1], storage: image.map { (Float($0) / 255 - mean) / std })
+                let want = forward(steps, x).storage
+                let got = outputs[i]
+                XCTAssertEqual(got.count, want.count, name)
+                let scale = max(1, want.map { abs($0) }.max() ?? 0)
+                let diff = zip(got, want).map { abs($0 - $1) }.max() ?? .infinity
+                XCTAssertLessThan(diff / scale, 1e-5, "\(name) image \(i): max |diff| \(diff)")
+            }
+        }
+    }
+
+    func testQuantizedKeepsTheArgmax() throws {
+        for (name, steps, side) in networks() {
+            let builder = try lowerNetwork(steps, height: side, width: side, channels: 1, name: name, mean: 0.3, std: 0.4)
+            let f32 = try builder.build()
+            let images = (0..<200).map { _ in (0..<(side * side)).map { _ in UInt8(rng.int(below: 256)) } }
+            let ranges = try calibrate(blob: f32, samples: Array(images[0..<100]))
+            let q8 = try quantizeNetwork(builder, ranges: ranges).build()
+            let a = try runBlob(f32, Array(images[100...])), b = try runBlob(q8, Array(images[100...]))
+            let agree = zip(a, b).filter { argmax($0) == argmax($1) }.count
+            XCTAssertGreaterThanOrEqual(Double(agree) / 100, 0.9, "\(name): q8 agrees with f32 on \(agree)/100")
+        }
+    }
+
+    func testBatchNormWithoutALayerBeforeItIsAnError() {
+        XCTAssertThrowsError(try lowerNetwork([.batchNorm(bn(1))], height: 4, width: 4, channels: 1, name: "x", mean: 0, std: 1)) {
+            XCTAssertTrue("\($0)".contains("BatchNorm2D must follow"))
+        }
+    }
+
+    func argmax(_ v: [Float]) -> Int { v.indices.max { v[$0] < v[$1] } ?? 0 }
+
+    func runBlob(_ blob: [UInt8], _ images: [[UInt8]]) throws -> [[Float]] {
+        let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: blob.count, alignment: 16)
+        defer { bytes.deallocate() }
+        bytes.copyBytes(from: blob)
+        let model = try Model(bytes: UnsafeRawBufferPointer(bytes))
+        let arena = UnsafeMutableRawBufferPointer.allocate(byteCount: model.arenaBytes, alignment: 16)
+        defer { arena.deallocate() }
+        let interpreter = try Interpreter(model: model, arena: arena)
+        return try images.map { image in
+            try image.withUnsafeBytes { try interpreter.setInput(pixels: $0) }
+            interpreter.invoke()
+            return (0..<interpreter.outputCount).map { interpreter.output($0) }
+        }
+    }
+}
