@@ -72,7 +72,8 @@ func readFile(_ path: String, limit: Int = 1 << 30) throws(FileError) -> UnsafeM
 }
 
 /// Writes `bytes` to `path` so that an interruption leaves either the old
-/// file or the new one: write a temporary file beside it, fsync, rename.
+/// file or the new one: write a temporary file beside it, fsync, rename,
+/// fsync the directory.
 func writeFileAtomically(_ path: String, _ bytes: UnsafeRawBufferPointer) throws(FileError) {
     let temp = path + ".tmp-\(c_getpid())"
     let fd = temp.withCString { c_open($0, O_WRONLY | O_CREAT | O_TRUNC | O_EXCL, 0o644) }
@@ -102,6 +103,23 @@ func writeFileAtomically(_ path: String, _ bytes: UnsafeRawBufferPointer) throws
         let reason = errnoMessage()
         _ = temp.withCString { c_unlink($0) }
         throw FileError(path: path, reason: reason)
+    }
+    // Make the rename itself durable: fsync the directory (best effort; the
+    // file is already whole either way).
+    var directory = ""
+    var last = -1
+    for (i, byte) in path.utf8.enumerated() where byte == UInt8(ascii: "/") { last = i }
+    if last < 0 {
+        directory = "."
+    } else if last == 0 {
+        directory = "/"
+    } else {
+        directory = String(decoding: Array(path.utf8)[0..<last], as: UTF8.self)
+    }
+    let dfd = directory.withCString { c_open($0, O_RDONLY, 0) }
+    if dfd >= 0 {
+        _ = c_fsync(dfd)
+        _ = c_close(dfd)
     }
 }
 

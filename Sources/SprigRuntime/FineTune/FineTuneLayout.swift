@@ -147,8 +147,8 @@ extension FineTunePlan {
     /// it into the blob header; a device reads it from there.
     ///
     /// ```swift
-    /// let plan = try FineTunePlan.required(model: model, maxClasses: 10, maxShots: 20, method: .head)
-    /// plan.arenaBytes   // e.g. 141_488 for a 10% cnn in q8
+    /// let plan = try FineTunePlan.required(model: model, maxClasses: 5, maxShots: 5, method: .head)
+    /// plan.arenaBytes   // 56_784 for Tests/Fixtures/ref-cnn-q8.sprig (18_544 with .imprint)
     /// ```
     ///
     /// - Parameters:

@@ -13,7 +13,7 @@
 /// caller-provided arena, and writes the tuned model as a new blob.
 ///
 /// ```swift
-/// let plan = FineTunePlan(model: model)!                        // from the blob header
+/// guard let plan = FineTunePlan(model: model) else { return }    // from the blob header
 /// let arena = UnsafeMutableRawBufferPointer.allocate(byteCount: plan.arenaBytes, alignment: 16)
 /// var tuner = try FineTuner(model: model, arena: arena)
 /// try tuner.fineTune(shots: pixels, labels: labels, classCount: 5, options: FineTuneOptions(method: .head))
