@@ -351,3 +351,6 @@ func toInt(_ v: UInt32) -> Int {
 func fits(_ offset: Int, _ count: Int, _ limit: Int) -> Bool {
     offset >= 0 && count >= 0 && offset <= limit && count <= limit - offset
 }
+
+/// `UInt32.max` as an `Int`, or `Int.max` where `Int` is 32 bits (it cannot trap there).
+let maxU32AsInt: Int = Int(exactly: UInt32.max) ?? Int.max

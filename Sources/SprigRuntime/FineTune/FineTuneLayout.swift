@@ -167,8 +167,8 @@ extension FineTunePlan {
         try checkLimits(maxClasses: maxClasses, maxShots: maxShots, augmentation: level)
         guard let layout = FineTuneLayout(geometry: FineTuneGeometry(model: model, head: head), maxClasses: maxClasses,
                                           maxShots: maxShots, method: method, augmentation: level),
-              layout.total <= Int(UInt32.max) else {
-            throw .fineTune(.formatLimit(limit: .arenaBytes, value: Int.max, maximum: Int(UInt32.max)))
+              layout.total <= maxU32AsInt else {
+            throw .fineTune(.formatLimit(limit: .arenaBytes, value: Int.max, maximum: maxU32AsInt))
         }
         return FineTunePlan(arenaBytes: layout.total, maxClasses: maxClasses, maxShots: maxShots)
     }

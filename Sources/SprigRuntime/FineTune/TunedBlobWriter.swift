@@ -316,7 +316,7 @@ extension FineTuner {
         // inference arena and the renumbering table (see FineTuneLayout).
         t.planBytes = plan.arenaBytes + (t.arenaBytes - model.arenaBytes)
             + FineTuneLayout.remapEntryBytes * (t.tensorCount - model.tensorCount)
-        let limit = Int(UInt32.max)
+        let limit = maxU32AsInt
         guard t.fileBytes <= limit else { throw .fineTune(.formatLimit(limit: .fileBytes, value: t.fileBytes, maximum: limit)) }
         guard t.arenaBytes <= limit, t.planBytes <= limit else {
             throw .fineTune(.formatLimit(limit: .arenaBytes, value: max(t.arenaBytes, t.planBytes), maximum: limit))
