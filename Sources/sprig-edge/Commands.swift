@@ -58,10 +58,29 @@ struct Arguments {
     var augment: Int?
     var out: String?
     var classes: String?
+    /// The options given, in order (to refuse those that do not apply to the command).
+    var seen: [String] = []
+
+    /// Options each command accepts (besides --help).
+    static let allowed: [String: [String]] = [
+        "info": ["--json"],
+        "run": ["--json", "--logits"],
+        "bench": ["--runs", "--per-op", "--json"],
+        "finetune": ["--method", "--out", "--classes", "--epochs", "--augment", "--seed", "--json"],
+    ]
+
+    init(_ words: ArraySlice<String>, command: String) throws(UsageError) {
+        try self.init(words)
+        let allowed = Arguments.allowed[command] ?? []
+        for option in seen where !allowed.contains(option) {
+            throw UsageError(message: "\(option) does not apply to \(command)")
+        }
+    }
 
     init(_ words: ArraySlice<String>) throws(UsageError) {
         var it = words.makeIterator()
         while let w = it.next() {
+            if w.hasPrefix("--") && w != "--help" { seen.append(w) }
             switch w {
             case "--json": json = true
             case "--help", "-h": help = true
@@ -119,7 +138,7 @@ func edgeMain(_ args: [String]) -> Int32 {
     }
     let parsed: Arguments
     do {
-        parsed = try Arguments(args.dropFirst())
+        parsed = try Arguments(args.dropFirst(), command: command)
     } catch {
         writeErr("sprig-edge \(command): \(error.message)\n\n" + help)
         return 2
