@@ -40,6 +40,12 @@ let package = Package(
             resources: [.copy("Resources")],
             swiftSettings: hostSIMD
         ),
+        // Differentiable architecture pruning: relaxation, complexity, selection.
+        .target(
+            name: "SprigPrune",
+            dependencies: ["SprigRuntime", "SprigTrain"],
+            swiftSettings: hostSIMD
+        ),
         // Compiler: lowering to blobs, post-training quantization, reference models.
         .target(
             name: "SprigCompile",
@@ -48,7 +54,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "sprig",
-            dependencies: ["SprigRuntime", "SprigTrain", "SprigCompile"],
+            dependencies: ["SprigRuntime", "SprigTrain", "SprigCompile", "SprigPrune"],
             swiftSettings: hostSIMD
         ),
         // Shared test support: naive references, finite differences, seeded RNG, corruption generator.
@@ -62,6 +68,10 @@ let package = Package(
         .testTarget(
             name: "SprigRuntimeTests",
             dependencies: ["SprigRuntime", "SprigCompile", "SprigTestSupport", "CAllocCounter"]
+        ),
+        .testTarget(
+            name: "SprigPruneTests",
+            dependencies: ["SprigPrune", "SprigTestSupport"]
         ),
         .testTarget(
             name: "SprigTrainTests",
