@@ -71,7 +71,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SprigPruneTests",
-            dependencies: ["SprigPrune", "SprigTestSupport"]
+            dependencies: ["SprigPrune", "SprigTrain", "SprigTestSupport"]
         ),
         .testTarget(
             name: "SprigTrainTests",
