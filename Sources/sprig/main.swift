@@ -4,6 +4,8 @@
 import Foundation
 
 let commands: [Command] = [
+    trainCommand,
+    evalCommand,
     inspectCommand,
     runCommand,
     fixturesCommand,

@@ -1,0 +1,153 @@
+// Named networks and their checkpoints.
+//
+//   mlp   Flatten → Dense 784→w0 → ReLU → Dense w0→w1 → ReLU → Dense w1→classes      (widths 512, 256)
+//   cnn   4 × [Conv3×3 same (no bias) → BatchNorm2D → ReLU], MaxPool 2 after blocks 1–3,
+//         GlobalAveragePool → Dense widths[3]→classes                                 (widths 32, 64, 128, 128)
+//
+// A network is a `Sequential`; the unit groups DAP prunes are each conv's output
+// channels (cnn) and each hidden Dense's neurons (mlp). Width multipliers scale the
+// default widths; explicit widths build a physically smaller network of the same family.
+//
+// Checkpoint (safetensors): every parameter under its Sequential path ("0.weight",
+// "1.bias", …), each BatchNorm2D's running statistics as "<i>.running_mean" and
+// "<i>.running_var", and the architecture as JSON in __metadata__["architecture"].
+// Layouts are the device runtime's: Conv2D [KH][KW][Cin][Cout], Dense [Out][In].
+
+import Foundation
+
+/// What a checkpoint needs to rebuild its network.
+public struct Architecture: Codable, Equatable, Sendable {
+    public var family: String
+    public var classes: Int
+    public var widths: [Int]
+    /// The dataset classes the outputs stand for, in output order.
+    public var sourceClasses: [Int]
+    public var mean: Float
+    public var std: Float
+
+    public static let families = ["mlp", "cnn"]
+
+    public static func defaultWidths(_ family: String) -> [Int] {
+        family == "mlp" ? [512, 256] : [32, 64, 128, 128]
+    }
+
+    /// The default architecture of `family`, widths scaled by `width`.
+    public init(family: String, classes: Int, width: Double = 1, sourceClasses: [Int],
+                mean: Float = 0.2860, std: Float = 0.3530) throws {
+        guard Architecture.families.contains(family) else {
+            throw NetworkError.unknownFamily(family)
+        }
+        guard width > 0, width <= 16 else { throw NetworkError.badWidth(width) }
+        self.family = family
+        self.classes = classes
+        self.widths = Architecture.defaultWidths(family).map { max(1, Int((Double($0) * width).rounded())) }
+        self.sourceClasses = sourceClasses
+        self.mean = mean
+        self.std = std
+    }
+
+    public var json: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
+    }
+}
+
+public enum NetworkError: Error, Equatable, CustomStringConvertible {
+    case unknownFamily(String)
+    case badWidth(Double)
+    case checkpoint(path: String, detail: String)
+
+    public var description: String {
+        switch self {
+        case .unknownFamily(let f): return "unknown model '\(f)'; known: \(Architecture.families.joined(separator: ", "))"
+        case .badWidth(let w): return "width multiplier \(w) is not in (0, 16]"
+        case .checkpoint(let path, let detail): return "\(path): \(detail)"
+        }
+    }
+}
+
+/// Builds the network of `architecture` with He-initialised weights from `seed`.
+public func buildNetwork(_ a: Architecture, seed: UInt64) throws -> Sequential {
+    var rng = SprigRNG(seed: seed)
+    switch a.family {
+    case "mlp":
+        guard a.widths.count == 2 else { throw NetworkError.checkpoint(path: "architecture", detail: "mlp needs 2 widths") }
+        return Sequential([
+            Flatten(),
+            Dense(inputDimensions: 784, outputDimensions: a.widths[0], rng: &rng), ReLU(),
+            Dense(inputDimensions: a.widths[0], outputDimensions: a.widths[1], rng: &rng), ReLU(),
+            Dense(inputDimensions: a.widths[1], outputDimensions: a.classes, rng: &rng),
+        ])
+    case "cnn":
+        guard a.widths.count == 4 else { throw NetworkError.checkpoint(path: "architecture", detail: "cnn needs 4 widths") }
+        var layers: [any Layer] = []
+        var channels = 1
+        for (i, w) in a.widths.enumerated() {
+            layers.append(Conv2D(inputChannels: channels, outputChannels: w, kernelSize: 3, padding: 1, bias: false, rng: &rng))
+            layers.append(BatchNorm2D(channels: w))
+            layers.append(ReLU())
+            if i < 3 { layers.append(MaxPool2D(kernelSize: 2)) }
+            channels = w
+        }
+        layers.append(GlobalAveragePool())
+        layers.append(Dense(inputDimensions: channels, outputDimensions: a.classes, rng: &rng))
+        return Sequential(layers)
+    default:
+        throw NetworkError.unknownFamily(a.family)
+    }
+}
+
+/// Number of trained parameters.
+public func parameterCount(_ network: Sequential) -> Int {
+    network.parameters.reduce(0) { $0 + $1.value.count }
+}
+
+/// Saves a network and its architecture (atomically).
+public func saveCheckpoint(_ network: Sequential, architecture: Architecture, to path: String) throws {
+    var file = SafetensorsFile(metadata: ["architecture": architecture.json, "format": "sprig-checkpoint-1"])
+    for (name, p) in network.namedParameters {
+        file.tensors[name] = try SafetensorsTensor(shape: p.value.shape, floats: p.value.storage)
+    }
+    for (i, layer) in network.layers.enumerated() {
+        if let bn = layer as? BatchNorm2D {
+            file.tensors["\(i).running_mean"] = try SafetensorsTensor(shape: [bn.channels], floats: bn.runningMean.storage)
+            file.tensors["\(i).running_var"] = try SafetensorsTensor(shape: [bn.channels], floats: bn.runningVariance.storage)
+        }
+    }
+    try file.write(path: path)
+}
+
+/// Loads a checkpoint: rebuilds its network from the architecture and fills every tensor.
+///
+/// - Throws: errors naming the file and the tensor for a missing tensor, a shape
+///   mismatch, or a missing or malformed architecture.
+public func loadCheckpoint(path: String) throws -> (network: Sequential, architecture: Architecture) {
+    let file = try SafetensorsFile.read(path: path)
+    guard let json = file.metadata["architecture"] else {
+        throw NetworkError.checkpoint(path: path, detail: "__metadata__ has no 'architecture' (not a Sprig checkpoint)")
+    }
+    let architecture: Architecture
+    do {
+        architecture = try JSONDecoder().decode(Architecture.self, from: Data(json.utf8))
+    } catch {
+        throw NetworkError.checkpoint(path: path, detail: "__metadata__['architecture'] is not valid: \(error)")
+    }
+    let network = try buildNetwork(architecture, seed: 0)
+    func fill(_ name: String, _ target: inout Tensor) throws {
+        guard file.tensors[name] != nil else { throw NetworkError.checkpoint(path: path, detail: "tensor '\(name)' is missing") }
+        let (shape, values) = try file.floats(name)
+        guard shape.reduce(1, *) == target.count else {
+            throw NetworkError.checkpoint(path: path, detail: "tensor '\(name)' has shape \(shape), the network needs \(target.shape)")
+        }
+        target.storage = values
+    }
+    for (name, p) in network.namedParameters { try fill(name, &p.value) }
+    for (i, layer) in network.layers.enumerated() {
+        if let bn = layer as? BatchNorm2D {
+            try fill("\(i).running_mean", &bn.runningMean)
+            try fill("\(i).running_var", &bn.runningVariance)
+        }
+    }
+    return (network, architecture)
+}

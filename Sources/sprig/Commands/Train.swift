@@ -1,0 +1,115 @@
+// `sprig train` and `sprig eval`.
+
+import Foundation
+import SprigTrain
+
+let trainCommand = Command(
+    name: "train",
+    summary: "Train a named network on Fashion-MNIST classes and save a safetensors checkpoint.",
+    usage: "sprig train [--model mlp|cnn] [--data SOURCE] [--classes 0-4] [--epochs 5] [--out supernet.safetensors] [options]",
+    positionals: 0...0,
+    options: [
+        OptionSpec(name: "model", value: "NAME", help: "mlp or cnn.", defaultValue: "cnn"),
+        OptionSpec(name: "data", value: "SOURCE", help: "builtin, fashion-mnist or a directory of IDX files.", defaultValue: "builtin"),
+        OptionSpec(name: "classes", value: "SPEC", help: "Classes to train on (relabelled 0..n-1).", defaultValue: "0-4"),
+        OptionSpec(name: "epochs", value: "N", help: "Passes over the training split.", defaultValue: "5"),
+        OptionSpec(name: "batch", value: "N", help: "Mini-batch size.", defaultValue: "64"),
+        OptionSpec(name: "lr", value: "X", help: "Peak learning rate (SGD, momentum 0.9, cosine with warm-up).", defaultValue: "0.05"),
+        OptionSpec(name: "width", value: "X", help: "Width multiplier of the default widths.", defaultValue: "1.0"),
+        OptionSpec(name: "seed", value: "S", help: "Seed of the weights, the shuffles and the augmentation.", defaultValue: "1"),
+        OptionSpec(name: "threads", value: "N", help: "Threads for GEMM and the layers (1 gives byte-identical checkpoints).", defaultValue: "2"),
+        OptionSpec(name: "out", value: "PATH", help: "Checkpoint to write (atomically).", defaultValue: "supernet.safetensors"),
+        OptionSpec(name: "json", value: nil, help: "Print one JSON object (accuracy, images_per_second, seconds, …)."),
+    ],
+    run: runTrain)
+
+let evalCommand = Command(
+    name: "eval",
+    summary: "Accuracy of a checkpoint on the test split of its classes.",
+    usage: "sprig eval CKPT [--data SOURCE] [--classes SPEC] [--json]",
+    positionals: 1...1,
+    options: [
+        OptionSpec(name: "data", value: "SOURCE", help: "builtin, fashion-mnist or a directory of IDX files.", defaultValue: "builtin"),
+        OptionSpec(name: "classes", value: "SPEC", help: "Classes, in the checkpoint's output order.", defaultValue: "the checkpoint's"),
+        OptionSpec(name: "json", value: nil, help: "Print one JSON object (accuracy, loss, images_per_second, seconds)."),
+    ],
+    run: runEval)
+
+func runTrain(_ a: ParsedArguments) throws {
+    let family = try a.choice("model", default: "cnn", among: Architecture.families)
+    let epochs = try a.int("epochs", default: 5, range: 1...1000)
+    let threads = try a.int("threads", default: 2, range: 1...64)
+    var options = TrainOptions()
+    options.epochs = epochs
+    options.batchSize = try a.int("batch", default: 64, range: 1...65536)
+    options.learningRate = Float(try a.double("lr", default: 0.05, range: 1e-9...1e9))
+    options.seed = UInt64(try a.int("seed", default: 1, range: 0...Int.max))
+    options.augmentShift = family == "cnn" ? 2 : 0
+    let width = try a.double("width", default: 1, range: 0.01...16)
+    let out = a.string("out", default: "supernet.safetensors")
+    GEMM.defaultThreads = threads
+
+    let source = DataSource(argument: a.string("data", default: "builtin"))
+    let splits = try source.load()
+    let classes = try ClassSelection.parse(a.string("classes", default: "0-4"), present: splits.train.labelsPresent)
+    let train = try splits.train.filtered(classes: classes)
+    let test = try splits.test.filtered(classes: classes)
+    let architecture = try Architecture(family: family, classes: classes.count, width: width, sourceClasses: classes)
+    let network = try buildNetwork(architecture, seed: options.seed)
+    let params = parameterCount(network)
+    if !a.flag("json") {
+        printError("sprig train: \(family) \(architecture.widths), \(params) parameters, \(train.count) training images of classes \(classes), \(epochs) epochs")
+    }
+    let bar = ProgressBar("train", total: ((train.count + options.batchSize - 1) / options.batchSize) * epochs, unit: "step")
+    let result = try SprigTrain.train(network, on: train, options: options) { p in
+        bar.update(p.step, status: String(format: "epoch %d/%d loss %.4f acc %.3f %.0f img/s", p.epoch, epochs, p.loss, p.accuracy, p.imagesPerSecond))
+    }
+    let evaluation = try evaluate(network, on: test)
+    try saveCheckpoint(network, architecture: architecture, to: out)
+    if a.flag("json") {
+        var o = JSONObject()
+        o.set("model", family)
+        o.set("params", params)
+        o.set("epochs", epochs)
+        o.set("accuracy", evaluation.accuracy)
+        o.set("test_loss", evaluation.loss)
+        o.set("train_loss", Double(result.trainLoss))
+        o.set("images_per_second", result.imagesPerSecond)
+        o.set("seconds", result.seconds)
+        o.set("seconds_per_epoch", result.seconds / Double(epochs))
+        o.set("checkpoint", out)
+        print(o.text)
+    } else {
+        print(String(format: "%@: test accuracy %.2f%% on classes %@ (%d images); %.0f images/s, %@ per epoch; wrote %@",
+                     family, evaluation.accuracy * 100, classes.map(String.init).joined(separator: ","), test.count,
+                     result.imagesPerSecond, duration(result.seconds / Double(epochs)), out))
+    }
+}
+
+func runEval(_ a: ParsedArguments) throws {
+    let path = a.positional[0]
+    let (network, architecture) = try loadCheckpoint(path: path)
+    let source = DataSource(argument: a.string("data", default: "builtin"))
+    let test = try source.load().test
+    let classes = try a.string("classes").map { try ClassSelection.parse($0, present: test.labelsPresent) } ?? architecture.sourceClasses
+    guard classes.count == architecture.classes else {
+        throw UsageError(description: "--classes: \(classes.count) classes but \(path) has \(architecture.classes) outputs")
+    }
+    let data = try test.filtered(classes: classes)
+    let start = Date()
+    let result = try evaluate(network, on: data)
+    let seconds = Date().timeIntervalSince(start)
+    if a.flag("json") {
+        var o = JSONObject()
+        o.set("accuracy", result.accuracy)
+        o.set("loss", result.loss)
+        o.set("count", data.count)
+        o.set("images_per_second", result.imagesPerSecond)
+        o.set("seconds", seconds)
+        print(o.text)
+    } else {
+        print(String(format: "%@: accuracy %.2f%% (loss %.4f) on %d test images of classes %@; %.0f images/s",
+                     path, result.accuracy * 100, result.loss, data.count, classes.map(String.init).joined(separator: ","),
+                     result.imagesPerSecond))
+    }
+}
