@@ -6,6 +6,7 @@ import Foundation
 let commands: [Command] = [
     trainCommand,
     evalCommand,
+    compileCommand,
     inspectCommand,
     runCommand,
     fixturesCommand,

@@ -1,0 +1,43 @@
+// From a trained network (a Sequential of trainer layers) to lowering steps,
+// and the figures the compiler reports.
+
+import SprigRuntime
+import SprigTrain
+
+/// The lowering steps of a chain of trainer layers (nested chains are flattened;
+/// Dropout is the identity at inference).
+public func loweringSteps(_ network: Sequential) throws -> [LoweringStep] {
+    var steps: [LoweringStep] = []
+    for layer in network.layers {
+        switch layer {
+        case let l as Conv2D: steps.append(.conv(l))
+        case let l as BatchNorm2D: steps.append(.batchNorm(l))
+        case is ReLU: steps.append(.relu)
+        case let l as MaxPool2D: steps.append(.maxPool(l))
+        case let l as AvgPool2D: steps.append(.avgPool(l))
+        case is GlobalAveragePool: steps.append(.globalAveragePool)
+        case is Flatten: steps.append(.flatten)
+        case let l as Dense: steps.append(.dense(l))
+        case is Dropout: continue
+        case let l as Sequential: steps += try loweringSteps(l)
+        default: throw LoweringError(description: "layer \(type(of: layer)) cannot be compiled")
+        }
+    }
+    return steps
+}
+
+/// Multiply-accumulates of one inference of `model` (convolutions and dense layers).
+public func multiplyAccumulates(_ model: Model) -> Int {
+    var total = 0
+    for o in 0..<model.opCount {
+        let op = model.op(o)
+        let w = model.tensor(op.inputs.1), y = model.tensor(op.output)
+        switch op.opcode {
+        case .dense: total += w.dims.0 * w.dims.1
+        case .conv2d: total += y.dims.0 * y.dims.1 * w.dims.3 * w.dims.0 * w.dims.1 * w.dims.2
+        case .depthwiseConv2d: total += y.dims.0 * y.dims.1 * w.dims.2 * w.dims.0 * w.dims.1
+        default: break
+        }
+    }
+    return total
+}

@@ -1,0 +1,75 @@
+// `sprig compile`: checkpoint → .sprig blob, in f32 or int8.
+
+import Foundation
+import SprigCompile
+import SprigRuntime
+import SprigTrain
+
+let compileCommand = Command(
+    name: "compile",
+    summary: "Compile a checkpoint into a .sprig blob (BN folded, activations fused; f32 or int8 with calibration).",
+    usage: "sprig compile CKPT [--precision f32|q8] [--calib-data SOURCE] [--calib-classes SPEC] [--max-classes 10] [--max-shots 20] --out MODEL.sprig [--json]",
+    positionals: 1...1,
+    options: [
+        OptionSpec(name: "precision", value: "P", help: "f32 or q8.", defaultValue: "q8"),
+        OptionSpec(name: "calib-data", value: "SOURCE", help: "Calibration images for q8: builtin, fashion-mnist or a directory.", defaultValue: "builtin"),
+        OptionSpec(name: "calib-classes", value: "SPEC", help: "Classes of the calibration images.", defaultValue: "the checkpoint's"),
+        OptionSpec(name: "calib-count", value: "N", help: "Calibration images (from the training split).", defaultValue: "256"),
+        OptionSpec(name: "percentile", value: "X", help: "Keep this central fraction of each activation's values (1 = min/max).", defaultValue: "1"),
+        OptionSpec(name: "max-classes", value: "N", help: "Fine-tuning plan: classes the device may learn.", defaultValue: "10"),
+        OptionSpec(name: "max-shots", value: "N", help: "Fine-tuning plan: shots per class.", defaultValue: "20"),
+        OptionSpec(name: "out", value: "PATH", help: "The blob to write (atomically).", defaultValue: "model.sprig"),
+        OptionSpec(name: "json", value: nil, help: "Print one JSON object (blob_bytes, arena_bytes, finetune_arena_bytes, params, macs)."),
+    ],
+    run: runCompile)
+
+func runCompile(_ a: ParsedArguments) throws {
+    let path = a.positional[0]
+    let precision = try a.choice("precision", default: "q8", among: ["f32", "q8"])
+    let maxClasses = try a.int("max-classes", default: 10, range: 1...65535)
+    let maxShots = try a.int("max-shots", default: 20, range: 1...65535)
+    let out = a.string("out", default: "model.sprig")
+    let (network, architecture) = try loadCheckpoint(path: path)
+    let labels = architecture.sourceClasses.map(String.init)
+    var builder = try lowerNetwork(try loweringSteps(network), height: 28, width: 28, channels: 1,
+                                   name: "\(architecture.family)-\(architecture.widths.map(String.init).joined(separator: "-"))",
+                                   labels: labels, mean: architecture.mean, std: architecture.std)
+    builder.setMetadata("source", path)
+    if precision == "q8" {
+        let source = DataSource(argument: a.string("calib-data", default: "builtin"))
+        let train: Dataset
+        do {
+            train = try source.load().train
+        } catch {
+            throw CommandError(description: "q8 needs calibration images: \(error)")
+        }
+        let classes = try a.string("calib-classes").map { try ClassSelection.parse($0, present: train.labelsPresent) }
+            ?? architecture.sourceClasses
+        let data = try train.filtered(classes: classes).shuffled(seed: 7)
+        let count = min(try a.int("calib-count", default: 256, range: 1...100_000), data.count)
+        guard count > 0 else { throw CommandError(description: "no calibration images of classes \(classes) in \(source)") }
+        let percentile = try a.double("percentile", default: 1, range: 0.5...1)
+        let ranges = try calibrate(blob: try builder.build(), samples: (0..<count).map { Array(data.image($0)) }, percentile: percentile)
+        builder = try quantizeNetwork(builder, ranges: ranges)
+    }
+    let blob = try withFineTunePlan(builder, maxClasses: maxClasses, maxShots: maxShots)
+    try writeFileAtomically(blob, to: out)
+    let file = try BlobFile(out)
+    let m = file.model
+    let macs = multiplyAccumulates(m)
+    if a.flag("json") {
+        var o = JSONObject()
+        o.set("file", out)
+        o.set("precision", precision)
+        o.set("blob_bytes", m.bytes.count)
+        o.set("arena_bytes", m.arenaBytes)
+        o.set("finetune_arena_bytes", m.finetuneArenaBytes)
+        o.set("params", m.parameterCount)
+        o.set("macs", macs)
+        print(o.text)
+    } else {
+        print("\(out): \(precision), \(bytesText(m.bytes.count)), arena \(bytesText(m.arenaBytes)) for inference, "
+            + "\(bytesText(m.finetuneArenaBytes)) for fine-tuning (\(maxClasses) classes × \(maxShots) shots), "
+            + "\(m.parameterCount) params, \(macs) MACs")
+    }
+}

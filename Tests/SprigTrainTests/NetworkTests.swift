@@ -1,0 +1,135 @@
+// Named networks: checkpoint round trip and its errors, a short deterministic
+// training run, divergence detection, and the compiled blob against the
+// trainer's forward for each family.
+
+import Foundation
+import SprigCompile
+import SprigRuntime
+import SprigTestSupport
+import SprigTrain
+import XCTest
+
+final class NetworkTests: XCTestCase {
+    func temporary(_ name: String) -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("sprig-\(ProcessInfo.processInfo.processIdentifier)-\(name)").path
+    }
+
+    /// A network with non-trivial BatchNorm statistics.
+    func network(_ family: String, seed: UInt64) throws -> (Sequential, Architecture) {
+        let a = try Architecture(family: family, classes: 5, width: 0.25, sourceClasses: [0, 1, 2, 3, 4])
+        let n = try buildNetwork(a, seed: seed)
+        var rng = SprigRNG(seed: seed + 100)
+        for case let bn as BatchNorm2D in n.layers {
+            for c in 0..<bn.channels {
+                bn.runningMean.storage[c] = rng.nextFloat() - 0.5
+                bn.runningVariance.storage[c] = 0.5 + rng.nextFloat()
+                bn.weight.value.storage[c] = 0.5 + rng.nextFloat()
+                bn.bias.value.storage[c] = rng.nextFloat() - 0.5
+            }
+        }
+        return (n, a)
+    }
+
+    func testCheckpointRoundTripIsBitExact() throws {
+        for family in Architecture.families {
+            let (n, a) = try network(family, seed: 3)
+            let path = temporary("\(family).safetensors")
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            try saveCheckpoint(n, architecture: a, to: path)
+            let (m, b) = try loadCheckpoint(path: path)
+            XCTAssertEqual(a, b)
+            XCTAssertEqual(n.namedParameters.map { $0.name }, m.namedParameters.map { $0.name })
+            for (p, q) in zip(n.namedParameters, m.namedParameters) {
+                XCTAssertEqual(p.parameter.value.storage.map(\.bitPattern), q.parameter.value.storage.map(\.bitPattern), p.name)
+            }
+            var rng = SprigRNG(seed: 9)
+            let x = Tensor(shape: [2, 28, 28, 1], storage: (0..<(2 * 784)).map { _ in rng.normal() })
+            XCTAssertEqual(n.forward(x, training: false).storage, m.forward(x, training: false).storage, family)
+        }
+    }
+
+    func testCheckpointErrorsNameTheFileAndTensor() throws {
+        let (n, a) = try network("cnn", seed: 4)
+        let path = temporary("broken.safetensors")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try saveCheckpoint(n, architecture: a, to: path)
+        var file = try SafetensorsFile.read(path: path)
+        file.tensors.removeValue(forKey: "1.running_var")
+        try file.write(path: path)
+        XCTAssertThrowsError(try loadCheckpoint(path: path)) {
+            XCTAssertTrue("\($0)".contains(path) && "\($0)".contains("1.running_var"), "\($0)")
+        }
+        file.tensors["1.running_var"] = try SafetensorsTensor(shape: [3], floats: [1, 2, 3])
+        try file.write(path: path)
+        XCTAssertThrowsError(try loadCheckpoint(path: path)) { XCTAssertTrue("\($0)".contains("shape"), "\($0)") }
+        file.metadata = [:]
+        try file.write(path: path)
+        XCTAssertThrowsError(try loadCheckpoint(path: path)) { XCTAssertTrue("\($0)".contains("architecture"), "\($0)") }
+    }
+
+    func testShortTrainingBeatsChanceAndIsDeterministic() throws {
+        let data = try DataSource.builtin.load()
+        let train = try data.train.filtered(classes: [0, 1]).subset(Array(0..<256))
+        let test = try data.test.filtered(classes: [0, 1])
+        let previous = GEMM.defaultThreads
+        GEMM.defaultThreads = 1
+        defer { GEMM.defaultThreads = previous }
+        var bytes: [[UInt8]] = []
+        for _ in 0..<2 {
+            let a = try Architecture(family: "mlp", classes: 2, width: 0.1, sourceClasses: [0, 1])
+            let n = try buildNetwork(a, seed: 5)
+            var options = TrainOptions()
+            options.epochs = 2
+            options.augmentShift = 0
+            _ = try train(n, on: train, options: options)
+            XCTAssertGreaterThan(try evaluate(n, on: test).accuracy, 0.8)
+            let path = temporary("det.safetensors")
+            try saveCheckpoint(n, architecture: a, to: path)
+            bytes.append(Array(try Data(contentsOf: URL(fileURLWithPath: path))))
+            try? FileManager.default.removeItem(atPath: path)
+        }
+        XCTAssertEqual(bytes[0], bytes[1], "the same seed must give a byte-identical checkpoint")
+    }
+
+    func testDivergenceStopsAndNamesTheStep() throws {
+        let data = try DataSource.builtin.load().train.filtered(classes: [0, 1]).subset(Array(0..<128))
+        let n = try buildNetwork(try Architecture(family: "mlp", classes: 2, width: 0.1, sourceClasses: [0, 1]), seed: 1)
+        var options = TrainOptions()
+        options.learningRate = 1e12
+        options.warmupFraction = 0
+        options.augmentShift = 0
+        XCTAssertThrowsError(try train(n, on: data, options: options)) {
+            guard case TrainError.diverged(let step, _) = $0 else { return XCTFail("\($0)") }
+            XCTAssertGreaterThan(step, 0)
+            XCTAssertTrue("\($0)".contains("step \(step)"))
+        }
+    }
+
+    /// The compiled f32 blob computes the trainer's eval forward, for every family.
+    func testCompiledBlobMatchesTheTrainer() throws {
+        for family in Architecture.families {
+            let (n, a) = try network(family, seed: 6)
+            let blob = try lowerNetwork(try loweringSteps(n), height: 28, width: 28, channels: 1, name: family,
+                                        mean: a.mean, std: a.std).build()
+            let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: blob.count, alignment: 16)
+            defer { bytes.deallocate() }
+            bytes.copyBytes(from: blob)
+            let model = try Model(bytes: UnsafeRawBufferPointer(bytes))
+            let arena = UnsafeMutableRawBufferPointer.allocate(byteCount: model.arenaBytes, alignment: 16)
+            defer { arena.deallocate() }
+            let interpreter = try Interpreter(model: model, arena: arena)
+            var rng = SprigRNG(seed: 2)
+            for _ in 0..<3 {
+                let pixels = (0..<784).map { _ in UInt8(rng.int(below: 256)) }
+                try pixels.withUnsafeBytes { try interpreter.setInput(pixels: $0) }
+                interpreter.invoke()
+                let x = Tensor(shape: [1, 28, 28, 1], storage: pixels.map { (Float($0) / 255 - a.mean) / a.std })
+                let want = n.forward(x, training: false).storage
+                let got = (0..<interpreter.outputCount).map { interpreter.output($0) }
+                let scale = max(1, want.map { abs($0) }.max() ?? 0)
+                let diff = zip(got, want).map { abs($0 - $1) }.max() ?? .infinity
+                XCTAssertLessThan(diff / scale, 1e-5, "\(family): max |diff| \(diff)")
+            }
+        }
+    }
+}
