@@ -81,7 +81,7 @@ final class NetworkTests: XCTestCase {
             var options = TrainOptions()
             options.epochs = 2
             options.augmentShift = 0
-            _ = try train(n, on: train, options: options)
+            _ = try SprigTrain.train(n, on: train, options: options)
             XCTAssertGreaterThan(try evaluate(n, on: test).accuracy, 0.8)
             let path = temporary("det.safetensors")
             try saveCheckpoint(n, architecture: a, to: path)

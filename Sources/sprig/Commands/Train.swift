@@ -15,6 +15,7 @@ let trainCommand = Command(
         OptionSpec(name: "epochs", value: "N", help: "Passes over the training split.", defaultValue: "5"),
         OptionSpec(name: "batch", value: "N", help: "Mini-batch size.", defaultValue: "64"),
         OptionSpec(name: "lr", value: "X", help: "Peak learning rate (SGD, momentum 0.9, cosine with warm-up).", defaultValue: "0.05"),
+        OptionSpec(name: "augment", value: "N", help: "Random shift of up to N pixels (0 = none).", defaultValue: "cnn: 1, mlp: 0"),
         OptionSpec(name: "width", value: "X", help: "Width multiplier of the default widths.", defaultValue: "1.0"),
         OptionSpec(name: "seed", value: "S", help: "Seed of the weights, the shuffles and the augmentation.", defaultValue: "1"),
         OptionSpec(name: "threads", value: "N", help: "Threads for GEMM and the layers (1 gives byte-identical checkpoints).", defaultValue: "2"),
@@ -44,7 +45,7 @@ func runTrain(_ a: ParsedArguments) throws {
     options.batchSize = try a.int("batch", default: 64, range: 1...65536)
     options.learningRate = Float(try a.double("lr", default: 0.05, range: 1e-9...1e9))
     options.seed = UInt64(try a.int("seed", default: 1, range: 0...Int.max))
-    options.augmentShift = family == "cnn" ? 2 : 0
+    options.augmentShift = try a.int("augment", default: family == "cnn" ? 1 : 0, range: 0...4)
     let width = try a.double("width", default: 1, range: 0.01...16)
     let out = a.string("out", default: "supernet.safetensors")
     GEMM.defaultThreads = threads
