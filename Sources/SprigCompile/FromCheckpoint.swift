@@ -20,6 +20,9 @@ public func loweringSteps(_ network: Sequential) throws -> [LoweringStep] {
         case let l as Dense: steps.append(.dense(l))
         case is Dropout: continue
         case let l as Sequential: steps += try loweringSteps(l)
+        case let l as Residual:
+            steps.append(.residual(body: try loweringSteps(l.body), shortcut: try loweringSteps(l.shortcut)))
+            steps.append(.relu)
         default: throw LoweringError(description: "layer \(type(of: layer)) cannot be compiled")
         }
     }

@@ -7,6 +7,7 @@ let commands: [Command] = [
     trainCommand,
     evalCommand,
     compileCommand,
+    benchCommand,
     inspectCommand,
     runCommand,
     fixturesCommand,

@@ -133,3 +133,44 @@ final class NetworkTests: XCTestCase {
         }
     }
 }
+
+final class ResidualGradientTests: XCTestCase {
+    /// dL/dx of a residual block (projection shortcut, eval-mode BN) against central differences
+    /// of L = Σ y·r in Double, skipping points near the ReLU kink.
+    func testInputGradientMatchesFiniteDifferences() {
+        var rng = SprigRNG(seed: 12)
+        let body = Sequential([
+            Conv2D(inputChannels: 2, outputChannels: 3, kernelSize: 3, stride: 2, padding: 1, bias: true, rng: &rng),
+            ReLU(),
+            Conv2D(inputChannels: 3, outputChannels: 3, kernelSize: 3, padding: 1, bias: true, rng: &rng),
+        ])
+        let shortcut = Sequential([Conv2D(inputChannels: 2, outputChannels: 3, kernelSize: 1, stride: 2, bias: true, rng: &rng)])
+        let block = Residual(body: body, shortcut: shortcut)
+        let x = Tensor(shape: [1, 5, 5, 2], storage: (0..<50).map { _ in rng.normal() })
+        let r = Tensor(shape: [1, 3, 3, 3], storage: (0..<27).map { _ in rng.normal() })
+        let y = block.forward(x, training: false)
+        let dx = block.backward(r)
+        func loss(_ input: Tensor) -> Double {
+            let out = block.forward(input, training: false)
+            return zip(out.storage, r.storage).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        }
+        var checked = 0
+        for i in 0..<x.count {
+            let h: Float = 1e-2
+            var a = x, b = x
+            a.storage[i] += h
+            b.storage[i] -= h
+            // Skip inputs whose perturbation flips a ReLU (a kink), inside the body or after the add.
+            let inner = body.layers[0]
+            let ia = inner.forward(a, training: false), ib = inner.forward(b, training: false)
+            if zip(ia.storage, ib.storage).contains(where: { ($0 > 0) != ($1 > 0) }) { continue }
+            let ya = block.forward(a, training: false), yb = block.forward(b, training: false)
+            if zip(ya.storage, yb.storage).contains(where: { ($0 > 0) != ($1 > 0) }) { continue }
+            if zip(ya.storage, y.storage).contains(where: { ($0 > 0) != ($1 > 0) }) { continue }
+            let numeric = (loss(a) - loss(b)) / Double(2 * h)
+            XCTAssertEqual(Double(dx.storage[i]), numeric, accuracy: 2e-3 * max(1, abs(numeric)), "x[\(i)]")
+            checked += 1
+        }
+        XCTAssertGreaterThan(checked, 20)
+    }
+}

@@ -3,6 +3,9 @@
 //   mlp   Flatten → Dense 784→w0 → ReLU → Dense w0→w1 → ReLU → Dense w1→classes      (widths 512, 256)
 //   cnn   4 × [Conv3×3 same (no bias) → BatchNorm2D → ReLU], MaxPool 2 after blocks 1–3,
 //         GlobalAveragePool → Dense widths[3]→classes                                 (widths 32, 64, 128, 128)
+//   resnet stem Conv3×3 w0 + BN + ReLU, then 3 stages of one basic Residual block each
+//         (Conv3×3 + BN + ReLU + Conv3×3 + BN, shortcut identity or 1×1 stride-2 projection + BN),
+//         stages 2–3 halve the resolution; GlobalAveragePool → Dense                 (widths 16, 32, 64)
 //
 // A network is a `Sequential`; the unit groups DAP prunes are each conv's output
 // channels (cnn) and each hidden Dense's neurons (mlp). Width multipliers scale the
@@ -25,10 +28,14 @@ public struct Architecture: Codable, Equatable, Sendable {
     public var mean: Float
     public var std: Float
 
-    public static let families = ["mlp", "cnn"]
+    public static let families = ["mlp", "cnn", "resnet"]
 
     public static func defaultWidths(_ family: String) -> [Int] {
-        family == "mlp" ? [512, 256] : [32, 64, 128, 128]
+        switch family {
+        case "mlp": return [512, 256]
+        case "resnet": return [16, 32, 64]
+        default: return [32, 64, 128, 128]
+        }
     }
 
     /// The default architecture of `family`, widths scaled by `width`.
@@ -93,9 +100,60 @@ public func buildNetwork(_ a: Architecture, seed: UInt64) throws -> Sequential {
         layers.append(GlobalAveragePool())
         layers.append(Dense(inputDimensions: channels, outputDimensions: a.classes, rng: &rng))
         return Sequential(layers)
+    case "resnet":
+        guard a.widths.count == 3 else { throw NetworkError.checkpoint(path: "architecture", detail: "resnet needs 3 widths") }
+        var layers: [any Layer] = [
+            Conv2D(inputChannels: 1, outputChannels: a.widths[0], kernelSize: 3, padding: 1, bias: false, rng: &rng),
+            BatchNorm2D(channels: a.widths[0]), ReLU(),
+        ]
+        var channels = a.widths[0]
+        for (i, w) in a.widths.enumerated() {
+            let stride = i == 0 ? 1 : 2
+            let body = Sequential([
+                Conv2D(inputChannels: channels, outputChannels: w, kernelSize: 3, stride: stride, padding: 1, bias: false, rng: &rng),
+                BatchNorm2D(channels: w), ReLU(),
+                Conv2D(inputChannels: w, outputChannels: w, kernelSize: 3, padding: 1, bias: false, rng: &rng),
+                BatchNorm2D(channels: w),
+            ])
+            let shortcut = stride == 1 && channels == w ? Sequential([]) : Sequential([
+                Conv2D(inputChannels: channels, outputChannels: w, kernelSize: 1, stride: stride, bias: false, rng: &rng),
+                BatchNorm2D(channels: w),
+            ])
+            layers.append(Residual(body: body, shortcut: shortcut))
+            channels = w
+        }
+        layers.append(GlobalAveragePool())
+        layers.append(Dense(inputDimensions: channels, outputDimensions: a.classes, rng: &rng))
+        return Sequential(layers)
     default:
         throw NetworkError.unknownFamily(a.family)
     }
+}
+
+/// Every trained tensor and BatchNorm statistic of a network, by checkpoint name
+/// ("3.body.0.weight", "3.body.1.running_mean", …), in a fixed order.
+public func namedTensors(_ network: Sequential, prefix: String = "") -> [(name: String, get: () -> Tensor, set: (Tensor) -> Void)] {
+    var out: [(name: String, get: () -> Tensor, set: (Tensor) -> Void)] = []
+    for (i, layer) in network.layers.enumerated() {
+        let path = "\(prefix)\(i)."
+        if let chain = layer as? Sequential {
+            out += namedTensors(chain, prefix: path)
+            continue
+        }
+        if let block = layer as? Residual {
+            out += namedTensors(block.body, prefix: path + "body.")
+            out += namedTensors(block.shortcut, prefix: path + "shortcut.")
+            continue
+        }
+        for p in layer.parameters {
+            out.append((path + p.name, { p.value }, { p.value = $0 }))
+        }
+        if let bn = layer as? BatchNorm2D {
+            out.append((path + "running_mean", { bn.runningMean }, { bn.runningMean = $0 }))
+            out.append((path + "running_var", { bn.runningVariance }, { bn.runningVariance = $0 }))
+        }
+    }
+    return out
 }
 
 /// Number of trained parameters.
@@ -106,14 +164,9 @@ public func parameterCount(_ network: Sequential) -> Int {
 /// Saves a network and its architecture (atomically).
 public func saveCheckpoint(_ network: Sequential, architecture: Architecture, to path: String) throws {
     var file = SafetensorsFile(metadata: ["architecture": architecture.json, "format": "sprig-checkpoint-1"])
-    for (name, p) in network.namedParameters {
-        file.tensors[name] = try SafetensorsTensor(shape: p.value.shape, floats: p.value.storage)
-    }
-    for (i, layer) in network.layers.enumerated() {
-        if let bn = layer as? BatchNorm2D {
-            file.tensors["\(i).running_mean"] = try SafetensorsTensor(shape: [bn.channels], floats: bn.runningMean.storage)
-            file.tensors["\(i).running_var"] = try SafetensorsTensor(shape: [bn.channels], floats: bn.runningVariance.storage)
-        }
+    for entry in namedTensors(network) {
+        let t = entry.get()
+        file.tensors[entry.name] = try SafetensorsTensor(shape: t.shape, floats: t.storage)
     }
     try file.write(path: path)
 }
@@ -134,20 +187,17 @@ public func loadCheckpoint(path: String) throws -> (network: Sequential, archite
         throw NetworkError.checkpoint(path: path, detail: "__metadata__['architecture'] is not valid: \(error)")
     }
     let network = try buildNetwork(architecture, seed: 0)
-    func fill(_ name: String, _ target: inout Tensor) throws {
-        guard file.tensors[name] != nil else { throw NetworkError.checkpoint(path: path, detail: "tensor '\(name)' is missing") }
-        let (shape, values) = try file.floats(name)
+    for entry in namedTensors(network) {
+        guard file.tensors[entry.name] != nil else {
+            throw NetworkError.checkpoint(path: path, detail: "tensor '\(entry.name)' is missing")
+        }
+        let (shape, values) = try file.floats(entry.name)
+        var target = entry.get()
         guard shape.reduce(1, *) == target.count else {
-            throw NetworkError.checkpoint(path: path, detail: "tensor '\(name)' has shape \(shape), the network needs \(target.shape)")
+            throw NetworkError.checkpoint(path: path, detail: "tensor '\(entry.name)' has shape \(shape), the network needs \(target.shape)")
         }
         target.storage = values
-    }
-    for (name, p) in network.namedParameters { try fill(name, &p.value) }
-    for (i, layer) in network.layers.enumerated() {
-        if let bn = layer as? BatchNorm2D {
-            try fill("\(i).running_mean", &bn.runningMean)
-            try fill("\(i).running_var", &bn.runningVariance)
-        }
+        entry.set(target)
     }
     return (network, architecture)
 }

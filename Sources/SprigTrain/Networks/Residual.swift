@@ -1,0 +1,43 @@
+// Residual: y = ReLU(body(x) + shortcut(x)), the basic block of `resnet`.
+//
+//   x       [N][H][W][Cin]
+//   body    a Sequential ending without activation     → [N][H'][W'][C]
+//   shortcut a Sequential (1×1 projection + BN) or empty (identity) → [N][H'][W'][C]
+//   y       ReLU(body(x) + shortcut(x))
+//
+//   backward  dy' = dy · [y > 0];  dx = body.backward(dy') + shortcut.backward(dy')  (or + dy')
+//
+// The channels of body's output and of the shortcut are tied: DAP prunes them as one group.
+
+/// A residual block with a ReLU after the add.
+public final class Residual: Layer {
+    public let body: Sequential
+    public let shortcut: Sequential
+    private var output: Tensor?
+
+    public init(body: Sequential, shortcut: Sequential = Sequential([])) {
+        self.body = body
+        self.shortcut = shortcut
+    }
+
+    public var parameters: [Parameter] { body.parameters + shortcut.parameters }
+
+    public func forward(_ x: Tensor, training: Bool) -> Tensor {
+        let a = body.forward(x, training: training)
+        let b = shortcut.layers.isEmpty ? x : shortcut.forward(x, training: training)
+        var y = Add.sum(a, b)
+        for i in y.storage.indices where y.storage[i] < 0 { y.storage[i] = 0 }
+        output = y
+        return y
+    }
+
+    public func backward(_ dy: Tensor) -> Tensor {
+        var g = dy
+        if let y = output {
+            for i in g.storage.indices where y.storage[i] <= 0 { g.storage[i] = 0 }
+        }
+        let dxBody = body.backward(g)
+        let dxShort = shortcut.layers.isEmpty ? g : shortcut.backward(g)
+        return Add.sum(dxBody, dxShort)
+    }
+}
