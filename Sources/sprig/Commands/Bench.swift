@@ -26,7 +26,7 @@ func runBench(_ a: ParsedArguments) throws {
         let one = gemmBenchmark(m: m, n: n, k: k, threads: 1, iterations: iterations)
         let two = gemmBenchmark(m: m, n: n, k: k, threads: 2, iterations: iterations)
         gemm.append("{\"shape\":\(jsonQuote(name)),\"gflops_1_thread\":\(one),\"gflops_2_threads\":\(two)}")
-        rows.append(String(format: "  %-20@ %7.1f GFLOP/s (1 thread)  %7.1f GFLOP/s (2 threads)", name, one, two))
+        rows.append("  " + left(name, 20) + String(format: "%7.1f GFLOP/s (1 thread)  %7.1f GFLOP/s (2 threads)", one, two))
     }
     var training: [String] = []
     for family in ["mlp", "cnn"] {
@@ -51,7 +51,7 @@ func runBench(_ a: ParsedArguments) throws {
         for _ in 0..<steps { step() }
         let perSecond = Double(steps * 64) / Date().timeIntervalSince(start)
         training.append("\"\(family)_images_per_second\":\(perSecond)")
-        rows.append(String(format: "  train %-14@ %9.0f images/s (batch 64, 2 threads)", family, perSecond))
+        rows.append("  train " + left(family, 14) + String(format: "%9.0f images/s (batch 64, 2 threads)", perSecond))
     }
     if a.flag("json") {
         print("{\"gemm\":[\(gemm.joined(separator: ","))],\(training.joined(separator: ","))}")
