@@ -5,6 +5,7 @@
 import Foundation
 import SprigPrune
 import SprigTestSupport
+import SprigTrain
 import XCTest
 
 final class RelaxationTests: XCTestCase {
@@ -155,6 +156,30 @@ final class RelaxationTests: XCTestCase {
                                              budget: Budget(kind: .params, fraction: (minimum - 1) / s.fullCost(.params)))) {
             guard case PruneError.impossibleBudget = $0 else { return XCTFail("\($0)") }
             XCTAssertTrue("\($0)".contains("smallest valid network"))
+        }
+    }
+}
+
+final class NetworkSpaceTests: XCTestCase {
+    /// The cost model's full params equal the compiled network's parameters (BN folded into biases),
+    /// counted independently from the trainer's layers.
+    func testFullParamsMatchTheNetworks() throws {
+        for family in Architecture.families {
+            let a = try Architecture(family: family, classes: 5, width: 0.5, sourceClasses: [0, 1, 2, 3, 4])
+            let network = try buildNetwork(a, seed: 1)
+            // Trainer parameters, with each BatchNorm (γ, β) folded into one bias per channel.
+            var folded = 0
+            func count(_ layers: [any Layer]) {
+                for layer in layers {
+                    if let s = layer as? Sequential { count(s.layers); continue }
+                    if let r = layer as? Residual { count(r.body.layers); count(r.shortcut.layers); continue }
+                    if let bn = layer as? BatchNorm2D { folded += bn.channels; continue }
+                    folded += layer.parameters.reduce(0) { $0 + $1.value.count }
+                }
+            }
+            count(network.layers)
+            let space = try pruningSpace(for: a)
+            XCTAssertEqual(space.fullCost(.params), Double(folded), family)
         }
     }
 }
