@@ -18,6 +18,11 @@ public func fuzzArgs(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     words.append(String(decoding: current, as: UTF8.self))
     // Keep the fuzzer off the file system's writable paths.
     if words.contains(where: { $0.hasPrefix("--out") || $0 == "finetune" }) { return 0 }
+    // bench times as many invokes as asked: parse its words, do not run it.
+    if words.first == "bench" {
+        _ = try? Arguments(words.dropFirst(), command: "bench")
+        return 0
+    }
     _ = edgeMain(words)
     return 0
 }
