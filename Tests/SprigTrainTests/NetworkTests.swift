@@ -174,3 +174,45 @@ final class ResidualGradientTests: XCTestCase {
         XCTAssertGreaterThan(checked, 20)
     }
 }
+
+final class QuantizationAgreementTests: XCTestCase {
+    /// A trained network on real images: the int8 blob's top-1 agrees with the f32 blob's on
+    /// at least 99% of the test images, and its accuracy drops by at most one point.
+    func testInt8AgreesWithFloat32OnRealImages() throws {
+        let data = try DataSource.builtin.load()
+        let train = try data.train.filtered(classes: [0, 1, 2, 3, 4]).subset(Array(0..<2000))
+        let test = try data.test.filtered(classes: [0, 1, 2, 3, 4])
+        let a = try Architecture(family: "mlp", classes: 5, width: 0.125, sourceClasses: [0, 1, 2, 3, 4])
+        let network = try buildNetwork(a, seed: 3)
+        var options = TrainOptions()
+        options.epochs = 1
+        options.augmentShift = 0
+        _ = try SprigTrain.train(network, on: train, options: options)
+        let builder = try lowerNetwork(try loweringSteps(network), height: 28, width: 28, channels: 1, name: "mlp",
+                                       mean: a.mean, std: a.std)
+        let f32 = try builder.build()
+        let calibration = (0..<200).map { Array(train.image($0 * 7 % train.count)) }
+        let q8 = try quantizeNetwork(builder, ranges: try calibrate(blob: f32, samples: calibration)).build()
+        func predictions(_ blob: [UInt8]) throws -> [Int] {
+            let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: blob.count, alignment: 16)
+            defer { bytes.deallocate() }
+            bytes.copyBytes(from: blob)
+            let model = try Model(bytes: UnsafeRawBufferPointer(bytes))
+            let arena = UnsafeMutableRawBufferPointer.allocate(byteCount: model.arenaBytes, alignment: 16)
+            defer { arena.deallocate() }
+            let interpreter = try Interpreter(model: model, arena: arena)
+            return try (0..<test.count).map { i in
+                try Array(test.image(i)).withUnsafeBytes { try interpreter.setInput(pixels: $0) }
+                interpreter.invoke()
+                return interpreter.argmax()
+            }
+        }
+        let p32 = try predictions(f32), p8 = try predictions(q8)
+        let agree = Double(zip(p32, p8).filter { $0 == $1 }.count) / Double(test.count)
+        let acc32 = Double(zip(p32, test.labels).filter { $0 == Int($1) }.count) / Double(test.count)
+        let acc8 = Double(zip(p8, test.labels).filter { $0 == Int($1) }.count) / Double(test.count)
+        XCTAssertGreaterThan(acc32, 0.8, "the network did not learn")
+        XCTAssertGreaterThanOrEqual(agree, 0.99, "q8 agrees with f32 on \(agree) of the test images")
+        XCTAssertLessThanOrEqual(acc32 - acc8, 0.01, "q8 accuracy \(acc8) vs f32 \(acc32)")
+    }
+}
