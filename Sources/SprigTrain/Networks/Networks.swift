@@ -29,11 +29,13 @@ public struct Architecture: Codable, Equatable, Sendable {
     public var std: Float
 
     public static let families = ["mlp", "cnn", "resnet"]
+    /// Families outside the CLI's list: `refcnn` is the reference network of the committed fixtures.
+    public static let internalFamilies = ["refcnn"]
 
     public static func defaultWidths(_ family: String) -> [Int] {
         switch family {
         case "mlp": return [512, 256]
-        case "resnet": return [16, 32, 64]
+        case "resnet", "refcnn": return [16, 32, 64]
         default: return [32, 64, 128, 128]
         }
     }
@@ -41,7 +43,7 @@ public struct Architecture: Codable, Equatable, Sendable {
     /// The default architecture of `family`, widths scaled by `width`.
     public init(family: String, classes: Int, width: Double = 1, sourceClasses: [Int],
                 mean: Float = 0.2860, std: Float = 0.3530) throws {
-        guard Architecture.families.contains(family) else {
+        guard Architecture.families.contains(family) || Architecture.internalFamilies.contains(family) else {
             throw NetworkError.unknownFamily(family)
         }
         guard width > 0, width <= 16 else { throw NetworkError.badWidth(width) }
@@ -95,6 +97,20 @@ public func buildNetwork(_ a: Architecture, seed: UInt64) throws -> Sequential {
             layers.append(BatchNorm2D(channels: w))
             layers.append(ReLU())
             if i < 3 { layers.append(MaxPool2D(kernelSize: 2)) }
+            channels = w
+        }
+        layers.append(GlobalAveragePool())
+        layers.append(Dense(inputDimensions: channels, outputDimensions: a.classes, rng: &rng))
+        return Sequential(layers)
+    case "refcnn":
+        // Conv3×3 16 + ReLU → MaxPool 2 → Conv3×3 32 + ReLU → MaxPool 2 → Conv3×3 64 + ReLU → GAP → Dense.
+        guard a.widths.count == 3 else { throw NetworkError.checkpoint(path: "architecture", detail: "refcnn needs 3 widths") }
+        var layers: [any Layer] = []
+        var channels = 1
+        for (i, w) in a.widths.enumerated() {
+            layers.append(Conv2D(inputChannels: channels, outputChannels: w, kernelSize: 3, padding: 1, bias: true, rng: &rng))
+            layers.append(ReLU())
+            if i < 2 { layers.append(MaxPool2D(kernelSize: 2)) }
             channels = w
         }
         layers.append(GlobalAveragePool())

@@ -14,10 +14,12 @@ let fixturesCommand = Command(
         OptionSpec(name: "out", value: "DIR", help: "Where to write the fixtures.", defaultValue: "Tests/Fixtures"),
         OptionSpec(name: "data", value: "SOURCE", help: "Where the reference images come from.", defaultValue: "builtin"),
         OptionSpec(name: "images", value: "N", help: "Reference images (the first N of the test split).", defaultValue: "16"),
-        OptionSpec(name: "calibration", value: "N", help: "Calibration images for q8 (test split, after the references).", defaultValue: "256"),
+        OptionSpec(name: "calibration", value: "N", help: "Calibration images for q8 (test split, after the references).", defaultValue: "1000"),
+        OptionSpec(name: "epochs", value: "N", help: "Training epochs of the reference CNN.", defaultValue: "3"),
     ],
     details: """
-        Writes ref-cnn-f32.sprig (seeded weights, see SprigCompile/ReferenceModels.swift), its int8
+        Writes ref-cnn-f32.sprig (the reference CNN trained on the training split of all ten classes,
+        family `refcnn` in SprigTrain/Networks), its int8
         twin ref-cnn-q8.sprig calibrated on real images, ref-input.idx and ref-labels.idx (uncompressed
         Fashion-MNIST test images), and ref-expected-f32.txt / ref-expected-q8.txt: for each image, the
         output vector as hexadecimal IEEE-754 bit patterns (exact), then the argmax. It also writes
@@ -28,7 +30,7 @@ let fixturesCommand = Command(
 func runFixtures(_ a: ParsedArguments) throws {
     let out = a.string("out", default: "Tests/Fixtures")
     let count = try a.int("images", default: 16, range: 1...1000)
-    let calibrationCount = try a.int("calibration", default: 256, range: 1...10000)
+    let calibrationCount = try a.int("calibration", default: 1000, range: 1...10000)
     let source = DataSource(argument: a.string("data", default: "builtin"))
     let test = try source.load().test
     guard test.count >= count + 1 else {
@@ -40,7 +42,20 @@ func runFixtures(_ a: ParsedArguments) throws {
     let calibration = (count..<min(test.count, count + calibrationCount)).map { Array(test.image($0)) }
     let images = (0..<count).map { Array(references.image($0)) }
 
-    for (name, builder) in [("ref-cnn", referenceCNN(seed: 1)), ("all-ops", allOpsNetwork(seed: 3))] {
+    // The reference CNN, trained for a few epochs on the training split of every class.
+    let trainSplit = try source.load().train
+    let architecture = try Architecture(family: "refcnn", classes: 10, sourceClasses: Array(0..<10))
+    let reference = try buildNetwork(architecture, seed: 1)
+    var options = TrainOptions()
+    options.epochs = try a.int("epochs", default: 3, range: 1...100)
+    options.augmentShift = 1
+    let result = try SprigTrain.train(reference, on: trainSplit, options: options)
+    printError(String(format: "fixtures: trained refcnn for %d epochs on %d images (train accuracy %.3f)",
+                      options.epochs, trainSplit.count, result.trainAccuracy))
+    let referenceBuilder = try lowerNetwork(try loweringSteps(reference), height: 28, width: 28, channels: 1, name: "ref-cnn",
+                                            labels: ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
+                                                     "sneaker", "bag", "boot"], mean: architecture.mean, std: architecture.std)
+    for (name, builder) in [("ref-cnn", referenceBuilder), ("all-ops", allOpsNetwork(seed: 3))] {
         let samples = name == "ref-cnn" ? calibration : allOpsSamples(calibrationCount)
         let ranges = try calibrate(blob: try builder.build(), samples: samples)
         let f32 = try withFineTunePlan(builder, maxClasses: 10, maxShots: 20)
