@@ -1,10 +1,11 @@
-// The reference networks behind the committed fixtures (Tests/Fixtures).
+// Reference networks with seeded weights, for tests that need a blob without
+// training one.
 //
 // ref-cnn: input 28×28×1 → Conv3×3 16 + ReLU → MaxPool 2 → Conv3×3 32 + ReLU
 //          → MaxPool 2 → Conv3×3 64 + ReLU → GlobalAveragePool → Dense 10
 // 'same' padding, He-normal weights from a seeded generator, small biases.
-// `sprig fixtures` writes the f32 blob, calibrates it on the reference images
-// and writes the q8 twin.
+// The committed fixture of the same architecture is trained instead: `sprig
+// fixtures` trains SprigTrain's `refcnn` family and lowers it.
 
 import Foundation
 import SprigRuntime

@@ -281,7 +281,7 @@ private func conv2dPixelF32(input: UnsafePointer<Float>, weights: UnsafePointer<
 ///
 /// The tile path takes the zero point out of its inner loop
 /// (`Σ (x − zp)·w = Σ x·w − zp·Σ w`, exact in wrapping Int32), so the result is
-/// the same for any Int32 zero point.
+/// the same for every Int32 zero point.
 /// - Parameters:
 ///   - input: `[inputHeight][inputWidth][inputChannels]`.
 ///   - inputZeroPoint: −128...127.
