@@ -26,14 +26,33 @@ public protocol GatedNetwork: AnyObject {
 
 /// Knobs of the search, with the defaults of docs/method.md.
 public struct DAPConfig: Sendable {
+    /// How the complexity enters the objective.
+    public enum Mode: String, Sendable, CaseIterable {
+        /// λ·relu(C/C_full − b)²: drives C to the budget b.
+        case budget
+        /// λ·C/C_full: a price on complexity; the hard selection keeps units with p ≥ ½ (and
+        /// still honours the budget).
+        case penalty
+    }
+
     public var t1 = (start: 1.0, end: 0.05)
     public var t2 = (start: 1.0, end: 0.1)
     public var initialLogit = 3.0
     public var logitLearningRate = 0.05
     public var weightLearningRate: Float = 0.01
     public var lambda = 100.0
+    public var mode = Mode.budget
     public var steps = 1000
     public var seed: UInt64 = 1
+    /// Every `perturbEvery` steps (0: never) the weights are reset to the ones the search
+    /// started from plus Gaussian noise of `perturbScale` × each tensor's RMS, so that θ is
+    /// trained across several weight samples instead of co-adapting with one.
+    public var perturbEvery = 0
+    public var perturbScale: Float = 0.1
+    /// Budget mode (λ > 0): after each θ step, shift every θ by one common amount so that the
+    /// expected cost is at most the budget (a projection onto the budget). Without it, Adam moves every θ
+    /// down together and the search overshoots far below the budget (docs/method.md).
+    public var projectOntoBudget = true
 
     public init() {}
 }
@@ -51,6 +70,8 @@ public final class DAPSearch {
     var adamM: [Double]
     var adamV: [Double]
     let loss = SoftmaxCrossEntropy()
+    /// The weights the search started from (kept only when perturbation is on).
+    let initialWeights: [[Float]]
 
     public init(network: GatedNetwork, budget: Budget, config: DAPConfig = DAPConfig()) {
         self.network = network
@@ -63,6 +84,7 @@ public final class DAPSearch {
         rng = SprigRNG(seed: config.seed)
         adamM = [Double](repeating: 0, count: units)
         adamV = adamM
+        initialWeights = config.perturbEvery > 0 ? network.parameters.map(\.value.storage) : []
     }
 
     public var t1: Double { GeometricSchedule(start: config.t1.start, end: config.t1.end, steps: config.steps).value(at: step) }
@@ -96,6 +118,7 @@ public final class DAPSearch {
     /// Returns the task loss on B, the penalty, and the expected cost fraction.
     @discardableResult
     public func step(xA: Tensor, yA: [Int], xB: Tensor, yB: [Int]) -> (loss: Double, penalty: Double, cost: Double) {
+        if config.perturbEvery > 0 && step > 0 && step % config.perturbEvery == 0 { perturbWeights() }
         // Weights, split A.
         let (zA, _) = sampleGates(batch: yA.count)
         for p in network.parameters { p.zeroGrad() }
@@ -118,7 +141,9 @@ public final class DAPSearch {
         let temperature1 = t1
         let p = relaxation.probabilities(t1: temperature1)
         let (cost, dCost) = network.pruningSpace.cost(budget.kind, probabilities: p)
-        let (penalty, dPenalty) = budgetPenalty(cost: cost, fullCost: fullCost, budget: target / fullCost, lambda: config.lambda)
+        let (penalty, dPenalty) = config.mode == .budget
+            ? budgetPenalty(cost: cost, fullCost: fullCost, budget: target / fullCost, lambda: config.lambda)
+            : (config.lambda * cost / fullCost, config.lambda / fullCost)
         for u in 0..<units {
             gradient[u] += dPenalty * dCost[u] * p[u] * (1 - p[u]) / temperature1
         }
@@ -132,11 +157,53 @@ public final class DAPSearch {
             let vHat = adamV[u] / (1 - pow(b2, Double(step)))
             relaxation.logits[u] -= config.logitLearningRate * mHat / (vHat.squareRoot() + eps)
         }
+        if config.mode == .budget && config.projectOntoBudget && config.lambda > 0 { projectOntoBudget() }
         return (taskLoss, penalty, cost / fullCost)
     }
 
     /// The final hard choice within the budget: kept units, from the current probabilities.
+    ///
+    /// In penalty mode, units with p < ½ are dropped first (a group keeps at least its most
+    /// probable unit); the budget still caps the result.
     public func select() throws -> [Bool] {
-        try selectUnits(network.pruningSpace, probabilities: probabilities, budget: budget)
+        var p = probabilities
+        if config.mode == .penalty {
+            let space = network.pruningSpace
+            for (g, start) in space.offsets.enumerated() {
+                let range = start..<(start + space.groups[g].size)
+                let best = range.max { p[$0] < p[$1] } ?? start
+                for u in range where p[u] < 0.5 && u != best { p[u] = -1 }  // below every kept unit
+            }
+            var keep = try selectUnits(space, probabilities: p, budget: budget)
+            for u in p.indices where p[u] < 0 { keep[u] = false }
+            return keep
+        }
+        return try selectUnits(network.pruningSpace, probabilities: p, budget: budget)
+    }
+
+    /// θ ← θ − c with the smallest c ≥ 0 such that C(σ((θ − c)/T1)) ≤ target (bisection: C is
+    /// increasing in every p, and every p decreasing in c).
+    func projectOntoBudget() {
+        let space = network.pruningSpace, temperature = t1
+        func cost(_ shift: Double) -> Double {
+            space.cost(budget.kind, probabilities: relaxation.logits.map { sigmoid(($0 - shift) / temperature) }).value
+        }
+        guard cost(0) > target else { return }
+        var lo = 0.0, hi = 1.0
+        while cost(hi) > target && hi < 1e6 { hi *= 2 }
+        for _ in 0..<40 {
+            let mid = (lo + hi) / 2
+            if cost(mid) > target { lo = mid } else { hi = mid }
+        }
+        for u in relaxation.logits.indices { relaxation.logits[u] -= hi }
+    }
+
+    /// w ← w₀ + ε·rms(w₀)·N(0, 1), per tensor.
+    func perturbWeights() {
+        for (p, w0) in zip(network.parameters, initialWeights) {
+            let rms = (w0.reduce(0) { $0 + $1 * $1 } / Float(max(w0.count, 1))).squareRoot()
+            let sigma = config.perturbScale * rms
+            for i in w0.indices { p.value.storage[i] = w0[i] + sigma * rng.normal() }
+        }
     }
 }

@@ -46,6 +46,12 @@ public struct Budget: Equatable, Sendable, CustomStringConvertible {
         absolute = nil
     }
 
+    public init(kind: CostKind, absolute: Double) {
+        self.kind = kind
+        self.absolute = absolute
+        fraction = 1
+    }
+
     /// The target cost for a network whose full cost is `full`.
     public func target(full: Double) -> Double { absolute ?? fraction * full }
 
@@ -58,6 +64,7 @@ public struct Budget: Equatable, Sendable, CustomStringConvertible {
 public enum PruneError: Error, Equatable, CustomStringConvertible {
     case badBudget(String)
     case impossibleBudget(kind: CostKind, target: Double, minimum: Double)
+    case emptyGroup(String)
 
     public var description: String {
         switch self {
@@ -65,6 +72,8 @@ public enum PruneError: Error, Equatable, CustomStringConvertible {
             return "budget '\(t)' is not one of 10%, params:N, macs:N, arena:NKB"
         case .impossibleBudget(let kind, let target, let minimum):
             return "budget of \(Int(target)) \(kind.rawValue) is below the smallest valid network (one unit per group: \(Int(minimum.rounded(.up))))"
+        case .emptyGroup(let name):
+            return "the selection keeps no unit of group '\(name)'; every group needs at least one"
         }
     }
 }

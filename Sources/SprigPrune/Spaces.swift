@@ -30,21 +30,22 @@ public func pruningSpace(for a: Architecture, bytesPerElement: Int = 1) throws -
                             bytesPerElement: bytesPerElement)
     case "resnet":
         let side = [28, 14, 7]
+        let stages = try resnetStageWidths(a.widths)
         var groups: [PruningSpace.Group] = []
         var layers: [PruningSpace.Layer] = []
         // Group 0: the stem and stage 1's output, tied by the identity shortcut.
-        groups.append(.init(name: "stage1", size: a.widths[0]))
+        groups.append(.init(name: "stage1", size: stages[0].output))
         layers.append(.init(name: "stem", input: .fixed(1), output: .group(0), kernelArea: 9, inputPixels: 784, outputPixels: 784))
         var previous = 0
         for s in 0..<3 {
             let inner = groups.count
-            groups.append(.init(name: "stage\(s + 1).inner", size: a.widths[s]))
+            groups.append(.init(name: "stage\(s + 1).inner", size: stages[s].inner))
             let out: Int
             if s == 0 {
                 out = 0
             } else {
                 out = groups.count
-                groups.append(.init(name: "stage\(s + 1)", size: a.widths[s]))
+                groups.append(.init(name: "stage\(s + 1)", size: stages[s].output))
             }
             let inPixels = (s == 0 ? 28 * 28 : side[s - 1] * side[s - 1]), pixels = side[s] * side[s]
             layers.append(.init(name: "stage\(s + 1).conv1", input: .group(previous), output: .group(inner), kernelArea: 9,

@@ -6,6 +6,7 @@ import Foundation
 let commands: [Command] = [
     trainCommand,
     evalCommand,
+    pruneCommand,
     compileCommand,
     benchCommand,
     inspectCommand,

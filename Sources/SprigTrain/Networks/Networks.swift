@@ -6,6 +6,7 @@
 //   resnet stem Conv3×3 w0 + BN + ReLU, then 3 stages of one basic Residual block each
 //         (Conv3×3 + BN + ReLU + Conv3×3 + BN, shortcut identity or 1×1 stride-2 projection + BN),
 //         stages 2–3 halve the resolution; GlobalAveragePool → Dense                 (widths 16, 32, 64)
+//         A pruned resnet has six widths, one per unit group (`resnetStageWidths`).
 //
 // A network is a `Sequential`; the unit groups DAP prunes are each conv's output
 // channels (cnn) and each hidden Dense's neurons (mlp). Width multipliers scale the
@@ -79,6 +80,9 @@ public enum NetworkError: Error, Equatable, CustomStringConvertible {
 /// Builds the network of `architecture` with He-initialised weights from `seed`.
 public func buildNetwork(_ a: Architecture, seed: UInt64) throws -> Sequential {
     var rng = SprigRNG(seed: seed)
+    guard a.widths.allSatisfy({ $0 > 0 && $0 <= 65536 }), a.classes > 0 else {
+        throw NetworkError.checkpoint(path: "architecture", detail: "widths \(a.widths) and classes \(a.classes) must be in 1...65536")
+    }
     switch a.family {
     case "mlp":
         guard a.widths.count == 2 else { throw NetworkError.checkpoint(path: "architecture", detail: "mlp needs 2 widths") }
@@ -117,18 +121,18 @@ public func buildNetwork(_ a: Architecture, seed: UInt64) throws -> Sequential {
         layers.append(Dense(inputDimensions: channels, outputDimensions: a.classes, rng: &rng))
         return Sequential(layers)
     case "resnet":
-        guard a.widths.count == 3 else { throw NetworkError.checkpoint(path: "architecture", detail: "resnet needs 3 widths") }
+        let stages = try resnetStageWidths(a.widths)
         var layers: [any Layer] = [
-            Conv2D(inputChannels: 1, outputChannels: a.widths[0], kernelSize: 3, padding: 1, bias: false, rng: &rng),
-            BatchNorm2D(channels: a.widths[0]), ReLU(),
+            Conv2D(inputChannels: 1, outputChannels: stages[0].output, kernelSize: 3, padding: 1, bias: false, rng: &rng),
+            BatchNorm2D(channels: stages[0].output), ReLU(),
         ]
-        var channels = a.widths[0]
-        for (i, w) in a.widths.enumerated() {
+        var channels = stages[0].output
+        for (i, (inner, w)) in stages.enumerated() {
             let stride = i == 0 ? 1 : 2
             let body = Sequential([
-                Conv2D(inputChannels: channels, outputChannels: w, kernelSize: 3, stride: stride, padding: 1, bias: false, rng: &rng),
-                BatchNorm2D(channels: w), ReLU(),
-                Conv2D(inputChannels: w, outputChannels: w, kernelSize: 3, padding: 1, bias: false, rng: &rng),
+                Conv2D(inputChannels: channels, outputChannels: inner, kernelSize: 3, stride: stride, padding: 1, bias: false, rng: &rng),
+                BatchNorm2D(channels: inner), ReLU(),
+                Conv2D(inputChannels: inner, outputChannels: w, kernelSize: 3, padding: 1, bias: false, rng: &rng),
                 BatchNorm2D(channels: w),
             ])
             let shortcut = stride == 1 && channels == w ? Sequential([]) : Sequential([
@@ -143,6 +147,18 @@ public func buildNetwork(_ a: Architecture, seed: UInt64) throws -> Sequential {
         return Sequential(layers)
     default:
         throw NetworkError.unknownFamily(a.family)
+    }
+}
+
+/// A resnet's (inner, output) width per stage. Three widths give inner = output (the supernet);
+/// six are the pruned form, in the order of its unit groups:
+/// [stem and stage 1 output, stage 1 inner, stage 2 inner, stage 2 output, stage 3 inner, stage 3 output].
+public func resnetStageWidths(_ w: [Int]) throws -> [(inner: Int, output: Int)] {
+    guard w.allSatisfy({ $0 > 0 }) else { throw NetworkError.checkpoint(path: "architecture", detail: "resnet widths must be positive, got \(w)") }
+    switch w.count {
+    case 3: return w.map { ($0, $0) }
+    case 6: return [(w[1], w[0]), (w[2], w[3]), (w[4], w[5])]
+    default: throw NetworkError.checkpoint(path: "architecture", detail: "resnet needs 3 widths (or 6 when pruned), got \(w.count)")
     }
 }
 
@@ -178,8 +194,11 @@ public func parameterCount(_ network: Sequential) -> Int {
 }
 
 /// Saves a network and its architecture (atomically).
-public func saveCheckpoint(_ network: Sequential, architecture: Architecture, to path: String) throws {
-    var file = SafetensorsFile(metadata: ["architecture": architecture.json, "format": "sprig-checkpoint-1"])
+///
+/// - Parameter metadata: extra `__metadata__` entries (e.g. how the network was pruned).
+public func saveCheckpoint(_ network: Sequential, architecture: Architecture, to path: String,
+                           metadata: [String: String] = [:]) throws {
+    var file = SafetensorsFile(metadata: metadata.merging(["architecture": architecture.json, "format": "sprig-checkpoint-1"]) { $1 })
     for entry in namedTensors(network) {
         let t = entry.get()
         file.tensors[entry.name] = try SafetensorsTensor(shape: t.shape, floats: t.storage)
