@@ -71,6 +71,7 @@ public enum QuantizeError: Error, Equatable, CustomStringConvertible {
 public func quantizeNetwork(_ source: BlobBuilder, ranges: [Int: ActivationRange]) throws(QuantizeError) -> BlobBuilder {
     var out = BlobBuilder()
     out.finetune = source.finetune
+    out.finetuneDetail = source.finetuneDetail
     for m in source.metadata { out.setMetadata(m.key, m.value) }
     out.setMetadata("precision", "q8")
     var quant: [Int: QuantParams] = [:]

@@ -174,12 +174,7 @@ public struct Interpreter {
         case .conv2d, .depthwiseConv2d:
             let w = model.tensor(op.inputs.1)
             let depthwise = op.opcode == .depthwiseConv2d
-            let window = Window2D(
-                inputHeight: x.dims.0, inputWidth: x.dims.1, inputChannels: x.dims.2,
-                outputHeight: y.dims.0, outputWidth: y.dims.1, outputChannels: y.dims.2,
-                kernelHeight: w.dims.0, kernelWidth: w.dims.1,
-                strideHeight: Int(op.params.0), strideWidth: Int(op.params.1),
-                padTop: Int(op.params.2), padLeft: Int(op.params.3))
+            let window = convolutionWindow(op, x, y, w)
             switch (precision == .f32, depthwise) {
             case (true, false):
                 conv2dF32(input: floats(x), weights: floats(w), bias: optionalFloats(op.inputs.2),
@@ -197,12 +192,7 @@ public struct Interpreter {
                                   requant: requant(op, y))
             }
         case .maxPool2d, .avgPool2d:
-            let window = Window2D(
-                inputHeight: x.dims.0, inputWidth: x.dims.1, inputChannels: x.dims.2,
-                outputHeight: y.dims.0, outputWidth: y.dims.1, outputChannels: y.dims.2,
-                kernelHeight: Int(op.params.0), kernelWidth: Int(op.params.1),
-                strideHeight: Int(op.params.2), strideWidth: Int(op.params.3),
-                padTop: Int(op.params.4), padLeft: Int(op.params.5))
+            let window = poolWindow(op, x, y)
             switch (precision == .f32, op.opcode == .maxPool2d) {
             case (true, true): maxPool2dF32(input: floats(x), output: outFloats(y), window: window)
             case (true, false): avgPool2dF32(input: floats(x), output: outFloats(y), window: window)
@@ -304,6 +294,24 @@ public struct Interpreter {
         return RequantQ8(multipliers: int32s(model.tensor(op.inputs.3)), shifts: int32s(model.tensor(op.inputs.4)),
                          outputZeroPoint: q.zeroPoint, clampMin: lo, clampMax: hi)
     }
+}
+
+/// The window of a Conv2D or DepthwiseConv2D op with input `x`, output `y`, weights `w`.
+func convolutionWindow(_ op: OpInfo, _ x: TensorInfo, _ y: TensorInfo, _ w: TensorInfo) -> Window2D {
+    Window2D(inputHeight: x.dims.0, inputWidth: x.dims.1, inputChannels: x.dims.2,
+             outputHeight: y.dims.0, outputWidth: y.dims.1, outputChannels: y.dims.2,
+             kernelHeight: w.dims.0, kernelWidth: w.dims.1,
+             strideHeight: Int(op.params.0), strideWidth: Int(op.params.1),
+             padTop: Int(op.params.2), padLeft: Int(op.params.3))
+}
+
+/// The window of a MaxPool2D or AvgPool2D op with input `x` and output `y`.
+func poolWindow(_ op: OpInfo, _ x: TensorInfo, _ y: TensorInfo) -> Window2D {
+    Window2D(inputHeight: x.dims.0, inputWidth: x.dims.1, inputChannels: x.dims.2,
+             outputHeight: y.dims.0, outputWidth: y.dims.1, outputChannels: y.dims.2,
+             kernelHeight: Int(op.params.0), kernelWidth: Int(op.params.1),
+             strideHeight: Int(op.params.2), strideWidth: Int(op.params.3),
+             padTop: Int(op.params.4), padLeft: Int(op.params.5))
 }
 
 /// The Float32 clamp of a fused activation.

@@ -9,8 +9,8 @@ let usage = """
       sprig-edge info MODEL.sprig [--json]
       sprig-edge run MODEL.sprig IMAGES.idx [LABELS.idx] [--json | --logits]
       sprig-edge bench MODEL.sprig [--runs N] [--per-op] [--json]
-      sprig-edge finetune MODEL.sprig SHOTS.idx LABELS.idx --out TUNED.sprig [--method M] [--epochs N]
-                          [--seed S] [--augment A] [--classes NAMES] [--json]
+      sprig-edge finetune MODEL.sprig SHOTS.idx LABELS.idx --out TUNED.sprig [--method M] [--layers L]
+                          [--epochs N] [--seed S] [--augment A] [--classes NAMES] [--json]
       sprig-edge COMMAND --help
 
     IDX files are uncompressed, as in MNIST (gunzip them first).
@@ -56,6 +56,7 @@ struct Arguments {
     var epochs: Int?
     var seed: UInt64?
     var augment: Int?
+    var layers: Int?
     var out: String?
     var classes: String?
     /// The options given, in order (to refuse those that do not apply to the command).
@@ -66,7 +67,7 @@ struct Arguments {
         "info": ["--json"],
         "run": ["--json", "--logits"],
         "bench": ["--runs", "--per-op", "--json"],
-        "finetune": ["--method", "--out", "--classes", "--epochs", "--augment", "--seed", "--json"],
+        "finetune": ["--method", "--out", "--classes", "--epochs", "--augment", "--layers", "--seed", "--json"],
     ]
 
     init(_ words: ArraySlice<String>, command: String) throws(UsageError) {
@@ -105,6 +106,11 @@ struct Arguments {
                     throw UsageError(message: "--augment needs 0, 1 or 2")
                 }
                 augment = n
+            case "--layers":
+                guard let v = it.next(), let n = Int(v), n >= 1, n <= 255 else {
+                    throw UsageError(message: "--layers needs a whole number from 1 to 255")
+                }
+                layers = n
             case "--seed":
                 guard let v = it.next(), let n = UInt64(v) else {
                     throw UsageError(message: "--seed needs a whole number from 0 to 18446744073709551615")

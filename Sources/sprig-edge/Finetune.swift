@@ -7,18 +7,27 @@ import SprigRuntime
 
 let finetuneHelp = """
     sprig-edge finetune MODEL.sprig SHOTS.idx LABELS.idx --out TUNED.sprig
-                        [--method imprint|head|bias|last] [--epochs N] [--seed S] [--augment A]
-                        [--classes NAMES] [--json]
+                        [--method imprint|head|bias|last] [--layers L] [--epochs N] [--seed S]
+                        [--augment A] [--classes NAMES] [--json]
       Fine-tunes the classifier on a few labelled images and writes the tuned blob.
       SHOTS.idx: uncompressed IDX images of the model's input size; LABELS.idx: one byte
       per shot, 0 .. N-1 for the N new classes, each class with at least one shot.
-      --method   imprint (class means, no training) or head (imprint, then Adam on the
-                 cached features; the default). bias and last are refused (not available).
-      --epochs   head training epochs (default 30); --seed the batch order (default 0);
-      --augment  shifted copies per shot: 0, 1 (±1 px, the head default) or 2 (±1, ±2 px).
+      --method   imprint  class means, no training;
+                 head     imprint, then Adam on the cached features (the default);
+                 bias     imprint, then train every bias of the backbone and the
+                          classifier, backpropagating through the backbone (TinyTL);
+                 last     imprint, then train the weights and biases of the last L
+                          layers and the classifier.
+                 bias and last need a Float32 blob: an int8 backbone stays integer-only,
+                 so they are refused for q8 blobs (use imprint or head there).
+      --layers   L for last: Dense/Conv2D/DepthwiseConv2D layers counted back from the
+                 classifier (default 1; at most the plan's finetune_max_layers).
+      --epochs   training epochs (default 30); --seed the batch order (default 0);
+      --augment  shifted copies per shot: 0, 1 (±1 px) or 2 (±1, ±2 px); default: head 1,
+                 the others 0, never above the level the blob's plan was sized for.
       --classes  class names separated by commas, one per class (stored as `labels`).
-      The arena is the blob's fine-tuning plan (finetune_arena_bytes); more classes or
-      shots than planned are refused before anything changes. The output is written
+      The arena is the blob's fine-tuning plan (finetune_arena_bytes); more classes,
+      shots, augmentation or layers than planned are refused before anything changes. The output is written
       to a temporary file, fsynced and renamed, so TUNED.sprig always holds either its
       old content or the complete new blob. Prints the time taken and the arena bytes;
       --json prints seconds, arena_bytes, blob_bytes, classes, shots (and method, samples,
@@ -93,7 +102,11 @@ func finetune(_ a: Arguments, _ help: String) throws(EdgeError) -> Int32 {
     var options = FineTuneOptions(method: method)
     if let e = a.epochs { options.epochs = e }
     if let s = a.seed { options.seed = s }
-    if let g = a.augment { options.augmentation = g }
+    options.augmentation = a.augment ?? plan.defaultAugmentation(for: method)
+    if let l = a.layers {
+        guard method == .last else { return usageFail("--layers applies to --method last only", help) }
+        options.layers = l
+    }
     let t0 = now()
     var tuner: FineTuner
     do throws(SprigError) {
@@ -144,12 +157,13 @@ func finetune(_ a: Arguments, _ help: String) throws(EdgeError) -> Int32 {
             + ",\"seconds_tune\":\(number(t1 - t0)),\"seconds_write\":\(number(t3 - t2))}\n")
     } else {
         var s = "\(method.name.description): \(shots.count) shots, \(classCount) classes, \(tuner.sampleCount) samples"
-        if method == .head {
+        if method != .imprint {
             s += ", loss \(fixed(Double(tuner.loss.initial), 4)) -> \(fixed(Double(tuner.loss.final), 4))"
         }
         s += "\n"
         s += "time:   \(fixed(seconds * 1e3, 2)) ms (fine-tune \(fixed((t1 - t0) * 1e3, 2)) ms, write \(fixed((t3 - t2) * 1e3, 2)) ms)\n"
-        s += "arena:  \(plan.arenaBytes) bytes (plan for \(plan.maxClasses) classes x \(plan.maxShots) shots)\n"
+        s += "arena:  \(plan.arenaBytes) bytes (plan for \(plan.maxClasses) classes x \(plan.maxShots) shots"
+            + (plan.maxLayers.map { $0 > 0 ? ", last up to \($0) layers" : "" } ?? "") + ")\n"
         s += "wrote:  \(out) (\(written) bytes)\n"
         writeOut(s)
     }

@@ -441,14 +441,14 @@ final class FineTuneTests: XCTestCase {
         guard case .fineTune(.planTooSmall)? = headPlan.tuneError(shots.pixels, shots.labels, classes: 5, augmented) else {
             return XCTFail("augmentation past the plan must be refused")
         }
-        // bias and last: not for q8; not available for f32.
+        // bias and last: not for q8; last not beyond the plan's layers (an imprint plan has none).
         let q8 = try TuneHarness(try Planted.blob(try Planted.quantized()))
         XCTAssertEqual(q8.tuneError(shots.pixels, shots.labels, classes: 5, FineTuneOptions(method: .bias)),
                        .fineTune(.methodNeedsFloat32(method: .bias)))
         XCTAssertEqual(q8.tuneError(shots.pixels, shots.labels, classes: 5, FineTuneOptions(method: .last)),
                        .fineTune(.methodNeedsFloat32(method: .last)))
         XCTAssertEqual(h.tuneError(shots.pixels, shots.labels, classes: 5, FineTuneOptions(method: .last)),
-                       .fineTune(.methodUnavailable(method: .last)))
+                       .fineTune(.tooManyLayers(requested: 1, planned: 0)))
         var badEpochs = FineTuneOptions(method: .head)
         badEpochs.epochs = 0
         XCTAssertEqual(h.tuneError(shots.pixels, shots.labels, classes: 5, badEpochs),
@@ -719,8 +719,8 @@ final class EdgeFinetuneTests: XCTestCase {
             ("more shots than planned", [path("model.sprig"), path("many-images.idx"), path("many-labels.idx")],
              "many-labels.idx: finetune_max_shots: class 0 has 4 shots"),
             ("no plan", [path("noplan.sprig"), path("ok-images.idx"), path("ok-labels.idx")], "noplan.sprig: finetune_arena_bytes"),
-            ("bias on this runtime", [path("model.sprig"), path("ok-images.idx"), path("ok-labels.idx"), "--method", "bias"],
-             "method bias is not available"),
+            ("last beyond the plan", [path("model.sprig"), path("ok-images.idx"), path("ok-labels.idx"), "--method", "last"],
+             "finetune_max_layers: last with 1 layers, the plan holds 0"),
         ]
         for (name, args, message) in cases {
             let (status, stderr) = try edge(["finetune"] + args + ["--out", path("out.sprig")])

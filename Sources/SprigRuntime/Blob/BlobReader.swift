@@ -7,7 +7,9 @@
 //       +8  u32 crc32 (file with this field zeroed)             +12 u32 file_bytes
 //       +16 u32 flags (0)             +20 u32 section_count     +24 u32 section_table_offset
 //       +28 u32 arena_bytes           +32 u32 finetune_arena_bytes
-//       +36 u32 finetune_max_classes  +40 u32 finetune_max_shots +44 u8[20] reserved
+//       +36 u32 finetune_max_classes  +40 u32 finetune_max_shots
+//       +44 u8 finetune_plan_version (0, 1)  +45 u8 finetune_augmentation  +46 u8 finetune_max_layers
+//       +47 u8[17] reserved
 //   T   section table: section_count × { u32 kind, u32 offset, u32 bytes, u32 count }
 //       kinds: 1 TENSORS (64 B records), 2 OPS (64 B), 3 IO (16 B), 4 DATA, 5 STRINGS, 6 METADATA (16 B)
 //   tensor record: u8 dtype, u8 rank, u8 storage, u8 0, u32 dims[4], u32 data_offset, u32 data_bytes,
@@ -43,6 +45,12 @@ public struct Model {
     public let finetuneArenaBytes: Int
     public let finetuneMaxClasses: Int
     public let finetuneMaxShots: Int
+    /// 0: the plan records only bytes, classes and shots; 1: also the two fields below.
+    public let finetunePlanVersion: Int
+    /// Highest augmentation level the plan was sized for (version 1; else 0).
+    public let finetuneAugmentation: Int
+    /// Most layers `last` may train (version 1; 0 = not planned for `last`).
+    public let finetuneMaxLayers: Int
     public let crc: UInt32
 
     public let tensorCount: Int
@@ -91,7 +99,8 @@ public struct Model {
         crc = stored
         let flags = readU32(bytes, 16)
         guard flags == 0 else { throw .invalidField(field: .flags, index: 0, value: toInt(flags)) }
-        for off in stride(from: 44, to: 64, by: 4) where readU32(bytes, off) != 0 {
+        if readU8(bytes, 47) != 0 { throw .invalidField(field: .reserved, index: 47, value: Int(readU8(bytes, 47))) }
+        for off in stride(from: 48, to: 64, by: 4) where readU32(bytes, off) != 0 {
             throw .invalidField(field: .reserved, index: off, value: toInt(readU32(bytes, off)))
         }
         arenaBytes = toInt(readU32(bytes, 28))
@@ -103,6 +112,20 @@ public struct Model {
         finetuneMaxShots = toInt(readU32(bytes, 40))
         if finetuneArenaBytes == 0 && (finetuneMaxClasses != 0 || finetuneMaxShots != 0) {
             throw .invalidField(field: .finetunePlan, index: 0, value: finetuneMaxClasses)
+        }
+        // The plan record's version: 0 leaves bytes 45 and 46 zero; 1 needs a plan.
+        finetunePlanVersion = Int(readU8(bytes, 44))
+        finetuneAugmentation = Int(readU8(bytes, 45))
+        finetuneMaxLayers = Int(readU8(bytes, 46))
+        switch finetunePlanVersion {
+        case 0:
+            if finetuneAugmentation != 0 { throw .invalidField(field: .finetunePlan, index: 45, value: finetuneAugmentation) }
+            if finetuneMaxLayers != 0 { throw .invalidField(field: .finetunePlan, index: 46, value: finetuneMaxLayers) }
+        case 1:
+            if finetuneArenaBytes == 0 { throw .invalidField(field: .finetunePlan, index: 44, value: finetunePlanVersion) }
+            if finetuneAugmentation > 2 { throw .invalidField(field: .finetunePlan, index: 45, value: finetuneAugmentation) }
+        default:
+            throw .invalidField(field: .finetunePlan, index: 44, value: finetunePlanVersion)
         }
 
         // Section table.

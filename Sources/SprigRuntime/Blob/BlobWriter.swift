@@ -41,6 +41,9 @@ public struct BlobBuilder: Sendable {
     public private(set) var metadata: [(key: String, value: String)] = []
     /// The fine-tuning reservation written to the header (see docs/blob-format.md).
     public var finetune: (arenaBytes: Int, maxClasses: Int, maxShots: Int) = (0, 0, 0)
+    /// The plan record's version-1 fields (augmentation level, most layers for
+    /// `last`), or nil to write a version-0 plan record (those bytes zero).
+    public var finetuneDetail: (augmentation: Int, maxLayers: Int)? = nil
 
     public init() {}
 
@@ -214,6 +217,11 @@ public struct BlobBuilder: Sendable {
         put32(&out, 32, UInt32(truncatingIfNeeded: finetune.arenaBytes))
         put32(&out, 36, UInt32(truncatingIfNeeded: finetune.maxClasses))
         put32(&out, 40, UInt32(truncatingIfNeeded: finetune.maxShots))
+        if let detail = finetuneDetail, finetune.arenaBytes > 0 {
+            out[44] = 1
+            out[45] = UInt8(truncatingIfNeeded: detail.augmentation)
+            out[46] = UInt8(truncatingIfNeeded: detail.maxLayers)
+        }
         for (i, (kind, bytes, count)) in kinds.enumerated() {
             let e = tableOffset + i * 16
             put32(&out, e, kind.rawValue)

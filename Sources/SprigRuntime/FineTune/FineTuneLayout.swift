@@ -3,6 +3,7 @@
 //   0                 A = model.arenaBytes
 //   +-----------------+  inference: the backbone runs here (the blob's own plan)
 //   | inference       |
+//   +-----------------+  order      N × i32     sample order of the current epoch (bias, last)
 //   +-----------------+  features   N × D f32   cached L2-normalised features      (head)
 //   | features        |             N = maxClasses · maxShots · copies,
 //   |                 |             copies = 1 + 4 · augmentation
@@ -11,11 +12,21 @@
 //   +-----------------+  weights    C × D f32   the new classifier rows, C = maxClasses
 //   | W | b           |  bias       C f32
 //   +-----------------+  anchor     C × D f32   the imprinted W₀ the head is pulled to (head)
-//   | W₀              |
-//   +-----------------+  grads      C × D + C f32                                 (head)
+//   | W₀              |                                                          (head, bias, last)
+//   +-----------------+  grads      C × D + C f32                                 (head, bias, last)
 //   | dW | db         |
-//   +-----------------+  optimizer  2 × (C × D + C) f32: Adam m and v (SGD: m)     (head)
+//   +-----------------+  optimizer  2 × (C × D + C) f32: Adam m and v (SGD: m)     (head, bias, last)
 //   | m | v           |
+//   +-----------------+  slots      T × 16 B    per tensor: activation, gradient, parameter offsets (bias, last)
+//   | slots           |
+//   +-----------------+  activations   every arena tensor of the trained segment (BackboneSegment)
+//   | activations     |
+//   +-----------------+  activation gradients   every tensor the segment writes
+//   | act. gradients  |
+//   +-----------------+  parameters, their gradients, Adam m and v (4 × parameter bytes)
+//   | θ | dθ | m | v  |
+//   +-----------------+  feature gradient   D f32 (∂L/∂ of the normalised features)
+//   | dfeature        |
 //   +-----------------+  scratch    counts C × i32, logits C f32, probs C f32,
 //   | scratch         |             feature D f32, shifted image P bytes,
 //   +-----------------+             remap T × 16 bytes (tensor renumbering for the writer)
@@ -23,8 +34,11 @@
 //
 // Every region starts on a 16-byte boundary. `imprint` needs only the
 // inference arena, W, b and the scratch: it sums features straight into W.
+// `bias` and `last` keep no feature cache: each step runs the samples through
+// the backbone again (memory for one sample's activations, not N).
 // The sizes depend only on the model's geometry (A, D, T, P), the plan's
-// maxClasses and maxShots, the method and the augmentation level, so the
+// maxClasses and maxShots, the method (for `bias` and `last` its segment)
+// and the augmentation level, so the
 // compiler can write the total into the blob header
 // (`finetune_arena_bytes`), and the device knows its need before it starts.
 
@@ -55,6 +69,14 @@ public struct FineTuneLayout: Equatable, Sendable {
     public var feature: ArenaRegion
     public var image: ArenaRegion
     public var remap: ArenaRegion
+    public var slots: ArenaRegion
+    public var activations: ArenaRegion
+    public var activationGradients: ArenaRegion
+    public var parameters: ArenaRegion
+    public var parameterGradients: ArenaRegion
+    public var parameterMoments: ArenaRegion
+    public var parameterVariances: ArenaRegion
+    public var featureGradient: ArenaRegion
     /// Bytes of the whole arena.
     public var total: Int
     /// Cached samples the features region holds (0 for `imprint`).
@@ -66,24 +88,30 @@ public struct FineTuneLayout: Equatable, Sendable {
     ///   - geometry: the model's inference arena bytes, feature count, tensor count and input size.
     ///   - maxClasses, maxShots: the plan's limits.
     ///   - augmentation: 0, 1 or 2 (copies per shot: 1, 5, 9).
+    ///   - segment: what `bias` or `last` trains (nil for `imprint` and `head`).
     /// - Returns: nil when a size overflows `Int`.
-    init?(geometry: FineTuneGeometry, maxClasses: Int, maxShots: Int, method: FineTuneMethod, augmentation: Int) {
+    init?(geometry: FineTuneGeometry, maxClasses: Int, maxShots: Int, method: FineTuneMethod, augmentation: Int,
+          segment: BackboneSegment? = nil) {
         let copies = 1 + 4 * augmentation
         let c = maxClasses, d = geometry.featureCount
         let trains = method != .imprint
+        let backbone = method.trainsBackbone && segment != nil
+        let caches = method == .head
+        let s = segment ?? BackboneSegment.empty
         let (shots, o1) = c.multipliedReportingOverflow(by: maxShots)
         let (n, o2) = shots.multipliedReportingOverflow(by: copies)
         let (cd, o3) = c.multipliedReportingOverflow(by: d)
         let (nd, o4) = n.multipliedReportingOverflow(by: d)
         guard !o1, !o2, !o3, !o4, n <= Int.max / 16, nd <= Int.max / 16, cd <= Int.max / 16,
               geometry.tensorCount <= Int.max / 64, geometry.arenaBytes <= Int.max / 4,
-              geometry.inputElements <= Int.max / 4 else { return nil }
+              geometry.inputElements <= Int.max / 4, s.activationBytes <= Int.max / 8,
+              s.gradientBytes <= Int.max / 8, s.parameterBytes <= Int.max / 8 else { return nil }
         // A cursor struct, not a closure over local vars: no capture boxes, even in debug builds.
         var place = RegionCursor()
         inference = place.take(geometry.arenaBytes)
-        cachedSamples = trains ? n : 0
-        features = place.take(trains ? nd * 4 : 0)
-        labels = place.take(trains ? n * 4 : 0)
+        cachedSamples = caches ? n : 0
+        features = place.take(caches ? nd * 4 : 0)
+        labels = place.take(caches ? n * 4 : 0)
         order = place.take(trains ? n * 4 : 0)
         weights = place.take(cd * 4)
         bias = place.take(c * 4)
@@ -100,6 +128,14 @@ public struct FineTuneLayout: Equatable, Sendable {
         feature = place.take(d * 4)
         image = place.take(geometry.inputElements)
         remap = place.take(geometry.tensorCount * FineTuneLayout.remapEntryBytes)
+        slots = place.take(backbone ? geometry.tensorCount * FineTuneLayout.slotEntryBytes : 0)
+        activations = place.take(backbone ? s.activationBytes : 0)
+        activationGradients = place.take(backbone ? s.gradientBytes : 0)
+        parameters = place.take(backbone ? s.parameterBytes : 0)
+        parameterGradients = place.take(backbone ? s.parameterBytes : 0)
+        parameterMoments = place.take(backbone ? s.parameterBytes : 0)
+        parameterVariances = place.take(backbone ? s.parameterBytes : 0)
+        featureGradient = place.take(backbone ? d * 4 : 0)
         total = place.cursor
         if place.overflow { return nil }
     }
@@ -107,6 +143,8 @@ public struct FineTuneLayout: Equatable, Sendable {
     /// Bytes per tensor in the writer's renumbering table: new index, data,
     /// quantization and name offsets (four i32).
     static let remapEntryBytes = 16
+    /// Bytes per tensor in the segment's slot table (four i32, see ``BackboneSegment``).
+    static let slotEntryBytes = 16
 }
 
 /// Hands out consecutive 16-aligned regions.
@@ -144,7 +182,8 @@ public struct FineTuneGeometry: Equatable, Sendable {
 extension FineTunePlan {
     /// The plan a fine-tuning of `model` with `method` needs, for up to
     /// `maxClasses` classes of up to `maxShots` shots each. The compiler writes
-    /// it into the blob header; a device reads it from there.
+    /// it into the blob header; a device reads it from there. Combine the plans
+    /// of several methods with ``FineTunePlan/covering(_:)``.
     ///
     /// ```swift
     /// let plan = try FineTunePlan.required(model: model, maxClasses: 5, maxShots: 5, method: .head)
@@ -153,24 +192,27 @@ extension FineTunePlan {
     ///
     /// - Parameters:
     ///   - augmentation: shift copies per shot (0, 1, 2); nil takes the method's default.
+    ///   - layers: the layers `last` trains (ignored by the other methods).
     /// - Throws: the head-finding errors of ``ClassifierHead/init(model:)``;
     ///   ``FineTuneError/invalidOption(option:value:)`` for limits below 1 or
-    ///   above 65,535 or an augmentation outside 0 … 2;
-    ///   ``FineTuneError/methodNeedsFloat32(method:)`` and
-    ///   ``FineTuneError/methodUnavailable(method:)`` for `bias` and `last`;
+    ///   above 65,535, an augmentation outside 0 … 2 or layers outside 1 … 255;
+    ///   for `bias` and `last` the errors of ``BackboneSegment/init(model:head:method:layers:)``
+    ///   (``FineTuneError/methodNeedsFloat32(method:)`` for an int8 blob);
     ///   ``FineTuneError/formatLimit(limit:value:maximum:)`` past 4 GiB.
     public static func required(model: Model, maxClasses: Int, maxShots: Int, method: FineTuneMethod,
-                                augmentation: Int? = nil) throws(SprigError) -> FineTunePlan {
+                                augmentation: Int? = nil, layers: Int = 1) throws(SprigError) -> FineTunePlan {
         let head = try ClassifierHead(model: model)
-        try checkMethod(method, head: head)
         let level = augmentation ?? method.defaultAugmentation
         try checkLimits(maxClasses: maxClasses, maxShots: maxShots, augmentation: level)
+        guard layers >= 1 && layers <= 255 else { throw .fineTune(.invalidOption(option: .layers, value: layers)) }
+        let segment = try segment(model: model, head: head, method: method, layers: layers)
         guard let layout = FineTuneLayout(geometry: FineTuneGeometry(model: model, head: head), maxClasses: maxClasses,
-                                          maxShots: maxShots, method: method, augmentation: level),
+                                          maxShots: maxShots, method: method, augmentation: level, segment: segment),
               layout.total <= maxU32AsInt else {
             throw .fineTune(.formatLimit(limit: .arenaBytes, value: Int.max, maximum: maxU32AsInt))
         }
-        return FineTunePlan(arenaBytes: layout.total, maxClasses: maxClasses, maxShots: maxShots)
+        return FineTunePlan(arenaBytes: layout.total, maxClasses: maxClasses, maxShots: maxShots, augmentation: level,
+                            maxLayers: method == .last ? layers : 0)
     }
 
     static func checkLimits(maxClasses: Int, maxShots: Int, augmentation: Int) throws(SprigError) {
@@ -185,33 +227,49 @@ extension FineTunePlan {
         }
     }
 
-    /// `bias` and `last` are refused: q8 with a clear reason, f32 as not yet available.
-    static func checkMethod(_ method: FineTuneMethod, head: ClassifierHead) throws(SprigError) {
-        switch method {
-        case .imprint, .head: return
-        case .bias, .last:
-            if head.quantizedFeatures { throw .fineTune(.methodNeedsFloat32(method: method)) }
-            throw .fineTune(.methodUnavailable(method: method))
-        }
+    /// The trained segment of `bias` and `last` (nil for `imprint` and `head`).
+    /// `bias` and `last` on an int8 blob throw ``FineTuneError/methodNeedsFloat32(method:)``.
+    static func segment(model: Model, head: ClassifierHead, method: FineTuneMethod,
+                        layers: Int) throws(SprigError) -> BackboneSegment? {
+        guard method.trainsBackbone else { return nil }
+        return try BackboneSegment(model: model, head: head, method: method, layers: layers)
     }
 }
 
 extension BlobBuilder {
-    /// Sizes the fine-tuning plan of this network and stores it in ``finetune``,
-    /// so that ``build()`` writes it into the header.
+    /// Sizes the fine-tuning plan of this network for every method in
+    /// `methods` (the largest of their needs) and stores it in ``finetune``
+    /// and ``finetuneDetail``, so that ``build()`` writes it into the header.
     ///
-    /// - Throws: as ``FineTunePlan/required(model:maxClasses:maxShots:method:augmentation:)``,
+    /// - Parameters:
+    ///   - augmentation: the level for every method; nil takes each method's default.
+    ///   - layers: the most layers `last` may train (used when `methods` has `last`).
+    /// - Throws: as ``FineTunePlan/required(model:maxClasses:maxShots:method:augmentation:layers:)``,
     ///   or the reader's error when the description is not a valid network.
-    public mutating func planFineTuning(maxClasses: Int, maxShots: Int, method: FineTuneMethod,
-                                        augmentation: Int? = nil) throws(SprigError) {
+    public mutating func planFineTuning(maxClasses: Int, maxShots: Int, methods: [FineTuneMethod],
+                                        augmentation: Int? = nil, layers: Int = 1) throws(SprigError) {
         finetune = (0, 0, 0)
+        finetuneDetail = nil
         let blob = try build()
         let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(blob.count, 16), alignment: 16)
         defer { copy.deallocate() }
         copy.copyBytes(from: blob)
         let model = try Model(bytes: UnsafeRawBufferPointer(rebasing: copy[0..<blob.count]))
-        let plan = try FineTunePlan.required(model: model, maxClasses: maxClasses, maxShots: maxShots,
-                                             method: method, augmentation: augmentation)
+        var plan: FineTunePlan? = nil
+        for method in methods {
+            let one = try FineTunePlan.required(model: model, maxClasses: maxClasses, maxShots: maxShots,
+                                                method: method, augmentation: augmentation, layers: layers)
+            plan = plan.map { $0.covering(one) } ?? one
+        }
+        guard let plan else { return }
         finetune = (plan.arenaBytes, plan.maxClasses, plan.maxShots)
+        finetuneDetail = (plan.augmentation ?? 0, plan.maxLayers ?? 0)
+    }
+
+    /// ``planFineTuning(maxClasses:maxShots:methods:augmentation:layers:)`` for one method.
+    public mutating func planFineTuning(maxClasses: Int, maxShots: Int, method: FineTuneMethod,
+                                        augmentation: Int? = nil, layers: Int = 1) throws(SprigError) {
+        try planFineTuning(maxClasses: maxClasses, maxShots: maxShots, methods: [method], augmentation: augmentation,
+                           layers: layers)
     }
 }

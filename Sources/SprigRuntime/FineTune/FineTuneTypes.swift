@@ -9,9 +9,12 @@ public enum FineTuneMethod: UInt8, CaseIterable, Sendable {
     /// Imprint, then train the head (W, b) on the cached normalised features
     /// with Adam or SGD, pulled toward the imprinted weights.
     case head = 2
-    /// TinyTL: train every bias plus the head (Float32 blobs). Not available yet.
+    /// TinyTL: imprint, then train every bias of the backbone plus the head,
+    /// backpropagating through the whole backbone (Float32 blobs only).
     case bias = 3
-    /// Backprop through the last L layers (Float32 blobs). Not available yet.
+    /// Imprint, then train the weights and biases of the last
+    /// ``FineTuneOptions/layers`` parameterised layers of the backbone plus the
+    /// head, backpropagating through them (Float32 blobs only).
     case last = 4
 
     public var name: StaticString {
@@ -33,11 +36,16 @@ public enum FineTuneMethod: UInt8, CaseIterable, Sendable {
     }
 
     /// Augmentation level the plan assumes when none is given: 1 for `head`
-    /// (each shot plus its four 1-pixel shifts), 0 otherwise.
+    /// (each shot plus its four 1-pixel shifts), 0 otherwise (`bias` and `last`
+    /// run the backbone forward and backward for every sample of every epoch,
+    /// so each copy costs as much as a shot).
     public var defaultAugmentation: Int { self == .head ? 1 : 0 }
+
+    /// True for the methods that train inside the backbone (`bias`, `last`).
+    public var trainsBackbone: Bool { self == .bias || self == .last }
 }
 
-/// The optimizer of the `head` method.
+/// The optimizer of the trained methods (`head`, `bias`, `last`).
 public enum HeadOptimizer: UInt8, Sendable {
     /// Adam (β1 0.9, β2 0.999, ε 1e-8) with bias correction.
     case adam = 1
@@ -54,10 +62,15 @@ public enum HeadOptimizer: UInt8, Sendable {
 /// ```
 public struct FineTuneOptions: Equatable, Sendable {
     public var method: FineTuneMethod
-    /// Passes over the cached features (`head`). 1 … 10,000.
+    /// Passes over the samples (`head`, `bias`, `last`). 1 … 10,000.
     public var epochs: Int
-    /// Step size. Finite, > 0, ≤ 10.
+    /// Step size of the head (W, b). Finite, > 0, ≤ 10.
     public var learningRate: Float
+    /// Step size of the backbone's parameters (`bias`, `last`). Finite, > 0, ≤ 10.
+    public var backboneLearningRate: Float
+    /// Parameterised layers (Dense, Conv2D, DepthwiseConv2D) of the backbone
+    /// that `last` trains, counted back from the head. 1 … 255.
+    public var layers: Int
     public var optimizer: HeadOptimizer
     /// SGD momentum, 0 ≤ m < 1.
     public var momentum: Float
@@ -80,6 +93,8 @@ public struct FineTuneOptions: Equatable, Sendable {
         // trained on classes 0–4 (docs/finetune.md, "Knobs").
         epochs = 30
         learningRate = 0.05
+        backboneLearningRate = 0.001
+        layers = 1
         optimizer = .adam
         momentum = 0.9
         batchSize = 32
@@ -90,32 +105,68 @@ public struct FineTuneOptions: Equatable, Sendable {
     }
 }
 
-/// What a fine-tuning arena was sized for: its bytes, and the most classes and
-/// shots per class it holds. Read from the blob header
-/// (`finetune_arena_bytes`, `finetune_max_classes`, `finetune_max_shots`), or
-/// computed with ``FineTunePlan/required(model:maxClasses:maxShots:method:augmentation:)``.
+/// What a fine-tuning arena was sized for: its bytes, the most classes and
+/// shots per class it holds, and (plan record version 1) the augmentation
+/// level and the most layers `last` may train. Read from the blob header
+/// (`finetune_arena_bytes`, `finetune_max_classes`, `finetune_max_shots`,
+/// `finetune_plan_version`, `finetune_augmentation`, `finetune_max_layers`), or
+/// computed with ``FineTunePlan/required(model:maxClasses:maxShots:method:augmentation:layers:)``.
 public struct FineTunePlan: Equatable, Sendable {
     public var arenaBytes: Int
     public var maxClasses: Int
     public var maxShots: Int
+    /// The highest augmentation level the plan was sized for; nil for a plan
+    /// written before the field existed (version 0: unknown).
+    public var augmentation: Int?
+    /// The most layers `last` may train (0: `last` was not planned); nil for a
+    /// version-0 plan (unknown: only the bytes are checked).
+    public var maxLayers: Int?
 
-    public init(arenaBytes: Int, maxClasses: Int, maxShots: Int) {
+    public init(arenaBytes: Int, maxClasses: Int, maxShots: Int, augmentation: Int? = nil, maxLayers: Int? = nil) {
         self.arenaBytes = arenaBytes
         self.maxClasses = maxClasses
         self.maxShots = maxShots
+        self.augmentation = augmentation
+        self.maxLayers = maxLayers
     }
 
     /// The plan in the blob's header, or nil when the blob has none.
     public init?(model: Model) {
         guard model.finetuneArenaBytes > 0 else { return nil }
+        let recorded = model.finetunePlanVersion >= 1
         self.init(arenaBytes: model.finetuneArenaBytes, maxClasses: model.finetuneMaxClasses,
-                  maxShots: model.finetuneMaxShots)
+                  maxShots: model.finetuneMaxShots, augmentation: recorded ? model.finetuneAugmentation : nil,
+                  maxLayers: recorded ? model.finetuneMaxLayers : nil)
+    }
+
+    /// The augmentation level to use for `method` when the caller names none:
+    /// the method's default, lowered to the level the plan was sized for.
+    ///
+    /// ```swift
+    /// plan.augmentation = 0
+    /// plan.defaultAugmentation(for: .head)   // 0, not head's usual 1
+    /// ```
+    public func defaultAugmentation(for method: FineTuneMethod) -> Int {
+        min(method.defaultAugmentation, augmentation ?? method.defaultAugmentation)
+    }
+
+    /// A plan that holds both `self` and `other` (same classes and shots): the
+    /// larger bytes, augmentation level and layer count.
+    public func covering(_ other: FineTunePlan) -> FineTunePlan {
+        func larger(_ a: Int?, _ b: Int?) -> Int? {
+            guard let a, let b else { return nil }
+            return max(a, b)
+        }
+        return FineTunePlan(arenaBytes: max(arenaBytes, other.arenaBytes), maxClasses: max(maxClasses, other.maxClasses),
+                            maxShots: max(maxShots, other.maxShots), augmentation: larger(augmentation, other.augmentation),
+                            maxLayers: larger(maxLayers, other.maxLayers))
     }
 }
 
 /// A knob of ``FineTuneOptions``, named in errors.
 public enum FineTuneOption: UInt8, Sendable {
     case epochs, learningRate, momentum, batchSize, scale, anchor, augmentation, maxClasses, maxShots
+    case backboneLearningRate, layers
 
     public var name: StaticString {
         switch self {
@@ -128,6 +179,8 @@ public enum FineTuneOption: UInt8, Sendable {
         case .augmentation: return "augmentation"
         case .maxClasses: return "max classes"
         case .maxShots: return "max shots"
+        case .backboneLearningRate: return "backbone learning rate"
+        case .layers: return "layers"
         }
     }
 }
@@ -176,8 +229,16 @@ public enum FineTuneError: Equatable, Sendable {
     case classWithoutShots(classIndex: Int)
     /// The method trains inside the backbone, which needs a Float32 blob.
     case methodNeedsFloat32(method: FineTuneMethod)
-    /// The method is not implemented by this runtime.
-    case methodUnavailable(method: FineTuneMethod)
+    /// `last` was asked to train more layers than the plan was sized for.
+    case tooManyLayers(requested: Int, planned: Int)
+    /// `last` was asked to train more layers than the backbone has
+    /// (Dense, Conv2D and DepthwiseConv2D ops before the head).
+    case notEnoughLayers(requested: Int, available: Int)
+    /// `bias` found no backbone layer with a bias.
+    case noBiasToTrain
+    /// Op `op` lies between the first trained layer and the features, and has
+    /// no backward in this runtime (or does not lead to the features).
+    case cannotBackprop(op: Int)
     /// An option is outside its range (`value` as given; floats rounded toward zero).
     case invalidOption(option: FineTuneOption, value: Int)
     /// Augmentation shifts need an image input `[H][W][C]`; this input has `rank` dims.
@@ -221,9 +282,16 @@ public enum FineTuneError: Equatable, Sendable {
             return "labels: class \(classIndex) has no shot"
         case let .methodNeedsFloat32(method):
             return "method \(method.name.description) trains the backbone and needs a Float32 blob; this one is int8"
-                + " (use imprint or head)"
-        case let .methodUnavailable(method):
-            return "method \(method.name.description) is not available in this runtime (use imprint or head)"
+                + " (its backbone stays integer-only: use imprint or head)"
+        case let .tooManyLayers(requested, planned):
+            return "finetune_max_layers: last with \(requested) layers, the plan holds \(planned)"
+                + (planned == 0 ? " (the blob was not planned for last)" : "")
+        case let .notEnoughLayers(requested, available):
+            return "layers: last with \(requested) layers, the backbone has \(available) (Dense, Conv2D, DepthwiseConv2D)"
+        case .noBiasToTrain:
+            return "method bias: no layer of the backbone has a bias"
+        case let .cannotBackprop(op):
+            return "op #\(op) lies between the trained layers and the features and has no backward (or does not reach them)"
         case let .invalidOption(option, value):
             return "\(option.name.description): \(value) is out of range"
         case let .augmentationNeedsImage(rank):

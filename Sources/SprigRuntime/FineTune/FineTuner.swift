@@ -3,11 +3,16 @@
 // prepare (throws, changes nothing)            eval (cannot fail, allocates nothing)
 //   find the head, check the plan and arena      features of every shot (+ shifted copies),
 //   check shots, labels, classes, options,       L2-normalised, cached or summed per class
-//   lay the method's regions out in the plan  →  imprint W = scale · normalised class means
-//                                                head: Adam/SGD on the cached features
+//   find the trained segment (bias, last),    →  imprint W = scale · normalised class means
+//   lay the method's regions out in the plan     head: Adam/SGD on the cached features
+//                                                bias, last: Adam/SGD on the head and the
+//                                                segment's parameters, forward and backward
+//                                                through the segment for every sample
 //
-// The arena map is drawn in FineTuneLayout.swift; the serialisation of the
-// tuned model is in TunedBlobWriter.swift; docs/finetune.md explains the method.
+// The arena map is drawn in FineTuneLayout.swift; the segment in
+// BackboneSegment.swift and its training in BackboneTraining.swift; the
+// serialisation of the tuned model is in TunedBlobWriter.swift;
+// docs/finetune.md explains the method.
 
 /// Fine-tunes the classifier of a ``Model`` on a few labelled images, in a
 /// caller-provided arena, and writes the tuned model as a new blob.
@@ -36,13 +41,16 @@ public struct FineTuner {
 
     /// Regions of the last successful fine-tune (nil before).
     public private(set) var layout: FineTuneLayout?
+    /// The backbone part the last fine-tune trained (`bias`, `last`); nil for
+    /// `imprint` and `head`, whose backbone is the blob's.
+    public private(set) var segment: BackboneSegment?
     /// Classes of the tuned head (0 before fine-tuning).
     public private(set) var classCount = 0
     /// Options of the last successful fine-tune.
     public private(set) var options = FineTuneOptions()
-    /// Mean training loss over every cached sample, after imprinting and after
-    /// training (`head`); NaN for `imprint`, which caches nothing.
-    public private(set) var loss: (initial: Float, final: Float) = (Float.nan, Float.nan)
+    /// Mean training loss over every sample, after imprinting and after
+    /// training (`head`, `bias`, `last`); NaN for `imprint`.
+    public internal(set) var loss: (initial: Float, final: Float) = (Float.nan, Float.nan)
     /// Samples the head was trained on (shots × copies).
     public private(set) var sampleCount = 0
 
@@ -95,18 +103,22 @@ public struct FineTuner {
     ///   ``FineTuneError/planTooSmall(need:planned:)`` (the method or its
     ///   augmentation needs more than the plan), ``FineTuneError/invalidOption(option:value:)``,
     ///   ``FineTuneError/augmentationNeedsImage(rank:)``, and for `bias` and `last`
-    ///   ``FineTuneError/methodNeedsFloat32(method:)`` or ``FineTuneError/methodUnavailable(method:)``.
+    ///   ``FineTuneError/methodNeedsFloat32(method:)`` (int8 blobs),
+    ///   ``FineTuneError/tooManyLayers(requested:planned:)`` and the errors of
+    ///   ``BackboneSegment/init(model:head:method:layers:)``.
     /// - Complexity: shots × copies backbone invokes, then (`head`) epochs ×
-    ///   samples × classes × D multiply-adds. No allocation.
+    ///   samples × classes × D multiply-adds, or (`bias`, `last`) epochs ×
+    ///   samples backbone invokes plus a backward through the segment. No allocation.
     public mutating func fineTune(shots: UnsafeRawBufferPointer, labels: UnsafeRawBufferPointer, classCount: Int,
                                   options: FineTuneOptions) throws(SprigError) {
-        let layout = try prepare(shots: shots, labels: labels, classCount: classCount, options: options)
+        let (layout, segment) = try prepare(shots: shots, labels: labels, classCount: classCount, options: options)
         // Everything is checked: from here on nothing fails.
         let n = labels.count
         let copies = 1 + 4 * options.augmentation
         let c = classCount, d = head.featureCount
         let w = floats(layout.weights), b = floats(layout.bias)
         b.update(repeating: 0, count: c)
+        self.segment = nil
         switch options.method {
         case .head:
             // 1. Cache every shot's normalised features (and its shifted copies).
@@ -134,7 +146,12 @@ public struct FineTuner {
             // 3. Train.
             train(layout: layout, samples: samples, classes: c, options: options)
             sampleCount = samples
-        default:  // .imprint (prepare refused the others)
+        case .bias, .last:
+            guard let segment else { break }  // prepare gave one
+            trainBackbone(shots: shots, labels: labels, layout: layout, segment: segment, classes: c, options: options)
+            self.segment = segment
+            sampleCount = n &* copies
+        case .imprint:
             w.update(repeating: 0, count: c &* d)
             let feature = floats(layout.feature)
             for i in 0..<n {
@@ -155,9 +172,16 @@ public struct FineTuner {
 
     /// Checks everything `fineTune` needs and lays out the arena; writes nothing.
     func prepare(shots: UnsafeRawBufferPointer, labels: UnsafeRawBufferPointer, classCount: Int,
-                 options: FineTuneOptions) throws(SprigError) -> FineTuneLayout {
-        try FineTunePlan.checkMethod(options.method, head: head)
+                 options: FineTuneOptions) throws(SprigError) -> (FineTuneLayout, BackboneSegment?) {
+        if options.method.trainsBackbone && head.quantizedFeatures {
+            throw .fineTune(.methodNeedsFloat32(method: options.method))
+        }
         try checkOptions(options)
+        // `last`: no more layers than planned; then the trained segment.
+        if options.method == .last, let planned = plan.maxLayers, options.layers > planned {
+            throw .fineTune(.tooManyLayers(requested: options.layers, planned: planned))
+        }
+        let segment = try FineTunePlan.segment(model: model, head: head, method: options.method, layers: options.layers)
         // Shots and labels.
         let p = geometry.inputElements
         guard shots.count > 0, labels.count > 0 else { throw .fineTune(.noShots) }
@@ -183,13 +207,14 @@ public struct FineTuner {
         }
         // The method's regions must fit in the plan.
         guard let layout = FineTuneLayout(geometry: geometry, maxClasses: plan.maxClasses, maxShots: plan.maxShots,
-                                          method: options.method, augmentation: options.augmentation) else {
+                                          method: options.method, augmentation: options.augmentation,
+                                          segment: segment) else {
             throw .fineTune(.planTooSmall(need: Int.max, planned: plan.arenaBytes))
         }
         guard layout.total <= plan.arenaBytes else {
             throw .fineTune(.planTooSmall(need: layout.total, planned: plan.arenaBytes))
         }
-        return layout
+        return (layout, segment)
     }
 
     private func checkOptions(_ o: FineTuneOptions) throws(SprigError) {
@@ -200,6 +225,10 @@ public struct FineTuner {
             throw .fineTune(.invalidOption(option: .epochs, value: o.epochs))
         }
         guard o.learningRate.isFinite && o.learningRate > 0 && o.learningRate <= 10 else { throw bad(.learningRate, o.learningRate) }
+        guard o.backboneLearningRate.isFinite && o.backboneLearningRate > 0 && o.backboneLearningRate <= 10 else {
+            throw bad(.backboneLearningRate, o.backboneLearningRate)
+        }
+        guard o.layers >= 1 && o.layers <= 255 else { throw .fineTune(.invalidOption(option: .layers, value: o.layers)) }
         guard o.momentum >= 0 && o.momentum < 1 else { throw bad(.momentum, o.momentum) }
         guard o.batchSize >= 0 && o.batchSize <= 1 << 24 else {
             throw .fineTune(.invalidOption(option: .batchSize, value: o.batchSize))
@@ -268,7 +297,7 @@ public struct FineTuner {
     }
 
     /// Each row scaled to length `scale` (a zero row stays zero).
-    private func normaliseRows(_ w: UnsafeMutablePointer<Float>, classes: Int, dim: Int, scale: Float) {
+    func normaliseRows(_ w: UnsafeMutablePointer<Float>, classes: Int, dim: Int, scale: Float) {
         for k in 0..<classes {
             let row = w + k &* dim
             l2NormalizeF32(input: row, output: row, count: dim)
@@ -280,7 +309,7 @@ public struct FineTuner {
 
     /// Runs the backbone on one 8-bit image, shifted by copy `shift`'s offset, and
     /// writes its L2-normalised features (D floats) to `into`.
-    private func extractFeature(_ pixels: UnsafeRawBufferPointer, shift: Int, into: UnsafeMutablePointer<Float>,
+    func extractFeature(_ pixels: UnsafeRawBufferPointer, shift: Int, into: UnsafeMutablePointer<Float>,
                                 layout: FineTuneLayout) {
         if shift == 0 {
             runBackbone(pixels)
@@ -292,18 +321,23 @@ public struct FineTuner {
         normalisedFeatures(into: into)
     }
 
-    /// The backbone: every op before the head.
-    private func runBackbone(_ pixels: UnsafeRawBufferPointer) {
+    /// The backbone: every op before the head. After a `bias` or `last`
+    /// fine-tune, its trained segment runs with the trained parameters.
+    func runBackbone(_ pixels: UnsafeRawBufferPointer) {
         // The size was checked in prepare (or by the public callers), so this cannot throw.
         do { try interpreter.setInput(pixels: pixels) } catch { return }
-        for o in 0..<head.firstOp { interpreter.run(o) }
+        if let segment, let layout {
+            runSegmentForward(layout: layout, segment: segment)
+        } else {
+            for o in 0..<head.firstOp { interpreter.run(o) }
+        }
     }
 
     /// The feature tensor, dequantized if int8, L2-normalised into `into`:
     /// exactly what the tuned blob's Dequantize and L2Normalize ops compute.
-    private func normalisedFeatures(into: UnsafeMutablePointer<Float>) {
+    func normalisedFeatures(into: UnsafeMutablePointer<Float>) {
         let info = model.tensor(head.featureTensor)
-        let raw = UnsafeRawPointer(base + info.dataOffset)
+        let raw = featureBytes(info)
         let d = head.featureCount
         if head.quantizedFeatures {
             let q = model.quant(info, 0)
@@ -317,7 +351,7 @@ public struct FineTuner {
 
     /// Copies an `[H][W][C]` image shifted by the offset of `copy` (1…4: one
     /// pixel right, left, down, up; 5…8: two pixels), filling with zeros.
-    private func shiftImage(_ pixels: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer, copy: Int) {
+    func shiftImage(_ pixels: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer, copy: Int) {
         let input = model.tensor(model.input(0)?.tensor ?? 0)
         let h = input.dim(0), wd = input.dim(1), ch = input.dim(2)
         let step = (copy - 1) / 4 + 1
@@ -339,7 +373,7 @@ public struct FineTuner {
         }
     }
 
-    private func shot(_ shots: UnsafeRawBufferPointer, _ i: Int) -> UnsafeRawBufferPointer {
+    func shot(_ shots: UnsafeRawBufferPointer, _ i: Int) -> UnsafeRawBufferPointer {
         let p = geometry.inputElements
         return UnsafeRawBufferPointer(rebasing: shots[i &* p ..< (i &+ 1) &* p])
     }

@@ -6,7 +6,8 @@
 //           write, the graph input and the feature tensor, renumbered in
 //           their original order; their constants and quantization records
 //           copied into the new DATA, their names into the new STRINGS.
-//           Arena tensors keep their original offsets.
+//           Arena tensors keep their original offsets. After `bias` or
+//           `last`, the trained constants are copied from the arena instead.
 //   new     features.f32 [D]  (int8 features only) ← Dequantize(features)
 //           features.l2  [D]                       ← L2Normalize
 //           head.weight  [C][D] f32, head.bias [C] f32 (constants)
@@ -14,9 +15,10 @@
 //           head.probs   [C]   (if the original ended in Softmax) ← Softmax
 //   arena   the new activations are placed one after another from the end of
 //           the kept tensors (16-aligned); the arena is not re-planned.
-//   header  arena_bytes is that end; the fine-tuning plan keeps its classes
-//           and shots, and its bytes grow (or shrink) by the change in arena
-//           and tensor count, so the tuned blob can be tuned again.
+//   header  arena_bytes is that end; the fine-tuning plan keeps its classes,
+//           shots, plan record version, augmentation and layers, and its bytes
+//           grow (or shrink) by the change in arena and tensor count, so the
+//           tuned blob can be tuned again.
 //   meta    every entry is kept except `labels` (replaced by the class names
 //           when given, else dropped: the old labels name other classes) and
 //           `precision` (`mixed` when the features are int8).
@@ -70,6 +72,11 @@ extension FineTuner {
         put32(out, 32, UInt32(truncatingIfNeeded: t.planBytes))
         put32(out, 36, UInt32(truncatingIfNeeded: plan.maxClasses))
         put32(out, 40, UInt32(truncatingIfNeeded: plan.maxShots))
+        if let augmentation = plan.augmentation, let layers = plan.maxLayers {
+            out.storeBytes(of: UInt8(1), toByteOffset: 44, as: UInt8.self)
+            out.storeBytes(of: UInt8(truncatingIfNeeded: augmentation), toByteOffset: 45, as: UInt8.self)
+            out.storeBytes(of: UInt8(truncatingIfNeeded: layers), toByteOffset: 46, as: UInt8.self)
+        }
         // Section table.
         // (No local functions that capture a `var`: those box it on the heap in debug builds.)
         var entry = BlobLayout.headerBytes
@@ -89,7 +96,9 @@ extension FineTuner {
             (out + r).copyMemory(from: src + model.tensorsOffset + old * 64, byteCount: 64)
             if info.storage == .constant {
                 put32(out, r + 20, UInt32(truncatingIfNeeded: t.dataAt + Int(e[1])))
-                (out + t.dataAt + Int(e[1])).copyMemory(from: src + info.dataOffset, byteCount: info.dataBytes)
+                let trained = segment == nil ? -1 : Int(int32s(layout.slots)[4 * old + 2])
+                let from = trained >= 0 ? UnsafeRawPointer(base + layout.parameters.offset + trained) : src + info.dataOffset
+                (out + t.dataAt + Int(e[1])).copyMemory(from: from, byteCount: info.dataBytes)
             }
             if info.quantCount > 0 {
                 put32(out, r + 36, UInt32(truncatingIfNeeded: t.dataAt + Int(e[2])))
@@ -313,9 +322,13 @@ extension FineTuner {
         t.dataAt = file.take(t.dataBytes).offset
         t.fileBytes = file.cursor
         // The tuned plan: the same classes and shots; its bytes follow the
-        // inference arena and the renumbering table (see FineTuneLayout).
+        // inference arena and the per-tensor tables (see FineTuneLayout): the
+        // renumbering table, and for `bias`/`last` the slot table too, so more
+        // tensors grow the plan by both, fewer shrink it by the first only.
+        let moreTensors = t.tensorCount - model.tensorCount
         t.planBytes = plan.arenaBytes + (t.arenaBytes - model.arenaBytes)
-            + FineTuneLayout.remapEntryBytes * (t.tensorCount - model.tensorCount)
+            + FineTuneLayout.remapEntryBytes * moreTensors
+            + (moreTensors > 0 ? FineTuneLayout.slotEntryBytes * moreTensors : 0)
         let limit = maxU32AsInt
         guard t.fileBytes <= limit else { throw .fineTune(.formatLimit(limit: .fileBytes, value: t.fileBytes, maximum: limit)) }
         guard t.arenaBytes <= limit, t.planBytes <= limit else {

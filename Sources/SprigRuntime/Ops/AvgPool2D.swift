@@ -190,3 +190,37 @@ func roundedAverageQ8(_ sum: Int64, _ count: Int64) -> Int8 {
     let q = sum > 0 ? (sum &+ half) / count : (sum &- half) / count
     return Int8(truncatingIfNeeded: q < -128 ? -128 : (q > 127 ? 127 : q))
 }
+
+// MARK: - Float32 backward (fine-tuning)
+
+/// Backward of ``avgPool2dF32(input:output:window:)``: each output's gradient,
+/// divided by its window's count of valid taps, is added to each of those
+/// taps. Accumulates into `inputGradient`; the caller zeroes.
+/// Example: a window of 4 valid taps with dy = 2 adds 0.5 to each.
+/// - Complexity: O(OH·OW·KH·KW·C); no allocation.
+public func avgPool2dBackwardF32(outputGradient dy: UnsafePointer<Float>, inputGradient dx: UnsafeMutablePointer<Float>,
+                                 window w: Window2D) {
+    let channels = w.outputChannels
+    for oy in 0..<w.outputHeight {
+        let rowOrigin = oy &* w.strideHeight &- w.padTop
+        let rows = validTaps(origin: rowOrigin, kernel: w.kernelHeight, extent: w.inputHeight)
+        for ox in 0..<w.outputWidth {
+            let columnOrigin = ox &* w.strideWidth &- w.padLeft
+            let columns = validTaps(origin: columnOrigin, kernel: w.kernelWidth, extent: w.inputWidth)
+            let taps = (rows.end &- rows.first) &* (columns.end &- columns.first)
+            if taps == 0 { continue }
+            let scale = 1 / Float(taps)
+            let at = (oy &* w.outputWidth &+ ox) &* channels
+            var ky = rows.first
+            while ky < rows.end {
+                var kx = columns.first
+                while kx < columns.end {
+                    let i = ((rowOrigin &+ ky) &* w.inputWidth &+ columnOrigin &+ kx) &* channels
+                    for c in 0..<channels { dx[i &+ c] += dy[at &+ c] * scale }
+                    kx &+= 1
+                }
+                ky &+= 1
+            }
+        }
+    }
+}

@@ -553,3 +553,64 @@ private func conv2dWeightSumQ8(_ weights: UnsafePointer<Int8>, tapRows rows: (fi
     }
     return sum
 }
+
+// MARK: - Float32 backward (fine-tuning)
+
+/// Backward of ``conv2dF32(input:weights:bias:output:window:clamp:)`` for `dz`,
+/// the gradient of the pre-activation output. Accumulates; the caller zeroes.
+///
+/// ```
+/// dx[iy][ix][ci]    += Σ_{oy,ox,ky,kx valid} w[ky][kx][ci][co] · dz[oy][ox][co]   (summed over co)
+/// dW[ky][kx][ci][co] += Σ_{oy,ox valid} x[iy][ix][ci] · dz[oy][ox][co]
+/// db[co]             += Σ_{oy,ox} dz[oy][ox][co]
+/// ```
+/// with `iy = oy·sh − pt + ky`, `ix = ox·sw − pl + kx`; padding taps get nothing.
+/// The naive loop order (pixels, taps, channels); the innermost loop runs
+/// over the contiguous output channels.
+///
+/// - Parameters:
+///   - inputGradient, weightGradient, biasGradient: nil to skip that gradient.
+/// - Complexity: O(OH·OW·KH·KW·Cin·Cout) per gradient asked for; no allocation.
+public func conv2dBackwardF32(input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+                              outputGradient dz: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>?,
+                              weightGradient: UnsafeMutablePointer<Float>?, biasGradient: UnsafeMutablePointer<Float>?,
+                              window w: Window2D) {
+    let cin = w.inputChannels, cout = w.outputChannels
+    for oy in 0..<w.outputHeight {
+        let rowOrigin = oy &* w.strideHeight &- w.padTop
+        let rows = validTaps(origin: rowOrigin, kernel: w.kernelHeight, extent: w.inputHeight)
+        for ox in 0..<w.outputWidth {
+            let g = dz + (oy &* w.outputWidth &+ ox) &* cout
+            if let db = biasGradient {
+                for co in 0..<cout { db[co] += g[co] }
+            }
+            if weightGradient == nil && inputGradient == nil { continue }
+            let columnOrigin = ox &* w.strideWidth &- w.padLeft
+            let columns = validTaps(origin: columnOrigin, kernel: w.kernelWidth, extent: w.inputWidth)
+            var ky = rows.first
+            while ky < rows.end {
+                var kx = columns.first
+                while kx < columns.end {
+                    let pixel = ((rowOrigin &+ ky) &* w.inputWidth &+ columnOrigin &+ kx) &* cin
+                    let tap = (ky &* w.kernelWidth &+ kx) &* cin
+                    for ci in 0..<cin {
+                        let k = (tap &+ ci) &* cout
+                        if let dw = weightGradient {
+                            let x = input[pixel &+ ci]
+                            let row = dw + k
+                            for co in 0..<cout { row[co] += x * g[co] }
+                        }
+                        if let dx = inputGradient {
+                            let row = weights + k
+                            var s: Float = 0
+                            for co in 0..<cout { s += row[co] * g[co] }
+                            dx[pixel &+ ci] += s
+                        }
+                    }
+                    kx &+= 1
+                }
+                ky &+= 1
+            }
+        }
+    }
+}

@@ -151,3 +151,49 @@ public func denseQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32, weights: 
         o &+= 1
     }
 }
+
+// MARK: - Float32 backward (fine-tuning)
+
+/// Backward of ``denseF32(input:weights:bias:output:inputCount:outputCount:clamp:)``
+/// for `dz`, the gradient of the loss with respect to the pre-activation
+/// output (apply ``activationBackwardF32(output:gradient:count:clamp:)`` to
+/// the output's gradient first). Accumulates; the caller zeroes.
+///
+/// `dx[i] += Σ_o dz[o]·w[o][i]`, `dW[o][i] += dz[o]·x[i]`, `db[o] += dz[o]`.
+/// Example: x = [1, 2], W = [[3, 4]], dz = [0.5] → dx += [1.5, 2], dW += [[0.5, 1]], db += [0.5].
+///
+/// - Parameters:
+///   - inputGradient, weightGradient, biasGradient: nil to skip that gradient.
+/// - Complexity: O(inputCount·outputCount) per gradient asked for; no allocation.
+public func denseBackwardF32(input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+                             outputGradient dz: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>?,
+                             weightGradient: UnsafeMutablePointer<Float>?, biasGradient: UnsafeMutablePointer<Float>?,
+                             inputCount: Int, outputCount: Int) {
+    let n = inputCount
+    for o in 0..<outputCount {
+        let g = dz[o]
+        if let db = biasGradient { db[o] += g }
+        if let dw = weightGradient {
+            let row = dw + o &* n
+            for i in 0..<n { row[i] += g * input[i] }
+        }
+        if let dx = inputGradient {
+            let row = weights + o &* n
+            for i in 0..<n { dx[i] += g * row[i] }
+        }
+    }
+}
+
+/// Turns the gradient of a fused activation's output into the gradient of its
+/// input, in place: `g[i] = 0` where the clamp was active (`y ≤ lower` or
+/// `y ≥ upper`), unchanged elsewhere. At the kink itself the gradient is 0.
+/// Example: ReLU, y = [0, 2], g = [5, 7] → g = [0, 7].
+/// - Complexity: O(count); nothing when `clamp` is ``ClampF32/none``.
+public func activationBackwardF32(output: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>, count: Int,
+                                  clamp: ClampF32) {
+    if clamp.lower == -Float.infinity && clamp.upper == Float.infinity { return }
+    for i in 0..<count {
+        let y = output[i]
+        if !(y > clamp.lower && y < clamp.upper) { gradient[i] = 0 }
+    }
+}

@@ -207,3 +207,47 @@ public func depthwiseConv2dQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32,
         oy &+= 1
     }
 }
+
+// MARK: - Float32 backward (fine-tuning)
+
+/// Backward of ``depthwiseConv2dF32(input:weights:bias:output:window:clamp:)``
+/// for `dz`, the gradient of the pre-activation output. Accumulates; the caller zeroes.
+///
+/// `dx[iy][ix][c] += w[ky][kx][c]·dz[oy][ox][c]`, `dW[ky][kx][c] += x[iy][ix][c]·dz[oy][ox][c]`,
+/// `db[c] += dz[oy][ox][c]`, over the valid taps.
+/// - Complexity: O(OH·OW·KH·KW·C); no allocation.
+public func depthwiseConv2dBackwardF32(input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+                                       outputGradient dz: UnsafePointer<Float>,
+                                       inputGradient: UnsafeMutablePointer<Float>?,
+                                       weightGradient: UnsafeMutablePointer<Float>?,
+                                       biasGradient: UnsafeMutablePointer<Float>?, window w: Window2D) {
+    let channels = w.outputChannels
+    for oy in 0..<w.outputHeight {
+        let rowOrigin = oy &* w.strideHeight &- w.padTop
+        let rows = validTaps(origin: rowOrigin, kernel: w.kernelHeight, extent: w.inputHeight)
+        for ox in 0..<w.outputWidth {
+            let g = dz + (oy &* w.outputWidth &+ ox) &* channels
+            if let db = biasGradient {
+                for c in 0..<channels { db[c] += g[c] }
+            }
+            let columnOrigin = ox &* w.strideWidth &- w.padLeft
+            let columns = validTaps(origin: columnOrigin, kernel: w.kernelWidth, extent: w.inputWidth)
+            var ky = rows.first
+            while ky < rows.end {
+                var kx = columns.first
+                while kx < columns.end {
+                    let pixel = ((rowOrigin &+ ky) &* w.inputWidth &+ columnOrigin &+ kx) &* channels
+                    let tap = (ky &* w.kernelWidth &+ kx) &* channels
+                    if let dw = weightGradient {
+                        for c in 0..<channels { dw[tap &+ c] += input[pixel &+ c] * g[c] }
+                    }
+                    if let dx = inputGradient {
+                        for c in 0..<channels { dx[pixel &+ c] += weights[tap &+ c] * g[c] }
+                    }
+                    kx &+= 1
+                }
+                ky &+= 1
+            }
+        }
+    }
+}

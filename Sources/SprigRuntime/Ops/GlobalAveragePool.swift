@@ -95,3 +95,20 @@ public func globalAveragePoolQ8(input: UnsafePointer<Int8>, output: UnsafeMutabl
         c &+= 1
     }
 }
+
+// MARK: - Float32 backward (fine-tuning)
+
+/// Backward of ``globalAveragePoolF32(input:output:height:width:channels:)``:
+/// `dx[y][x][c] += dy[c] / (H·W)`. Accumulates; the caller zeroes.
+/// Example: H·W = 4, dy = [2] → every pixel gets 0.5.
+/// - Complexity: O(height·width·channels); no allocation.
+public func globalAveragePoolBackwardF32(outputGradient dy: UnsafePointer<Float>, inputGradient dx: UnsafeMutablePointer<Float>,
+                                         height: Int, width: Int, channels: Int) {
+    let pixels = height &* width
+    guard pixels > 0 else { return }
+    let reciprocal = 1 / Float(pixels)
+    for p in 0..<pixels {
+        let row = dx + p &* channels
+        for c in 0..<channels { row[c] += dy[c] * reciprocal }
+    }
+}

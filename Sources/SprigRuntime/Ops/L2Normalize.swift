@@ -27,6 +27,18 @@ public let l2NormalizeEpsilon: Float = 1e-12
 ///   - output: `[count]`; may alias `input` (each element is read before it is written).
 /// - Complexity: O(count), two passes over the input; no allocation.
 public func l2NormalizeF32(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, count: Int) {
+    let divisor = l2NormalizeDivisor(input: input, count: count)
+    // 3. Divide (not multiply by a reciprocal: the op is defined as a division).
+    var i = 0
+    while i < count {
+        output[i] = input[i] / divisor
+        i &+= 1
+    }
+}
+
+/// `max(‖x‖₂, 1e-12)` as ``l2NormalizeF32(input:output:count:)`` computes it
+/// (NaN for a NaN or ±∞ input).
+func l2NormalizeDivisor(input: UnsafePointer<Float>, count: Int) -> Float {
     // 1. The largest magnitude (NaN never wins a comparison).
     var m: Float = 0
     var i = 0
@@ -47,11 +59,25 @@ public func l2NormalizeF32(input: UnsafePointer<Float>, output: UnsafeMutablePoi
         }
         norm = m * sqrtF32(sum)
     }
-    let divisor = norm.isNaN || norm > l2NormalizeEpsilon ? norm : l2NormalizeEpsilon
-    // 3. Divide (not multiply by a reciprocal: the op is defined as a division).
-    i = 0
-    while i < count {
-        output[i] = input[i] / divisor
-        i &+= 1
+    return norm.isNaN || norm > l2NormalizeEpsilon ? norm : l2NormalizeEpsilon
+}
+
+/// Backward of ``l2NormalizeF32(input:output:count:)``: with `u = x / n`,
+/// `n = max(‖x‖, 1e-12)`, `dx += (du − u·(u·du)) / n` (below the floor the op
+/// is linear: `dx += du / 1e-12`). Accumulates; the caller zeroes.
+/// Example: x = [3, 4] (u = [0.6, 0.8]), du = [1, 0] → u·du = 0.6,
+/// dx += ([1, 0] − 0.6·[0.6, 0.8]) / 5 = [0.128, −0.096].
+/// - Complexity: O(count); no allocation.
+public func l2NormalizeBackwardF32(input: UnsafePointer<Float>, outputGradient du: UnsafePointer<Float>,
+                                   inputGradient dx: UnsafeMutablePointer<Float>, count: Int) {
+    let n = l2NormalizeDivisor(input: input, count: count)
+    let linear = !(n > l2NormalizeEpsilon)
+    var dot: Float = 0
+    if !linear {
+        for i in 0..<count { dot += (input[i] / n) * du[i] }
+    }
+    for i in 0..<count {
+        let u = input[i] / n
+        dx[i] += (du[i] - (linear ? 0 : u * dot)) / n
     }
 }

@@ -157,3 +157,41 @@ public func maxPool2dQ8(input: UnsafePointer<Int8>, output: UnsafeMutablePointer
         oy &+= 1
     }
 }
+
+// MARK: - Float32 backward (fine-tuning)
+
+/// Backward of ``maxPool2dF32(input:output:window:)``: each output's gradient
+/// goes to the first valid tap (in ky, kx order) whose input equals the
+/// output, the max. Accumulates into `inputGradient`; the caller zeroes.
+/// Example: a 2×2 window [1, 3, 3, 0] with dy = 2 adds 2 to the first 3 only.
+/// - Complexity: O(OH·OW·KH·KW·C); no allocation.
+public func maxPool2dBackwardF32(input: UnsafePointer<Float>, output: UnsafePointer<Float>,
+                                 outputGradient dy: UnsafePointer<Float>, inputGradient dx: UnsafeMutablePointer<Float>,
+                                 window w: Window2D) {
+    let channels = w.outputChannels
+    for oy in 0..<w.outputHeight {
+        let rowOrigin = oy &* w.strideHeight &- w.padTop
+        let rows = validTaps(origin: rowOrigin, kernel: w.kernelHeight, extent: w.inputHeight)
+        for ox in 0..<w.outputWidth {
+            let columnOrigin = ox &* w.strideWidth &- w.padLeft
+            let columns = validTaps(origin: columnOrigin, kernel: w.kernelWidth, extent: w.inputWidth)
+            let at = (oy &* w.outputWidth &+ ox) &* channels
+            for c in 0..<channels {
+                let y = output[at &+ c]
+                var ky = rows.first
+                search: while ky < rows.end {
+                    var kx = columns.first
+                    while kx < columns.end {
+                        let i = ((rowOrigin &+ ky) &* w.inputWidth &+ columnOrigin &+ kx) &* channels &+ c
+                        if input[i] == y {
+                            dx[i] += dy[at &+ c]
+                            break search
+                        }
+                        kx &+= 1
+                    }
+                    ky &+= 1
+                }
+            }
+        }
+    }
+}

@@ -8,22 +8,25 @@ import SprigTrain
 let finetuneCommand = Command(
     name: "finetune",
     summary: "Simulate on-device few-shot fine-tuning over seeded episodes; report accuracy, time and arena bytes.",
-    usage: "sprig finetune MODEL.sprig [--data SOURCE] [--classes 5-9] [--shots K] [--method M] [--seed S] [--episodes E] [--out TUNED.sprig] [--json]",
+    usage: "sprig finetune MODEL.sprig [--data SOURCE] [--classes 5-9] [--shots K] [--method M] [--layers L] [--seed S] [--episodes E] [--replan] [--out TUNED.sprig] [--json]",
     positionals: 1...1,
     options: [
         OptionSpec(name: "data", value: "SOURCE", help: "builtin, fashion-mnist or a directory of IDX files.", defaultValue: "builtin"),
         OptionSpec(name: "classes", value: "SPEC", help: "The new classes (their shots come from the train split, the test from the test split).", defaultValue: "5-9"),
         OptionSpec(name: "shots", value: "K", help: "Shots per class.", defaultValue: "5"),
-        OptionSpec(name: "method", value: "M", help: "imprint, head, bias or last.", defaultValue: "head"),
+        OptionSpec(name: "method", value: "M", help: "imprint (class means), head (imprint, then train the classifier on cached features), bias (imprint, then train every backbone bias and the classifier, TinyTL) or last (imprint, then train the last L layers and the classifier). bias and last need a Float32 blob.", defaultValue: "head"),
+        OptionSpec(name: "layers", value: "L", help: "Backbone layers (Dense/Conv2D/DepthwiseConv2D, counted back from the classifier) that last trains; at most the plan's.", defaultValue: "1"),
         OptionSpec(name: "seed", value: "S", help: "Episode e uses seed S+e for its shots and its training.", defaultValue: "0"),
         OptionSpec(name: "episodes", value: "E", help: "Episodes to average.", defaultValue: "10"),
-        OptionSpec(name: "epochs", value: "N", help: "Training epochs (head).", defaultValue: "\(FineTuneOptions().epochs)"),
-        OptionSpec(name: "lr", value: "X", help: "Learning rate (head).", defaultValue: "\(FineTuneOptions().learningRate)"),
-        OptionSpec(name: "optimizer", value: "O", help: "adam or sgd (head).", defaultValue: "adam"),
-        OptionSpec(name: "batch", value: "B", help: "Samples per step, 0 = all (head).", defaultValue: "\(FineTuneOptions().batchSize)"),
-        OptionSpec(name: "anchor", value: "L", help: "Pull toward the imprinted weights (head).", defaultValue: "\(FineTuneOptions().anchor)"),
+        OptionSpec(name: "epochs", value: "N", help: "Training epochs (head, bias, last).", defaultValue: "\(FineTuneOptions().epochs)"),
+        OptionSpec(name: "lr", value: "X", help: "Learning rate of the classifier (head, bias, last).", defaultValue: "\(FineTuneOptions().learningRate)"),
+        OptionSpec(name: "backbone-lr", value: "X", help: "Learning rate of the backbone's parameters (bias, last).", defaultValue: "\(FineTuneOptions().backboneLearningRate)"),
+        OptionSpec(name: "optimizer", value: "O", help: "adam or sgd (head, bias, last).", defaultValue: "adam"),
+        OptionSpec(name: "batch", value: "B", help: "Samples per step, 0 = all (head, bias, last).", defaultValue: "\(FineTuneOptions().batchSize)"),
+        OptionSpec(name: "anchor", value: "L", help: "Pull toward the imprinted weights (head, bias, last).", defaultValue: "\(FineTuneOptions().anchor)"),
         OptionSpec(name: "scale", value: "S", help: "Length of the imprinted rows (cosine scale).", defaultValue: "\(FineTuneOptions().scale)"),
-        OptionSpec(name: "augment", value: "A", help: "Shift copies per shot: 0 none, 1 (±1 px), 2 (±1, ±2 px).", defaultValue: "head: 1, else 0"),
+        OptionSpec(name: "augment", value: "A", help: "Shift copies per shot: 0 none, 1 (±1 px), 2 (±1, ±2 px).", defaultValue: "head: 1, else 0; at most the plan's level"),
+        OptionSpec(name: "replan", value: nil, help: "Ignore the blob's fine-tuning plan and size one for this request (host simulation only; a device always uses the blob's)."),
         OptionSpec(name: "out", value: "PATH", help: "Write the tuned blob of the first episode here (atomically)."),
         OptionSpec(name: "json", value: nil, help: "Print one JSON object."),
     ],
@@ -31,11 +34,15 @@ let finetuneCommand = Command(
         Loads the blob, draws E episodes of K shots per class from the train split of --classes
         (SprigTrain's EpisodeSampler, seed S+e), fine-tunes with the runtime's FineTuner inside one
         arena of the blob's fine-tuning plan, and measures the accuracy on every test image of those
-        classes. The backbone is frozen, so test features are computed once. A blob without a
-        fine-tuning plan gets one sized for these classes and shots (the tuned blob then carries it).
+        classes. For imprint and head the backbone is frozen, so test features are computed once; bias
+        and last change it, so they are recomputed after every episode. A blob without a fine-tuning
+        plan (or any blob, with --replan) gets one sized for these classes, shots, method and layers
+        (the tuned blob then carries it). A request beyond the plan (classes, shots, augmentation,
+        layers) is refused with the runtime's error.
         --json keys: accuracy (mean fraction), accuracy_ci95 (half-width, Student t), accuracies,
         seconds (mean wall time per adaptation), seconds_first, arena_bytes (the plan), arena_used,
-        blob_bytes (tuned), classes, shots, episodes, method.
+        blob_bytes (tuned), classes, shots, episodes, method, layers (last), augmentation, loss_initial and
+        loss_final (the last episode's; NaN for imprint).
         """,
     run: runFinetune)
 
@@ -46,11 +53,14 @@ func runFinetune(_ a: ParsedArguments) throws {
     var options = FineTuneOptions(method: method)
     options.epochs = try a.int("epochs", default: options.epochs, range: 1...10_000)
     options.learningRate = Float(try a.double("lr", default: Double(options.learningRate), range: 1e-9...10))
+    options.backboneLearningRate = Float(try a.double("backbone-lr", default: Double(options.backboneLearningRate),
+                                                      range: 1e-9...10))
+    options.layers = try a.int("layers", default: options.layers, range: 1...255)
     options.optimizer = try a.choice("optimizer", default: "adam", among: ["adam", "sgd"]) == "sgd" ? .sgd : .adam
     options.batchSize = try a.int("batch", default: options.batchSize, range: 0...1_000_000)
     options.anchor = Float(try a.double("anchor", default: Double(options.anchor), range: 0...1_000_000))
     options.scale = Float(try a.double("scale", default: Double(options.scale), range: 1e-6...1000))
-    options.augmentation = try a.int("augment", default: options.augmentation, range: 0...2)
+    let augment: Int? = a.string("augment") == nil ? nil : try a.int("augment", default: 0, range: 0...2)
     let shots = try a.int("shots", default: 5, range: 1...10_000)
     let episodes = try a.int("episodes", default: 10, range: 1...100_000)
     let seed = UInt64(try a.int("seed", default: 0, range: 0...Int.max))
@@ -77,18 +87,21 @@ func runFinetune(_ a: ParsedArguments) throws {
     let sampler = EpisodeSampler(dataset: train)
 
     // The plan: the blob's, or one sized for this request.
-    var plan = FineTunePlan(model: model)
+    var plan = a.flag("replan") ? nil : FineTunePlan(model: model)
     var planNote = ""
     if plan == nil {
         do {
             plan = try FineTunePlan.required(model: model, maxClasses: classes.count, maxShots: shots, method: method,
-                                             augmentation: options.augmentation)
+                                             augmentation: augment, layers: options.layers)
         } catch {
             throw CommandError(description: "\(path): \(error.message)")
         }
-        planNote = "no fine-tuning plan in the blob: sized one for \(classes.count) classes × \(shots) shots"
+        planNote = (a.flag("replan") ? "--replan" : "no fine-tuning plan in the blob")
+            + ": sized one for \(classes.count) classes × \(shots) shots, \(methodName)"
+            + (method == .last ? " \(options.layers)" : "")
     }
     guard let plan else { throw CommandError(description: "\(path): no fine-tuning plan") }
+    options.augmentation = augment ?? plan.defaultAugmentation(for: method)
     let arena = UnsafeMutableRawBufferPointer.allocate(byteCount: max(plan.arenaBytes, 16), alignment: 16)
     defer { arena.deallocate() }
     arena.initializeMemory(as: UInt8.self, repeating: 0)
@@ -103,17 +116,20 @@ func runFinetune(_ a: ParsedArguments) throws {
     }
     if !planNote.isEmpty && !json { printError("sprig finetune: \(planNote)") }
 
-    // Test features, once (the backbone is frozen).
+    // Test features: once for a frozen backbone, after every episode for bias and last.
     let d = tuner.featureCount
     var testFeatures = [Float](repeating: 0, count: test.count * d)
-    try testFeatures.withUnsafeMutableBufferPointer { all in
-        for i in 0..<test.count {
-            let image = Array(test.image(i))
-            try image.withUnsafeBytes { p in
-                try tuner.features(pixels: p, into: UnsafeMutableBufferPointer(rebasing: all[(i * d)..<((i + 1) * d)]))
+    func computeTestFeatures() throws {
+        try testFeatures.withUnsafeMutableBufferPointer { all in
+            for i in 0..<test.count {
+                let image = Array(test.image(i))
+                try image.withUnsafeBytes { p in
+                    try tuner.features(pixels: p, into: UnsafeMutableBufferPointer(rebasing: all[(i * d)..<((i + 1) * d)]))
+                }
             }
         }
     }
+    if !method.trainsBackbone { try computeTestFeatures() }
 
     // Class names for the tuned blob: the original labels of these classes, if the blob has them.
     var names = classes.map { "class\($0)" }
@@ -146,6 +162,7 @@ func runFinetune(_ a: ParsedArguments) throws {
         }
         seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
         used = tuner.layout?.total ?? 0
+        if method.trainsBackbone { try computeTestFeatures() }
         // Accuracy on every test image of the classes.
         var correct = 0
         try testFeatures.withUnsafeBufferPointer { all in
@@ -191,6 +208,10 @@ func runFinetune(_ a: ParsedArguments) throws {
         o.set("shots", shots)
         o.set("episodes", episodes)
         o.set("method", methodName)
+        if method == .last { o.set("layers", options.layers) }
+        o.set("augmentation", options.augmentation)
+        o.set("loss_initial", Double(tuner.loss.initial))
+        o.set("loss_final", Double(tuner.loss.final))
         print(o.text)
     } else {
         print(String(format: "%@ %d-way %d-shot over %d episodes: accuracy %.2f%% ± %.2f (95%% CI) on %d test images",

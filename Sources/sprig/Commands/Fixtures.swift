@@ -126,5 +126,6 @@ func withFineTunePlan(_ builder: BlobBuilder, maxClasses: Int, maxShots: Int) th
     }
     var planned = builder
     planned.finetune = (plan.arenaBytes, plan.maxClasses, plan.maxShots)
+    planned.finetuneDetail = (plan.augmentation ?? 0, plan.maxLayers ?? 0)
     return try planned.build()
 }
