@@ -170,11 +170,19 @@ public func retrainAccuracy(_ architecture: Architecture, classes: Int, shots: D
     return try evaluate(network, on: test).accuracy
 }
 
-/// Mean and the half-width of its 95% confidence interval (normal approximation, 1.96·s/√n).
+/// Mean and the half-width of its 95% confidence interval (Student t, n − 1 degrees of freedom).
+///
+/// Example: [0.7, 0.8, 0.9] → mean 0.8, s = 0.1, half-width t(0.975, 2) · 0.1/√3 = 4.303 · 0.0577 ≈ 0.248.
 public func meanAndCI(_ values: [Double]) -> (mean: Double, ci: Double) {
     guard !values.isEmpty else { return (.nan, .nan) }
-    let mean = values.reduce(0, +) / Double(values.count)
-    guard values.count > 1 else { return (mean, 0) }
-    let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values.count - 1)
-    return (mean, 1.96 * (variance / Double(values.count)).squareRoot())
+    let n = values.count
+    let mean = values.reduce(0, +) / Double(n)
+    guard n > 1 else { return (mean, 0) }
+    let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(n - 1)
+    // t(0.975, df) for df = 1…30, then the normal value.
+    let t: [Double] = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+                       2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+                       2.052, 2.048, 2.045, 2.042]
+    let critical = n - 1 <= t.count ? t[n - 2] : 1.960
+    return (mean, critical * (variance / Double(n)).squareRoot())
 }

@@ -7,6 +7,8 @@ let commands: [Command] = [
     trainCommand,
     evalCommand,
     pruneCommand,
+    transferCommand,
+    demoCommand,
     compileCommand,
     benchCommand,
     inspectCommand,

@@ -24,6 +24,27 @@ let compileCommand = Command(
     run: runCompile)
 
 func runCompile(_ a: ParsedArguments) throws {
+    let (out, precision, file, macs) = try compileCheckpoint(a)
+    let m = file.model
+    if a.flag("json") {
+        var o = JSONObject()
+        o.set("file", out)
+        o.set("precision", precision)
+        o.set("blob_bytes", m.bytes.count)
+        o.set("arena_bytes", m.arenaBytes)
+        o.set("finetune_arena_bytes", m.finetuneArenaBytes)
+        o.set("params", m.parameterCount)
+        o.set("macs", macs)
+        print(o.text)
+    } else {
+        print("\(out): \(precision), \(bytesText(m.bytes.count)), arena \(bytesText(m.arenaBytes)) for inference, "
+            + "\(bytesText(m.finetuneArenaBytes)) for fine-tuning (\(m.finetuneMaxClasses) classes × \(m.finetuneMaxShots) shots), "
+            + "\(m.parameterCount) params, \(macs) MACs")
+    }
+}
+
+/// Compiles the checkpoint named in `a` (`sprig compile`'s options) and writes the blob.
+func compileCheckpoint(_ a: ParsedArguments) throws -> (out: String, precision: String, file: BlobFile, macs: Int) {
     let path = a.positional[0]
     let precision = try a.choice("precision", default: "q8", among: ["f32", "q8"])
     let maxClasses = try a.int("max-classes", default: 10, range: 1...65535)
@@ -55,21 +76,5 @@ func runCompile(_ a: ParsedArguments) throws {
     let blob = try withFineTunePlan(builder, maxClasses: maxClasses, maxShots: maxShots)
     try writeFileAtomically(blob, to: out)
     let file = try BlobFile(out)
-    let m = file.model
-    let macs = multiplyAccumulates(m)
-    if a.flag("json") {
-        var o = JSONObject()
-        o.set("file", out)
-        o.set("precision", precision)
-        o.set("blob_bytes", m.bytes.count)
-        o.set("arena_bytes", m.arenaBytes)
-        o.set("finetune_arena_bytes", m.finetuneArenaBytes)
-        o.set("params", m.parameterCount)
-        o.set("macs", macs)
-        print(o.text)
-    } else {
-        print("\(out): \(precision), \(bytesText(m.bytes.count)), arena \(bytesText(m.arenaBytes)) for inference, "
-            + "\(bytesText(m.finetuneArenaBytes)) for fine-tuning (\(maxClasses) classes × \(maxShots) shots), "
-            + "\(m.parameterCount) params, \(macs) MACs")
-    }
+    return (out, precision, file, multiplyAccumulates(file.model))
 }

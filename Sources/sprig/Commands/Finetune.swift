@@ -2,6 +2,7 @@
 // runtime's own FineTuner, over seeded few-shot episodes.
 
 import Foundation
+import SprigPrune
 import SprigRuntime
 import SprigTrain
 
@@ -46,7 +47,60 @@ let finetuneCommand = Command(
         """,
     run: runFinetune)
 
+/// What a run of few-shot episodes on the device runtime measured.
+struct FewShotReport {
+    var methodName: String
+    var method: FineTuneMethod
+    var options: FineTuneOptions
+    var classes: Int
+    var shots: Int
+    var testCount: Int
+    var accuracies: [Double]
+    /// Wall time of each adaptation.
+    var seconds: [Double]
+    var planBytes: Int
+    var arenaUsed: Int
+    var tunedBytes: Int
+    var lossInitial: Float
+    var lossFinal: Float
+
+    var mean: Double { accuracies.reduce(0, +) / Double(max(accuracies.count, 1)) }
+    var meanSeconds: Double { seconds.reduce(0, +) / Double(max(seconds.count, 1)) }
+}
+
 func runFinetune(_ a: ParsedArguments) throws {
+    let r = try fewShotEpisodes(a, progress: !a.flag("json"))
+    let ci = confidenceHalfWidth95(r.accuracies)
+    if a.flag("json") {
+        var o = JSONObject()
+        o.set("accuracy", r.mean)
+        o.set("accuracy_ci95", ci)
+        o.set("accuracies", raw: "[" + r.accuracies.map { String($0) }.joined(separator: ",") + "]")
+        o.set("seconds", r.meanSeconds)
+        o.set("seconds_first", r.seconds.first ?? 0)
+        o.set("arena_bytes", r.planBytes)
+        o.set("arena_used", r.arenaUsed)
+        o.set("blob_bytes", r.tunedBytes)
+        o.set("classes", r.classes)
+        o.set("shots", r.shots)
+        o.set("episodes", r.accuracies.count)
+        o.set("method", r.methodName)
+        if r.method == .last { o.set("layers", r.options.layers) }
+        o.set("augmentation", r.options.augmentation)
+        o.set("loss_initial", Double(r.lossInitial))
+        o.set("loss_final", Double(r.lossFinal))
+        print(o.text)
+    } else {
+        print(String(format: "%@ %d-way %d-shot over %d episodes: accuracy %.2f%% ± %.2f (95%% CI) on %d test images",
+                     r.methodName, r.classes, r.shots, r.accuracies.count, 100 * r.mean, 100 * ci, r.testCount))
+        print(String(format: "time per adaptation: %.2f ms mean, %.2f ms first", r.meanSeconds * 1e3, (r.seconds.first ?? 0) * 1e3))
+        print("arena: \(bytesText(r.planBytes)) planned, \(bytesText(r.arenaUsed)) used")
+        if let out = a.string("out") { print("wrote \(out) (\(bytesText(r.tunedBytes)), episode 0)") }
+    }
+}
+
+/// Runs `sprig finetune`'s episodes (its options in `a`) and measures them.
+func fewShotEpisodes(_ a: ParsedArguments, progress showProgress: Bool) throws -> FewShotReport {
     let path = a.positional[0]
     let methodName = try a.choice("method", default: "head", among: ["imprint", "head", "bias", "last"])
     let method: FineTuneMethod = ["imprint": .imprint, "head": .head, "bias": .bias, "last": .last][methodName] ?? .head
@@ -64,7 +118,7 @@ func runFinetune(_ a: ParsedArguments) throws {
     let shots = try a.int("shots", default: 5, range: 1...10_000)
     let episodes = try a.int("episodes", default: 10, range: 1...100_000)
     let seed = UInt64(try a.int("seed", default: 0, range: 0...Int.max))
-    let json = a.flag("json")
+    let json = !showProgress
 
     // The blob, in a 16-byte aligned buffer that outlives the model.
     let bytes = try readFileBytes(atPath: path)
@@ -191,47 +245,10 @@ func runFinetune(_ a: ParsedArguments) throws {
         progress?.update(e + 1, status: String(format: "acc %.1f%%", 100 * accuracies.reduce(0, +) / Double(accuracies.count)))
     }
 
-    let mean = accuracies.reduce(0, +) / Double(episodes)
-    let ci = confidenceHalfWidth95(accuracies)
-    let meanSeconds = seconds.reduce(0, +) / Double(episodes)
-    if json {
-        var o = JSONObject()
-        o.set("accuracy", mean)
-        o.set("accuracy_ci95", ci)
-        o.set("accuracies", raw: "[" + accuracies.map { String($0) }.joined(separator: ",") + "]")
-        o.set("seconds", meanSeconds)
-        o.set("seconds_first", seconds.first ?? 0)
-        o.set("arena_bytes", plan.arenaBytes)
-        o.set("arena_used", used)
-        o.set("blob_bytes", tunedBytes)
-        o.set("classes", classes.count)
-        o.set("shots", shots)
-        o.set("episodes", episodes)
-        o.set("method", methodName)
-        if method == .last { o.set("layers", options.layers) }
-        o.set("augmentation", options.augmentation)
-        o.set("loss_initial", Double(tuner.loss.initial))
-        o.set("loss_final", Double(tuner.loss.final))
-        print(o.text)
-    } else {
-        print(String(format: "%@ %d-way %d-shot over %d episodes: accuracy %.2f%% ± %.2f (95%% CI) on %d test images",
-                     methodName, classes.count, shots, episodes, 100 * mean, 100 * ci, test.count))
-        print(String(format: "time per adaptation: %.2f ms mean, %.2f ms first", meanSeconds * 1e3, (seconds.first ?? 0) * 1e3))
-        print("arena: \(bytesText(plan.arenaBytes)) planned, \(bytesText(used)) used")
-        if let out = a.string("out") { print("wrote \(out) (\(bytesText(tunedBytes)), episode 0)") }
-    }
+    return FewShotReport(methodName: methodName, method: method, options: options, classes: classes.count, shots: shots,
+                         testCount: test.count, accuracies: accuracies, seconds: seconds, planBytes: plan.arenaBytes,
+                         arenaUsed: used, tunedBytes: tunedBytes, lossInitial: tuner.loss.initial, lossFinal: tuner.loss.final)
 }
 
-/// Half-width of the 95% confidence interval of the mean (Student t, n − 1 degrees of freedom).
-func confidenceHalfWidth95(_ values: [Double]) -> Double {
-    let n = values.count
-    guard n >= 2 else { return 0 }
-    let mean = values.reduce(0, +) / Double(n)
-    let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(n - 1)
-    // t(0.975, df) for df = 1…30, then the normal value.
-    let t: [Double] = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
-                       2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
-                       2.052, 2.048, 2.045, 2.042]
-    let critical = n - 1 <= t.count ? t[n - 2] : 1.960
-    return critical * (variance / Double(n)).squareRoot()
-}
+/// Half-width of the 95% confidence interval of the mean (Student t; see `meanAndCI`).
+func confidenceHalfWidth95(_ values: [Double]) -> Double { meanAndCI(values).ci }

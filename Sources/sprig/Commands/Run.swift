@@ -21,15 +21,7 @@ let runCommand = Command(
 
 func runRun(_ a: ParsedArguments) throws {
     let blob = try BlobFile(a.positional[0])
-    let arena = UnsafeMutableRawBufferPointer.allocate(byteCount: max(blob.model.arenaBytes, 16), alignment: 16)
-    defer { arena.deallocate() }
-    let interpreter: Interpreter
-    do {
-        interpreter = try Interpreter(model: blob.model, arena: arena)
-    } catch let e as SprigError {
-        throw CommandError(description: "\(blob.path): \(e.message)")
-    }
-    let outputs = interpreter.outputCount
+    let outputs = blob.model.tensor(blob.model.output(0) ?? 0).elementCount
     let source = DataSource(argument: a.string("data", default: "builtin"))
     let test = try source.load().test
     let classes = try ClassSelection.parse(a.string("classes") ?? "0-\(outputs - 1)", present: test.labelsPresent)
@@ -40,21 +32,8 @@ func runRun(_ a: ParsedArguments) throws {
     let limit = try a.int("limit", default: 0, range: 0...10_000_000)
     if limit > 0 && limit < data.count { data = data.subset(Array(0..<limit)) }
     guard data.count > 0 else { throw CommandError(description: "data \(source): no test images of classes \(classes)") }
-    guard data.rows * data.cols == interpreter.inputInfo.elementCount else {
-        throw CommandError(description: "\(blob.path): input has \(interpreter.inputInfo.elementCount) elements, the images have \(data.rows)×\(data.cols)")
-    }
-    let bar = a.flag("json") ? nil : ProgressBar("run", total: data.count, unit: "img")
-    var correct = 0
-    var times = [Double](repeating: 0, count: data.count)
-    for i in 0..<data.count {
-        let image = Array(data.image(i))
-        let t0 = DispatchTime.now().uptimeNanoseconds
-        try image.withUnsafeBytes { try interpreter.setInput(pixels: $0) }
-        interpreter.invoke()
-        times[i] = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
-        if interpreter.argmax() == Int(data.labels[i]) { correct += 1 }
-        if i % 64 == 0 || i == data.count - 1 { bar?.update(i + 1, status: String(format: "acc %.3f", Double(correct) / Double(i + 1))) }
-    }
+    let (correct, latencies) = try measureBlob(blob, on: data, progress: a.flag("json") ? nil : ProgressBar("run", total: data.count, unit: "img"))
+    var times = latencies
     times.sort()
     let median = times[times.count / 2]
     let accuracy = Double(correct) / Double(data.count)
@@ -75,4 +54,32 @@ func runRun(_ a: ParsedArguments) throws {
                      blob.path, accuracy * 100, correct, data.count, classes.map(String.init).joined(separator: ","),
                      "\(source)", median * 1e6, times[0] * 1e6, times[times.count - 1] * 1e6, blob.model.arenaBytes))
     }
+}
+
+/// Runs every image of `data` through the blob, one at a time: how many argmaxes equal the
+/// label, and each image's wall time (setInput + invoke).
+func measureBlob(_ blob: BlobFile, on data: Dataset, progress bar: ProgressBar?) throws -> (correct: Int, latencies: [Double]) {
+    let arena = UnsafeMutableRawBufferPointer.allocate(byteCount: max(blob.model.arenaBytes, 16), alignment: 16)
+    defer { arena.deallocate() }
+    let interpreter: Interpreter
+    do {
+        interpreter = try Interpreter(model: blob.model, arena: arena)
+    } catch let e as SprigError {
+        throw CommandError(description: "\(blob.path): \(e.message)")
+    }
+    guard data.rows * data.cols == interpreter.inputInfo.elementCount else {
+        throw CommandError(description: "\(blob.path): input has \(interpreter.inputInfo.elementCount) elements, the images have \(data.rows)×\(data.cols)")
+    }
+    var correct = 0
+    var times = [Double](repeating: 0, count: data.count)
+    for i in 0..<data.count {
+        let image = Array(data.image(i))
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        try image.withUnsafeBytes { try interpreter.setInput(pixels: $0) }
+        interpreter.invoke()
+        times[i] = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+        if interpreter.argmax() == Int(data.labels[i]) { correct += 1 }
+        if i % 64 == 0 || i == data.count - 1 { bar?.update(i + 1, status: String(format: "acc %.3f", Double(correct) / Double(i + 1))) }
+    }
+    return (correct, times)
 }

@@ -1,0 +1,406 @@
+// `sprig transfer`: the transfer experiment of docs/method.md.
+//
+//   1. a supernet trained on the source classes (or --supernet);
+//   2. for every budget × method × search seed: prune, extract, one source epoch;
+//   3. for every pruned net and the full supernet, on the target classes:
+//        inherited  frozen backbone + the device's `head` method, k shots per class
+//        reinit     the same architecture re-initialised and trained on the k shots alone
+//      over the same seeded episodes for every net (paired), accuracy on all target test images;
+//   4. results/transfer.{md,json}, accuracy-against-budget plots per shot count, and the
+//      inclusion-probability trajectories of each DAP search.
+
+import Foundation
+import SprigPrune
+import SprigTrain
+
+let transferCommand = Command(
+    name: "transfer",
+    summary: "Run the transfer experiment: prune at several budgets with every method, adapt to new classes from a few shots.",
+    usage: "sprig transfer [--quick] [--supernet CKPT] [--data SOURCE] [--source 0-4] [--target 5-9] [--budgets 5%,10%,25%,50%] [--methods …] [--shots 1,5,10,20] [--episodes 10] [--seeds 3] [--out-dir results] [--json]",
+    positionals: 0...0,
+    options: [
+        OptionSpec(name: "quick", value: nil, help: "Budgets 10%,25%, one search seed, re-init arm at 5 shots over 5 episodes, a 3-epoch supernet, 400 search steps."),
+        OptionSpec(name: "supernet", value: "CKPT", help: "A trained supernet (else one is trained and saved in the output folder)."),
+        OptionSpec(name: "model", value: "NAME", help: "Family of the supernet to train: mlp, cnn or resnet.", defaultValue: "cnn"),
+        OptionSpec(name: "epochs", value: "N", help: "Epochs of the supernet's training.", defaultValue: "5 (quick: 3)"),
+        OptionSpec(name: "data", value: "SOURCE", help: "builtin, fashion-mnist or a directory of IDX files.", defaultValue: "fashion-mnist"),
+        OptionSpec(name: "source", value: "SPEC", help: "Source classes (the supernet's).", defaultValue: "0-4"),
+        OptionSpec(name: "target", value: "SPEC", help: "Target classes, learnt from the shots.", defaultValue: "5-9"),
+        OptionSpec(name: "budgets", value: "LIST", help: "Budgets (any `sprig prune --budget` form), comma-separated.", defaultValue: "5%,10%,25%,50% (quick: 10%,25%)"),
+        OptionSpec(name: "methods", value: "LIST", help: "Pruning methods.", defaultValue: "dap,l1,slim,random,uniform"),
+        OptionSpec(name: "shots", value: "LIST", help: "Shots per class.", defaultValue: "1,5,10,20"),
+        OptionSpec(name: "episodes", value: "N", help: "Seeded episodes per shot count (the same for every net).", defaultValue: "10"),
+        OptionSpec(name: "seeds", value: "N", help: "Search/selection seeds per method and budget.", defaultValue: "3 (quick: 1)"),
+        OptionSpec(name: "reinit-shots", value: "LIST", help: "Shot counts of the re-initialised arm.", defaultValue: "the --shots (quick: 5)"),
+        OptionSpec(name: "reinit-episodes", value: "N", help: "Episodes of the re-initialised arm.", defaultValue: "the --episodes (quick: 5)"),
+        OptionSpec(name: "reinit-steps", value: "N", help: "Full-batch SGD steps when retraining on the shots.", defaultValue: "100"),
+        OptionSpec(name: "steps", value: "N", help: "DAP search steps.", defaultValue: "600 (quick: 400)"),
+        OptionSpec(name: "perturb-every", value: "N", help: "DAP: reset the weights to the supernet's plus noise every N steps (0: never).", defaultValue: "0"),
+        OptionSpec(name: "threads", value: "N", help: "Threads for GEMM and the layers.", defaultValue: "2"),
+        OptionSpec(name: "out-dir", value: "DIR", help: "Where transfer.md, transfer.json and the plots go.", defaultValue: "results"),
+        OptionSpec(name: "json", value: nil, help: "Print one JSON object (seconds, files, and the headline rows)."),
+    ],
+    details: """
+    Every pruned net gets one epoch on the source classes after extraction. The inherited arm
+    freezes it and trains the device's `head` (imprint, then Adam on the cached features, shots
+    with their 1-pixel shifts); the reinit arm trains a fresh copy of the same architecture on the
+    shots alone. Means carry a 95% CI over episodes × seeds. See docs/method.md.
+
+    Examples:
+      sprig transfer --quick
+      sprig transfer --supernet supernet.safetensors --budgets 10%,25% --shots 5,20 --seeds 3
+
+    """,
+    run: runTransfer)
+
+/// One measured row: a method at a budget, an arm, a shot count.
+struct TransferRow {
+    var method: String
+    var budget: String
+    var arm: String
+    var shots: Int
+    var accuracies: [Double]
+}
+
+/// One pruned net (or the supernet).
+struct TransferNet {
+    var method: String
+    var budget: String
+    var seed: Int
+    var widths: [Int]
+    var costs: NetworkCosts
+    var sourceAccuracy: Double
+    var searchSeconds: Double
+}
+
+func listArgument(_ a: ParsedArguments, _ name: String, default value: String) -> [String] {
+    a.string(name, default: value).split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+}
+
+func intList(_ a: ParsedArguments, _ name: String, default value: String, range: ClosedRange<Int>) throws -> [Int] {
+    let items = listArgument(a, name, default: value)
+    let values = items.compactMap { Int($0) }
+    guard !items.isEmpty, values.count == items.count, values.allSatisfy(range.contains) else {
+        throw UsageError(description: "--\(name) '\(a.string(name, default: value))': expected integers in \(range.lowerBound)...\(range.upperBound), comma-separated")
+    }
+    return values
+}
+
+func runTransfer(_ a: ParsedArguments) throws {
+    let started = Date()
+    let quick = a.flag("quick")
+    GEMM.defaultThreads = try a.int("threads", default: 2, range: 1...64)
+    let budgetTexts = listArgument(a, "budgets", default: quick ? "10%,25%" : "5%,10%,25%,50%")
+    let budgets = try budgetTexts.map(parseBudget)
+    let methodNames = listArgument(a, "methods", default: "dap,l1,slim,random,uniform")
+    let methods = try methodNames.map { name -> PruneMethod in
+        guard let m = PruneMethod(rawValue: name) else {
+            throw UsageError(description: "--methods: unknown method '\(name)'; known: \(PruneMethod.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return m
+    }
+    let shots = try intList(a, "shots", default: "1,5,10,20", range: 1...1000)
+    let episodes = try a.int("episodes", default: 10, range: 1...10_000)
+    let seeds = try a.int("seeds", default: quick ? 1 : 3, range: 1...100)
+    let reinitShots = try intList(a, "reinit-shots", default: quick ? "5" : shots.map(String.init).joined(separator: ","), range: 1...1000)
+    let reinitEpisodes = try a.int("reinit-episodes", default: quick ? 5 : episodes, range: 0...10_000)
+    let reinitSteps = try a.int("reinit-steps", default: 100, range: 1...100_000)
+    let steps = try a.int("steps", default: quick ? 400 : 600, range: 1...10_000_000)
+    let perturbEvery = try a.int("perturb-every", default: 0, range: 0...Int.max)
+    let outDir = a.string("out-dir", default: "results")
+
+    // Data.
+    let dataName = a.string("data", default: "fashion-mnist")
+    let splits = try DataSource(argument: dataName).load()
+    let sourceClasses = try ClassSelection.parse(a.string("source", default: "0-4"), present: splits.train.labelsPresent)
+    let targetClasses = try ClassSelection.parse(a.string("target", default: "5-9"), present: splits.train.labelsPresent)
+    guard Set(sourceClasses).isDisjoint(with: targetClasses) else {
+        throw UsageError(description: "--source \(sourceClasses) and --target \(targetClasses) overlap; the target classes must be new")
+    }
+    let source = try splits.train.filtered(classes: sourceClasses), sourceTest = try splits.test.filtered(classes: sourceClasses)
+    let targetTrain = try splits.train.filtered(classes: targetClasses), targetTest = try splits.test.filtered(classes: targetClasses)
+    let sampler = EpisodeSampler(dataset: targetTrain)
+    if let most = shots.max() {
+        _ = try sampler.sample(nWay: targetClasses.count, kShot: most, query: .perClass(0), seed: 1)  // enough shots per class?
+    }
+    try FileManager.default.createDirectory(atPath: outDir, withIntermediateDirectories: true)
+
+    // The supernet.
+    let supernetPath: String
+    if let given = a.string("supernet") {
+        supernetPath = given
+    } else {
+        supernetPath = outDir + "/supernet.safetensors"
+        let family = try a.choice("model", default: "cnn", among: Architecture.families)
+        var options = TrainOptions()
+        options.epochs = try a.int("epochs", default: quick ? 3 : 5, range: 1...1000)
+        options.augmentShift = family == "cnn" ? 1 : 0
+        let architecture = try Architecture(family: family, classes: sourceClasses.count, sourceClasses: sourceClasses)
+        let network = try buildNetwork(architecture, seed: 1)
+        let bar = ProgressBar("supernet", total: ((source.count + 63) / 64) * options.epochs, unit: "step")
+        _ = try train(network, on: source, options: options) { p in
+            bar.update(p.step, status: String(format: "epoch %d loss %.4f acc %.3f", p.epoch, p.loss, p.accuracy))
+        }
+        try saveCheckpoint(network, architecture: architecture, to: supernetPath)
+    }
+    let supernetArchitecture = try loadCheckpoint(path: supernetPath).architecture
+    guard supernetArchitecture.classes == sourceClasses.count else {
+        throw UsageError(description: "--source has \(sourceClasses.count) classes but \(supernetPath) has \(supernetArchitecture.classes) outputs")
+    }
+
+    // The shots of every episode, the same for every net (paired comparisons).
+    var shotSets: [Int: [Episode]] = [:]
+    for k in Set(shots + reinitShots) {
+        shotSets[k] = try (0..<max(episodes, reinitEpisodes)).map {
+            try sampler.sample(nWay: targetClasses.count, kShot: k, query: .perClass(0), seed: 10_000 &+ UInt64($0))
+        }
+    }
+    let testBatch = targetTest.makeBatch(indices: Array(0..<targetTest.count))
+    let head = HeadSettings()
+    var rows: [String: TransferRow] = [:]
+    func record(_ method: String, _ budget: String, _ arm: String, _ k: Int, _ value: Double) {
+        let key = "\(method)|\(budget)|\(arm)|\(k)"
+        rows[key, default: TransferRow(method: method, budget: budget, arm: arm, shots: k, accuracies: [])].accuracies.append(value)
+    }
+    let runsPerNet = shots.count * episodes + reinitShots.count * reinitEpisodes
+    let netCount = 1 + budgets.count * methods.count * seeds
+    let evaluationBar = ProgressBar("transfer", total: netCount * runsPerNet, unit: "episode")
+    var evaluated = 0
+
+    /// Both arms for one network.
+    func evaluate(_ network: Sequential, _ architecture: Architecture, method: String, budget: String, seed: Int) throws {
+        let testFeatures = penultimateFeatures(network, images: testBatch.images, count: targetTest.count)
+        for k in shots {
+            for e in 0..<episodes {
+                let episode = shotSets[k]![e]
+                let augmented = withShifts(targetTrain, indices: episode.supportIndices, labels: episode.supportLabels, shift: head.augment)
+                let f = penultimateFeatures(network, images: augmented.images, count: augmented.labels.count)
+                let accuracy = headAccuracy(shots: f.values, shotLabels: augmented.labels, queries: testFeatures.values,
+                                            queryLabels: testBatch.labels, dim: f.dim, classes: targetClasses.count,
+                                            settings: head, seed: UInt64(e))
+                record(method, budget, "inherited", k, accuracy)
+                evaluated += 1
+                evaluationBar.update(evaluated, status: "\(method) \(budget) seed \(seed) inherited \(k)-shot")
+            }
+        }
+        for k in reinitShots {
+            for e in 0..<reinitEpisodes {
+                let episode = shotSets[k]![e]
+                let shotData = targetTrain.subset(episode.supportIndices)
+                let accuracy = try retrainAccuracy(architecture, classes: targetClasses.count, shots: shotData, test: targetTest,
+                                                   steps: reinitSteps, learningRate: 0.05, seed: UInt64(1000 + e))
+                record(method, budget, "reinit", k, accuracy)
+                evaluated += 1
+                evaluationBar.update(evaluated, status: "\(method) \(budget) seed \(seed) reinit \(k)-shot")
+            }
+        }
+    }
+
+    // The full supernet, the reference.
+    var nets: [TransferNet] = []
+    var traces: [(budget: String, seed: Int, trace: SearchTrace, groups: [(name: String, total: Int, kept: Int)])] = []
+    do {
+        let (network, architecture) = try loadCheckpoint(path: supernetPath)
+        let space = try pruningSpace(for: architecture)
+        nets.append(TransferNet(method: "full", budget: "100%", seed: 0, widths: architecture.widths,
+                                costs: NetworkCosts(space, kept: architecture.widths),
+                                sourceAccuracy: try SprigTrain.evaluate(network, on: sourceTest).accuracy, searchSeconds: 0))
+        try evaluate(network, architecture, method: "full", budget: "100%", seed: 0)
+    }
+    for (budgetText, budget) in zip(budgetTexts, budgets) {
+        for method in methods {
+            for seed in 1...seeds {
+                let (network, architecture) = try loadCheckpoint(path: supernetPath)
+                var settings = PruneSettings(budget: budget)
+                settings.method = method
+                settings.seed = UInt64(seed)
+                settings.dap.steps = steps
+                settings.dap.perturbEvery = perturbEvery
+                let bars = StageBars()
+                let outcome = try pruneNetwork(network, architecture: architecture, source: source, settings: settings,
+                                               progress: bars.update)
+                nets.append(TransferNet(method: method.rawValue, budget: budgetText, seed: seed, widths: outcome.architecture.widths,
+                                        costs: outcome.after, sourceAccuracy: try SprigTrain.evaluate(outcome.network, on: sourceTest).accuracy,
+                                        searchSeconds: outcome.searchSeconds))
+                if let trace = outcome.trace { traces.append((budgetText, seed, trace, outcome.groups)) }
+                try evaluate(outcome.network, outcome.architecture, method: method.rawValue, budget: budgetText, seed: seed)
+            }
+        }
+    }
+    let seconds = Date().timeIntervalSince(started)
+
+    // Outputs.
+    let ordered = rows.values.sorted { ($0.arm, $0.shots, $0.method, $0.budget) < ($1.arm, $1.shots, $1.method, $1.budget) }
+    let context = TransferContext(data: dataName, source: sourceClasses, target: targetClasses, supernet: supernetPath,
+                                  architecture: supernetArchitecture, budgets: budgetTexts, methods: ["full"] + methods.map(\.rawValue),
+                                  shots: shots, reinitShots: reinitShots, episodes: episodes, reinitEpisodes: reinitEpisodes,
+                                  seeds: seeds, steps: steps, quick: quick, seconds: seconds)
+    var files: [String] = []
+    func write(_ name: String, _ text: String) throws {
+        let path = outDir + "/" + name
+        try writeFileAtomically(Array(text.utf8), to: path)
+        files.append(path)
+    }
+    try write("transfer.json", transferJSON(context, rows: ordered, nets: nets))
+    var plots: [String] = []
+    for k in shots {
+        let name = "transfer-accuracy-\(k)shot.svg"
+        try write(name, accuracyPlot(context, rows: ordered, shots: k, arm: "inherited"))
+        plots.append(name)
+    }
+    for t in traces {
+        let name = "transfer-gates-dap-\(t.budget.replacingOccurrences(of: "%", with: "pct").replacingOccurrences(of: ":", with: "-"))-seed\(t.seed).svg"
+        try write(name, gateTrajectoryChart(title: "DAP search at \(t.budget) (seed \(t.seed)): inclusion probabilities",
+                                            steps: t.trace.steps, probabilities: t.trace.probabilities,
+                                            groups: t.groups.map { ($0.name, $0.total) }, costs: t.trace.costs))
+        plots.append(name)
+    }
+    try write("transfer.md", transferMarkdown(context, rows: ordered, nets: nets, plots: plots))
+    if a.flag("json") {
+        var o = JSONObject()
+        o.set("seconds", seconds)
+        o.set("quick", quick)
+        o.set("files", raw: "[" + files.map(jsonQuote).joined(separator: ",") + "]")
+        for r in ordered where r.arm == "inherited" && (r.shots == 5 || r.shots == 20) {
+            o.set("\(r.method)_\(r.budget.replacingOccurrences(of: "%", with: "pct").replacingOccurrences(of: ":", with: "_"))_\(r.shots)shot", meanAndCI(r.accuracies).mean)
+        }
+        print(o.text)
+    } else {
+        print(transferTable(context, rows: ordered, arm: "inherited"))
+        print("wrote \(files.joined(separator: ", ")) in \(duration(seconds))")
+    }
+}
+
+struct TransferContext {
+    var data: String
+    var source: [Int]
+    var target: [Int]
+    var supernet: String
+    var architecture: Architecture
+    var budgets: [String]
+    var methods: [String]
+    var shots: [Int]
+    var reinitShots: [Int]
+    var episodes: Int
+    var reinitEpisodes: Int
+    var seeds: Int
+    var steps: Int
+    var quick: Bool
+    var seconds: Double
+}
+
+func percentText(_ values: [Double]) -> String {
+    let (m, ci) = meanAndCI(values)
+    return String(format: "%.1f ± %.1f", m * 100, ci * 100)
+}
+
+/// Budget as a number for plots: "10%" → 0.10; other forms → their position.
+func budgetFraction(_ text: String, index: Int) -> Double {
+    if text.hasSuffix("%"), let v = Double(text.dropLast()) { return v / 100 }
+    if let colon = text.firstIndex(of: ":"), text.hasSuffix("%"), let v = Double(text[text.index(after: colon)...].dropLast()) { return v / 100 }
+    return Double(index + 1)
+}
+
+/// Markdown table for one arm: a row per method, a column per budget, per shot count.
+func transferTable(_ c: TransferContext, rows: [TransferRow], arm: String) -> String {
+    var s = ""
+    let shotList = arm == "inherited" ? c.shots : c.reinitShots
+    for k in shotList {
+        s += "\n**\(arm == "inherited" ? "Inherited weights + head" : "Re-initialised, trained on the shots"), \(c.target.count)-way \(k)-shot** (accuracy %, mean ± 95% CI)\n\n"
+        s += "| method | " + c.budgets.joined(separator: " | ") + " | full supernet |\n"
+        s += "|---|" + String(repeating: "---:|", count: c.budgets.count + 1) + "\n"
+        let full = rows.first { $0.method == "full" && $0.arm == arm && $0.shots == k }
+        for m in c.methods where m != "full" {
+            var line = "| \(m) |"
+            for b in c.budgets {
+                let r = rows.first { $0.method == m && $0.budget == b && $0.arm == arm && $0.shots == k }
+                line += " " + (r.map { percentText($0.accuracies) } ?? "–") + " |"
+            }
+            s += line + " " + (full.map { percentText($0.accuracies) } ?? "–") + " |\n"
+        }
+    }
+    return s
+}
+
+func transferMarkdown(_ c: TransferContext, rows: [TransferRow], nets: [TransferNet], plots: [String]) -> String {
+    let date = ISO8601DateFormatter().string(from: Date())
+    var s = "# Transfer experiment\n\n"
+    s += "Written by `sprig transfer\(c.quick ? " --quick" : "")` on \(date), in \(duration(c.seconds)) on this machine.\n\n"
+    s += "- Data: \(c.data); source classes \(c.source), target classes \(c.target).\n"
+    s += "- Supernet: `\(c.supernet)` (\(c.architecture.family), widths \(c.architecture.widths)).\n"
+    s += "- Budgets: \(c.budgets.joined(separator: ", ")) (of the supernet's params unless stated); DAP \(c.steps) search steps; "
+        + "\(c.seeds) search/selection seed\(c.seeds == 1 ? "" : "s") per method and budget; every pruned net gets one source epoch.\n"
+    s += "- Inherited arm: \(c.shots.map(String.init).joined(separator: ", ")) shots, \(c.episodes) episodes each; the device's `head` method on the frozen net.\n"
+    s += "- Re-initialised arm: \(c.reinitShots.map(String.init).joined(separator: ", ")) shots, \(c.reinitEpisodes) episodes; the architecture trained from scratch on the shots.\n"
+    s += "- Accuracy over all \(c.target.count)-way target test images; mean ± 95% CI (Student t) over episodes × seeds. The same episodes for every net.\n"
+    s += transferTable(c, rows: rows, arm: "inherited")
+    if c.reinitEpisodes > 0 { s += transferTable(c, rows: rows, arm: "reinit") }
+    s += "\n**The nets** (costs by the cost model: params and MACs with BatchNorm folded; arena = int8 weights + peak activations)\n\n"
+    s += "| method | budget | seed | widths | params | MACs | arena bytes | source accuracy | search s |\n|---|---|---:|---|---:|---:|---:|---:|---:|\n"
+    for n in nets {
+        s += "| \(n.method) | \(n.budget) | \(n.seed) | \(n.widths.map(String.init).joined(separator: "-")) | \(n.costs.params) | \(n.costs.macs) | \(n.costs.arenaBytes) | "
+            + String(format: "%.2f%%", n.sourceAccuracy * 100) + String(format: " | %.1f |\n", n.searchSeconds)
+    }
+    s += "\n## Plots\n\n" + plots.map { "![\($0)](\($0))\n" }.joined(separator: "\n")
+    return s
+}
+
+func transferJSON(_ c: TransferContext, rows: [TransferRow], nets: [TransferNet]) -> String {
+    var o = JSONObject()
+    o.set("data", c.data)
+    o.set("source_classes", raw: "[" + c.source.map(String.init).joined(separator: ",") + "]")
+    o.set("target_classes", raw: "[" + c.target.map(String.init).joined(separator: ",") + "]")
+    o.set("supernet", c.supernet)
+    o.set("quick", c.quick)
+    o.set("seconds", c.seconds)
+    o.set("episodes", c.episodes)
+    o.set("seeds", c.seeds)
+    o.set("search_steps", c.steps)
+    o.set("rows", raw: "[" + rows.map { r -> String in
+        let (m, ci) = meanAndCI(r.accuracies)
+        var j = JSONObject()
+        j.set("method", r.method)
+        j.set("budget", r.budget)
+        j.set("arm", r.arm)
+        j.set("shots", r.shots)
+        j.set("accuracy_mean", m)
+        j.set("accuracy_ci95", ci)
+        j.set("n", r.accuracies.count)
+        return j.text
+    }.joined(separator: ",") + "]")
+    o.set("nets", raw: "[" + nets.map { n -> String in
+        var j = JSONObject()
+        j.set("method", n.method)
+        j.set("budget", n.budget)
+        j.set("seed", n.seed)
+        j.set("widths", raw: "[" + n.widths.map(String.init).joined(separator: ",") + "]")
+        j.set("params", n.costs.params)
+        j.set("macs", n.costs.macs)
+        j.set("arena_bytes", n.costs.arenaBytes)
+        j.set("source_accuracy", n.sourceAccuracy)
+        j.set("search_seconds", n.searchSeconds)
+        return j.text
+    }.joined(separator: ",") + "]")
+    return o.text + "\n"
+}
+
+/// Accuracy against budget, one line per method, the full supernet as a dashed level.
+func accuracyPlot(_ c: TransferContext, rows: [TransferRow], shots k: Int, arm: String) -> String {
+    var series: [ChartSeries] = []
+    let xs = c.budgets.enumerated().map { budgetFraction($0.element, index: $0.offset) }
+    for (i, m) in c.methods.enumerated() where m != "full" {
+        let points = c.budgets.enumerated().compactMap { (j, b) -> (x: Double, y: Double, error: Double?)? in
+            guard let r = rows.first(where: { $0.method == m && $0.budget == b && $0.arm == arm && $0.shots == k }) else { return nil }
+            let (mean, ci) = meanAndCI(r.accuracies)
+            return (xs[j], mean, ci)
+        }
+        series.append(ChartSeries(name: m, points: points, color: chartPalette[i % chartPalette.count]))
+    }
+    if let full = rows.first(where: { $0.method == "full" && $0.arm == arm && $0.shots == k }), let lo = xs.min(), let hi = xs.max() {
+        let mean = meanAndCI(full.accuracies).mean
+        series.append(ChartSeries(name: "full supernet", points: [(lo, mean, nil), (hi, mean, nil)], color: "#000000", dashed: true, markers: false))
+    }
+    return lineChart(title: "\(c.target.count)-way \(k)-shot accuracy against budget (\(arm))", xLabel: "budget (share of supernet params)",
+                     yLabel: "test accuracy", series: series, logX: xs.allSatisfy { $0 > 0 && $0 <= 1 } && xs.count > 1,
+                     xPercent: true, yPercent: true)
+}
