@@ -2,6 +2,8 @@
 //   - `sprig inspect --json` reports what the blob's bytes say, read here
 //     independently of SprigRuntime (header fields, section counts, metadata,
 //     a bitwise CRC-32 per docs/blob-format.md);
+//   - `sprig compile --finetune-methods` plans the listed methods, so that
+//     `sprig finetune --method last` runs inside the blob's own plan.
 
 import Foundation
 import SprigTrain
@@ -172,6 +174,66 @@ final class SprigCLITests: XCTestCase {
                 XCTAssertEqual((tensor["scales"] as? [Any])?.count, raw.u32(record + 28), "tensor \(t)")
                 XCTAssertEqual((tensor["zero_points"] as? [Any])?.count, raw.u32(record + 28), "tensor \(t)")
             }
+        }
+    }
+
+    // MARK: sprig compile --finetune-methods
+
+    func testCompilePlansTheListedMethodsSoFinetuneLastRunsInTheBlobsPlan() throws {
+        // A small mlp checkpoint: its backbone has exactly two layers (fc1, fc2) before the classifier.
+        let architecture = try Architecture(family: "mlp", classes: 5, width: 0.25, sourceClasses: [0, 1, 2, 3, 4])
+        try saveCheckpoint(try buildNetwork(architecture, seed: 9), architecture: architecture, to: path("mlp.safetensors"))
+        func compile(_ name: String, _ extra: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+            try sprig(["compile", path("mlp.safetensors"), "--precision", "f32", "--out", path(name), "--json"] + extra)
+        }
+        func blob(_ name: String) throws -> RawBlob { RawBlob(bytes: [UInt8](try Data(contentsOf: URL(fileURLWithPath: path(name))))) }
+
+        let planned = try compile("last2.sprig", ["--finetune-methods", "head,last:2"])
+        XCTAssertEqual(planned.status, 0, planned.stderr)
+        XCTAssertEqual(try json(planned.stdout, "compile")["finetune_methods"] as? String, "head,last:2")
+        let last2 = try blob("last2.sprig")
+        XCTAssertEqual(last2.bytes[44], 1, "plan record version")
+        XCTAssertEqual(last2.finetuneMaxLayers, 2)
+        XCTAssertEqual(last2.finetuneMaxClasses, 10)
+        XCTAssertEqual(last2.finetuneMaxShots, 20)
+
+        // `last 2` runs in the blob's plan: no --replan, and the arena is the blob's (a replanned one would be
+        // sized for these 5 classes × 2 shots instead).
+        let arguments = ["--method", "last", "--layers", "2", "--episodes", "1", "--shots", "2", "--epochs", "2", "--json"]
+        let tuned = try sprig(["finetune", path("last2.sprig")] + arguments)
+        XCTAssertEqual(tuned.status, 0, tuned.stderr)
+        let report = try json(tuned.stdout, "finetune")
+        XCTAssertEqual(report["arena_bytes"] as? Int, last2.finetuneArenaBytes)
+        XCTAssertEqual(report["layers"] as? Int, 2)
+        XCTAssertLessThanOrEqual(report["arena_used"] as? Int ?? .max, last2.finetuneArenaBytes)
+
+        // The default plan is head's: the same request is refused there, naming the plan's layers.
+        let headOnly = try compile("head.sprig", [])
+        XCTAssertEqual(headOnly.status, 0, headOnly.stderr)
+        XCTAssertEqual(try json(headOnly.stdout, "compile")["finetune_methods"] as? String, "head")
+        XCTAssertEqual(try blob("head.sprig").finetuneMaxLayers, 0)
+        let refused = try sprig(["finetune", path("head.sprig")] + arguments)
+        XCTAssertEqual(refused.status, 1, refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("finetune_max_layers"), refused.stderr)
+        XCTAssertLessThan(try blob("head.sprig").finetuneArenaBytes, last2.finetuneArenaBytes)
+
+        // bias is planned too: its plan covers head's.
+        let bias = try compile("bias.sprig", ["--finetune-methods", "bias"])
+        XCTAssertEqual(bias.status, 0, bias.stderr)
+        XCTAssertEqual(try json(bias.stdout, "compile")["finetune_methods"] as? String, "head,bias")
+        XCTAssertGreaterThanOrEqual(try blob("bias.sprig").finetuneArenaBytes, try blob("head.sprig").finetuneArenaBytes)
+
+        // Usage errors exit 2 and write nothing: bias or last for q8, an unknown method, last without L, L out of range.
+        let q8 = try sprig(["compile", path("mlp.safetensors"), "--precision", "q8", "--finetune-methods", "head,last:2",
+                            "--out", path("q8.sprig")])
+        XCTAssertEqual(q8.status, 2, q8.stderr)
+        XCTAssertTrue(q8.stderr.contains("last trains the backbone in Float32, so it needs --precision f32"), q8.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("q8.sprig")))
+        for bad in ["head,tail", "last", "last:0", "last:256", "bias,"] {
+            let run = try compile("bad.sprig", ["--finetune-methods", bad])
+            XCTAssertEqual(run.status, 2, "\(bad): \(run.stderr)")
+            XCTAssertTrue(run.stderr.contains("--finetune-methods"), "\(bad): \(run.stderr)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: path("bad.sprig")), bad)
         }
     }
 }
