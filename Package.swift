@@ -75,7 +75,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SprigTrainTests",
-            dependencies: ["SprigTrain", "SprigRuntime", "SprigCompile", "SprigTestSupport"]
+            dependencies: ["SprigTrain", "SprigRuntime", "SprigCompile", "SprigPrune", "SprigTestSupport"]
         ),
     ]
 )

@@ -8,7 +8,7 @@ import SprigTrain
 let compileCommand = Command(
     name: "compile",
     summary: "Compile a checkpoint into a .sprig blob (BN folded, activations fused; f32 or int8 with calibration).",
-    usage: "sprig compile CKPT [--precision f32|q8] [--calib-data SOURCE] [--calib-classes SPEC] [--max-classes 10] [--max-shots 20] --out MODEL.sprig [--json]",
+    usage: "sprig compile CKPT [--precision f32|q8] [--calib-data SOURCE] [--calib-classes SPEC] [--max-classes 10] [--max-shots 20] [--finetune-methods head[,bias][,last:L]] --out MODEL.sprig [--json]",
     positionals: 1...1,
     options: [
         OptionSpec(name: "precision", value: "P", help: "f32 or q8.", defaultValue: "q8"),
@@ -18,13 +18,15 @@ let compileCommand = Command(
         OptionSpec(name: "percentile", value: "X", help: "Keep this central fraction of each activation's values (1 = min/max).", defaultValue: "1"),
         OptionSpec(name: "max-classes", value: "N", help: "Fine-tuning plan: classes the device may learn.", defaultValue: "10"),
         OptionSpec(name: "max-shots", value: "N", help: "Fine-tuning plan: shots per class.", defaultValue: "20"),
+        OptionSpec(name: "finetune-methods", value: "LIST", help: "Fine-tuning plan: the methods it covers, comma-separated: head (always planned; covers imprint), bias, last:L (the last L layers). bias and last need --precision f32.", defaultValue: "head"),
         OptionSpec(name: "out", value: "PATH", help: "The blob to write (atomically).", defaultValue: "model.sprig"),
-        OptionSpec(name: "json", value: nil, help: "Print one JSON object (blob_bytes, arena_bytes, finetune_arena_bytes, params, macs)."),
+        OptionSpec(name: "json", value: nil, help: "Print one JSON object (blob_bytes, arena_bytes, finetune_arena_bytes, finetune_methods, params, macs)."),
     ],
     run: runCompile)
 
 func runCompile(_ a: ParsedArguments) throws {
     let (out, precision, file, macs) = try compileCheckpoint(a)
+    let methods = try fineTuneMethods(a.string("finetune-methods", default: "head")).text
     let m = file.model
     if a.flag("json") {
         var o = JSONObject()
@@ -33,12 +35,13 @@ func runCompile(_ a: ParsedArguments) throws {
         o.set("blob_bytes", m.bytes.count)
         o.set("arena_bytes", m.arenaBytes)
         o.set("finetune_arena_bytes", m.finetuneArenaBytes)
+        o.set("finetune_methods", methods)
         o.set("params", m.parameterCount)
         o.set("macs", macs)
         print(o.text)
     } else {
         print("\(out): \(precision), \(bytesText(m.bytes.count)), arena \(bytesText(m.arenaBytes)) for inference, "
-            + "\(bytesText(m.finetuneArenaBytes)) for fine-tuning (\(m.finetuneMaxClasses) classes × \(m.finetuneMaxShots) shots), "
+            + "\(bytesText(m.finetuneArenaBytes)) for fine-tuning (\(m.finetuneMaxClasses) classes × \(m.finetuneMaxShots) shots; \(methods)), "
             + "\(m.parameterCount) params, \(macs) MACs")
     }
 }
@@ -49,6 +52,11 @@ func compileCheckpoint(_ a: ParsedArguments) throws -> (out: String, precision: 
     let precision = try a.choice("precision", default: "q8", among: ["f32", "q8"])
     let maxClasses = try a.int("max-classes", default: 10, range: 1...65535)
     let maxShots = try a.int("max-shots", default: 20, range: 1...65535)
+    let finetune = try fineTuneMethods(a.string("finetune-methods", default: "head"))
+    if precision == "q8", let method = finetune.methods.first(where: \.trainsBackbone) {
+        throw UsageError(description: "--finetune-methods: \(method.name) trains the backbone in Float32, so it needs --precision f32; "
+            + "a q8 blob can plan head only")
+    }
     let out = a.string("out", default: "model.sprig")
     let (network, architecture) = try loadCheckpoint(path: path)
     let labels = architecture.sourceClasses.map(String.init)
@@ -73,8 +81,41 @@ func compileCheckpoint(_ a: ParsedArguments) throws -> (out: String, precision: 
         let ranges = try calibrate(blob: try builder.build(), samples: (0..<count).map { Array(data.image($0)) }, percentile: percentile)
         builder = try quantizeNetwork(builder, ranges: ranges)
     }
-    let blob = try withFineTunePlan(builder, maxClasses: maxClasses, maxShots: maxShots)
+    do {
+        try builder.planFineTuning(maxClasses: maxClasses, maxShots: maxShots, methods: finetune.methods, layers: finetune.layers)
+    } catch {
+        throw CommandError(description: "\(path): fine-tuning plan for \(finetune.text): \(error.message)")
+    }
+    let blob = try builder.build()
     try writeFileAtomically(blob, to: out)
     let file = try BlobFile(out)
     return (out, precision, file, multiplyAccumulates(file.model))
+}
+
+/// The methods of `--finetune-methods` ("head", "bias", "last:L", comma-separated) and the layers `last` may train.
+/// `head` is always included: it is the device's default method, and its plan covers `imprint`.
+///
+/// Example: "head,last:2" → methods [head, last], layers 2, text "head,last:2"; "bias" → [head, bias], layers 1.
+/// - Throws: ``UsageError`` for an unknown method, a `last` without a layer count, or a count outside 1 … 255.
+func fineTuneMethods(_ text: String) throws -> (methods: [FineTuneMethod], layers: Int, text: String) {
+    var methods: [FineTuneMethod] = [.head]
+    var layers = 1
+    for item in text.split(separator: ",", omittingEmptySubsequences: false).map({ $0.trimmingCharacters(in: .whitespaces) }) {
+        let method: FineTuneMethod
+        switch item {
+        case "head": method = .head
+        case "bias": method = .bias
+        case _ where item.hasPrefix("last:"):
+            guard let l = Int(item.dropFirst(5)), (1...255).contains(l) else {
+                throw UsageError(description: "--finetune-methods: '\(item)': last:L needs a layer count L in 1...255")
+            }
+            method = .last
+            layers = l
+        default:
+            throw UsageError(description: "--finetune-methods: '\(item)' is not head, bias or last:L (e.g. head,last:2)")
+        }
+        if !methods.contains(method) { methods.append(method) }
+    }
+    let names = methods.map { $0 == .last ? "last:\(layers)" : "\($0.name)" }
+    return (methods, layers, names.joined(separator: ","))
 }

@@ -1,0 +1,239 @@
+// The host CLI, run as the built `sprig` executable:
+//   - `sprig inspect --json` reports what the blob's bytes say, read here
+//     independently of SprigRuntime (header fields, section counts, metadata,
+//     a bitwise CRC-32 per docs/blob-format.md);
+//   - `sprig compile --finetune-methods` plans the listed methods, so that
+//     `sprig finetune --method last` runs inside the blob's own plan.
+
+import Foundation
+import SprigTrain
+import XCTest
+
+/// The package's root directory (this file is Tests/SprigTrainTests/SprigCLITests.swift).
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+/// The built `sprig` beside the test bundle, else `.build/debug/sprig`; nil when neither exists.
+func sprigExecutable() -> URL? {
+    let bundleDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+    let candidates = [
+        bundleDirectory.appendingPathComponent("sprig"),
+        Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("sprig"),
+        packageRoot.appendingPathComponent(".build/debug/sprig"),
+    ]
+    return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }
+}
+
+/// A blob's fields read straight from its bytes (docs/blob-format.md), without SprigRuntime.
+struct RawBlob {
+    let bytes: [UInt8]
+
+    func u16(_ at: Int) -> Int { Int(bytes[at]) | Int(bytes[at + 1]) << 8 }
+    func u32(_ at: Int) -> Int { u16(at) | u16(at + 2) << 16 }
+
+    var version: Int { u16(4) }
+    var crc: Int { u32(8) }
+    var fileBytes: Int { u32(12) }
+    var arenaBytes: Int { u32(28) }
+    var finetuneArenaBytes: Int { u32(32) }
+    var finetuneMaxClasses: Int { u32(36) }
+    var finetuneMaxShots: Int { u32(40) }
+    var finetuneMaxLayers: Int { Int(bytes[46]) }
+
+    /// (offset, bytes, count) of the section of `kind`, or nil.
+    func section(_ kind: Int) -> (offset: Int, bytes: Int, count: Int)? {
+        let table = u32(24)
+        for s in 0..<u32(20) where u32(table + 16 * s) == kind {
+            let entry = table + 16 * s
+            return (u32(entry + 4), u32(entry + 8), u32(entry + 12))
+        }
+        return nil
+    }
+
+    var tensorCount: Int { section(1)?.count ?? 0 }
+    var opCount: Int { section(2)?.count ?? 0 }
+
+    /// The METADATA value of `key`, or nil.
+    func metadata(_ key: String) -> String? {
+        guard let strings = section(5), let records = section(6) else { return nil }
+        func text(_ offset: Int, _ count: Int) -> String {
+            String(decoding: bytes[(strings.offset + offset)..<(strings.offset + offset + count)], as: UTF8.self)
+        }
+        for r in 0..<records.count {
+            let at = records.offset + 16 * r
+            if text(u32(at), u32(at + 4)) == key { return text(u32(at + 8), u32(at + 12)) }
+        }
+        return nil
+    }
+
+    /// CRC-32/ISO-HDLC over the file with bytes 8…11 taken as zero, one bit at a time.
+    var computedCRC: Int {
+        var crc: UInt32 = 0xFFFF_FFFF
+        for (i, byte) in bytes.enumerated() {
+            crc ^= UInt32((8..<12).contains(i) ? 0 : byte)
+            for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
+        }
+        return Int(crc ^ 0xFFFF_FFFF)
+    }
+}
+
+final class SprigCLITests: XCTestCase {
+    var directory: URL!
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("sprig-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+
+    /// Runs `sprig arguments`; returns its exit status, standard output and standard error.
+    func sprig(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        guard let exe = sprigExecutable() else { throw XCTSkip("sprig is not built beside the tests nor in .build/debug") }
+        let p = Process()
+        p.executableURL = exe
+        p.arguments = arguments
+        // Standard error goes to a file, so that only one pipe is read and neither can fill up and block the child.
+        let errPath = path("stderr-\(UUID().uuidString)")
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
+        let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+        defer { try? err.close() }
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let errData = try Data(contentsOf: URL(fileURLWithPath: errPath))
+        return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    }
+
+    func json(_ text: String, _ context: String) throws -> [String: Any] {
+        let object = try JSONSerialization.jsonObject(with: Data(text.utf8))
+        return try XCTUnwrap(object as? [String: Any], "\(context): not a JSON object: \(text)")
+    }
+
+    // MARK: sprig inspect --json
+
+    func testInspectJSONAgreesWithTheBlobReadIndependently() throws {
+        let fixture = packageRoot.appendingPathComponent("Tests/Fixtures/ref-cnn-q8.sprig").path
+        let raw = RawBlob(bytes: [UInt8](try Data(contentsOf: URL(fileURLWithPath: fixture))))
+        let fileSize = try XCTUnwrap(try FileManager.default.attributesOfItem(atPath: fixture)[.size] as? Int)
+        // The fixture itself is sound, by this file's own reading.
+        XCTAssertEqual(raw.fileBytes, fileSize)
+        XCTAssertEqual(raw.computedCRC, raw.crc)
+
+        let run = try sprig(["inspect", fixture, "--json"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let o = try json(run.stdout, "sprig inspect --json")
+        let keys: Set = ["file", "name", "precision", "labels", "version", "crc32", "crc_ok", "blob_bytes", "arena_bytes",
+                         "finetune_arena_bytes", "finetune_max_classes", "finetune_max_shots", "params", "ops", "tensors"]
+        XCTAssertEqual(Set(o.keys), keys)
+        XCTAssertEqual(o["file"] as? String, fixture)
+        XCTAssertEqual(o["blob_bytes"] as? Int, fileSize)
+        XCTAssertEqual(o["crc32"] as? String, String(format: "%08x", raw.computedCRC))
+        XCTAssertEqual(o["crc_ok"] as? Bool, true)
+        XCTAssertEqual(o["version"] as? Int, raw.version)
+        XCTAssertEqual(o["arena_bytes"] as? Int, raw.arenaBytes)
+        XCTAssertEqual(o["finetune_arena_bytes"] as? Int, raw.finetuneArenaBytes)
+        XCTAssertEqual(o["finetune_max_classes"] as? Int, raw.finetuneMaxClasses)
+        XCTAssertEqual(o["finetune_max_shots"] as? Int, raw.finetuneMaxShots)
+        XCTAssertEqual(o["name"] as? String, raw.metadata("name"))
+        XCTAssertEqual(o["precision"] as? String, "q8")
+        XCTAssertEqual(raw.metadata("precision"), "q8")
+        XCTAssertEqual(o["labels"] as? String, raw.metadata("labels"))
+        XCTAssertGreaterThan(o["params"] as? Int ?? 0, 0)
+
+        let ops = try XCTUnwrap(o["ops"] as? [[String: Any]])
+        XCTAssertEqual(ops.count, raw.opCount)
+        for (i, op) in ops.enumerated() {
+            XCTAssertEqual(Set(op.keys), ["index", "op", "activation", "inputs", "output"], "op \(i)")
+            XCTAssertEqual(op["index"] as? Int, i)
+            // The op record: input_count at byte 2, the output's tensor index at byte 28 (docs/blob-format.md).
+            let record = try XCTUnwrap(raw.section(2)).offset + 64 * i
+            XCTAssertEqual(op["output"] as? Int, raw.u32(record + 28), "op \(i)")
+            XCTAssertEqual((op["inputs"] as? [Any])?.count, Int(raw.bytes[record + 2]), "op \(i)")
+        }
+        XCTAssertEqual(ops.first?["op"] as? String, "Quantize")
+        XCTAssertEqual(ops.last?["op"] as? String, "Dequantize")
+
+        let tensors = try XCTUnwrap(o["tensors"] as? [[String: Any]])
+        XCTAssertEqual(tensors.count, raw.tensorCount)
+        let base = try XCTUnwrap(raw.section(1)).offset
+        for (t, tensor) in tensors.enumerated() {
+            let record = base + 64 * t
+            XCTAssertEqual(tensor["storage"] as? String, raw.bytes[record + 2] == 0 ? "arena" : "constant", "tensor \(t)")
+            XCTAssertEqual(tensor["offset"] as? Int, raw.u32(record + 20), "tensor \(t)")
+            XCTAssertEqual(tensor["bytes"] as? Int, raw.u32(record + 24), "tensor \(t)")
+            let shape = (0..<Int(raw.bytes[record + 1])).map { raw.u32(record + 4 + 4 * $0) }
+            XCTAssertEqual(tensor["shape"] as? [Int], shape, "tensor \(t)")
+            if raw.u32(record + 28) > 0 {
+                XCTAssertEqual((tensor["scales"] as? [Any])?.count, raw.u32(record + 28), "tensor \(t)")
+                XCTAssertEqual((tensor["zero_points"] as? [Any])?.count, raw.u32(record + 28), "tensor \(t)")
+            }
+        }
+    }
+
+    // MARK: sprig compile --finetune-methods
+
+    func testCompilePlansTheListedMethodsSoFinetuneLastRunsInTheBlobsPlan() throws {
+        // A small mlp checkpoint: its backbone has exactly two layers (fc1, fc2) before the classifier.
+        let architecture = try Architecture(family: "mlp", classes: 5, width: 0.25, sourceClasses: [0, 1, 2, 3, 4])
+        try saveCheckpoint(try buildNetwork(architecture, seed: 9), architecture: architecture, to: path("mlp.safetensors"))
+        func compile(_ name: String, _ extra: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+            try sprig(["compile", path("mlp.safetensors"), "--precision", "f32", "--out", path(name), "--json"] + extra)
+        }
+        func blob(_ name: String) throws -> RawBlob { RawBlob(bytes: [UInt8](try Data(contentsOf: URL(fileURLWithPath: path(name))))) }
+
+        let planned = try compile("last2.sprig", ["--finetune-methods", "head,last:2"])
+        XCTAssertEqual(planned.status, 0, planned.stderr)
+        XCTAssertEqual(try json(planned.stdout, "compile")["finetune_methods"] as? String, "head,last:2")
+        let last2 = try blob("last2.sprig")
+        XCTAssertEqual(last2.bytes[44], 1, "plan record version")
+        XCTAssertEqual(last2.finetuneMaxLayers, 2)
+        XCTAssertEqual(last2.finetuneMaxClasses, 10)
+        XCTAssertEqual(last2.finetuneMaxShots, 20)
+
+        // `last 2` runs in the blob's plan: no --replan, and the arena is the blob's (a replanned one would be
+        // sized for these 5 classes × 2 shots instead).
+        let arguments = ["--method", "last", "--layers", "2", "--episodes", "1", "--shots", "2", "--epochs", "2", "--json"]
+        let tuned = try sprig(["finetune", path("last2.sprig")] + arguments)
+        XCTAssertEqual(tuned.status, 0, tuned.stderr)
+        let report = try json(tuned.stdout, "finetune")
+        XCTAssertEqual(report["arena_bytes"] as? Int, last2.finetuneArenaBytes)
+        XCTAssertEqual(report["layers"] as? Int, 2)
+        XCTAssertLessThanOrEqual(report["arena_used"] as? Int ?? .max, last2.finetuneArenaBytes)
+
+        // The default plan is head's: the same request is refused there, naming the plan's layers.
+        let headOnly = try compile("head.sprig", [])
+        XCTAssertEqual(headOnly.status, 0, headOnly.stderr)
+        XCTAssertEqual(try json(headOnly.stdout, "compile")["finetune_methods"] as? String, "head")
+        XCTAssertEqual(try blob("head.sprig").finetuneMaxLayers, 0)
+        let refused = try sprig(["finetune", path("head.sprig")] + arguments)
+        XCTAssertEqual(refused.status, 1, refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("finetune_max_layers"), refused.stderr)
+        XCTAssertLessThan(try blob("head.sprig").finetuneArenaBytes, last2.finetuneArenaBytes)
+
+        // bias is planned too: its plan covers head's.
+        let bias = try compile("bias.sprig", ["--finetune-methods", "bias"])
+        XCTAssertEqual(bias.status, 0, bias.stderr)
+        XCTAssertEqual(try json(bias.stdout, "compile")["finetune_methods"] as? String, "head,bias")
+        XCTAssertGreaterThanOrEqual(try blob("bias.sprig").finetuneArenaBytes, try blob("head.sprig").finetuneArenaBytes)
+
+        // Usage errors exit 2 and write nothing: bias or last for q8, an unknown method, last without L, L out of range.
+        let q8 = try sprig(["compile", path("mlp.safetensors"), "--precision", "q8", "--finetune-methods", "head,last:2",
+                            "--out", path("q8.sprig")])
+        XCTAssertEqual(q8.status, 2, q8.stderr)
+        XCTAssertTrue(q8.stderr.contains("last trains the backbone in Float32, so it needs --precision f32"), q8.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("q8.sprig")))
+        for bad in ["head,tail", "last", "last:0", "last:256", "bias,"] {
+            let run = try compile("bad.sprig", ["--finetune-methods", bad])
+            XCTAssertEqual(run.status, 2, "\(bad): \(run.stderr)")
+            XCTAssertTrue(run.stderr.contains("--finetune-methods"), "\(bad): \(run.stderr)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: path("bad.sprig")), bad)
+        }
+    }
+}
