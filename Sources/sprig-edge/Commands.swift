@@ -287,7 +287,10 @@ func run(_ a: Arguments, _ help: String) throws(EdgeError) -> Int32 {
     let (arena, interpreter) = try loaded.bindInterpreter()
     defer { arena.deallocate() }
     let need = interpreter.inputInfo.elementCount
-    guard images.count == 0 || images.itemBytes == need else {
+    guard images.count > 0 else {
+        throw EdgeError(message: "\(imagesPath): dims[0]: is 0, there are no images to run")
+    }
+    guard images.itemBytes == need else {
         throw EdgeError(message: "\(imagesPath): dims: each image has \(images.itemBytes) pixels, the model's input needs \(need)")
     }
     var labels: IDXView? = nil
