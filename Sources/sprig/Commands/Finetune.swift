@@ -128,7 +128,13 @@ func runFinetune(_ a: ParsedArguments) throws {
     var used = 0
     let progress = json ? nil : ProgressBar("finetune \(methodName) \(shots)-shot", total: episodes, unit: "ep")
     for e in 0..<episodes {
-        let episode = try sampler.sample(nWay: classes.count, kShot: shots, query: .perClass(0), seed: seed &+ UInt64(e))
+        let episode: Episode
+        do {
+            episode = try sampler.sample(nWay: classes.count, kShot: shots, query: .perClass(0), seed: seed &+ UInt64(e))
+        } catch DataError.notEnoughSamples(let c, let available, _) where c < classes.count {
+            // The sampler counts in episode labels (0 ..< n); name the class as the user gave it.
+            throw CommandError(description: "--shots \(shots): class \(classes[c]) has only \(available) training images in data \(source)")
+        }
         var pixels: [UInt8] = []
         pixels.reserveCapacity(episode.supportIndices.count * tuner.inputElements)
         for i in episode.supportIndices { pixels += train.image(i) }
