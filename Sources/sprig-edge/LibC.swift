@@ -11,6 +11,8 @@
 @_extern(c, "rename") func c_rename(_ from: UnsafePointer<CChar>, _ to: UnsafePointer<CChar>) -> Int32
 @_extern(c, "unlink") func c_unlink(_ path: UnsafePointer<CChar>) -> Int32
 @_extern(c, "getpid") func c_getpid() -> Int32
+@_extern(c, "posix_memalign") func c_posix_memalign(_ result: UnsafeMutablePointer<UnsafeMutableRawPointer?>, _ alignment: Int, _ size: Int) -> Int32
+@_extern(c, "free") func c_free(_ pointer: UnsafeMutableRawPointer?)
 @_extern(c, "kill") func c_kill(_ pid: Int32, _ signal: Int32) -> Int32
 @_extern(c, "opendir") func c_opendir(_ path: UnsafePointer<CChar>) -> UnsafeMutableRawPointer?
 @_extern(c, "readdir") func c_readdir(_ dir: UnsafeMutableRawPointer) -> UnsafeRawPointer?
@@ -50,6 +52,20 @@ func now() -> Double {
 struct FileError: Error {
     var path: String
     var reason: String
+}
+
+/// A 16-byte aligned buffer of `bytes` (at least 16), or nil when memory runs
+/// out. Sizes read from a blob (its arena plans) go through here: `allocate`
+/// would trap, and a board with 512 MiB must refuse a blob that asks for
+/// 4 GiB, not crash. Release it with ``releaseBuffer(_:)``.
+func allocateBuffer(_ bytes: Int) -> UnsafeMutableRawBufferPointer? {
+    var pointer: UnsafeMutableRawPointer? = nil
+    guard c_posix_memalign(&pointer, 16, max(bytes, 16)) == 0, let start = pointer else { return nil }
+    return UnsafeMutableRawBufferPointer(start: start, count: bytes)
+}
+
+func releaseBuffer(_ buffer: UnsafeMutableRawBufferPointer) {
+    c_free(buffer.baseAddress)
 }
 
 /// Reads a whole file into a new 16-byte aligned buffer (the caller frees it).

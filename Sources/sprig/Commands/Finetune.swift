@@ -89,9 +89,8 @@ func runFinetune(_ a: ParsedArguments) throws {
         planNote = "no fine-tuning plan in the blob: sized one for \(classes.count) classes × \(shots) shots"
     }
     guard let plan else { throw CommandError(description: "\(path): no fine-tuning plan") }
-    let arena = UnsafeMutableRawBufferPointer.allocate(byteCount: max(plan.arenaBytes, 16), alignment: 16)
-    defer { arena.deallocate() }
-    arena.initializeMemory(as: UInt8.self, repeating: 0)
+    let arena = try allocateArena(plan.arenaBytes, path: path, field: "finetune_arena_bytes")
+    defer { free(arena.baseAddress) }
     var tuner: FineTuner
     do {
         tuner = try FineTuner(model: model, arena: UnsafeMutableRawBufferPointer(rebasing: arena[0..<plan.arenaBytes]), plan: plan)

@@ -21,8 +21,8 @@ let runCommand = Command(
 
 func runRun(_ a: ParsedArguments) throws {
     let blob = try BlobFile(a.positional[0])
-    let arena = UnsafeMutableRawBufferPointer.allocate(byteCount: max(blob.model.arenaBytes, 16), alignment: 16)
-    defer { arena.deallocate() }
+    let arena = try allocateArena(blob.model.arenaBytes, path: blob.path, field: "arena_bytes")
+    defer { free(arena.baseAddress) }
     let interpreter: Interpreter
     do {
         interpreter = try Interpreter(model: blob.model, arena: arena)
