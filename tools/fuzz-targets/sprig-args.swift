@@ -4,15 +4,10 @@
 // `parse`, then every value through the typed accessors the commands use
 // (int, double, choice) and every class list through ClassSelection.parse.
 // Nothing is run: commands train, read and write files. Built by tools/fuzz
-// with the sources of every module `sprig` links (less its main.swift).
+// with sprig's sources (less its main.swift), linked to its libraries.
 
 import Foundation
-
-/// tools/fuzz compiles SprigTrain outside SwiftPM, which is what generates
-/// `Bundle.module`; the built-in data lookup only needs some bundle here.
-extension Bundle {
-    static let module = Bundle.main
-}
+import SprigTrain
 
 let fuzzCommands: [Command] = [
     trainCommand, evalCommand, compileCommand, benchCommand,
