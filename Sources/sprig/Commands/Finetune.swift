@@ -146,6 +146,9 @@ func runFinetune(_ a: ParsedArguments) throws {
                     try tuner.fineTune(shots: p, labels: l, classCount: classes.count, options: options)
                 }
             }
+        } catch SprigError.fineTune(.tooManyShots(let k, let requested, let planned)) where k < classes.count {
+            // The tuner counts in episode labels (0 ..< n); name the class as the user gave it.
+            throw CommandError(description: "\(path): finetune_max_shots: is \(planned), --shots \(requested) asks more for class \(classes[k])")
         } catch let error as SprigError {
             throw CommandError(description: "\(path): \(error.message)")
         }
