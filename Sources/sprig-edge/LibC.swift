@@ -11,8 +11,9 @@
 @_extern(c, "rename") func c_rename(_ from: UnsafePointer<CChar>, _ to: UnsafePointer<CChar>) -> Int32
 @_extern(c, "unlink") func c_unlink(_ path: UnsafePointer<CChar>) -> Int32
 @_extern(c, "getpid") func c_getpid() -> Int32
-@_extern(c, "posix_memalign") func c_posix_memalign(_ result: UnsafeMutablePointer<UnsafeMutableRawPointer?>, _ alignment: Int, _ size: Int) -> Int32
-@_extern(c, "free") func c_free(_ pointer: UnsafeMutableRawPointer?)
+@_extern(c, "mmap") func c_mmap(_ address: UnsafeMutableRawPointer?, _ length: Int, _ protection: Int32, _ flags: Int32,
+                                 _ fd: Int32, _ offset: Int) -> UnsafeMutableRawPointer?
+@_extern(c, "munmap") func c_munmap(_ address: UnsafeMutableRawPointer?, _ length: Int) -> Int32
 @_extern(c, "kill") func c_kill(_ pid: Int32, _ signal: Int32) -> Int32
 @_extern(c, "opendir") func c_opendir(_ path: UnsafePointer<CChar>) -> UnsafeMutableRawPointer?
 @_extern(c, "readdir") func c_readdir(_ dir: UnsafeMutableRawPointer) -> UnsafeRawPointer?
@@ -33,6 +34,8 @@ let CLOCK_MONOTONIC: Int32 = 1
 let EINTR: Int32 = 4
 let EEXIST: Int32 = 17
 let ESRCH: Int32 = 3
+let PROT_READ_WRITE: Int32 = 0x3
+let MAP_PRIVATE_ANONYMOUS: Int32 = 0x22  // Linux: MAP_PRIVATE | MAP_ANONYMOUS
 
 /// The current errno as a message, e.g. "No such file or directory".
 func errnoMessage() -> String {
@@ -54,18 +57,19 @@ struct FileError: Error {
     var reason: String
 }
 
-/// A 16-byte aligned buffer of `bytes` (at least 16), or nil when memory runs
-/// out. Sizes read from a blob (its arena plans) go through here: `allocate`
-/// would trap, and a board with 512 MiB must refuse a blob that asks for
-/// 4 GiB, not crash. Release it with ``releaseBuffer(_:)``.
+/// A zeroed, page-aligned buffer of `bytes` (anonymous mmap), or nil when
+/// memory runs out. Sizes read from a blob (its arena plans) go through here:
+/// `allocate` would trap, and a board with 512 MiB must refuse a blob that
+/// asks for 4 GiB, not crash. (mmap rather than malloc: Embedded Swift
+/// reserves the name `free`.) Release it with ``releaseBuffer(_:)``.
 func allocateBuffer(_ bytes: Int) -> UnsafeMutableRawBufferPointer? {
-    var pointer: UnsafeMutableRawPointer? = nil
-    guard c_posix_memalign(&pointer, 16, max(bytes, 16)) == 0, let start = pointer else { return nil }
+    let start = c_mmap(nil, max(bytes, 16), PROT_READ_WRITE, MAP_PRIVATE_ANONYMOUS, -1, 0)
+    guard let start, Int(bitPattern: start) != -1 else { return nil }  // MAP_FAILED
     return UnsafeMutableRawBufferPointer(start: start, count: bytes)
 }
 
 func releaseBuffer(_ buffer: UnsafeMutableRawBufferPointer) {
-    c_free(buffer.baseAddress)
+    _ = c_munmap(buffer.baseAddress, max(buffer.count, 16))
 }
 
 /// Reads a whole file into a new 16-byte aligned buffer (the caller frees it).
