@@ -79,6 +79,8 @@ public enum SprigError: Error, Equatable, Sendable {
     case countOverflow(field: BlobField, index: Int, value: Int, maximum: Int)
     /// A tensor's shape product (times its element size) overflows.
     case shapeOverflow(tensor: Int)
+    /// Element `element` of constant f32 tensor `tensor` is NaN or ±∞ (`bits` is its IEEE-754 pattern).
+    case nonFinite(tensor: Int, element: Int, bits: UInt32)
     /// A field holds a value outside its allowed set.
     case invalidField(field: BlobField, index: Int, value: Int)
     /// A field must equal `expected` but holds `found`.
@@ -137,6 +139,9 @@ public enum SprigError: Error, Equatable, Sendable {
             return "\(field.name.description) of #\(index) is \(value), more than the maximum \(maximum)"
         case let .shapeOverflow(tensor):
             return "tensor #\(tensor): the shape's byte size overflows"
+        case let .nonFinite(tensor, element, bits):
+            let what = bits & 0x007F_FFFF != 0 ? "NaN" : (bits >> 31 == 1 ? "-inf" : "+inf")
+            return "tensor #\(tensor) element \(element) is \(what) (0x\(hex(bits))): constant f32 data must be finite"
         case let .invalidField(field, index, value):
             return "\(field.name.description) of #\(index) has invalid value \(value)"
         case let .fieldMismatch(field, index, expected, found):

@@ -4,7 +4,8 @@
 // `writeFileAtomically`, so a crash, a full disk or a bad path never leaves a half-written
 // target: readers see either the old file or the complete new one.
 //
-//   1. open   <dir>/.<name>.tmp-<random>   O_CREAT|O_EXCL, same directory as the target
+//   0. remove <dir>/.<name>.tmp-<pid>-*     left by writers that were killed (pid not running)
+//   1. open   <dir>/.<name>.tmp-<pid>-<random>   O_CREAT|O_EXCL, same directory as the target
 //   2. write  all bytes (partial writes and EINTR retried)
 //   3. fsync  the temp file, close it
 //   4. rename temp → target                 (atomic on POSIX file systems)
@@ -131,13 +132,16 @@ func writeFileAtomically(_ bytes: [UInt8], to path: String, fault: AtomicWriteFa
         mode = st.st_mode & 0o7777
     }
 
-    // 1. A temp name that cannot clash: random suffix plus O_EXCL, retried on EEXIST.
+    // 0. Temp files of this target that killed writers left behind.
+    removeStaleTempFiles(directory: directory, name: name)
+
+    // 1. A temp name that cannot clash: PID and random suffix plus O_EXCL, retried on EEXIST.
     var tempPath = ""
     var fd: Int32 = -1
     var rng = SystemRandomNumberGenerator()
     for _ in 0..<16 {
         let suffix = String(rng.next() as UInt64, radix: 36)
-        tempPath = directory + "/." + name + ".tmp-" + suffix
+        tempPath = directory + "/." + name + ".tmp-\(getpid())-" + suffix
         fd = open(tempPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         if fd >= 0 || errno != EEXIST { break }
     }
@@ -188,6 +192,21 @@ func writeFileAtomically(_ bytes: [UInt8], to path: String, fault: AtomicWriteFa
         close(dirFD)
         if rc != 0 && code != EINVAL && code != EROFS {
             throw FileIOError(path: path, operation: "fsync the directory of", code: code)
+        }
+    }
+}
+
+/// Removes `<directory>/.<name>.tmp-<pid>-<suffix>` files whose writer no longer runs
+/// (`kill(pid, 0)` fails with ESRCH): what a writer killed between its open and its rename
+/// leaves behind. Only temp files of this one target are touched; errors are ignored.
+func removeStaleTempFiles(directory: String, name: String) {
+    let prefix = "." + name + ".tmp-"
+    guard let entries = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+    for entry in entries where entry.hasPrefix(prefix) {
+        let rest = entry.dropFirst(prefix.count)
+        guard let dash = rest.firstIndex(of: "-"), let pid = Int32(rest[..<dash]), pid > 0, pid != getpid() else { continue }
+        if kill(pid, 0) != 0 && errno == ESRCH {
+            unlink(directory + "/" + entry)
         }
     }
 }

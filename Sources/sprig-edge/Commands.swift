@@ -196,13 +196,16 @@ struct LoadedModel {
 
     func free() { buffer.deallocate() }
 
-    /// An interpreter bound to a new arena of exactly the plan's size (the caller frees the arena).
+    /// An interpreter bound to a new arena of exactly the plan's size (the caller releases the
+    /// arena with `releaseBuffer`).
     func bindInterpreter() throws(EdgeError) -> (arena: UnsafeMutableRawBufferPointer, interpreter: Interpreter) {
-        let arena = UnsafeMutableRawBufferPointer.allocate(byteCount: max(model.arenaBytes, 16), alignment: 16)
+        guard let arena = allocateBuffer(model.arenaBytes) else {
+            throw EdgeError(message: "\(path): arena_bytes: is \(model.arenaBytes), more memory than this device can allocate")
+        }
         do {
             return (arena, try Interpreter(model: model, arena: arena))
         } catch {
-            arena.deallocate()
+            releaseBuffer(arena)
             throw EdgeError(message: "\(path): \(error.message)")
         }
     }
@@ -291,9 +294,12 @@ func run(_ a: Arguments, _ help: String) throws(EdgeError) -> Int32 {
     defer { imageFile.buffer.deallocate() }
     let images = imageFile.view
     let (arena, interpreter) = try loaded.bindInterpreter()
-    defer { arena.deallocate() }
+    defer { releaseBuffer(arena) }
     let need = interpreter.inputInfo.elementCount
-    guard images.count == 0 || images.itemBytes == need else {
+    guard images.count > 0 else {
+        throw EdgeError(message: "\(imagesPath): dims[0]: is 0, there are no images to run")
+    }
+    guard images.itemBytes == need else {
         throw EdgeError(message: "\(imagesPath): dims: each image has \(images.itemBytes) pixels, the model's input needs \(need)")
     }
     var labels: IDXView? = nil
@@ -379,7 +385,7 @@ func bench(_ a: Arguments, _ help: String) throws(EdgeError) -> Int32 {
     defer { loaded.free() }
     let m = loaded.model
     let (arena, interpreter) = try loaded.bindInterpreter()
-    defer { arena.deallocate() }
+    defer { releaseBuffer(arena) }
     // A fixed, non-trivial input: a diagonal gradient of pixels.
     let count = interpreter.inputInfo.elementCount
     var pixels = [UInt8](repeating: 0, count: count)

@@ -97,8 +97,10 @@ func finetune(_ a: Arguments, _ help: String) throws(EdgeError) -> Int32 {
     }
 
     // One arena of the plan's size.
-    let arena = UnsafeMutableRawBufferPointer.allocate(byteCount: max(plan.arenaBytes, 16), alignment: 16)
-    defer { arena.deallocate() }
+    guard let arena = allocateBuffer(plan.arenaBytes) else {
+        throw EdgeError(message: "\(modelPath): finetune_arena_bytes: is \(plan.arenaBytes), more memory than this device can allocate")
+    }
+    defer { releaseBuffer(arena) }
     var options = FineTuneOptions(method: method)
     if let e = a.epochs { options.epochs = e }
     if let s = a.seed { options.seed = s }
@@ -126,21 +128,22 @@ func finetune(_ a: Arguments, _ help: String) throws(EdgeError) -> Int32 {
         k += 1
     }
     let classNames: UnsafeRawBufferPointer? = a.classes == nil ? nil : UnsafeRawBufferPointer(rebasing: nameBytes[0..<k])
-    let blob: UnsafeMutableRawBufferPointer
-    let written: Int
+    let size: Int
     do throws(SprigError) {
-        let size = try tuner.tunedBlobBytes(classNames: classNames)
-        blob = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
-        do {
-            written = try tuner.writeTunedBlob(into: blob, classNames: classNames)
-        } catch {
-            blob.deallocate()
-            throw error
-        }
+        size = try tuner.tunedBlobBytes(classNames: classNames)
     } catch {
         throw EdgeError(message: "\(out): \(error.message)")
     }
-    defer { blob.deallocate() }
+    guard let blob = allocateBuffer(size) else {
+        throw EdgeError(message: "\(out): cannot allocate \(size) bytes for the tuned blob")
+    }
+    defer { releaseBuffer(blob) }
+    let written: Int
+    do throws(SprigError) {
+        written = try tuner.writeTunedBlob(into: blob, classNames: classNames)
+    } catch {
+        throw EdgeError(message: "\(out): \(error.message)")
+    }
     let t2 = now()
     do {
         try writeFileAtomically(out, UnsafeRawBufferPointer(rebasing: blob[0..<written]))

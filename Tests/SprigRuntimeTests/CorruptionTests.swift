@@ -32,6 +32,7 @@ final class CorruptionTests: XCTestCase {
 
     func cases() -> [Case] {
         let conv1 = tensor("conv1"), input = tensor("input"), fcWeight = tensor("fc1.weight")
+        let conv1Weight = tensor("conv1.weight")
         return [
             Case(name: "bad magic", edit: { $0.bytes[3] = UInt8(ascii: "X") },
                  expect: { if case .badMagic = $0 { return true }; return false }),
@@ -153,6 +154,19 @@ final class CorruptionTests: XCTestCase {
                  expect: { if case .invalidField(.ioNormalization, 0, _) = $0 { return true }; return false }),
             Case(name: "name outside strings", edit: { b in b.setU32(b.tensorRecord(conv1) + 44, 1 << 20) },
                  expect: { if case .outOfBounds(.tensorName, conv1, _, _, _) = $0 { return true }; return false }),
+            Case(name: "f32 weight NaN", edit: { b in
+                b.setU32(Int(b.u32(b.tensorRecord(fcWeight) + 20)) + 4 * 5, 0x7FC0_0000)
+            }, expect: { $0 == .nonFinite(tensor: fcWeight, element: 5, bits: 0x7FC0_0000) }),
+            Case(name: "f32 weight +inf", edit: { b in
+                b.setU32(Int(b.u32(b.tensorRecord(conv1Weight) + 20)), 0x7F80_0000)
+            }, expect: { $0 == .nonFinite(tensor: conv1Weight, element: 0, bits: 0x7F80_0000) }),
+            Case(name: "f32 weight -inf, last element", edit: { b in
+                let r = b.tensorRecord(fcWeight)
+                b.setU32(Int(b.u32(r + 20)) + Int(b.u32(r + 24)) - 4, 0xFF80_0000)
+            }, expect: { b in
+                guard case .nonFinite(fcWeight, _, 0xFF80_0000) = b else { return false }
+                return b.message.contains("-inf")
+            }),
             Case(name: "q8 zero scale", q8: true, edit: { b in
                 let r = b.tensorRecord(1)  // the Quantize output
                 b.setU32(Int(b.u32(r + 36)), 0)

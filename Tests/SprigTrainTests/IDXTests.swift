@@ -189,6 +189,16 @@ final class IDXTests: XCTestCase {
         }
     }
 
+    func testDatasetOfZeroImagesIsRefusedNamingTheFile() throws {
+        let images = path("none-idx3-ubyte"), labels = path("none-idx1-ubyte")
+        try IDX.write(IDXArray(dimensions: [0, 28, 28], data: []), to: images)
+        try IDX.write(IDXArray(dimensions: [0], data: []), to: labels)
+        XCTAssertThrowsError(try Dataset.load(imagesPath: images, labelsPath: labels)) { error in
+            XCTAssertEqual(error as? DataError, .idx(path: images, field: .dimension(0), found: "0", expected: "at least one image"))
+            XCTAssertTrue("\(error)".contains(images) && "\(error)".contains("dims[0]"), "\(error)")
+        }
+    }
+
     func testImageAndLabelCountMismatchNamesBothFiles() throws {
         let images = path("imgs-idx3-ubyte.gz"), labels = path("lbls-idx1-ubyte")
         try IDX.write(IDXArray(dimensions: [3, 2, 2], data: [UInt8](repeating: 0, count: 12)), to: images)

@@ -67,6 +67,35 @@ final class NetworkTests: XCTestCase {
         XCTAssertThrowsError(try loadCheckpoint(path: path)) { XCTAssertTrue("\($0)".contains("architecture"), "\($0)") }
     }
 
+    /// A NaN or infinite weight is refused when loading (so `sprig compile` and `sprig eval`
+    /// stop with the tensor named) and when saving (so a good file is never replaced by it).
+    func testNonFiniteWeightsAreRefusedNamingTheTensor() throws {
+        let (n, a) = try network("mlp", seed: 4)
+        let path = temporary("nonfinite.safetensors")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try saveCheckpoint(n, architecture: a, to: path)
+        let good = try readFileBytes(atPath: path)
+        for (bad, word) in [(Float.nan, "nan"), (Float.infinity, "inf"), (-Float.infinity, "-inf")] {
+            var file = try SafetensorsFile.read(path: path)
+            var (shape, values) = try file.floats("3.weight")
+            values[7] = bad
+            file.tensors["3.weight"] = try SafetensorsTensor(shape: shape, floats: values)
+            let broken = path + ".broken"
+            defer { try? FileManager.default.removeItem(atPath: broken) }
+            try file.write(path: broken)
+            XCTAssertThrowsError(try loadCheckpoint(path: broken)) {
+                let m = "\($0)"
+                XCTAssertTrue(m.contains(broken) && m.contains("'3.weight' element 7 is \(word)"), m)
+            }
+            let (m, _) = try loadCheckpoint(path: path)
+            m.namedParameters.first { $0.name == "3.weight" }!.parameter.value.storage[7] = bad
+            XCTAssertThrowsError(try saveCheckpoint(m, architecture: a, to: path)) {
+                XCTAssertTrue("\($0)".contains("'3.weight' element 7"), "\($0)")
+            }
+            XCTAssertEqual(try readFileBytes(atPath: path), good, "the old checkpoint stays intact")
+        }
+    }
+
     func testShortTrainingBeatsChanceAndIsDeterministic() throws {
         let data = try DataSource.builtin.load()
         let train = try data.train.filtered(classes: [0, 1]).subset(Array(0..<256))
@@ -102,6 +131,21 @@ final class NetworkTests: XCTestCase {
             guard case TrainError.diverged(let step, _) = $0 else { return XCTFail("\($0)") }
             XCTAssertGreaterThan(step, 0)
             XCTAssertTrue("\($0)".contains("step \(step)"))
+        }
+    }
+
+    /// An update that breaks the weights on the very last step (no loss follows it) is caught too.
+    func testDivergenceOnTheLastStepIsCaught() throws {
+        let data = try DataSource.builtin.load().train.filtered(classes: [0, 1]).subset(Array(0..<32))
+        let n = try buildNetwork(try Architecture(family: "mlp", classes: 2, width: 0.1, sourceClasses: [0, 1]), seed: 1)
+        var options = TrainOptions()
+        options.epochs = 1
+        options.batchSize = 32  // one step: its loss is finite, the update is not
+        options.learningRate = .infinity
+        options.warmupFraction = 0
+        options.augmentShift = 0
+        XCTAssertThrowsError(try train(n, on: data, options: options)) {
+            XCTAssertEqual($0 as? TrainError, .diverged(step: 0, epoch: 1))
         }
     }
 

@@ -290,6 +290,23 @@ final class AtomicFileTests: XCTestCase {
         XCTAssertEqual(try readFileBytes(atPath: parent), [9])
     }
 
+    /// A killed writer's temp file (its PID no longer runs) is removed by the next write to
+    /// the same target; a live writer's temp file and other targets' temp files are not.
+    func testStaleTempFilesOfDeadWritersAreRemoved() throws {
+        let p = directory + "/ckpt.safetensors"
+        let dead = Process()
+        dead.executableURL = URL(fileURLWithPath: "/bin/true")
+        try dead.run()
+        dead.waitUntilExit()
+        let stale = ".ckpt.safetensors.tmp-\(dead.processIdentifier)-abc"
+        let live = ".ckpt.safetensors.tmp-\(getppid())-def"
+        let other = ".other.bin.tmp-\(dead.processIdentifier)-ghi"
+        for name in [stale, live, other] { XCTAssertTrue(FileManager.default.createFile(atPath: directory + "/" + name, contents: Data([1]))) }
+        try writeFileAtomically([7], to: p)
+        XCTAssertEqual(try entries(), [live, other, "ckpt.safetensors"].sorted())
+        XCTAssertEqual(try readFileBytes(atPath: p), [7])
+    }
+
     func testSplitPath() {
         XCTAssertEqual(splitDirectoryAndName("/a/b/c.bin").directory, "/a/b")
         XCTAssertEqual(splitDirectoryAndName("/a/b/c.bin").name, "c.bin")

@@ -53,6 +53,13 @@ extension Model {
                 throw .outOfBounds(field: .tensorDataOffset, index: t, offset: offset, bytes: dataBytes, limit: arenaBytes)
             }
         }
+        // f32 constants (weights, biases) must be finite: one NaN would poison every output.
+        if dtype == .f32 && storage == .constant {
+            for e in 0..<(dataBytes / 4) {
+                let bits = readU32(bytes, offset + 4 * e)
+                if bits & 0x7F80_0000 == 0x7F80_0000 { throw .nonFinite(tensor: t, element: e, bits: bits) }
+            }
+        }
         // Quantization.
         let quantCount = toInt(readU32(bytes, r + 28))
         let axis = toInt(readU32(bytes, r + 32))

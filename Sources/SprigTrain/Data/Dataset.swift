@@ -44,8 +44,9 @@ public struct Dataset: Equatable, Sendable {
 
     /// Loads an images file (IDX ndim 3) and a labels file (IDX ndim 1), raw or gzip'd.
     ///
-    /// - Throws: the `IDX.read` errors, and `DataError.countMismatch` naming both files
-    ///   when they hold different numbers of samples.
+    /// - Throws: the `IDX.read` errors, `DataError.countMismatch` naming both files
+    ///   when they hold different numbers of samples, and `DataError.idx` for a file of
+    ///   0 images (nothing can be trained, calibrated or scored on it).
     public static func load(imagesPath: String, labelsPath: String) throws -> Dataset {
         let images = try IDX.read(path: imagesPath, dimensionCount: 3)
         let labels = try IDX.read(path: labelsPath, dimensionCount: 1)
@@ -54,6 +55,7 @@ public struct Dataset: Equatable, Sendable {
             throw DataError.countMismatch(imagesPath: imagesPath, images: n,
                                           labelsPath: labelsPath, labels: labels.dimensions[0])
         }
+        guard n > 0 else { throw DataError.idx(path: imagesPath, field: .dimension(0), found: "0", expected: "at least one image") }
         guard rows > 0 else { throw DataError.idx(path: imagesPath, field: .dimension(1), found: "0", expected: "> 0") }
         guard cols > 0 else { throw DataError.idx(path: imagesPath, field: .dimension(2), found: "0", expected: "> 0") }
         return try Dataset(images: images.data, labels: labels.data, rows: rows, cols: cols)

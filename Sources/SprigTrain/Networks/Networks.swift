@@ -196,11 +196,14 @@ public func parameterCount(_ network: Sequential) -> Int {
 /// Saves a network and its architecture (atomically).
 ///
 /// - Parameter metadata: extra `__metadata__` entries (e.g. how the network was pruned).
+/// - Throws: `NetworkError.checkpoint` naming the tensor and element when a value is NaN or
+///   infinite (nothing is written, so an older file at `path` stays as it was).
 public func saveCheckpoint(_ network: Sequential, architecture: Architecture, to path: String,
                            metadata: [String: String] = [:]) throws {
     var file = SafetensorsFile(metadata: metadata.merging(["architecture": architecture.json, "format": "sprig-checkpoint-1"]) { $1 })
     for entry in namedTensors(network) {
         let t = entry.get()
+        try requireFinite(t.storage, tensor: entry.name, path: path)
         file.tensors[entry.name] = try SafetensorsTensor(shape: t.shape, floats: t.storage)
     }
     try file.write(path: path)
@@ -209,7 +212,7 @@ public func saveCheckpoint(_ network: Sequential, architecture: Architecture, to
 /// Loads a checkpoint: rebuilds its network from the architecture and fills every tensor.
 ///
 /// - Throws: errors naming the file and the tensor for a missing tensor, a shape
-///   mismatch, or a missing or malformed architecture.
+///   mismatch, a NaN or infinite value, or a missing or malformed architecture.
 public func loadCheckpoint(path: String) throws -> (network: Sequential, architecture: Architecture) {
     let file = try SafetensorsFile.read(path: path)
     guard let json = file.metadata["architecture"] else {
@@ -231,8 +234,15 @@ public func loadCheckpoint(path: String) throws -> (network: Sequential, archite
         guard shape.reduce(1, *) == target.count else {
             throw NetworkError.checkpoint(path: path, detail: "tensor '\(entry.name)' has shape \(shape), the network needs \(target.shape)")
         }
+        try requireFinite(values, tensor: entry.name, path: path)
         target.storage = values
         entry.set(target)
     }
     return (network, architecture)
+}
+
+/// Throws `NetworkError.checkpoint` naming the first NaN or infinite element of a tensor.
+func requireFinite(_ values: [Float], tensor: String, path: String) throws {
+    guard let i = values.firstIndex(where: { !$0.isFinite }) else { return }
+    throw NetworkError.checkpoint(path: path, detail: "tensor '\(tensor)' element \(i) is \(values[i]); weights must be finite")
 }

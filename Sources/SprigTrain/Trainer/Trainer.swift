@@ -89,6 +89,10 @@ public func train(_ network: Sequential, on data: Dataset, options: TrainOptions
             }
         }
     }
+    // The last update is not followed by a loss: check that it left every weight finite.
+    guard network.parameters.allSatisfy({ $0.value.storage.allSatisfy(\.isFinite) }) else {
+        throw TrainError.diverged(step: max(step - 1, 0), epoch: options.epochs)
+    }
     let seconds = Date().timeIntervalSince(start)
     return TrainResult(trainLoss: runningLoss, trainAccuracy: runningAccuracy, seconds: seconds,
                        imagesPerSecond: Double(seen) / max(seconds, 1e-9), steps: step)

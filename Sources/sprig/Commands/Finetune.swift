@@ -156,9 +156,8 @@ func fewShotEpisodes(_ a: ParsedArguments, progress showProgress: Bool) throws -
     }
     guard let plan else { throw CommandError(description: "\(path): no fine-tuning plan") }
     options.augmentation = augment ?? plan.defaultAugmentation(for: method)
-    let arena = UnsafeMutableRawBufferPointer.allocate(byteCount: max(plan.arenaBytes, 16), alignment: 16)
-    defer { arena.deallocate() }
-    arena.initializeMemory(as: UInt8.self, repeating: 0)
+    let arena = try allocateArena(plan.arenaBytes, path: path, field: "finetune_arena_bytes")
+    defer { free(arena.baseAddress) }
     var tuner: FineTuner
     do {
         tuner = try FineTuner(model: model, arena: UnsafeMutableRawBufferPointer(rebasing: arena[0..<plan.arenaBytes]), plan: plan)
@@ -198,7 +197,13 @@ func fewShotEpisodes(_ a: ParsedArguments, progress showProgress: Bool) throws -
     var used = 0
     let progress = json ? nil : ProgressBar("finetune \(methodName) \(shots)-shot", total: episodes, unit: "ep")
     for e in 0..<episodes {
-        let episode = try sampler.sample(nWay: classes.count, kShot: shots, query: .perClass(0), seed: seed &+ UInt64(e))
+        let episode: Episode
+        do {
+            episode = try sampler.sample(nWay: classes.count, kShot: shots, query: .perClass(0), seed: seed &+ UInt64(e))
+        } catch DataError.notEnoughSamples(let c, let available, _) where c < classes.count {
+            // The sampler counts in episode labels (0 ..< n); name the class as the user gave it.
+            throw CommandError(description: "--shots \(shots): class \(classes[c]) has only \(available) training images in data \(source)")
+        }
         var pixels: [UInt8] = []
         pixels.reserveCapacity(episode.supportIndices.count * tuner.inputElements)
         for i in episode.supportIndices { pixels += train.image(i) }
@@ -211,6 +216,9 @@ func fewShotEpisodes(_ a: ParsedArguments, progress showProgress: Bool) throws -
                     try tuner.fineTune(shots: p, labels: l, classCount: classes.count, options: options)
                 }
             }
+        } catch SprigError.fineTune(.tooManyShots(let k, let requested, let planned)) where k < classes.count {
+            // The tuner counts in episode labels (0 ..< n); name the class as the user gave it.
+            throw CommandError(description: "\(path): finetune_max_shots: is \(planned), --shots \(requested) asks more for class \(classes[k])")
         } catch let error as SprigError {
             throw CommandError(description: "\(path): \(error.message)")
         }

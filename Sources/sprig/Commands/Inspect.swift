@@ -12,6 +12,19 @@ let inspectCommand = Command(
     run: runInspect)
 
 /// A blob held in an aligned buffer for as long as the value lives.
+/// A zeroed, 16-byte aligned arena of `bytes` for the blob at `path`, or a `CommandError`
+/// naming `field` when memory runs out (`allocate` would trap on a blob that plans 4 GiB).
+/// Release it with `free(arena.baseAddress)`.
+func allocateArena(_ bytes: Int, path: String, field: String) throws -> UnsafeMutableRawBufferPointer {
+    var start: UnsafeMutableRawPointer? = nil
+    guard posix_memalign(&start, 16, max(bytes, 16)) == 0, let start else {
+        throw CommandError(description: "\(path): \(field): is \(bytes), more memory than can be allocated")
+    }
+    let arena = UnsafeMutableRawBufferPointer(start: start, count: max(bytes, 16))
+    arena.initializeMemory(as: UInt8.self, repeating: 0)
+    return arena
+}
+
 final class BlobFile {
     let path: String
     let buffer: UnsafeMutableRawBufferPointer

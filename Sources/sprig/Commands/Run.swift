@@ -59,8 +59,8 @@ func runRun(_ a: ParsedArguments) throws {
 /// Runs every image of `data` through the blob, one at a time: how many argmaxes equal the
 /// label, and each image's wall time (setInput + invoke).
 func measureBlob(_ blob: BlobFile, on data: Dataset, progress bar: ProgressBar?) throws -> (correct: Int, latencies: [Double]) {
-    let arena = UnsafeMutableRawBufferPointer.allocate(byteCount: max(blob.model.arenaBytes, 16), alignment: 16)
-    defer { arena.deallocate() }
+    let arena = try allocateArena(blob.model.arenaBytes, path: blob.path, field: "arena_bytes")
+    defer { free(arena.baseAddress) }
     let interpreter: Interpreter
     do {
         interpreter = try Interpreter(model: blob.model, arena: arena)
