@@ -3,7 +3,10 @@
 //     independently of SprigRuntime (header fields, section counts, metadata,
 //     a bitwise CRC-32 per docs/blob-format.md);
 //   - `sprig compile --finetune-methods` plans the listed methods, so that
-//     `sprig finetune --method last` runs inside the blob's own plan.
+//     `sprig finetune --method last` runs inside the blob's own plan;
+//   - `sprig prune --json` reports the costs of the checkpoint it wrote (counted here from
+//     its widths), and refuses impossible budgets and bad options before writing anything;
+//   - `sprig transfer` writes a table, JSON rows with one accuracy per episode and seed, and plots.
 
 import Foundation
 import SprigTrain
@@ -235,5 +238,85 @@ final class SprigCLITests: XCTestCase {
             XCTAssertTrue(run.stderr.contains("--finetune-methods"), "\(bad): \(run.stderr)")
             XCTAssertFalse(FileManager.default.fileExists(atPath: path("bad.sprig")), bad)
         }
+    }
+
+    // MARK: sprig prune and sprig transfer
+
+    /// A small mlp supernet on the built-in data (a second in a debug build).
+    func tinySupernet() throws -> String {
+        let checkpoint = path("mlp.safetensors")
+        let r = try sprig(["train", "--model", "mlp", "--width", "0.05", "--epochs", "1", "--out", checkpoint, "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        return checkpoint
+    }
+
+    func testPruneJSONReportsTheCostsOfThePrunedCheckpoint() throws {
+        let supernet = try tinySupernet()
+        for method in ["l1", "random", "uniform", "dap"] {
+            let out = path("\(method).safetensors")
+            let r = try sprig(["prune", supernet, "--method", method, "--budget", "30%", "--steps", "5", "--finetune-epochs", "0",
+                               "--out", out, "--json"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let o = try json(r.stdout, method)
+            for key in ["params_before", "params_after", "macs_before", "macs_after", "arena_bytes_after", "kept", "widths"] {
+                XCTAssertNotNil(o[key], "\(method): no \(key)")
+            }
+            // The saved checkpoint has the widths and parameter count the JSON reports, counted here:
+            // mlp 784 → w0 → w1 → 5 with biases.
+            let (network, architecture) = try loadCheckpoint(path: out)
+            let widths = try XCTUnwrap(o["widths"] as? [Int])
+            XCTAssertEqual(architecture.widths, widths, method)
+            let counted = 784 * widths[0] + widths[0] + widths[0] * widths[1] + widths[1] + widths[1] * 5 + 5
+            XCTAssertEqual(parameterCount(network), counted, method)
+            XCTAssertEqual(o["params_after"] as? Int, counted, method)
+            XCTAssertEqual(o["params_before"] as? Int, 784 * 26 + 26 + 26 * 13 + 13 + 13 * 5 + 5, method)
+            XCTAssertLessThanOrEqual(Double(counted), 0.3 * Double(o["params_before"] as! Int), method)
+            let kept = try XCTUnwrap(o["kept"] as? [String: Int])
+            XCTAssertEqual(kept, ["fc1": widths[0], "fc2": widths[1]], method)
+        }
+    }
+
+    func testPruneRefusesAnImpossibleBudgetAndBadOptions() throws {
+        let supernet = try tinySupernet()
+        let out = path("never.safetensors")
+        let impossible = try sprig(["prune", supernet, "--budget", "params:100", "--out", out])
+        XCTAssertEqual(impossible.status, 1)
+        XCTAssertTrue(impossible.stderr.contains("smallest valid network"), impossible.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+        for bad in [["--budget", "0%"], ["--budget", "flops:3"], ["--method", "magic"], ["--t1", "1"], ["--mode", "both"]] {
+            let r = try sprig(["prune", supernet, "--out", out] + bad)
+            XCTAssertEqual(r.status, 2, "\(bad): \(r.stderr)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out), "\(bad)")
+        }
+        let missing = try sprig(["prune", path("nothing.safetensors"), "--out", out])
+        XCTAssertEqual(missing.status, 1)
+        XCTAssertTrue(missing.stderr.contains("nothing.safetensors"), missing.stderr)
+    }
+
+    func testTransferWritesItsTableJSONAndPlots() throws {
+        let supernet = try tinySupernet()
+        let outDir = path("results")
+        let r = try sprig(["transfer", "--supernet", supernet, "--data", "builtin", "--budgets", "30%,60%", "--methods", "l1,random",
+                           "--shots", "1,2", "--episodes", "2", "--seeds", "1", "--reinit-shots", "1", "--reinit-episodes", "1",
+                           "--reinit-steps", "2", "--out-dir", outDir, "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let o = try json(r.stdout, "transfer")
+        XCTAssertEqual((o["files"] as? [String])?.count, 4)  // json, two accuracy plots, md
+        let results = try json(try String(contentsOfFile: outDir + "/transfer.json", encoding: .utf8), "transfer.json")
+        let rows = try XCTUnwrap(results["rows"] as? [[String: Any]])
+        // full + 2 methods × 2 budgets = 5 nets; inherited at 2 shot counts, reinit at 1.
+        XCTAssertEqual(rows.count, 5 * 3)
+        for row in rows {
+            let n = row["n"] as? Int, mean = row["accuracy_mean"] as? Double
+            XCTAssertEqual(n, row["arm"] as? String == "inherited" ? 2 : 1)
+            XCTAssertTrue((0...1).contains(mean ?? -1), "\(row)")
+        }
+        let markdown = try String(contentsOfFile: outDir + "/transfer.md", encoding: .utf8)
+        XCTAssertTrue(markdown.contains("| l1 |") && markdown.contains("| random |"), markdown)
+        let svg = try String(contentsOfFile: outDir + "/transfer-accuracy-2shot.svg", encoding: .utf8)
+        XCTAssertTrue(svg.hasPrefix("<svg") && svg.contains("</svg>") && svg.contains("random"))
+        let overlap = try sprig(["transfer", "--supernet", supernet, "--data", "builtin", "--source", "0-4", "--target", "4-8", "--out-dir", outDir])
+        XCTAssertEqual(overlap.status, 2)
+        XCTAssertTrue(overlap.stderr.contains("overlap"), overlap.stderr)
     }
 }
