@@ -163,19 +163,20 @@ public final class DAPSearch {
 
     /// The final hard choice within the budget: kept units, from the current probabilities.
     ///
-    /// In penalty mode, units with p < ½ are dropped first (a group keeps at least its most
+    /// In penalty mode, units with p < ½ (θ < 0) are dropped first (a group keeps at least its most
     /// probable unit); the budget still caps the result.
     public func select() throws -> [Bool] {
-        var p = probabilities
+        // Ranked by θ, which orders units as p = σ(θ/T1) does without p's saturation at 1 (ties).
+        var p = relaxation.logits
         if config.mode == .penalty {
             let space = network.pruningSpace
             for (g, start) in space.offsets.enumerated() {
                 let range = start..<(start + space.groups[g].size)
                 let best = range.max { p[$0] < p[$1] } ?? start
-                for u in range where p[u] < 0.5 && u != best { p[u] = -1 }  // below every kept unit
+                for u in range where p[u] < 0 && u != best { p[u] = -.infinity }  // p < ½: below every kept unit
             }
             var keep = try selectUnits(space, probabilities: p, budget: budget)
-            for u in p.indices where p[u] < 0 { keep[u] = false }
+            for u in p.indices where p[u] == -.infinity { keep[u] = false }
             return keep
         }
         return try selectUnits(network.pruningSpace, probabilities: p, budget: budget)

@@ -85,6 +85,9 @@ public enum PruneError: Error, Equatable, CustomStringConvertible {
 /// probable first, any removed unit that still fits. The kept units of a
 /// group are always its most probable ones.
 ///
+/// Only the order of `p` matters: any score that ranks units the same way (θ for DAP,
+/// |γ| for slimming) gives the same selection.
+///
 /// - Returns: for each unit, whether it is kept.
 /// - Throws: ``PruneError/impossibleBudget(kind:target:minimum:)`` when even one
 ///   unit per group costs more than the budget.
