@@ -102,10 +102,7 @@ func runDemo(_ a: ParsedArguments) throws {
         options.augmentShift = 1
         options.seed = UInt64(seed)
         let network = try buildNetwork(architecture, seed: UInt64(seed))
-        let bar = ProgressBar("train", total: ((source.count + 63) / 64) * epochs, unit: "step")
-        _ = try train(network, on: source, options: options) { p in
-            bar.update(p.step, status: String(format: "epoch %d/%d loss %.4f acc %.3f", p.epoch, epochs, p.loss, p.accuracy))
-        }
+        _ = try trainWithProgress(network, on: source, options: options)
         try saveCheckpoint(network, architecture: architecture, to: supernetPath)
     }
 

@@ -61,10 +61,7 @@ func runTrain(_ a: ParsedArguments) throws {
     if !a.flag("json") {
         printError("sprig train: \(family) \(architecture.widths), \(params) parameters, \(train.count) training images of classes \(classes), \(epochs) epochs")
     }
-    let bar = ProgressBar("train", total: ((train.count + options.batchSize - 1) / options.batchSize) * epochs, unit: "step")
-    let result = try SprigTrain.train(network, on: train, options: options) { p in
-        bar.update(p.step, status: String(format: "epoch %d/%d loss %.4f acc %.3f %.0f img/s", p.epoch, epochs, p.loss, p.accuracy, p.imagesPerSecond))
-    }
+    let result = try trainWithProgress(network, on: train, options: options)
     let evaluation = try evaluate(network, on: test)
     try saveCheckpoint(network, architecture: architecture, to: out)
     if a.flag("json") {
@@ -84,6 +81,15 @@ func runTrain(_ a: ParsedArguments) throws {
         print(String(format: "%@: test accuracy %.2f%% on classes %@ (%d images); %.0f images/s, %@ per epoch; wrote %@",
                      family, evaluation.accuracy * 100, classes.map(String.init).joined(separator: ","), test.count,
                      result.imagesPerSecond, duration(result.seconds / Double(epochs)), out))
+    }
+}
+
+/// `SprigTrain.train` with a progress bar on standard error (epoch, loss, accuracy, images/s).
+func trainWithProgress(_ network: Sequential, on data: Dataset, options: TrainOptions, title: String = "train") throws -> TrainResult {
+    let bar = ProgressBar(title, total: ((data.count + options.batchSize - 1) / options.batchSize) * options.epochs, unit: "step")
+    return try SprigTrain.train(network, on: data, options: options) { p in
+        bar.update(p.step, status: String(format: "epoch %d/%d loss %.4f acc %.3f %.0f img/s", p.epoch, options.epochs, p.loss,
+                                          p.accuracy, p.imagesPerSecond))
     }
 }
 

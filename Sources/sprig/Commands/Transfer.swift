@@ -137,10 +137,7 @@ func runTransfer(_ a: ParsedArguments) throws {
         options.augmentShift = family == "cnn" ? 1 : 0
         let architecture = try Architecture(family: family, classes: sourceClasses.count, sourceClasses: sourceClasses)
         let network = try buildNetwork(architecture, seed: 1)
-        let bar = ProgressBar("supernet", total: ((source.count + 63) / 64) * options.epochs, unit: "step")
-        _ = try train(network, on: source, options: options) { p in
-            bar.update(p.step, status: String(format: "epoch %d loss %.4f acc %.3f", p.epoch, p.loss, p.accuracy))
-        }
+        _ = try trainWithProgress(network, on: source, options: options, title: "supernet")
         try saveCheckpoint(network, architecture: architecture, to: supernetPath)
     }
     let supernetArchitecture = try loadCheckpoint(path: supernetPath).architecture
