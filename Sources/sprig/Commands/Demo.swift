@@ -34,8 +34,8 @@ let demoCommand = Command(
         OptionSpec(name: "json", value: nil, help: "Print one JSON object with the table's figures and each stage's seconds."),
     ],
     details: """
-    Takes 2–4 minutes on the built-in data and about 6 with --data fashion-mnist on a 2-core
-    machine. Open demo-out/report.html for the table and the plots.
+    About 1½ minutes on the built-in data and 3 with --data fashion-mnist on a 2-core machine.
+    Open demo-out/report.html for the table and the plots; tools/report-check renders it.
 
     """,
     run: runDemo)

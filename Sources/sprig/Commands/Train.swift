@@ -6,10 +6,10 @@ import SprigTrain
 let trainCommand = Command(
     name: "train",
     summary: "Train a named network on Fashion-MNIST classes and save a safetensors checkpoint.",
-    usage: "sprig train [--model mlp|cnn] [--data SOURCE] [--classes 0-4] [--epochs 5] [--out supernet.safetensors] [options]",
+    usage: "sprig train [--model mlp|cnn|resnet] [--data SOURCE] [--classes 0-4] [--epochs 5] [--out supernet.safetensors] [options]",
     positionals: 0...0,
     options: [
-        OptionSpec(name: "model", value: "NAME", help: "mlp or cnn.", defaultValue: "cnn"),
+        OptionSpec(name: "model", value: "NAME", help: "mlp, cnn or resnet.", defaultValue: "cnn"),
         OptionSpec(name: "data", value: "SOURCE", help: "builtin, fashion-mnist or a directory of IDX files.", defaultValue: "builtin"),
         OptionSpec(name: "classes", value: "SPEC", help: "Classes to train on (relabelled 0..n-1).", defaultValue: "0-4"),
         OptionSpec(name: "epochs", value: "N", help: "Passes over the training split.", defaultValue: "5"),
