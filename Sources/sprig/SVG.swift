@@ -17,7 +17,8 @@ struct ChartSeries {
 /// A qualitative palette (Okabe–Ito), safe for colour-blind readers.
 let chartPalette = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"]
 
-func svgEscape(_ s: String) -> String {
+/// Escapes text for SVG and HTML.
+func xmlEscape(_ s: String) -> String {
     s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
         .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
 }
@@ -62,7 +63,7 @@ func lineChart(title: String, xLabel: String, yLabel: String, series: [ChartSeri
     func fy(_ y: Double) -> Double { top + (1 - (y - y0) / (y1 - y0)) * plotH }
     var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\" font-family=\"sans-serif\" font-size=\"12\">\n"
     s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-    s += "<text x=\"\(Int(left))\" y=\"22\" font-size=\"15\" font-weight=\"bold\">\(svgEscape(title))</text>\n"
+    s += "<text x=\"\(Int(left))\" y=\"22\" font-size=\"15\" font-weight=\"bold\">\(xmlEscape(title))</text>\n"
     // Grid and ticks.
     for t in niceTicks(y0, y1) {
         let y = fy(t)
@@ -76,8 +77,8 @@ func lineChart(title: String, xLabel: String, yLabel: String, series: [ChartSeri
         s += String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%@</text>\n", x, top + plotH + 18, tickLabel(t, percent: xPercent))
     }
     s += String(format: "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#333\"/>\n", left, top, plotW, plotH)
-    s += String(format: "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%@</text>\n", left + plotW / 2, height - 12, svgEscape(xLabel))
-    s += String(format: "<text transform=\"translate(16 %.1f) rotate(-90)\" text-anchor=\"middle\">%@</text>\n", top + plotH / 2, svgEscape(yLabel))
+    s += String(format: "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%@</text>\n", left + plotW / 2, height - 12, xmlEscape(xLabel))
+    s += String(format: "<text transform=\"translate(16 %.1f) rotate(-90)\" text-anchor=\"middle\">%@</text>\n", top + plotH / 2, xmlEscape(yLabel))
     for line in series {
         let pts = line.points.sorted { $0.x < $1.x }
         guard !pts.isEmpty else { continue }
@@ -100,7 +101,7 @@ func lineChart(title: String, xLabel: String, yLabel: String, series: [ChartSeri
             let x = left + plotW + 14
             s += String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%@\" stroke-width=\"3\"%@/>\n",
                          x, y, x + 22, y, line.color, line.dashed ? " stroke-dasharray=\"6 4\"" : "")
-            s += String(format: "<text x=\"%.1f\" y=\"%.1f\">%@</text>\n", x + 28, y + 4, svgEscape(line.name))
+            s += String(format: "<text x=\"%.1f\" y=\"%.1f\">%@</text>\n", x + 28, y + 4, xmlEscape(line.name))
             y += 20
         }
     }
@@ -115,11 +116,11 @@ func barChart(title: String, rows: [(label: String, value: Double, total: Double
     let maxTotal = rows.map(\.total).max() ?? 1
     var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\" font-family=\"sans-serif\" font-size=\"12\">\n"
     s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-    s += "<text x=\"12\" y=\"22\" font-size=\"15\" font-weight=\"bold\">\(svgEscape(title))</text>\n"
+    s += "<text x=\"12\" y=\"22\" font-size=\"15\" font-weight=\"bold\">\(xmlEscape(title))</text>\n"
     for (i, row) in rows.enumerated() {
         let y = top + Double(i) * rowHeight
         let full = plotW * row.total / maxTotal, kept = plotW * row.value / maxTotal
-        s += String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%@</text>\n", left - 8, y + 15, svgEscape(row.label))
+        s += String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%@</text>\n", left - 8, y + 15, xmlEscape(row.label))
         s += String(format: "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"18\" fill=\"#e5e5e5\"/>\n", left, y + 2, full)
         s += String(format: "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"18\" fill=\"%@\"/>\n", left, y + 2, kept, chartPalette[0])
         s += String(format: "<text x=\"%.1f\" y=\"%.1f\">%d / %d</text>\n", left + full + 8, y + 15, Int(row.value), Int(row.total))

@@ -242,8 +242,6 @@ func demoTable(_ c: [DemoColumn], shots: Int, episodes: Int, targets: Int) -> St
     return s
 }
 
-func htmlEscape(_ s: String) -> String { svgEscape(s) }
-
 func demoReport(_ c: [DemoColumn], targets: Int, stages: [(String, Double)], outcome: PruneOutcome, data: String,
                 sourceSpec: String, targetSpec: String, budget: String, shots: Int, episodes: Int, outDir: String) -> String {
     var plots: [(String, String)] = []
@@ -285,22 +283,22 @@ func demoReport(_ c: [DemoColumn], targets: Int, stages: [(String, Double)], out
     code { background: #f4f4f4; padding: 1px 4px; }
     </style></head><body>
     <h1>Sprig demo</h1>
-    <p>A <code>cnn</code> supernet trained on Fashion-MNIST classes \(htmlEscape(sourceSpec)), pruned by DAP to \(htmlEscape(budget)) of its
-    parameters, compiled to int8, and adapted on the device runtime to classes \(htmlEscape(targetSpec)) from \(shots) images of each.
-    Data: <code>\(htmlEscape(data))</code>. Written \(date) on \(ProcessInfo.processInfo.activeProcessorCount) cores (\(machine)).</p>
+    <p>A <code>cnn</code> supernet trained on Fashion-MNIST classes \(xmlEscape(sourceSpec)), pruned by DAP to \(xmlEscape(budget)) of its
+    parameters, compiled to int8, and adapted on the device runtime to classes \(xmlEscape(targetSpec)) from \(shots) images of each.
+    Data: <code>\(xmlEscape(data))</code>. Written \(date) on \(ProcessInfo.processInfo.activeProcessorCount) cores (\(machine)).</p>
     <h2>Results</h2>
     <table><tr><th></th>
     """
-    s += c.map { "<th>\(htmlEscape($0.name))</th>" }.joined() + "</tr>\n"
+    s += c.map { "<th>\(xmlEscape($0.name))</th>" }.joined() + "</tr>\n"
     for (label, cells) in demoRows(c, shots: shots, targets: targets) {
-        s += "<tr><td>\(htmlEscape(label))</td>" + cells.map { "<td>\(htmlEscape($0))</td>" }.joined() + "</tr>\n"
+        s += "<tr><td>\(xmlEscape(label))</td>" + cells.map { "<td>\(xmlEscape($0))</td>" }.joined() + "</tr>\n"
     }
     s += "</table>\n<p>Accuracy ± 95% CI over \(episodes) seeded episodes, on every test image of the new classes. "
         + "Latency: one image at a time through <code>SprigRuntime</code> on this host.</p>\n"
     s += "<h2>Stages</h2>\n<table><tr><th>stage</th><th>seconds</th></tr>\n"
     for (name, seconds) in stages { s += "<tr><td>\(name)</td><td>" + String(format: "%.1f", seconds) + "</td></tr>\n" }
     s += "</table>\n<h2>Plots</h2>\n"
-    for (name, svg) in plots { s += "<figure>\n\(svg)<figcaption>\(htmlEscape(name))</figcaption></figure>\n" }
+    for (name, svg) in plots { s += "<figure>\n\(svg)<figcaption>\(xmlEscape(name))</figcaption></figure>\n" }
     s += "<p>Files: <code>supernet.safetensors</code>, <code>pruned.safetensors</code>, <code>full-q8.sprig</code>, "
         + "<code>pruned-q8.sprig</code>, <code>tuned-q8.sprig</code>, <code>trace.json</code>.</p>\n</body></html>\n"
     return s

@@ -70,7 +70,7 @@ struct FewShotReport {
 
 func runFinetune(_ a: ParsedArguments) throws {
     let r = try fewShotEpisodes(a, progress: !a.flag("json"))
-    let ci = confidenceHalfWidth95(r.accuracies)
+    let ci = meanAndCI(r.accuracies).ci
     if a.flag("json") {
         var o = JSONObject()
         o.set("accuracy", r.mean)
@@ -257,6 +257,3 @@ func fewShotEpisodes(_ a: ParsedArguments, progress showProgress: Bool) throws -
                          testCount: test.count, accuracies: accuracies, seconds: seconds, planBytes: plan.arenaBytes,
                          arenaUsed: used, tunedBytes: tunedBytes, lossInitial: tuner.loss.initial, lossFinal: tuner.loss.final)
 }
-
-/// Half-width of the 95% confidence interval of the mean (Student t; see `meanAndCI`).
-func confidenceHalfWidth95(_ values: [Double]) -> Double { meanAndCI(values).ci }
