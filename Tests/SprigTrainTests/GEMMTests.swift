@@ -179,4 +179,32 @@ final class GEMMTests: XCTestCase {
         let rate = gemmBenchmark(m: 16, n: 16, k: 16, threads: 1, iterations: 1)
         XCTAssertTrue(rate.isFinite && rate > 0)
     }
+
+    /// `concurrentMap` returns results in index order for any worker count, gives each job one
+    /// GEMM thread while it runs, restores the setting, and rethrows the lowest-index error.
+    func testConcurrentMapOrderThreadsAndErrors() throws {
+        struct Failed: Error, Equatable { let job: Int }
+        let saved = GEMM.defaultThreads
+        GEMM.defaultThreads = 3
+        defer { GEMM.defaultThreads = saved }
+        for workers in [1, 2, 5] {
+            // Each job does a GEMM of its own, so a mix-up between jobs shows in the values.
+            let results = try concurrentMap(7, workers: workers) { job -> (Float, Int) in
+                let a = [Float](repeating: Float(job), count: 4), b = [Float](repeating: 1, count: 4)
+                var c: [Float] = [0]
+                gemmParallel(transA: false, transB: false, m: 1, n: 1, k: 4, alpha: 1, a: a, lda: 4, b: b, ldb: 1,
+                             beta: 0, c: &c, ldc: 1, threads: GEMM.defaultThreads)
+                return (c[0], GEMM.defaultThreads)
+            }
+            XCTAssertEqual(results.map(\.0), (0..<7).map { Float(4 * $0) }, "workers \(workers)")
+            XCTAssertEqual(Set(results.map(\.1)), [workers == 1 ? 3 : 1], "GEMM threads inside jobs, workers \(workers)")
+            XCTAssertEqual(GEMM.defaultThreads, 3, "restored after workers \(workers)")
+        }
+        XCTAssertThrowsError(try concurrentMap(6, workers: 2) { job -> Int in
+            if job == 3 || job == 4 { throw Failed(job: job) }
+            return job
+        }) { XCTAssertEqual($0 as? Failed, Failed(job: 3)) }
+        XCTAssertEqual(GEMM.defaultThreads, 3, "restored after an error")
+        XCTAssertEqual(try concurrentMap(0, workers: 2) { $0 }, [])
+    }
 }

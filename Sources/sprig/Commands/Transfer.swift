@@ -89,7 +89,8 @@ func intList(_ a: ParsedArguments, _ name: String, default value: String, range:
 func runTransfer(_ a: ParsedArguments) throws {
     let started = Date()
     let quick = a.flag("quick")
-    GEMM.defaultThreads = try a.int("threads", default: 2, range: 1...64)
+    let threads = try a.int("threads", default: 2, range: 1...64)
+    GEMM.defaultThreads = threads
     let budgetTexts = listArgument(a, "budgets", default: quick ? "10%,25%" : "5%,10%,25%,50%")
     let budgets = try budgetTexts.map(parseBudget)
     let methodNames = listArgument(a, "methods", default: "dap,l1,slim,random,uniform")
@@ -180,14 +181,18 @@ func runTransfer(_ a: ParsedArguments) throws {
                 evaluationBar.update(evaluated, status: "\(method) \(budget) seed \(seed) inherited \(k)-shot")
             }
         }
+        // The trainings are independent and small: one per core, `threads` at a time.
         for k in reinitShots {
-            for e in 0..<reinitEpisodes {
-                let episode = shotSets[k]![e]
-                let shotData = targetTrain.subset(episode.supportIndices)
-                let accuracy = try retrainAccuracy(architecture, classes: targetClasses.count, shots: shotData, test: targetTest,
-                                                   steps: reinitSteps, learningRate: 0.05, seed: UInt64(1000 + e))
-                record(method, budget, "reinit", k, accuracy)
-                evaluated += 1
+            for first in stride(from: 0, to: reinitEpisodes, by: threads) {
+                let chunk = Array(first..<min(reinitEpisodes, first + threads))
+                let accuracies = try concurrentMap(chunk.count, workers: threads) { i in
+                    let e = chunk[i]
+                    let shotData = targetTrain.subset(shotSets[k]![e].supportIndices)
+                    return try retrainAccuracy(architecture, classes: targetClasses.count, shots: shotData, test: targetTest,
+                                               steps: reinitSteps, learningRate: 0.05, seed: UInt64(1000 + e))
+                }
+                for accuracy in accuracies { record(method, budget, "reinit", k, accuracy) }
+                evaluated += chunk.count
                 evaluationBar.update(evaluated, status: "\(method) \(budget) seed \(seed) reinit \(k)-shot")
             }
         }
