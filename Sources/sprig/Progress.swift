@@ -1,6 +1,6 @@
 // A progress bar on standard error: the bar, a count, a rate, an ETA and a
 // free-form status (loss, accuracy, temperatures). Redrawn at most 10 times
-// a second; plain lines when stderr is not a terminal.
+// a second; plain lines when stderr is not a terminal (every 10% and every minute).
 
 import Foundation
 
@@ -12,6 +12,7 @@ final class ProgressBar {
     private var lastDraw = Date.distantPast
     private let isTerminal = isatty(2) != 0
     private var lastPercentLogged = -1
+    private var lastLine = Date.distantPast
     private(set) var done = 0
 
     init(_ title: String, total: Int, unit: String = "it") {
@@ -40,10 +41,14 @@ final class ProgressBar {
             FileHandle.standardError.write(("\u{1B}[2K" + line).data(using: .utf8)!)
             if final { FileHandle.standardError.write("\n".data(using: .utf8)!) }
         } else {
-            let percent = Int(fraction * 100) / 25 * 25
-            if percent != lastPercentLogged || final {
+            // A line per 10%, and one a minute between them, so that a long run logged to a
+            // file still shows it is alive.
+            let percent = Int(fraction * 100) / 10 * 10
+            if percent != lastPercentLogged || final || now.timeIntervalSince(lastLine) >= 60 {
                 lastPercentLogged = percent
-                printError(String(format: "%@ %3d%% %d/%d %.0f %@/s %@", title, Int(fraction * 100), self.done, total, rate, unit, status))
+                lastLine = now
+                printError(String(format: "%@ %3d%% %d/%d %.0f %@/s ETA %@ %@", title, Int(fraction * 100), self.done, total, rate, unit,
+                                  duration(eta), status))
             }
         }
     }
