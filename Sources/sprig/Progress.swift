@@ -13,6 +13,7 @@ final class ProgressBar {
     private let isTerminal = isatty(2) != 0
     private var lastPercentLogged = -1
     private var lastLine = Date.distantPast
+    private var origin: (time: Date, done: Int)?
     private(set) var done = 0
 
     init(_ title: String, total: Int, unit: String = "it") {
@@ -28,16 +29,22 @@ final class ProgressBar {
         let final = self.done == total
         guard final || now.timeIntervalSince(lastDraw) >= 0.1 else { return }
         lastDraw = now
-        let elapsed = now.timeIntervalSince(start)
-        let rate = elapsed > 0 ? Double(self.done) / elapsed : 0
-        let eta = rate > 0 ? Double(total - self.done) / rate : 0
+        // A bar made at its first report (a stage of `sprig prune`) counts its rate from there,
+        // not from the items done before it existed.
+        if origin == nil {
+            origin = self.done > 0 && now.timeIntervalSince(start) < 0.05 ? (now, self.done) : (start, 0)
+        }
+        let span = now.timeIntervalSince(origin!.time), counted = self.done - origin!.done
+        let rate: Double? = span > 0 && counted > 0 ? Double(counted) / span : nil
+        let rateText = rate.map { String(format: "%.0f", $0) } ?? "–"
+        let eta = rate.map { duration(Double(total - self.done) / $0) } ?? "?"
         let fraction = Double(self.done) / Double(total)
         if isTerminal {
             let width = 24
             let filled = Int(fraction * Double(width))
             let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-            let line = String(format: "\r%@ %@ %3.0f%% %d/%d %@ %.0f %@/s ETA %@ ", title, bar, fraction * 100,
-                              self.done, total, "", rate, unit, duration(eta)) + status
+            let line = String(format: "\r%@ %@ %3.0f%% %d/%d %@ %@/s ETA %@ ", title, bar, fraction * 100,
+                              self.done, total, rateText, unit, eta) + status
             FileHandle.standardError.write(("\u{1B}[2K" + line).data(using: .utf8)!)
             if final { FileHandle.standardError.write("\n".data(using: .utf8)!) }
         } else {
@@ -47,8 +54,8 @@ final class ProgressBar {
             if percent != lastPercentLogged || final || now.timeIntervalSince(lastLine) >= 60 {
                 lastPercentLogged = percent
                 lastLine = now
-                printError(String(format: "%@ %3d%% %d/%d %.0f %@/s ETA %@ %@", title, Int(fraction * 100), self.done, total, rate, unit,
-                                  duration(eta), status))
+                printError(String(format: "%@ %3d%% %d/%d %@ %@/s ETA %@ %@", title, Int(fraction * 100), self.done, total, rateText,
+                                  unit, eta, status))
             }
         }
     }
