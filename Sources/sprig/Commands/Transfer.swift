@@ -36,7 +36,7 @@ let transferCommand = Command(
         OptionSpec(name: "reinit-steps", value: "N", help: "Full-batch SGD steps when retraining on the shots.", defaultValue: "100"),
         OptionSpec(name: "steps", value: "N", help: "DAP search steps.", defaultValue: "600 (quick: 400)"),
         OptionSpec(name: "perturb-every", value: "N", help: "DAP: reset the weights to the supernet's plus noise every N steps (0: never).", defaultValue: "0"),
-        OptionSpec(name: "threads", value: "N", help: "Threads for GEMM and the layers.", defaultValue: "2"),
+        OptionSpec(name: "threads", value: "N", help: "Threads for GEMM and the layers; the re-init arm instead runs N trainings at once, one thread each.", defaultValue: "2"),
         OptionSpec(name: "out-dir", value: "DIR", help: "Where transfer.md, transfer.json and the plots go.", defaultValue: "results"),
         OptionSpec(name: "json", value: nil, help: "Print one JSON object (seconds, files, and the headline rows)."),
     ],
