@@ -149,15 +149,16 @@ struct JSONObject {
     private var parts: [String] = []
 
     mutating func set(_ key: String, _ value: Int) { parts.append("\"\(key)\":\(value)") }
-    mutating func set(_ key: String, _ value: Double) {
-        parts.append("\"\(key)\":" + (value.isFinite ? "\(value)" : "null"))
-    }
+    mutating func set(_ key: String, _ value: Double) { parts.append("\"\(key)\":" + jsonNumber(value)) }
     mutating func set(_ key: String, _ value: String) { parts.append("\"\(key)\":\(jsonQuote(value))") }
     mutating func set(_ key: String, _ value: Bool) { parts.append("\"\(key)\":\(value)") }
     mutating func set(_ key: String, raw: String) { parts.append("\"\(key)\":\(raw)") }
 
     var text: String { "{" + parts.joined(separator: ",") + "}" }
 }
+
+/// A JSON number, or null for NaN and infinities (JSON has neither).
+func jsonNumber(_ value: Double) -> String { value.isFinite ? "\(value)" : "null" }
 
 func jsonQuote(_ s: String) -> String {
     var out = "\""

@@ -301,7 +301,7 @@ final class SprigCLITests: XCTestCase {
                            "--reinit-steps", "2", "--out-dir", outDir, "--json"])
         XCTAssertEqual(r.status, 0, r.stderr)
         let o = try json(r.stdout, "transfer")
-        XCTAssertEqual((o["files"] as? [String])?.count, 4)  // json, two accuracy plots, md
+        XCTAssertEqual((o["files"] as? [String])?.count, 5)  // json, two inherited and one reinit accuracy plot, md
         let results = try json(try String(contentsOfFile: outDir + "/transfer.json", encoding: .utf8), "transfer.json")
         let rows = try XCTUnwrap(results["rows"] as? [[String: Any]])
         // full + 2 methods × 2 budgets = 5 nets; inherited at 2 shot counts, reinit at 1.
@@ -310,7 +310,12 @@ final class SprigCLITests: XCTestCase {
             let n = row["n"] as? Int, mean = row["accuracy_mean"] as? Double
             XCTAssertEqual(n, row["arm"] as? String == "inherited" ? 2 : 1)
             XCTAssertTrue((0...1).contains(mean ?? -1), "\(row)")
+            // The per-episode values are kept, and the mean is theirs.
+            let values = try XCTUnwrap(row["accuracies"] as? [Double], "\(row)")
+            XCTAssertEqual(values.count, n)
+            XCTAssertEqual(values.reduce(0, +) / Double(values.count), mean ?? -1, accuracy: 1e-12)
         }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: outDir + "/transfer-accuracy-reinit-1shot.svg"))
         let markdown = try String(contentsOfFile: outDir + "/transfer.md", encoding: .utf8)
         XCTAssertTrue(markdown.contains("| l1 |") && markdown.contains("| random |"), markdown)
         let svg = try String(contentsOfFile: outDir + "/transfer-accuracy-2shot.svg", encoding: .utf8)

@@ -250,6 +250,13 @@ func runTransfer(_ a: ParsedArguments) throws {
         try write(name, accuracyPlot(context, rows: ordered, shots: k, arm: "inherited"))
         plots.append(name)
     }
+    if reinitEpisodes > 0 {
+        for k in reinitShots {
+            let name = "transfer-accuracy-reinit-\(k)shot.svg"
+            try write(name, accuracyPlot(context, rows: ordered, shots: k, arm: "reinit"))
+            plots.append(name)
+        }
+    }
     for t in traces {
         let name = "transfer-gates-dap-\(t.budget.replacingOccurrences(of: "%", with: "pct").replacingOccurrences(of: ":", with: "-"))-seed\(t.seed).svg"
         try write(name, gateTrajectoryChart(title: "DAP search at \(t.budget) (seed \(t.seed)): inclusion probabilities",
@@ -368,6 +375,9 @@ func transferJSON(_ c: TransferContext, rows: [TransferRow], nets: [TransferNet]
         j.set("accuracy_mean", m)
         j.set("accuracy_ci95", ci)
         j.set("n", r.accuracies.count)
+        // Per seed, then per episode; every net sees the same episodes, so these pair up across
+        // methods and budgets.
+        j.set("accuracies", raw: "[" + r.accuracies.map { jsonNumber($0) }.joined(separator: ",") + "]")
         return j.text
     }.joined(separator: ",") + "]")
     o.set("nets", raw: "[" + nets.map { n -> String in
