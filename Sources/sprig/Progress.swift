@@ -13,13 +13,17 @@ final class ProgressBar {
     private let isTerminal = isatty(2) != 0
     private var lastPercentLogged = -1
     private var lastLine = Date.distantPast
+    /// Where the rate counts from: the bar's creation, or its first report.
     private var origin: (time: Date, done: Int)?
     private(set) var done = 0
 
-    init(_ title: String, total: Int, unit: String = "it") {
+    /// `countFromFirstReport`: the bar is made when the first progress report arrives, after
+    /// work it did not see (a stage of `sprig prune`), so the rate counts from that report.
+    init(_ title: String, total: Int, unit: String = "it", countFromFirstReport: Bool = false) {
         self.title = title
         self.total = max(total, 1)
         self.unit = unit
+        if !countFromFirstReport { origin = (start, 0) }
     }
 
     /// Advances to `done` items and redraws if due.
@@ -29,11 +33,7 @@ final class ProgressBar {
         let final = self.done == total
         guard final || now.timeIntervalSince(lastDraw) >= 0.1 else { return }
         lastDraw = now
-        // A bar made at its first report (a stage of `sprig prune`) counts its rate from there,
-        // not from the items done before it existed.
-        if origin == nil {
-            origin = self.done > 0 && now.timeIntervalSince(start) < 0.05 ? (now, self.done) : (start, 0)
-        }
+        if origin == nil { origin = (now, self.done) }
         let span = now.timeIntervalSince(origin!.time), counted = self.done - origin!.done
         let rate: Double? = span > 0 && counted > 0 ? Double(counted) / span : nil
         let rateText = rate.map { String(format: "%.0f", $0) } ?? "–"

@@ -86,7 +86,7 @@ final class StageBars {
     func update(_ name: String, _ p: PruneProgress) {
         if name != stage || bar == nil {
             stage = name
-            bar = ProgressBar(name, total: p.total, unit: "step")
+            bar = ProgressBar(name, total: p.total, unit: "step", countFromFirstReport: true)
         }
         var status = String(format: "loss %.4f", p.loss)
         if let c = p.cost { status += String(format: " C/C_full %.3f", c) }
