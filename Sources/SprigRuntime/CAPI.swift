@@ -126,15 +126,27 @@ public func sprigFinetune(_ state: UnsafeMutableRawPointer?, _ arena: UnsafeMuta
                           _ shots: UnsafePointer<UInt8>?, _ labels: UnsafePointer<UInt8>?, _ shotCount: Int,
                           _ classes: Int32, _ method: Int32, _ epochs: Int32, _ seed: UInt64) -> Int32 {
     guard let s = cstate(state), let model = s.pointee.model else { return sprigNotBound }
+    // Arguments first: a bad one is SPRIG_E_ARGUMENT, and nothing changes.
+    guard method >= 1 && method <= 4, let m = FineTuneMethod(rawValue: UInt8(truncatingIfNeeded: method)) else {
+        s.pointee.lastError = .argumentMismatch(expected: Int(FineTuneMethod.head.rawValue), found: Int(method))
+        return sprigArgument
+    }
+    guard epochs >= 0 else {
+        s.pointee.lastError = .fineTune(.invalidOption(option: .epochs, value: Int(epochs)))
+        return sprigArgument
+    }
     do throws(SprigError) {
-        guard let m = FineTuneMethod(rawValue: UInt8(truncatingIfNeeded: method)), method >= 1 && method <= 4 else {
-            throw .argumentMismatch(expected: Int(FineTuneMethod.head.rawValue), found: Int(method))
-        }
         var tuner = try FineTuner(model: model, arena: UnsafeMutableRawBufferPointer(start: arena, count: arena == nil ? 0 : arenaBytes))
         var options = FineTuneOptions(method: m)
         if epochs > 0 { options.epochs = Int(epochs) }
         options.seed = seed
-        let pixels = UnsafeRawBufferPointer(start: shots, count: shots == nil ? 0 : shotCount * tuner.inputElements)
+        // shot_count × input elements, checked: a huge count is an error, not a trap.
+        let (pixelBytes, overflow) = shotCount.multipliedReportingOverflow(by: tuner.inputElements)
+        guard shotCount >= 0, !overflow else {
+            s.pointee.lastError = .argumentMismatch(expected: Int.max / max(1, tuner.inputElements), found: shotCount)
+            return sprigArgument
+        }
+        let pixels = UnsafeRawBufferPointer(start: shots, count: shots == nil ? 0 : pixelBytes)
         let labelBytes = UnsafeRawBufferPointer(start: labels, count: labels == nil ? 0 : shotCount)
         try tuner.fineTune(shots: pixels, labels: labelBytes, classCount: Int(classes), options: options)
         s.pointee.tuner = tuner
@@ -143,6 +155,16 @@ public func sprigFinetune(_ state: UnsafeMutableRawPointer?, _ arena: UnsafeMuta
         s.pointee.lastError = error
         return sprigFineTune
     }
+}
+
+@_cdecl("sprig_macs")
+public func sprigMacs(_ state: UnsafeRawPointer?) -> UInt64 {
+    cstate(state)?.pointee.model?.work.macs ?? 0
+}
+
+@_cdecl("sprig_element_ops")
+public func sprigElementOps(_ state: UnsafeRawPointer?) -> UInt64 {
+    cstate(state)?.pointee.model?.work.elementOps ?? 0
 }
 
 @_cdecl("sprig_tuned_blob_bytes")

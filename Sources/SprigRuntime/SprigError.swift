@@ -110,6 +110,21 @@ public enum SprigError: Error, Equatable, Sendable {
     case arenaTooSmall(need: Int, have: Int)
     /// A caller-side argument (an input buffer, an index) does not fit the model.
     case argumentMismatch(expected: Int, found: Int)
+    /// Tensor `second`'s bytes in DATA (its constant data, or its quantization
+    /// table when `field` is `.quantOffset`) overlap bytes that tensor `first`
+    /// already uses. Every byte of DATA belongs to one tensor, so load scans it once.
+    case overlappingData(field: BlobField, first: Int, second: Int)
+    /// Constant tensor `tensor` feeds input `slot` of op `op` and also an input of
+    /// op `firstOp` (≤ `op`): a constant feeds one op slot, so the per-op scans
+    /// at load (value bounds, requantization tables) read each byte once.
+    case sharedConstant(op: Int, slot: Int, tensor: Int, firstOp: Int)
+    /// Graph input `input`'s normalisation: its std is not a normal number of at
+    /// least 2⁻²⁰, or the normalised pixel range `(p/255 − mean)/std` reaches `bound`,
+    /// beyond what Float32 arithmetic can carry (see docs/reliability.md).
+    case badNormalization(input: Int, mean: Float, std: Float, bound: Double)
+    /// The Float32 values op `op` computes can reach magnitude `bound` for some
+    /// input, beyond half of Float32's range: its outputs could be ±∞ or NaN.
+    case valueOverflow(op: Int, bound: Double)
     /// On-device fine-tuning refused the model, the shots, the options or the plan
     /// (see FineTune/FineTuneError.swift). Raised before anything changes.
     case fineTune(FineTuneError)
@@ -176,6 +191,18 @@ public enum SprigError: Error, Equatable, Sendable {
             return "arena too small: the plan needs \(need) bytes, the arena has \(have)"
         case let .argumentMismatch(expected, found):
             return "argument mismatch: expected \(expected), found \(found)"
+        case let .overlappingData(field, first, second):
+            let what = field == .quantOffset ? "quantization table" : "constant data"
+            return "tensor #\(second): its \(what) overlaps bytes of tensor #\(first); every DATA byte must belong to one tensor"
+        case let .sharedConstant(op, slot, tensor, firstOp):
+            return "op #\(op) \(slotName(slot)): constant tensor #\(tensor) already feeds op #\(firstOp); a constant may feed one op input only"
+        case let .badNormalization(input, mean, std, bound):
+            if !(std.isNormal && std >= minimumInputStd) {
+                return "graph input #\(input): normalisation std \(approximate(Double(std))) must be a normal number of at least 2^-20 (\(approximate(Double(minimumInputStd))))"
+            }
+            return "graph input #\(input): normalisation mean \(approximate(Double(mean))), std \(approximate(Double(std))) maps pixels to magnitudes up to \(approximate(bound)), beyond the Float32 range"
+        case let .valueOverflow(op, bound):
+            return "op #\(op): its Float32 values can reach magnitude \(approximate(bound)) for an input in the normalised pixel range, beyond half of the Float32 range (\(approximate(valueBoundLimit))); outputs could be infinite or NaN"
         case let .fineTune(problem):
             return problem.message
         }
@@ -196,6 +223,22 @@ private func sectionName(_ kind: Int) -> String {
     case 6: return "METADATA"
     default: return "kind \(kind)"
     }
+}
+
+/// `x` to three significant digits in exponent form, for messages (Embedded
+/// Swift prints no floats): `approximate(3.4e38)` is "3.40e38",
+/// `approximate(-0.000123)` is "-1.23e-4", `approximate(0)` is "0".
+func approximate(_ x: Double) -> String {
+    if x.isNaN { return "nan" }
+    if x.isInfinite { return x < 0 ? "-inf" : "inf" }
+    if x == 0 { return "0" }
+    var m = x < 0 ? -x : x
+    var e = 0
+    while m >= 10 { m /= 10; e += 1 }
+    while m < 1 { m *= 10; e -= 1 }
+    var digits = Int((m * 100).rounded(.toNearestOrAwayFromZero))  // 100 ... 1000
+    if digits >= 1000 { digits /= 10; e += 1 }
+    return (x < 0 ? "-" : "") + "\(digits / 100).\(digits / 10 % 10)\(digits % 10)e\(e)"
 }
 
 /// Lower-case hexadecimal without a prefix, for messages.

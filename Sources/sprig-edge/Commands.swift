@@ -7,13 +7,16 @@ let usage = """
 
     Usage:
       sprig-edge info MODEL.sprig [--json]
-      sprig-edge run MODEL.sprig IMAGES.idx [LABELS.idx] [--json | --logits]
-      sprig-edge bench MODEL.sprig [--runs N] [--per-op] [--json]
+      sprig-edge run MODEL.sprig IMAGES.idx [LABELS.idx] [--json | --logits] [--max-macs N]
+      sprig-edge bench MODEL.sprig [--runs N] [--per-op] [--json] [--max-macs N]
       sprig-edge finetune MODEL.sprig SHOTS.idx LABELS.idx --out TUNED.sprig [--method M] [--layers L]
-                          [--epochs N] [--seed S] [--augment A] [--classes NAMES] [--json]
+                          [--epochs N] [--seed S] [--augment A] [--classes NAMES] [--json] [--max-macs N]
       sprig-edge COMMAND --help
 
     IDX files are uncompressed, as in MNIST (gunzip them first).
+    --max-macs N: refuse a model whose one invoke needs more than N multiply-accumulates
+    (counted exactly at load; `info` prints them). Default 1000000000 (1 G); the models
+    Sprig makes need 0.1-10 M.
     Exit status: 0 success, 1 bad input (the message names the file and field), 2 bad usage.
 
     """
@@ -22,7 +25,9 @@ let helps: [String: String] = [
     "info": """
         sprig-edge info MODEL.sprig [--json]
           Validates the blob and prints its ops, shapes, parameter count, blob bytes,
-          arena bytes and CRC status. --json prints one JSON object.
+          arena bytes, CRC status and the work of one invoke (multiply-accumulates and
+          other element operations, in total and per op, exact). --json prints one
+          JSON object (macs, element_ops, and per op).
 
         """,
     "run": """
@@ -31,6 +36,7 @@ let helps: [String: String] = [
           With LABELS.idx, prints the accuracy instead. --json prints one JSON object
           (predictions, or accuracy, correct and count). --logits prints, per image,
           the output vector as hexadecimal IEEE-754 bit patterns (exact) and the argmax.
+          --max-macs N refuses a model that needs more per image (default 1000000000).
 
         """,
     "bench": """
@@ -38,6 +44,7 @@ let helps: [String: String] = [
           Times N invokes (default 1000, after 50 warm-up runs) at batch 1 and prints
           the median, min and max latency and the arena bytes. --per-op also times each
           op alone (median over the runs). --json prints seconds.
+          --max-macs N refuses a model that needs more per invoke (default 1000000000).
 
         """,
     "finetune": finetuneHelp,
@@ -59,15 +66,18 @@ struct Arguments {
     var layers: Int?
     var out: String?
     var classes: String?
+    /// The most multiply-accumulates one invoke may need (`--max-macs`).
+    var maxMacs: UInt64 = defaultMaxMacs
     /// The options given, in order (to refuse those that do not apply to the command).
     var seen: [String] = []
 
     /// Options each command accepts (besides --help).
     static let allowed: [String: [String]] = [
         "info": ["--json"],
-        "run": ["--json", "--logits"],
-        "bench": ["--runs", "--per-op", "--json"],
-        "finetune": ["--method", "--out", "--classes", "--epochs", "--augment", "--layers", "--seed", "--json"],
+        "run": ["--json", "--logits", "--max-macs"],
+        "bench": ["--runs", "--per-op", "--json", "--max-macs"],
+        "finetune": ["--method", "--out", "--classes", "--epochs", "--augment", "--layers", "--seed", "--json",
+                     "--max-macs"],
     ]
 
     init(_ words: ArraySlice<String>, command: String) throws(UsageError) {
@@ -111,6 +121,11 @@ struct Arguments {
                     throw UsageError(message: "--layers needs a whole number from 1 to 255")
                 }
                 layers = n
+            case "--max-macs":
+                guard let v = it.next(), let n = UInt64(v), n >= 1 else {
+                    throw UsageError(message: "--max-macs needs a whole number from 1 to 18446744073709551615")
+                }
+                maxMacs = n
             case "--seed":
                 guard let v = it.next(), let n = UInt64(v) else {
                     throw UsageError(message: "--seed needs a whole number from 0 to 18446744073709551615")
@@ -166,6 +181,11 @@ func edgeMain(_ args: [String]) -> Int32 {
     }
 }
 
+/// The default of `--max-macs`: 1 G multiply-accumulates per invoke, about a
+/// second on a Cortex-A53 core; Sprig's reference CNN needs 0.5 M, the cnn
+/// supernet 8.8 M.
+let defaultMaxMacs: UInt64 = 1_000_000_000
+
 /// A failure to report: one line, exit 1.
 struct EdgeError: Error {
     var message: String
@@ -195,6 +215,14 @@ struct LoadedModel {
     }
 
     func free() { buffer.deallocate() }
+
+    /// Refuses a model whose one invoke needs more than `limit` multiply-accumulates.
+    func checkWork(_ limit: UInt64) throws(EdgeError) {
+        guard model.work.macs <= limit else {
+            throw EdgeError(message: "\(path): one invoke needs \(model.work.macs) multiply-accumulates, more than "
+                + "--max-macs \(limit)\(limit == defaultMaxMacs ? " (the default)" : ""); pass a larger --max-macs to run it")
+        }
+    }
 
     /// An interpreter bound to a new arena of exactly the plan's size (the caller releases the
     /// arena with `releaseBuffer`).
@@ -232,11 +260,14 @@ func info(_ a: Arguments, _ help: String) throws(EdgeError) -> Int32 {
             if o > 0 { ops += "," }
             ops += "{\"op\":\(jsonString(op.opcode.name.description)),\"activation\":\(jsonString(op.activation.name.description))"
             ops += ",\"input_shape\":\(shapeJSON(m.tensor(op.inputs.0))),\"output_shape\":\(shapeJSON(m.tensor(op.output)))"
-            ops += ",\"dtype\":\(jsonString(m.tensor(op.inputs.0).dtype.name.description))}"
+            let w = m.work(ofOp: o)
+            ops += ",\"dtype\":\(jsonString(m.tensor(op.inputs.0).dtype.name.description))"
+            ops += ",\"macs\":\(w.macs),\"element_ops\":\(w.elementOps)}"
         }
         writeOut("{\"file\":\(jsonString(loaded.path)),\"name\":\(jsonString(name)),\"precision\":\(jsonString(precision))"
             + ",\"blob_bytes\":\(m.bytes.count),\"arena_bytes\":\(m.arenaBytes)"
             + ",\"finetune_arena_bytes\":\(m.finetuneArenaBytes),\"params\":\(m.parameterCount)"
+            + ",\"macs\":\(m.work.macs),\"element_ops\":\(m.work.elementOps)"
             + ",\"crc32\":\"\(hex32(m.crc))\",\"crc_ok\":true,\"version\":\(BlobLayout.version),\"ops\":[\(ops)]}\n")
         return 0
     }
@@ -244,6 +275,7 @@ func info(_ a: Arguments, _ help: String) throws(EdgeError) -> Int32 {
     if !name.isEmpty { s += "name:       \(name)\n" }
     if !precision.isEmpty { s += "precision:  \(precision)\n" }
     s += "params:     \(m.parameterCount)\n"
+    s += "work:       \(m.work.macs) MACs, \(m.work.elementOps) element ops per invoke\n"
     s += "arena:      \(m.arenaBytes) bytes (inference)"
     s += m.finetuneArenaBytes > 0
         ? ", \(m.finetuneArenaBytes) bytes (fine-tuning, \(m.finetuneMaxClasses) classes × \(m.finetuneMaxShots) shots)\n"
@@ -257,12 +289,14 @@ func info(_ a: Arguments, _ help: String) throws(EdgeError) -> Int32 {
         s += "\n"
     }
     s += "ops:\n"
-    s += "  #  " + padRight("op", 18) + padRight("act", 6) + padRight("dtype", 6) + padRight("input", 16) + "output\n"
+    s += "  #  " + padRight("op", 18) + padRight("act", 6) + padRight("dtype", 6) + padRight("input", 16)
+        + padRight("output", 16) + pad("MACs", 10) + "\n"
     for o in 0..<m.opCount {
         let op = m.op(o)
         let x = m.tensor(op.inputs.0), y = m.tensor(op.output)
         s += pad("\(o)", 3) + "  " + padRight(op.opcode.name.description, 18) + padRight(op.activation.name.description, 6)
-        s += padRight(x.dtype.name.description, 6) + padRight(shapeText(x), 16) + shapeText(y) + "\n"
+        s += padRight(x.dtype.name.description, 6) + padRight(shapeText(x), 16) + padRight(shapeText(y), 16)
+        s += pad("\(m.work(ofOp: o).macs)", 10) + "\n"
     }
     writeOut(s)
     return 0
@@ -289,6 +323,7 @@ func run(_ a: Arguments, _ help: String) throws(EdgeError) -> Int32 {
     }
     let loaded = try LoadedModel(a.positional[0])
     defer { loaded.free() }
+    try loaded.checkWork(a.maxMacs)
     let imagesPath = a.positional[1]
     let imageFile = try readIDX(imagesPath)
     defer { imageFile.buffer.deallocate() }
@@ -383,6 +418,7 @@ func bench(_ a: Arguments, _ help: String) throws(EdgeError) -> Int32 {
     guard a.positional.count == 1 else { return usageFail("bench takes one MODEL.sprig", help) }
     let loaded = try LoadedModel(a.positional[0])
     defer { loaded.free() }
+    try loaded.checkWork(a.maxMacs)
     let m = loaded.model
     let (arena, interpreter) = try loaded.bindInterpreter()
     defer { releaseBuffer(arena) }

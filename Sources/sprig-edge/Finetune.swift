@@ -8,7 +8,7 @@ import SprigRuntime
 let finetuneHelp = """
     sprig-edge finetune MODEL.sprig SHOTS.idx LABELS.idx --out TUNED.sprig
                         [--method imprint|head|bias|last] [--layers L] [--epochs N] [--seed S]
-                        [--augment A] [--classes NAMES] [--json]
+                        [--augment A] [--classes NAMES] [--json] [--max-macs N]
       Fine-tunes the classifier on a few labelled images and writes the tuned blob.
       SHOTS.idx: uncompressed IDX images of the model's input size; LABELS.idx: one byte
       per shot, 0 .. N-1 for the N new classes, each class with at least one shot.
@@ -26,6 +26,8 @@ let finetuneHelp = """
       --augment  shifted copies per shot: 0, 1 (±1 px) or 2 (±1, ±2 px); default: head 1,
                  the others 0, never above the level the blob's plan was sized for.
       --classes  class names separated by commas, one per class (stored as `labels`).
+      --max-macs refuse a model whose one invoke needs more multiply-accumulates
+                 (default 1000000000).
       The arena is the blob's fine-tuning plan (finetune_arena_bytes); more classes,
       shots, augmentation or layers than planned are refused before anything changes. The output is written
       to a temporary file, fsynced and renamed, so TUNED.sprig always holds either its
@@ -65,6 +67,7 @@ func finetune(_ a: Arguments, _ help: String) throws(EdgeError) -> Int32 {
     // The model and its plan.
     let loaded = try LoadedModel(modelPath)
     defer { loaded.free() }
+    try loaded.checkWork(a.maxMacs)
     let m = loaded.model
     guard let plan = FineTunePlan(model: m) else {
         throw EdgeError(message: "\(modelPath): finetune_arena_bytes: is 0, the blob has no fine-tuning plan (compile it with one)")

@@ -42,7 +42,10 @@ enum {
     SPRIG_E_FINETUNE = -6        /* fine-tuning or serialisation refused (shots, labels, plan, buffer) */
 };
 
-enum { SPRIG_METHOD_IMPRINT = 1, SPRIG_METHOD_HEAD = 2 };
+/* Fine-tuning methods (docs/finetune.md). BIAS and LAST train inside the
+   backbone and need a Float32 blob (an int8 blob refuses them with
+   SPRIG_E_FINETUNE); LAST trains the last layer and the classifier. */
+enum { SPRIG_METHOD_IMPRINT = 1, SPRIG_METHOD_HEAD = 2, SPRIG_METHOD_BIAS = 3, SPRIG_METHOD_LAST = 4 };
 
 /* Bytes of the opaque state block. */
 size_t sprig_state_bytes(void);
@@ -54,6 +57,12 @@ int sprig_load(const void *blob, size_t blob_bytes, void *state, size_t state_by
 /* Arena bytes of the loaded model for inference, and for fine-tuning (0 = no plan). */
 uint32_t sprig_arena_bytes(const void *state);
 uint32_t sprig_finetune_arena_bytes(const void *state);
+
+/* The exact work of one invoke, counted at load from the shapes (no loop
+   depends on the data): multiply-accumulates, and other element operations.
+   Refuse a model above your own limit before binding it. 0 when not loaded. */
+uint64_t sprig_macs(const void *state);
+uint64_t sprig_element_ops(const void *state);
 
 /* Binds the arena (16-byte aligned, at least sprig_arena_bytes()). */
 int sprig_bind(void *state, void *arena, size_t arena_bytes);
@@ -71,9 +80,11 @@ int sprig_argmax(const void *state);
 
 /* Fine-tunes the classifier on `shot_count` 8-bit images (each as large as the
    input) with labels 0 .. classes-1, inside `arena` (16-byte aligned, at least
-   sprig_finetune_arena_bytes()). `method` is SPRIG_METHOD_IMPRINT or
-   SPRIG_METHOD_HEAD; `epochs` 0 keeps the default. Everything is checked
-   before the arena changes; the blob is never written. */
+   sprig_finetune_arena_bytes()). `method` is one of SPRIG_METHOD_*; `epochs`
+   0 keeps the default (30). An unknown method, a negative `epochs`, or a
+   `shot_count` whose pixel count overflows size_t returns SPRIG_E_ARGUMENT;
+   shots, labels, classes and plan problems return SPRIG_E_FINETUNE. Everything
+   is checked before the arena changes; the blob is never written. */
 int sprig_finetune(void *state, void *arena, size_t arena_bytes, const uint8_t *shots, const uint8_t *labels,
                    size_t shot_count, int classes, int method, int epochs, uint64_t seed);
 

@@ -25,7 +25,7 @@ static int fail(const char *what) { printf("capi-test: FAIL: %s\n", what); retur
 
 /* Fine-tunes on the shot files, serialises the tuned blob, reloads it and runs it;
    writes the tuned blob to `out` (for a byte comparison between targets). */
-static int finetune(void *state, const char *shots_path, const char *labels_path, const char *out) {
+static int finetune(void *state, const char *shots_path, const char *labels_path, const char *out, int is_int8) {
     size_t shots_bytes, labels_bytes;
     unsigned char *shots = read_all(shots_path, &shots_bytes);
     unsigned char *labels = read_all(labels_path, &labels_bytes);
@@ -38,6 +38,32 @@ static int finetune(void *state, const char *shots_path, const char *labels_path
         return fail("a small fine-tuning arena was accepted");
     if (sprig_finetune(state, arena, need, shots + 16, labels + 8, (size_t)count, 99, SPRIG_METHOD_HEAD, 0, 3) != SPRIG_E_FINETUNE)
         return fail("99 classes were accepted");
+    /* Arguments that do not fit are SPRIG_E_ARGUMENT, never a trap: a shot count
+       whose pixel count overflows size_t, methods outside 1..4, negative epochs. */
+    if (sprig_finetune(state, arena, need, shots + 16, labels + 8, SIZE_MAX / 2, 5, SPRIG_METHOD_HEAD, 0, 3) != SPRIG_E_ARGUMENT)
+        return fail("shot_count SIZE_MAX/2 was not refused as an argument");
+    sprig_error_message(state, message, sizeof message);
+    if (strstr(message, "argument mismatch") == NULL) return fail("shot_count overflow message");
+    if (sprig_finetune(state, arena, need, shots + 16, labels + 8, SIZE_MAX, 5, SPRIG_METHOD_HEAD, 0, 3) != SPRIG_E_ARGUMENT)
+        return fail("shot_count SIZE_MAX was not refused as an argument");
+    if (sprig_finetune(state, arena, need, shots + 16, labels + 8, (size_t)count, 5, 0, 0, 3) != SPRIG_E_ARGUMENT)
+        return fail("method 0 was accepted");
+    if (sprig_finetune(state, arena, need, shots + 16, labels + 8, (size_t)count, 5, 5, 0, 3) != SPRIG_E_ARGUMENT)
+        return fail("method 5 was accepted");
+    if (sprig_finetune(state, arena, need, shots + 16, labels + 8, (size_t)count, 5, SPRIG_METHOD_HEAD, -1, 3) != SPRIG_E_ARGUMENT)
+        return fail("epochs -1 was accepted");
+    sprig_error_message(state, message, sizeof message);
+    if (strstr(message, "epochs") == NULL) return fail("negative epochs message");
+    /* BIAS and LAST are documented: they train the backbone on a Float32 blob and are
+       refused (SPRIG_E_FINETUNE, naming Float32) on an int8 one. */
+    for (int method = SPRIG_METHOD_BIAS; method <= SPRIG_METHOD_LAST; method++) {
+        int rc = sprig_finetune(state, arena, need, shots + 16, labels + 8, (size_t)count, 5, method, 1, 3);
+        sprig_error_message(state, message, sizeof message);
+        if (is_int8 ? (rc != SPRIG_E_FINETUNE || strstr(message, "Float32") == NULL) : rc != SPRIG_OK) {
+            printf("method %d: %d %s\n", method, rc, message);
+            return fail("method bias/last");
+        }
+    }
     if (sprig_finetune(state, arena, need, shots + 16, labels + 8, (size_t)count, 5, SPRIG_METHOD_HEAD, 0, 3) != SPRIG_OK) {
         sprig_error_message(state, message, sizeof message);
         printf("finetune: %s\n", message);
@@ -88,6 +114,12 @@ int main(int argc, char **argv) {
         return fail("load");
     }
     if (arena_bytes == 0 || arena_bytes != sprig_arena_bytes(state)) return fail("arena bytes");
+    /* The work of one invoke, against a hand count of the reference CNN (f32 and int8
+       alike): conv 3x3 1->16 at 28x28, 3x3 16->32 at 14x14, 3x3 32->64 at 7x7, dense 64->10. */
+    uint64_t macs = 28 * 28 * 16 * 9 * 1 + 14 * 14 * 32 * 9 * 16 + 7 * 7 * 64 * 9 * 32 + 64 * 10;
+    if (sprig_macs(state) != macs) { printf("macs %llu, hand count %llu\n", (unsigned long long)sprig_macs(state), (unsigned long long)macs); return fail("macs"); }
+    if (sprig_element_ops(state) == 0) return fail("element ops");
+    int is_int8 = strstr(argv[1], "q8") != NULL;
 
     /* Too small an arena is refused with a message. */
     void *arena = aligned_alloc(16, arena_bytes);
@@ -112,7 +144,7 @@ int main(int argc, char **argv) {
     }
     if (sprig_set_input_u8(state, idx + 16, 100) != SPRIG_E_ARGUMENT) return fail("wrong pixel count accepted");
 
-    if (argc == 7 && finetune(state, argv[4], argv[5], argv[6]) != 0) return 1;
+    if (argc == 7 && finetune(state, argv[4], argv[5], argv[6], is_int8) != 0) return 1;
 
     /* A corrupted blob is refused with a message. */
     blob[blob_bytes / 2] ^= 0x40;

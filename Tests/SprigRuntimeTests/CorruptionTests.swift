@@ -32,7 +32,7 @@ final class CorruptionTests: XCTestCase {
 
     func cases() -> [Case] {
         let conv1 = tensor("conv1"), input = tensor("input"), fcWeight = tensor("fc1.weight")
-        let conv1Weight = tensor("conv1.weight")
+        let conv1Weight = tensor("conv1.weight"), fcBias = tensor("fc1.bias")
         return [
             Case(name: "bad magic", edit: { $0.bytes[3] = UInt8(ascii: "X") },
                  expect: { if case .badMagic = $0 { return true }; return false }),
@@ -149,9 +149,37 @@ final class CorruptionTests: XCTestCase {
                 return false
             }),
             Case(name: "input std zero", edit: { b in b.setU32(b.section(kind: 3) + 12, 0) },
-                 expect: { if case .invalidField(.ioNormalization, 0, _) = $0 { return true }; return false }),
+                 expect: { if case .badNormalization(0, _, _, _) = $0 { return true }; return false }),
             Case(name: "input std NaN", edit: { b in b.setU32(b.section(kind: 3) + 12, 0x7FC0_0000) },
-                 expect: { if case .invalidField(.ioNormalization, 0, _) = $0 { return true }; return false }),
+                 expect: { if case .badNormalization(0, _, _, _) = $0 { return true }; return false }),
+            Case(name: "input std 1e-45 (subnormal)", edit: { b in b.setU32(b.section(kind: 3) + 12, 1) },
+                 expect: { if case .badNormalization(0, _, _, _) = $0 { return $0.message.contains("1.40e-45") }; return false }),
+            Case(name: "input std 1e-38 (subnormal)", edit: { b in b.setU32(b.section(kind: 3) + 12, Float(1e-38).bitPattern) },
+                 expect: { if case .badNormalization(0, _, _, _) = $0 { return true }; return false }),
+            Case(name: "input std 1e-7 (normal, below 2^-20)", edit: { b in
+                b.setU32(b.section(kind: 3) + 12, Float(1e-7).bitPattern)
+            }, expect: { if case .badNormalization(0, _, _, _) = $0 { return true }; return false }),
+            Case(name: "input mean 3e38", edit: { b in b.setU32(b.section(kind: 3) + 8, Float(3e38).bitPattern) },
+                 expect: { if case .badNormalization(0, _, _, let bound) = $0 { return bound > 1e38 }; return false }),
+            Case(name: "input mean 1e33, std 1e-5: conv1 overflows", edit: { b in
+                b.setU32(b.section(kind: 3) + 8, Float(1e33).bitPattern)
+                b.setU32(b.section(kind: 3) + 12, Float(1e-5).bitPattern)
+            }, expect: { if case .valueOverflow(0, _) = $0 { return true }; return false }),
+            Case(name: "f32 weight 3e38", edit: { b in
+                b.setU32(Int(b.u32(b.tensorRecord(conv1Weight) + 20)) + 4 * 7, Float(3e38).bitPattern)
+            }, expect: { if case .valueOverflow(0, _) = $0 { return $0.message.contains("op #0") }; return false }),
+            Case(name: "f32 bias -3e38", edit: { b in
+                b.setU32(Int(b.u32(b.tensorRecord(fcBias) + 20)) + 4, Float(-3e38).bitPattern)
+            }, expect: { if case .valueOverflow(7, _) = $0 { return true }; return false }),
+            Case(name: "constant data overlaps another tensor's", edit: { b in
+                b.setU32(b.tensorRecord(fcBias) + 20, b.u32(b.tensorRecord(fcWeight) + 20))
+            }, expect: { $0 == .overlappingData(field: .tensorDataOffset, first: fcWeight, second: fcBias) }),
+            Case(name: "one constant feeds two ops", edit: { b in
+                b.setU32(b.opRecord(9) + 4 + 8, UInt32(fcBias))  // fc2's absent bias slot → fc1's bias
+            }, expect: { $0 == .sharedConstant(op: 9, slot: 2, tensor: fcBias, firstOp: 7) }),
+            Case(name: "q8 quantization tables overlap", q8: true, edit: { b in
+                b.setU32(b.tensorRecord(3) + 36, b.u32(b.tensorRecord(1) + 36))
+            }, expect: { $0 == .overlappingData(field: .quantOffset, first: 1, second: 3) }),
             Case(name: "name outside strings", edit: { b in b.setU32(b.tensorRecord(conv1) + 44, 1 << 20) },
                  expect: { if case .outOfBounds(.tensorName, conv1, _, _, _) = $0 { return true }; return false }),
             Case(name: "f32 weight NaN", edit: { b in

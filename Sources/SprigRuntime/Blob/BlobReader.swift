@@ -33,7 +33,10 @@
 /// The caller keeps `bytes` alive and unchanged for as long as the model is
 /// used: constant tensors are read where they lie.
 ///
-/// - Complexity: load is O(file bytes + ops² × 6), with at most 1,024 ops.
+/// - Complexity: load reads each byte of the file a constant number of times
+///   (every DATA byte belongs to one tensor, every constant to one op slot),
+///   plus O(tensors² + ops² × 36) record comparisons, with at most 4,096
+///   tensors and 1,024 ops. See docs/reliability.md.
 public struct Model {
     /// The blob, exactly as given.
     public let bytes: UnsafeRawBufferPointer
@@ -52,6 +55,14 @@ public struct Model {
     /// Most layers `last` may train (version 1; 0 = not planned for `last`).
     public let finetuneMaxLayers: Int
     public let crc: UInt32
+    /// The exact work of one invoke (multiply-accumulates and element ops),
+    /// counted at load from the shapes; see BlobWork.swift.
+    public private(set) var work = Work()
+    /// Bytes the load-time scans read after the CRC pass: f32 constants (the
+    /// non-finite scan), quantization records, requantization and softmax
+    /// tables, and the weights and biases of the value-bound proof. At most
+    /// 2 × file bytes, whatever aliases what (docs/reliability.md).
+    public private(set) var loadScanBytes = 0
 
     public let tensorCount: Int
     public let opCount: Int
@@ -210,11 +221,16 @@ public struct Model {
         metadataOffset = entry(found.metadata, 4)
         metadataCount = entry(found.metadata, 12)
 
-        for t in 0..<tensorCount { try validateTensor(t) }
+        var scanned = 0
+        for t in 0..<tensorCount { scanned += try validateTensor(t) }
         try validateIO()
         for m in 0..<metadataCount { try validateMetadata(m) }
-        for o in 0..<opCount { try validateOp(o) }
+        for o in 0..<opCount { scanned += try validateOp(o) }
+        try validateConstantUse()
         try validateDataFlow()
+        scanned += try validateValueBounds()
+        loadScanBytes = scanned
+        work = totalWork()
     }
 
     // MARK: Accessors (valid after init)

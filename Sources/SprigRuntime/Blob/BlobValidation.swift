@@ -5,7 +5,10 @@
 extension Model {
     // MARK: Tensors
 
-    func validateTensor(_ t: Int) throws(SprigError) {
+    /// Returns the bytes of DATA it scanned (f32 constants, quantization records).
+    @discardableResult
+    func validateTensor(_ t: Int) throws(SprigError) -> Int {
+        var scanned = 0
         let r = tensorsOffset + t * BlobLayout.tensorRecordBytes
         guard let dtype = DType(rawValue: readU8(bytes, r)) else {
             throw .invalidField(field: .tensorDType, index: t, value: Int(readU8(bytes, r)))
@@ -48,6 +51,7 @@ extension Model {
                 throw .outOfBounds(field: .tensorDataOffset, index: t, offset: offset, bytes: dataBytes,
                                    limit: self.dataOffset + self.dataBytes)
             }
+            try expectDisjointData(t, .tensorDataOffset, offset, dataBytes)
         case .arena:
             guard fits(offset, dataBytes, arenaBytes) else {
                 throw .outOfBounds(field: .tensorDataOffset, index: t, offset: offset, bytes: dataBytes, limit: arenaBytes)
@@ -55,6 +59,7 @@ extension Model {
         }
         // f32 constants (weights, biases) must be finite: one NaN would poison every output.
         if dtype == .f32 && storage == .constant {
+            scanned += dataBytes
             for e in 0..<(dataBytes / 4) {
                 let bits = readU32(bytes, offset + 4 * e)
                 if bits & 0x7F80_0000 == 0x7F80_0000 { throw .nonFinite(tensor: t, element: e, bits: bits) }
@@ -86,6 +91,8 @@ extension Model {
                 throw .outOfBounds(field: .quantOffset, index: t, offset: quantOffset, bytes: qBytes,
                                    limit: self.dataOffset + self.dataBytes)
             }
+            try expectDisjointData(t, .quantOffset, quantOffset, qBytes)
+            scanned += qBytes
             for c in 0..<quantCount {
                 let q = quant(tensor(t), c)
                 guard q.scale.isFinite && q.scale > 0 else {
@@ -101,6 +108,29 @@ extension Model {
         if nameBytes > 0 || nameOffset > 0 {
             guard fits(nameOffset, nameBytes, stringsBytes) else {
                 throw .outOfBounds(field: .tensorName, index: t, offset: nameOffset, bytes: nameBytes, limit: stringsBytes)
+            }
+        }
+        return scanned
+    }
+
+    /// Throws when `[offset, offset + count)` of tensor `t` (its constant data,
+    /// or its quantization table for `.quantOffset`) meets DATA bytes that an
+    /// earlier tensor, or `t`'s own constant data, already uses. With every DATA
+    /// byte owned by one tensor, the scans below read each byte once.
+    ///
+    /// - Complexity: O(t); O(tensors²) for the whole blob, at most 4,096².
+    private func expectDisjointData(_ t: Int, _ field: BlobField, _ offset: Int, _ count: Int) throws(SprigError) {
+        for p in 0...t {
+            let r = tensorsOffset + p * BlobLayout.tensorRecordBytes
+            // Ranges of earlier records were validated: their sums do not overflow.
+            if readU8(bytes, r + 2) == Storage.constant.rawValue && !(p == t && field == .tensorDataOffset) {
+                let o = toInt(readU32(bytes, r + 20)), n = toInt(readU32(bytes, r + 24))
+                if offset < o + n && o < offset + count { throw .overlappingData(field: field, first: p, second: t) }
+            }
+            let quantCount = toInt(readU32(bytes, r + 28))
+            if p < t && quantCount > 0 {
+                let o = toInt(readU32(bytes, r + 36)), n = quantCount * BlobLayout.quantRecordBytes
+                if offset < o + n && o < offset + count { throw .overlappingData(field: field, first: p, second: t) }
             }
         }
     }
@@ -121,8 +151,8 @@ extension Model {
             if e.role == 0 {
                 inputs += 1
                 guard info.dtype != .i32 else { throw .invalidField(field: .ioTensor, index: i, value: e.tensor) }
-                guard e.mean.isFinite, e.std.isFinite, e.std > 0 else {
-                    throw .invalidField(field: .ioNormalization, index: i, value: Int(e.std.bitPattern))
+                guard e.mean.isFinite, e.std.isNormal, e.std >= minimumInputStd else {
+                    throw .badNormalization(input: i, mean: e.mean, std: e.std, bound: .infinity)
                 }
                 for j in 0..<i where io(j).tensor == e.tensor && io(j).role == 0 {
                     throw .invalidField(field: .ioTensor, index: i, value: e.tensor)
@@ -152,7 +182,10 @@ extension Model {
 
     // MARK: Ops
 
-    func validateOp(_ o: Int) throws(SprigError) {
+    /// Returns the bytes of constant tables it scanned (requantization, softmax).
+    @discardableResult
+    func validateOp(_ o: Int) throws(SprigError) -> Int {
+        var scanned = 0
         let r = opsOffset + o * BlobLayout.opRecordBytes
         let rawOpcode = readU8(bytes, r)
         guard let opcode = Opcode(rawValue: rawOpcode) else { throw .unknownOpcode(op: o, value: Int(rawOpcode)) }
@@ -195,7 +228,7 @@ extension Model {
         var unusedParams = 0
         switch opcode {
         case .dense, .conv2d, .depthwiseConv2d:
-            try validateWeighted(o, op, opcode, xi)
+            scanned = try validateWeighted(o, op, opcode, xi)
             unusedParams = opcode == .dense ? 0 : 6
         case .maxPool2d, .avgPool2d:
             try expectCount(o, op, 1)
@@ -276,6 +309,7 @@ extension Model {
                 try expectDType(o, 1, ti, .i32)
                 guard ti.elementCount == 256 else { throw .shapeMismatch(op: o, slot: 1, expected: 256, found: ti.elementCount) }
                 let values = constantBytes(ti)
+                scanned = values.count
                 for i in 0..<256 {
                     let v = Int32(bitPattern: readU32(values, 4 * i))
                     guard v >= (i == 0 ? 1 : 0) && v <= (1 << 24) else {
@@ -308,10 +342,11 @@ extension Model {
         for i in unusedParams..<BlobLayout.paramCount where op.param(i) != 0 {
             throw .invalidField(field: .opParam, index: o, value: Int(op.param(i)))
         }
+        return scanned
     }
 
     /// Dense, Conv2D and DepthwiseConv2D: weights, bias, requantization, shapes.
-    private func validateWeighted(_ o: Int, _ op: OpInfo, _ opcode: Opcode, _ xi: TensorInfo) throws(SprigError) {
+    private func validateWeighted(_ o: Int, _ op: OpInfo, _ opcode: Opcode, _ xi: TensorInfo) throws(SprigError) -> Int {
         let precision = xi.dtype
         try expectCount(o, op, precision == .f32 ? 3 : 5)
         try expectArena(o, 0, op.inputs.0)
@@ -365,7 +400,7 @@ extension Model {
         }
         guard precision == .i8 else {
             guard op.inputs.3 < 0 && op.inputs.4 < 0 else { throw .invalidField(field: .opInput, index: o, value: 3) }
-            return
+            return 0
         }
         try expectPerTensor(o, 0, op.inputs.0)
         try expectPerTensor(o, -1, op.output)
@@ -393,6 +428,7 @@ extension Model {
             try expectMultiplier(o, Int32(bitPattern: readU32(multipliers, 4 * c)),
                                  Int32(bitPattern: readU32(shifts, 4 * c)))
         }
+        return multipliers.count + shifts.count
     }
 
     /// Kernel, stride and padding rules, and the output shape they imply.
@@ -464,6 +500,28 @@ extension Model {
             throw .invalidField(field: .opParam, index: o, value: Int(multiplier))
         }
         guard shift >= -31 && shift <= 30 else { throw .invalidField(field: .opParam, index: o, value: Int(shift)) }
+    }
+
+    // MARK: Constant use
+
+    /// Each constant tensor feeds one op input slot, so the per-op scans of
+    /// load (requantization tables, value bounds) read each constant once.
+    ///
+    /// - Complexity: O(ops² × 36) comparisons of raw slot values, at most about 19 M.
+    func validateConstantUse() throws(SprigError) {
+        for o in 0..<opCount {
+            let r = opsOffset + o * BlobLayout.opRecordBytes
+            for s in 0..<BlobLayout.maxInputs {
+                let v = readU32(bytes, r + 4 + 4 * s)
+                guard v != BlobLayout.absent, tensor(toInt(v)).storage == .constant else { continue }
+                for p in 0...o {
+                    let pr = opsOffset + p * BlobLayout.opRecordBytes
+                    for q in 0..<(p == o ? s : BlobLayout.maxInputs) where readU32(bytes, pr + 4 + 4 * q) == v {
+                        throw .sharedConstant(op: o, slot: s, tensor: toInt(v), firstOp: p)
+                    }
+                }
+            }
+        }
     }
 
     // MARK: Data flow

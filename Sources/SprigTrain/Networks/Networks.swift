@@ -63,6 +63,61 @@ public struct Architecture: Codable, Equatable, Sendable {
     }
 }
 
+extension Architecture {
+    /// The most classes and units per layer a checkpoint may declare.
+    public static let maxUnits = 65_536
+
+    /// Throws, naming the field, when `classes` or a width is outside 1...``maxUnits``.
+    public func checkRanges() throws {
+        guard classes > 0 && classes <= Architecture.maxUnits else {
+            throw NetworkError.checkpoint(path: "architecture", detail: "classes is \(classes), not in 1...\(Architecture.maxUnits)")
+        }
+        guard widths.allSatisfy({ $0 > 0 && $0 <= Architecture.maxUnits }) else {
+            throw NetworkError.checkpoint(path: "architecture", detail: "widths \(widths) must each be in 1...\(Architecture.maxUnits)")
+        }
+    }
+
+    /// Float values the network of this architecture holds (parameters and
+    /// BatchNorm running statistics), counted without building it, saturating.
+    /// `loadCheckpoint` compares it with the file before allocating anything.
+    /// A test checks it against every family's built network.
+    public var tensorElements: Int {
+        func mul(_ xs: Int...) -> Int {
+            xs.reduce(1) { a, b in let (p, o) = a.multipliedReportingOverflow(by: b); return o ? Int.max : p }
+        }
+        func add(_ xs: Int...) -> Int {
+            xs.reduce(0) { a, b in let (s, o) = a.addingReportingOverflow(b); return o ? Int.max : s }
+        }
+        func conv(_ k: Int, _ cin: Int, _ cout: Int, bias: Bool) -> Int { add(mul(k, k, cin, cout), bias ? cout : 0) }
+        let bn = { (c: Int) in mul(4, c) }  // γ, β, running mean and variance
+        let w = widths
+        switch family {
+        case "mlp" where w.count == 2:
+            return add(mul(784, w[0]), w[0], mul(w[0], w[1]), w[1], mul(w[1], classes), classes)
+        case "cnn" where w.count == 4, "refcnn" where w.count == 3:
+            let ref = family == "refcnn"
+            var total = 0, channels = 1
+            for c in w {
+                total = add(total, conv(3, channels, c, bias: ref), ref ? 0 : bn(c))
+                channels = c
+            }
+            return add(total, mul(channels, classes), classes)
+        case "resnet":
+            guard let stages = try? resnetStageWidths(w) else { return 0 }
+            var channels = stages[0].output
+            var total = add(conv(3, 1, channels, bias: false), bn(channels))
+            for (i, (inner, out)) in stages.enumerated() {
+                total = add(total, conv(3, channels, inner, bias: false), bn(inner), conv(3, inner, out, bias: false), bn(out))
+                if i > 0 || channels != out { total = add(total, conv(1, channels, out, bias: false), bn(out)) }
+                channels = out
+            }
+            return add(total, mul(channels, classes), classes)
+        default:
+            return 0  // buildNetwork names the problem
+        }
+    }
+}
+
 public enum NetworkError: Error, Equatable, CustomStringConvertible {
     case unknownFamily(String)
     case badWidth(Double)
@@ -80,9 +135,7 @@ public enum NetworkError: Error, Equatable, CustomStringConvertible {
 /// Builds the network of `architecture` with He-initialised weights from `seed`.
 public func buildNetwork(_ a: Architecture, seed: UInt64) throws -> Sequential {
     var rng = SprigRNG(seed: seed)
-    guard a.widths.allSatisfy({ $0 > 0 && $0 <= 65536 }), a.classes > 0 else {
-        throw NetworkError.checkpoint(path: "architecture", detail: "widths \(a.widths) and classes \(a.classes) must be in 1...65536")
-    }
+    try a.checkRanges()
     switch a.family {
     case "mlp":
         guard a.widths.count == 2 else { throw NetworkError.checkpoint(path: "architecture", detail: "mlp needs 2 widths") }
@@ -222,7 +275,21 @@ public func loadCheckpoint(path: String) throws -> (network: Sequential, archite
     do {
         architecture = try JSONDecoder().decode(Architecture.self, from: Data(json.utf8))
     } catch {
-        throw NetworkError.checkpoint(path: path, detail: "__metadata__['architecture'] is not valid: \(error)")
+        throw NetworkError.checkpoint(path: path, detail: "__metadata__['architecture'] is not valid: \(describeDecodingError(error))")
+    }
+    // Bounded by the file before anything is allocated: absurd classes or widths
+    // would otherwise ask for hundreds of gigabytes.
+    do {
+        try architecture.checkRanges()
+    } catch let NetworkError.checkpoint(_, detail) {
+        throw NetworkError.checkpoint(path: path, detail: "__metadata__['architecture']: \(detail)")
+    }
+    let present = file.tensors.values.reduce(0) { $0 + $1.elementCount }
+    let implied = architecture.tensorElements
+    guard implied <= present else {
+        throw NetworkError.checkpoint(path: path, detail: "__metadata__['architecture'] (\(architecture.family), classes "
+            + "\(architecture.classes), widths \(architecture.widths)) implies \(implied) tensor values, but the file holds "
+            + "only \(present)")
     }
     let network = try buildNetwork(architecture, seed: 0)
     for entry in namedTensors(network) {
@@ -231,7 +298,7 @@ public func loadCheckpoint(path: String) throws -> (network: Sequential, archite
         }
         let (shape, values) = try file.floats(entry.name)
         var target = entry.get()
-        guard shape.reduce(1, *) == target.count else {
+        guard shape == target.shape else {
             throw NetworkError.checkpoint(path: path, detail: "tensor '\(entry.name)' has shape \(shape), the network needs \(target.shape)")
         }
         try requireFinite(values, tensor: entry.name, path: path)
