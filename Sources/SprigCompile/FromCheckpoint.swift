@@ -29,18 +29,3 @@ public func loweringSteps(_ network: Sequential) throws -> [LoweringStep] {
     return steps
 }
 
-/// Multiply-accumulates of one inference of `model` (convolutions and dense layers).
-public func multiplyAccumulates(_ model: Model) -> Int {
-    var total = 0
-    for o in 0..<model.opCount {
-        let op = model.op(o)
-        let w = model.tensor(op.inputs.1), y = model.tensor(op.output)
-        switch op.opcode {
-        case .dense: total += w.dims.0 * w.dims.1
-        case .conv2d: total += y.dims.0 * y.dims.1 * w.dims.3 * w.dims.0 * w.dims.1 * w.dims.2
-        case .depthwiseConv2d: total += y.dims.0 * y.dims.1 * w.dims.2 * w.dims.0 * w.dims.1
-        default: break
-        }
-    }
-    return total
-}

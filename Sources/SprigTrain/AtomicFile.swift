@@ -47,6 +47,7 @@ public struct FileIOError: Error, Equatable, Sendable, CustomStringConvertible {
     public var codeName: String { symbolicErrnoName(code) }
 
     public var description: String {
+        if code == EISDIR && operation == "read" { return "'\(path)' is a directory, not a file" }
         var s = "cannot \(operation) '\(path)'"
         if code != 0 { s += ": \(String(cString: strerror(code))) (\(codeName))" }
         if !detail.isEmpty { s += code != 0 ? " — \(detail)" : ": \(detail)" }
@@ -148,6 +149,8 @@ func writeFileAtomically(_ bytes: [UInt8], to path: String, fault: AtomicWriteFa
     if fd < 0 {
         throw FileIOError(path: path, operation: "create temp file for", code: errno)
     }
+    Interrupt.writing(tempPath)
+    defer { Interrupt.writing(nil) }
 
     func fail(_ operation: String, _ code: Int32) -> FileIOError {
         if fd >= 0 { close(fd) }

@@ -33,6 +33,7 @@ let SEEK_END: Int32 = 2
 let CLOCK_MONOTONIC: Int32 = 1
 let EINTR: Int32 = 4
 let EEXIST: Int32 = 17
+let EISDIR: Int32 = 21
 let ESRCH: Int32 = 3
 let PROT_READ_WRITE: Int32 = 0x3
 let MAP_PRIVATE_ANONYMOUS: Int32 = 0x22  // Linux: MAP_PRIVATE | MAP_ANONYMOUS
@@ -77,6 +78,11 @@ func readFile(_ path: String, limit: Int = 1 << 30) throws(FileError) -> UnsafeM
     let fd = path.withCString { c_open($0, O_RDONLY, 0) }
     guard fd >= 0 else { throw FileError(path: path, reason: errnoMessage()) }
     defer { _ = c_close(fd) }
+    // A directory opens, but reading it fails with EISDIR (its lseek size is meaningless).
+    var probe: UInt8 = 0
+    if c_read(fd, &probe, 1) < 0 && c_errno_location().pointee == EISDIR {
+        throw FileError(path: path, reason: "is a directory, not a file")
+    }
     let size = c_lseek(fd, 0, SEEK_END)
     guard size >= 0, c_lseek(fd, 0, SEEK_SET) == 0 else {
         throw FileError(path: path, reason: "cannot seek: " + errnoMessage())

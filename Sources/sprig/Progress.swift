@@ -3,6 +3,7 @@
 // a second; plain lines when stderr is not a terminal (every 10% and every minute).
 
 import Foundation
+import SprigTrain
 
 final class ProgressBar {
     let title: String
@@ -46,6 +47,7 @@ final class ProgressBar {
             let line = String(format: "\r%@ %@ %3.0f%% %d/%d %@ %@/s ETA %@ ", title, bar, fraction * 100,
                               self.done, total, rateText, unit, eta) + status
             FileHandle.standardError.write(("\u{1B}[2K" + line).data(using: .utf8)!)
+            Interrupt.lineOpen = !final
             if final { FileHandle.standardError.write("\n".data(using: .utf8)!) }
         } else {
             // A line per 10%, and one a minute between them, so that a long run logged to a

@@ -2,6 +2,7 @@
 // See docs/cli.md. Exit status: 0 success, 1 bad input, 2 bad usage.
 
 import Foundation
+import SprigTrain
 
 let commands: [Command] = [
     trainCommand,
@@ -25,6 +26,7 @@ let toolUsage: String = {
 }()
 
 func sprigMain(_ args: [String]) -> Int32 {
+    Interrupt.install(name: "sprig")
     guard let name = args.first else {
         printError(toolUsage)
         return 2

@@ -197,11 +197,13 @@ public enum SafetensorsError: Error, Equatable, Sendable, CustomStringConvertibl
         switch self {
         case .io(let e): return e.description
         case .missingHeaderLength(let p, let size):
-            return "\(p): safetensors header length: file is \(size) bytes, needs at least 8"
+            return "\(p): not a safetensors file: it has \(size) bytes, fewer than the 8 of a header length"
         case .headerBeyondFile(let p, let n, let size):
-            return "\(p): safetensors header length \(n) runs past the end of the \(size)-byte file (truncated?)"
+            return "\(p): not a safetensors file, or a truncated one: its first 8 bytes give a header of \(n) bytes, "
+                + "but the file has \(size)"
         case .headerTooLarge(let p, let n, let limit):
-            return "\(p): safetensors header length \(n) exceeds the limit of \(limit) bytes"
+            return "\(p): not a safetensors file: its first 8 bytes, read as a header length, give \(String(n)) bytes, "
+                + "more than the \(limit) a header may have"
         case .invalidJSON(let p, let offset, let detail):
             return "\(p): safetensors header is not valid JSON at byte \(offset): \(detail)"
         case .duplicateName(let p, let name):
@@ -362,7 +364,7 @@ public struct SafetensorsFile: Equatable, Sendable {
 
         // 2. JSON.
         guard n > 0, file[8] == UInt8(ascii: "{") else {
-            throw SafetensorsError.invalidJSON(path: path, offset: 8, detail: "header must start with '{'")
+            throw SafetensorsError.invalidJSON(path: path, offset: 8, detail: "a safetensors header starts with '{' (is this a safetensors file?)")
         }
         let root: HeaderJSONValue
         do {

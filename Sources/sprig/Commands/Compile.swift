@@ -64,6 +64,12 @@ func compileCheckpoint(_ a: ParsedArguments) throws -> (out: String, precision: 
                                    name: "\(architecture.family)-\(architecture.widths.map(String.init).joined(separator: "-"))",
                                    labels: labels, mean: architecture.mean, std: architecture.std)
     builder.setMetadata("source", path)
+    // Prove the Float32 graph before calibrating on it: shapes, and values that stay finite.
+    do {
+        _ = try builder.build()
+    } catch {
+        throw CommandError(description: "\(path): \(error.message)")
+    }
     if precision == "q8" {
         let source = DataSource(argument: a.string("calib-data", default: "builtin"))
         let train: Dataset
@@ -89,7 +95,7 @@ func compileCheckpoint(_ a: ParsedArguments) throws -> (out: String, precision: 
     let blob = try builder.build()
     try writeFileAtomically(blob, to: out)
     let file = try BlobFile(out)
-    return (out, precision, file, multiplyAccumulates(file.model))
+    return (out, precision, file, Int(clamping: file.model.work.macs))
 }
 
 /// The methods of `--finetune-methods` ("head", "bias", "last:L", comma-separated) and the layers `last` may train.

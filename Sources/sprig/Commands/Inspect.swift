@@ -2,6 +2,7 @@
 
 import Foundation
 import SprigRuntime
+import SprigTrain
 
 let inspectCommand = Command(
     name: "inspect",
@@ -32,12 +33,7 @@ final class BlobFile {
 
     init(_ path: String) throws {
         self.path = path
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw CommandError(description: "\(path): cannot read: \((error as NSError).localizedDescription)")
-        }
+        let data = try readFileBytes(atPath: path)
         buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(data.count, 1), alignment: 16)
         buffer.copyBytes(from: data)
         do {
@@ -91,6 +87,8 @@ func runInspect(_ a: ParsedArguments) throws {
         o.set("finetune_max_classes", m.finetuneMaxClasses)
         o.set("finetune_max_shots", m.finetuneMaxShots)
         o.set("params", m.parameterCount)
+        o.set("macs", Int(clamping: m.work.macs))
+        o.set("element_ops", Int(clamping: m.work.elementOps))
         var ops: [String] = []
         for i in 0..<m.opCount {
             let op = m.op(i)
@@ -100,6 +98,8 @@ func runInspect(_ a: ParsedArguments) throws {
             e.set("activation", op.activation.name.description)
             e.set("inputs", raw: "[" + (0..<op.inputCount).map { String(op.input($0)) }.joined(separator: ",") + "]")
             e.set("output", op.output)
+            e.set("macs", Int(clamping: m.work(ofOp: i).macs))
+            e.set("element_ops", Int(clamping: m.work(ofOp: i).elementOps))
             ops.append(e.text)
         }
         o.set("ops", raw: "[" + ops.joined(separator: ",") + "]")
@@ -130,15 +130,17 @@ func runInspect(_ a: ParsedArguments) throws {
         s += "\(k): \(v)\n"
     }
     s += "params: \(m.parameterCount)\n"
+    s += "work: \(m.work.macs) MACs and \(m.work.elementOps) other element ops per invoke (exact)\n"
     s += "arena: \(bytesText(m.arenaBytes)) for inference"
     s += m.finetuneArenaBytes > 0 ? ", \(bytesText(m.finetuneArenaBytes)) for fine-tuning (\(m.finetuneMaxClasses) classes × \(m.finetuneMaxShots) shots)\n" : "\n"
     s += "\nops:\n"
-    s += "  " + right("#", 3) + "  " + left("op", 18) + left("act", 6) + left("dtype", 6) + left("output shape", 16) + "output quantization\n"
+    s += "  " + right("#", 3) + "  " + left("op", 18) + left("act", 6) + left("dtype", 6) + left("output shape", 16) + right("MACs", 10) + "  output quantization\n"
     for i in 0..<m.opCount {
         let op = m.op(i)
         let y = m.tensor(op.output)
         s += "  " + right("\(i)", 3) + "  " + left(op.opcode.name.description, 18) + left(op.activation.name.description, 6)
-            + left(m.tensor(op.inputs.0).dtype.name.description, 6) + left(shapeString(y), 16) + quantString(m, y) + "\n"
+            + left(m.tensor(op.inputs.0).dtype.name.description, 6) + left(shapeString(y), 16)
+            + right("\(m.work(ofOp: i).macs)", 10) + "  " + quantString(m, y) + "\n"
     }
     s += "\ntensors:\n"
     for t in 0..<m.tensorCount {
