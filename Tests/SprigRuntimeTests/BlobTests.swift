@@ -14,7 +14,8 @@ final class CRC32Tests: XCTestCase {
 
     func testMatchesBitwiseReferenceOnRandomBuffers() {
         var rng = SplitMix64(seed: 5)
-        for length in [0, 1, 2, 3, 15, 16, 17, 255, 1000] {
+        // 4,096 and up take the byte-table path; below it, the nibble path.
+        for length in [0, 1, 2, 3, 15, 16, 17, 255, 1000, 4095, 4096, 4097, 10_000] {
             let bytes = (0..<length).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
             let fast = bytes.withUnsafeBytes { b -> UInt32 in var c = CRC32(); c.update(b); return c.value }
             XCTAssertEqual(fast, referenceCRC32(bytes), "length \(length)")

@@ -14,28 +14,27 @@ import XCTest
 final class LoadCostTests: XCTestCase {
     // MARK: Linear load
 
-    /// The amplification attack of the adversarial pass: many records aliasing
-    /// one large constant (4,093 × 16 MiB took 11.5 s). Now the first alias is refused.
-    func testRecordsAliasingOneConstantAreRefused() throws {
-        var b = BlobBuilder()
-        let x = b.addActivation("x", dtype: .f32, shape: [4])
-        b.addInput(x)
-        let w = b.addConstant("w", floats: [Float](repeating: 0.5, count: 8), shape: [2, 4])
-        let y = b.addActivation("y", dtype: .f32, shape: [2])
-        b.addOp(.dense, inputs: [x, w, -1], output: y)
-        b.addOutput(y)
-        let big = b.addConstant("big", floats: [Float](repeating: 1, count: 1 << 18), shape: [1 << 18])
-        for i in 0..<64 { b.addConstant("alias\(i)", floats: [0], shape: [1]) }
-        var m = BlobBytes(try b.build())
-        let bigAt = m.u32(m.tensorRecord(big) + 20)
-        for i in 1...64 {
-            let r = m.tensorRecord(big + i)
-            m.setU32(r + 4, 1 << 18)
-            m.setU32(r + 20, bigAt)
-            m.setU32(r + 24, 4 << 18)
+    /// The worst blobs of `sprig bench --load`, at 1/64 of their size: each attack
+    /// of the adversarial pass is refused with its own error, before any scan; the
+    /// blobs that load scan at most twice their size.
+    func testTheHostileBlobsAreRefusedAndTheRestScanAtMostTwiceTheirSize() throws {
+        let blobs = try hostileBlobs(scaleShift: 6)
+        XCTAssertEqual(blobs.map(\.name), ["plain", "aliased-data", "aliased-quant", "shared-weights", "max-records"])
+        for blob in blobs {
+            let error = loadError(blob.bytes)
+            switch blob.name {
+            case "aliased-data", "aliased-quant":
+                guard case .overlappingData(.tensorDataOffset, _, _)? = error else { XCTFail("\(blob.name): \(String(describing: error))"); continue }
+            case "shared-weights":
+                XCTAssertEqual(error, .sharedConstant(op: 1, slot: 1, tensor: 1, firstOp: 0))
+            default:
+                XCTAssertNil(error, blob.name)
+                try withModel(blob.bytes) { m in
+                    XCTAssertLessThanOrEqual(m.loadScanBytes, 2 * blob.bytes.count, blob.name)
+                    XCTAssertGreaterThan(m.loadScanBytes, 0, blob.name)
+                }
+            }
         }
-        m.fixCRC()
-        XCTAssertEqual(loadError(m.bytes), .overlappingData(field: .tensorDataOffset, first: big, second: big + 1))
     }
 
     /// The second attack: records whose quantization tables alias one large table.
@@ -59,25 +58,6 @@ final class LoadCostTests: XCTestCase {
         for i in 1...16 { m.setU32(m.tensorRecord(table + i) + 36, tableAt) }
         m.fixCRC()
         XCTAssertEqual(loadError(m.bytes), .overlappingData(field: .quantOffset, first: table, second: table + 1))
-    }
-
-    /// The invoke-cost attack: many convolutions sharing one input and one set of
-    /// weights (1,024 Conv2D over 96×96×8 took 28.6 s per invoke). Refused at load.
-    func testOneWeightTensorFeedingManyOpsIsRefused() throws {
-        var b = BlobBuilder()
-        let x = b.addActivation("x", dtype: .f32, shape: [12, 12, 2])
-        b.addInput(x)
-        let w = b.addConstant("w", floats: [Float](repeating: 0.1, count: 3 * 3 * 2 * 2), shape: [3, 3, 2, 2])
-        var last = x
-        for i in 0..<4 {
-            let y = b.addActivation("y\(i)", dtype: .f32, shape: [12, 12, 2])
-            b.addOp(.conv2d, inputs: [x, w, -1], output: y, params: [1, 1, 1, 1, 1, 1])
-            last = y
-        }
-        b.addOutput(last)
-        XCTAssertThrowsError(try b.build()) { error in
-            XCTAssertEqual(error as? SprigError, .sharedConstant(op: 1, slot: 1, tensor: w, firstOp: 0))
-        }
     }
 
     /// The f32 all-ops network: every constant is an f32 weight or bias of one op, so
