@@ -41,16 +41,32 @@ public enum Interrupt {
         directoryCount += 1
     }
 
-    /// Creates `path` (and its parents) and records each folder it created.
-    public static func createDirectoryRecorded(_ path: String) throws {
+    /// Creates the output folder `path` and its missing parents (mode 0755),
+    /// recording each folder it created so that an interrupt removes it while empty.
+    ///
+    /// - Throws: `FileIOError` naming the folder and the errno, e.g. "cannot create
+    ///   directory '/tmp/file/out': Not a directory (ENOTDIR)".
+    public static func createOutputDirectory(_ path: String) throws {
         var missing: [String] = []
         var p = (path as NSString).standardizingPath
-        while !p.isEmpty && p != "/" && !FileManager.default.fileExists(atPath: p) {
+        var st = stat()
+        while !p.isEmpty && p != "/" && p != "." && stat(p, &st) != 0 && errno == ENOENT {
             missing.append(p)
             p = (p as NSString).deletingLastPathComponent
         }
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        for d in missing.reversed() { createdDirectory(d) }
+        // `p` is now the deepest part that exists (or could not be examined): it must be a folder.
+        if !p.isEmpty && p != "." {
+            if stat(p, &st) != 0 { throw FileIOError(path: p, operation: "create directory", code: errno) }
+            if (st.st_mode & S_IFMT) != S_IFDIR {
+                throw FileIOError(path: missing.last ?? path, operation: "create directory", code: ENOTDIR)
+            }
+        }
+        for d in missing.reversed() {
+            guard mkdir(d, 0o755) == 0 || errno == EEXIST else {
+                throw FileIOError(path: d, operation: "create directory", code: errno)
+            }
+            createdDirectory(d)
+        }
     }
 
     /// The temp file being written (nil when done); removed if interrupted.

@@ -51,11 +51,28 @@ func sprigMain(_ args: [String]) -> Int32 {
         printError("sprig \(name): \(e.description)\n\n" + command.help)
         return 2
     } catch {
-        printError("sprig \(name): \(error)")
+        printError("sprig \(name): \(plainDescription(error))")
         return 1
     }
 }
 
+
+/// An error as one sentence for the user. Sprig's own errors describe themselves;
+/// a Foundation error is reduced to its file and its POSIX reason, never its domain
+/// and code dump.
+func plainDescription(_ error: any Error) -> String {
+    if error is CustomStringConvertible, !(error is NSError) || type(of: error) != NSError.self {
+        let text = "\(error)"
+        if !text.contains("Domain=") { return text }
+    }
+    let ns = error as NSError
+    let file = (ns.userInfo[NSFilePathErrorKey] as? String).map { "'\($0)': " } ?? ""
+    if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+        return file + String(cString: strerror(Int32(underlying.code)))
+    }
+    if ns.domain == NSPOSIXErrorDomain { return file + String(cString: strerror(Int32(ns.code))) }
+    return file + "failed (\(ns.localizedFailureReason ?? ns.localizedDescription))"
+}
 
 let status = sprigMain(Array(CommandLine.arguments.dropFirst()))
 fflush(nil)

@@ -48,6 +48,28 @@ final class NetworkTests: XCTestCase {
         }
     }
 
+    /// `Architecture.tensorElements` (counted without building, for the load-time bound)
+    /// equals the values of the built network's every named tensor, for every family.
+    func testTensorElementsCountsWhatTheBuiltNetworkHolds() throws {
+        var cases: [Architecture] = []
+        for family in Architecture.families + Architecture.internalFamilies {
+            for width in [0.25, 1.0] {
+                cases.append(try Architecture(family: family, classes: 7, width: width, sourceClasses: Array(0..<7)))
+            }
+        }
+        var pruned = try Architecture(family: "resnet", classes: 5, sourceClasses: [0, 1, 2, 3, 4])
+        pruned.widths = [5, 3, 7, 9, 11, 13]  // six widths: stage inner/output pairs, shortcuts everywhere
+        cases.append(pruned)
+        var same = pruned
+        same.widths = [6, 4, 6, 9, 11, 13]
+        cases.append(same)
+        for a in cases {
+            let n = try buildNetwork(a, seed: 1)
+            let held = namedTensors(n).reduce(0) { $0 + $1.get().count }
+            XCTAssertEqual(a.tensorElements, held, "\(a.family) \(a.widths)")
+        }
+    }
+
     func testCheckpointErrorsNameTheFileAndTensor() throws {
         let (n, a) = try network("cnn", seed: 4)
         let path = temporary("broken.safetensors")

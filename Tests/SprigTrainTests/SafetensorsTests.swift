@@ -114,15 +114,15 @@ final class SafetensorsTests: XCTestCase {
         badUTF8[10] = 0xFF  // first byte of the name
         let cases: [Case] = [
             Case(name: "empty file", bytes: [], matches: { if case .missingHeaderLength(_, 0) = $0 { true } else { false } },
-                 mentions: ["header length", "at least 8"]),
+                 mentions: ["not a safetensors file", "fewer than the 8"]),
             Case(name: "5 bytes", bytes: [1, 0, 0, 0, 0], matches: { if case .missingHeaderLength = $0 { true } else { false } },
                  mentions: ["5 bytes"]),
             Case(name: "header length beyond file", bytes: [64, 0, 0, 0, 0, 0, 0, 0] + Array("{}".utf8),
                  matches: { if case .headerBeyondFile(_, 64, 10) = $0 { true } else { false } }, mentions: ["64", "truncated"]),
             Case(name: "header length absurd", bytes: [0, 0, 0, 0, 0, 1, 0, 0] + Array("{}".utf8),
-                 matches: { if case .headerTooLarge = $0 { true } else { false } }, mentions: ["exceeds"]),
+                 matches: { if case .headerTooLarge = $0 { true } else { false } }, mentions: ["not a safetensors file", "more than"]),
             Case(name: "header not an object", bytes: assemble("[1,2]"),
-                 matches: { if case .invalidJSON(_, 8, _) = $0 { true } else { false } }, mentions: ["must start with '{'"]),
+                 matches: { if case .invalidJSON(_, 8, _) = $0 { true } else { false } }, mentions: ["starts with '{'", "is this a safetensors file"]),
             Case(name: "bad JSON", bytes: assemble(#"{"w": {"dtype": "F32",}"#),
                  matches: { if case .invalidJSON = $0 { true } else { false } }, mentions: ["not valid JSON", "byte"]),
             Case(name: "nesting bomb", bytes: assemble(#"{"__metadata__":"# + deep + "}"),

@@ -133,7 +133,8 @@ final class SprigCLITests: XCTestCase {
         XCTAssertEqual(run.status, 0, run.stderr)
         let o = try json(run.stdout, "sprig inspect --json")
         let keys: Set = ["file", "name", "precision", "labels", "version", "crc32", "crc_ok", "blob_bytes", "arena_bytes",
-                         "finetune_arena_bytes", "finetune_max_classes", "finetune_max_shots", "params", "ops", "tensors"]
+                         "finetune_arena_bytes", "finetune_max_classes", "finetune_max_shots", "params", "ops", "tensors",
+                         "macs", "element_ops"]
         XCTAssertEqual(Set(o.keys), keys)
         XCTAssertEqual(o["file"] as? String, fixture)
         XCTAssertEqual(o["blob_bytes"] as? Int, fileSize)
@@ -149,11 +150,14 @@ final class SprigCLITests: XCTestCase {
         XCTAssertEqual(raw.metadata("precision"), "q8")
         XCTAssertEqual(o["labels"] as? String, raw.metadata("labels"))
         XCTAssertGreaterThan(o["params"] as? Int ?? 0, 0)
+        // The reference CNN by hand: 3×3 convs 1→16 at 28×28, 16→32 at 14×14, 32→64 at 7×7, dense 64→10.
+        XCTAssertEqual(o["macs"] as? Int, 28 * 28 * 16 * 9 + 14 * 14 * 32 * 9 * 16 + 7 * 7 * 64 * 9 * 32 + 64 * 10)
 
         let ops = try XCTUnwrap(o["ops"] as? [[String: Any]])
         XCTAssertEqual(ops.count, raw.opCount)
+        XCTAssertEqual(ops.reduce(0) { $0 + ($1["macs"] as? Int ?? 0) }, o["macs"] as? Int)
         for (i, op) in ops.enumerated() {
-            XCTAssertEqual(Set(op.keys), ["index", "op", "activation", "inputs", "output"], "op \(i)")
+            XCTAssertEqual(Set(op.keys), ["index", "op", "activation", "inputs", "output", "macs", "element_ops"], "op \(i)")
             XCTAssertEqual(op["index"] as? Int, i)
             // The op record: input_count at byte 2, the output's tensor index at byte 28 (docs/blob-format.md).
             let record = try XCTUnwrap(raw.section(2)).offset + 64 * i

@@ -69,7 +69,7 @@ func runDemo(_ a: ParsedArguments) throws {
     let seed = try a.int("seed", default: 1, range: 0...Int.max)
     let steps = try a.int("steps", default: 600, range: 1...10_000_000)
     let sourceSpec = a.string("source", default: "0-4"), targetSpec = a.string("target", default: "5-9")
-    try Interrupt.createDirectoryRecorded(outDir)
+    try Interrupt.createOutputDirectory(outDir)
     func say(_ s: String) { if !json { printError("sprig demo: " + s) } }
     var stages: [(String, Double)] = []
     func stage<T>(_ name: String, _ body: () throws -> T) rethrows -> T {

@@ -36,7 +36,7 @@ func runFixtures(_ a: ParsedArguments) throws {
     guard test.count >= count + 1 else {
         throw CommandError(description: "data \(source): the test split has \(test.count) images, need more than \(count)")
     }
-    try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+    try Interrupt.createOutputDirectory(out)
     let references = test.subset(Array(0..<count))
     try references.write(imagesPath: "\(out)/ref-input.idx", labelsPath: "\(out)/ref-labels.idx")
     let calibration = (count..<min(test.count, count + calibrationCount)).map { Array(test.image($0)) }

@@ -124,7 +124,7 @@ func runTransfer(_ a: ParsedArguments) throws {
     if let most = shots.max() {
         _ = try sampler.sample(nWay: targetClasses.count, kShot: most, query: .perClass(0), seed: 1)  // enough shots per class?
     }
-    try Interrupt.createDirectoryRecorded(outDir)
+    try Interrupt.createOutputDirectory(outDir)
 
     // The supernet.
     let supernetPath: String
