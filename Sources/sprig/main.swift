@@ -61,10 +61,8 @@ func sprigMain(_ args: [String]) -> Int32 {
 /// a Foundation error is reduced to its file and its POSIX reason, never its domain
 /// and code dump.
 func plainDescription(_ error: any Error) -> String {
-    if error is CustomStringConvertible, !(error is NSError) || type(of: error) != NSError.self {
-        let text = "\(error)"
-        if !text.contains("Domain=") { return text }
-    }
+    let text = "\(error)"
+    if !text.contains("Domain=") { return text }
     let ns = error as NSError
     let file = (ns.userInfo[NSFilePathErrorKey] as? String).map { "'\($0)': " } ?? ""
     if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
