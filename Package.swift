@@ -33,6 +33,13 @@ let package = Package(
             swiftSettings: [.enableExperimentalFeature("Extern")] + hostSIMD
         ),
         // Host half.
+        // The blob writer (BlobBuilder), the arena planner and the fine-tuning reservation:
+        // host-only, so the device module carries only what a device runs.
+        .target(
+            name: "SprigWriter",
+            dependencies: ["SprigRuntime"],
+            swiftSettings: hostSIMD
+        ),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .target(
             name: "SprigTrain",
@@ -49,12 +56,12 @@ let package = Package(
         // Compiler: lowering to blobs, post-training quantization, reference models.
         .target(
             name: "SprigCompile",
-            dependencies: ["SprigRuntime", "SprigTrain"],
+            dependencies: ["SprigRuntime", "SprigWriter", "SprigTrain"],
             swiftSettings: hostSIMD
         ),
         .executableTarget(
             name: "sprig",
-            dependencies: ["SprigRuntime", "SprigTrain", "SprigCompile", "SprigPrune"],
+            dependencies: ["SprigRuntime", "SprigWriter", "SprigTrain", "SprigCompile", "SprigPrune"],
             swiftSettings: hostSIMD
         ),
         // Shared test support: naive references, finite differences, seeded RNG, corruption generator.
@@ -67,15 +74,15 @@ let package = Package(
         .target(name: "CAllocCounter", path: "Tests/CAllocCounter"),
         .testTarget(
             name: "SprigRuntimeTests",
-            dependencies: ["SprigRuntime", "SprigCompile", "SprigTestSupport", "CAllocCounter"]
+            dependencies: ["SprigRuntime", "SprigWriter", "SprigCompile", "SprigTestSupport", "CAllocCounter"]
         ),
         .testTarget(
             name: "SprigPruneTests",
-            dependencies: ["SprigPrune", "SprigTrain", "SprigTestSupport"]
+            dependencies: ["SprigPrune", "SprigWriter", "SprigTrain", "SprigTestSupport"]
         ),
         .testTarget(
             name: "SprigTrainTests",
-            dependencies: ["SprigTrain", "SprigRuntime", "SprigCompile", "SprigPrune", "SprigTestSupport"]
+            dependencies: ["SprigTrain", "SprigRuntime", "SprigWriter", "SprigCompile", "SprigPrune", "SprigTestSupport"]
         ),
     ]
 )

@@ -13,6 +13,7 @@
 //                  O(ops² × 36) record comparisons at their largest
 
 import SprigRuntime
+import SprigWriter
 
 /// One hostile or plain blob, with what it is.
 public struct HostileBlob {
@@ -60,14 +61,7 @@ public func hostileBlobs(scaleShift: Int = 0) throws -> [HostileBlob] {
     // aliased-quant: one int8 constant with a per-channel table, records aliasing the table.
     do {
         let channels = (512 << 10) >> scaleShift
-        var b = BlobBuilder()
-        let x = b.addActivation("x", dtype: .f32, shape: [4])
-        b.addInput(x)
-        let q = b.addActivation("q", dtype: .i8, shape: [4], quant: QuantParams(scale: 0.01, zeroPoint: 0))
-        b.addOp(.quantize, inputs: [x], output: q)
-        let y = b.addActivation("y", dtype: .f32, shape: [4])
-        b.addOp(.dequantize, inputs: [q], output: y)
-        b.addOutput(y)
+        var b = quantizeRoundTrip()
         let table = b.addConstant("table", int8s: [Int8](repeating: 1, count: channels), shape: [channels],
                                   quant: [QuantParams](repeating: QuantParams(scale: 1, zeroPoint: 0), count: channels))
         let aliases = 4000
@@ -123,6 +117,20 @@ public func hostileBlobs(scaleShift: Int = 0) throws -> [HostileBlob] {
         out.append(HostileBlob(name: "max-records", what: "4096 tensors, 1024 ops", bytes: try b.build()))
     }
     return out
+}
+
+/// The smallest int8 graph: x[4] f32 → Quantize (`scale`, zero point 0) →
+/// q[4] i8 → Dequantize → y[4] f32.
+public func quantizeRoundTrip(scale: Float = 0.01) -> BlobBuilder {
+    var b = BlobBuilder()
+    let x = b.addActivation("x", dtype: .f32, shape: [4])
+    b.addInput(x)
+    let q = b.addActivation("q", dtype: .i8, shape: [4], quant: QuantParams(scale: scale, zeroPoint: 0))
+    b.addOp(.quantize, inputs: [x], output: q)
+    let y = b.addActivation("y", dtype: .f32, shape: [4])
+    b.addOp(.dequantize, inputs: [q], output: y)
+    b.addOutput(y)
+    return b
 }
 
 private func sectionOffset(_ blob: [UInt8], kind: UInt32) -> Int {

@@ -12,6 +12,7 @@
 // computed in Double, then rounded once to Float.
 
 import SprigRuntime
+import SprigWriter
 import SprigTrain
 
 /// One step of a network, in execution order.

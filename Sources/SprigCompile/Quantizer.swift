@@ -9,6 +9,7 @@
 // produced by Dequantize ops, so a q8 blob has the same interface as its f32 twin.
 
 import SprigRuntime
+import SprigWriter
 
 /// A calibrated real range of one activation tensor.
 public struct ActivationRange: Equatable, Sendable {

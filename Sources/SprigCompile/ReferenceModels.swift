@@ -9,6 +9,7 @@
 
 import Foundation
 import SprigRuntime
+import SprigWriter
 
 /// SplitMix64: a tiny seeded generator for reproducible weights.
 public struct SplitMix64 {

@@ -7,6 +7,7 @@ import CAllocCounter
 import Foundation
 import SprigCompile
 import SprigRuntime
+import SprigWriter
 import SprigTestSupport
 import XCTest
 

@@ -2,6 +2,7 @@
 
 import SprigCompile
 import SprigRuntime
+import SprigWriter
 import SprigTestSupport
 import XCTest
 

@@ -7,6 +7,7 @@
 
 import SprigCompile
 import SprigRuntime
+import SprigWriter
 import SprigTestSupport
 import Foundation
 import XCTest
@@ -39,14 +40,7 @@ final class LoadCostTests: XCTestCase {
 
     /// The second attack: records whose quantization tables alias one large table.
     func testQuantizationTablesAliasingOneTableAreRefused() throws {
-        var b = BlobBuilder()
-        let x = b.addActivation("x", dtype: .f32, shape: [4])
-        b.addInput(x)
-        let q = b.addActivation("q", dtype: .i8, shape: [4], quant: QuantParams(scale: 0.01, zeroPoint: 0))
-        b.addOp(.quantize, inputs: [x], output: q)
-        let y = b.addActivation("y", dtype: .f32, shape: [4])
-        b.addOp(.dequantize, inputs: [q], output: y)
-        b.addOutput(y)
+        var b = quantizeRoundTrip()
         let channels = 4096
         let table = b.addConstant("table", int8s: [Int8](repeating: 1, count: channels), shape: [channels],
                                   quant: [QuantParams](repeating: QuantParams(scale: 1, zeroPoint: 0), count: channels))
@@ -139,14 +133,7 @@ final class LoadCostTests: XCTestCase {
     /// Dequantize: scale × (q − zero point) with |q − zp| ≤ 255.
     func testADequantizeScaleOf3e38IsRefused() throws {
         for (scale, refused) in [(Float(1e35), false), (Float(3e38), true)] {
-            var b = BlobBuilder()
-            let x = b.addActivation("x", dtype: .f32, shape: [4])
-            b.addInput(x)
-            let q = b.addActivation("q", dtype: .i8, shape: [4], quant: QuantParams(scale: scale, zeroPoint: 0))
-            b.addOp(.quantize, inputs: [x], output: q)
-            let y = b.addActivation("y", dtype: .f32, shape: [4])
-            b.addOp(.dequantize, inputs: [q], output: y)
-            b.addOutput(y)
+            let b = quantizeRoundTrip(scale: scale)
             if refused {
                 XCTAssertThrowsError(try b.build()) { error in
                     guard case .valueOverflow(1, _)? = error as? SprigError else { return XCTFail("\(error)") }

@@ -18,6 +18,7 @@
 
 import SprigCompile
 import SprigRuntime
+import SprigWriter
 import SprigTestSupport
 import XCTest
 

@@ -10,6 +10,7 @@
 import SprigCompile
 import SprigPrune
 import SprigRuntime
+import SprigWriter
 import SprigTestSupport
 import SprigTrain
 import XCTest

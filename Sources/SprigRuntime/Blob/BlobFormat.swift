@@ -209,3 +209,9 @@ public struct QuantParams: Equatable, Sendable {
         self.zeroPoint = zeroPoint
     }
 }
+
+/// `value` rounded up to a multiple of `alignment` (> 0): `roundUp(17, 16)` is 32.
+@inline(__always)
+func roundUp(_ value: Int, _ alignment: Int) -> Int {
+    (value + alignment - 1) / alignment * alignment
+}

@@ -3,6 +3,7 @@
 import Foundation
 import SprigCompile
 import SprigRuntime
+import SprigWriter
 import SprigTrain
 
 let fixturesCommand = Command(

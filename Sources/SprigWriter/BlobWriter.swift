@@ -1,7 +1,9 @@
-// The .sprig writer, the mirror of BlobReader.swift. Host tools (the
+// The .sprig writer, the mirror of SprigRuntime's BlobReader.swift. Host tools (the
 // compiler, the fixture generator) describe a network with BlobBuilder;
 // `build()` plans the arena, lays the sections out, writes the CRC, and
 // loads the result once with `Model` to prove it is valid.
+
+import SprigRuntime
 
 /// Describes a network and writes it as a version-1 blob.
 ///
@@ -197,11 +199,11 @@ public struct BlobBuilder: Sendable {
         if !strings.isEmpty { kinds.append((.strings, strings.count, 0)) }
         kinds.append((.data, data.count, 0))
         let tableOffset = BlobLayout.headerBytes
-        var cursor = roundUp(tableOffset + kinds.count * 16, 16)
+        var cursor = alignUp(tableOffset + kinds.count * 16, 16)
         var sectionAt: [UInt32: Int] = [:]
         for (kind, bytes, _) in kinds {
             sectionAt[kind.rawValue] = cursor
-            cursor = roundUp(cursor + bytes, 16)
+            cursor = alignUp(cursor + bytes, 16)
         }
         let fileBytes = cursor
         let dataBase = sectionAt[SectionKind.data.rawValue] ?? 0

@@ -1,10 +1,11 @@
 // The arena planner: offsets for buffers whose lifetimes are known.
 //
-// Used by the blob writer (inference plan), by the compiler, and by the
-// pruner's arena-bytes cost. Greedy by size: the largest buffer is placed
+// Used by the blob writer (inference plan) and the compiler. Greedy by size: the largest buffer is placed
 // first, each at the lowest aligned offset where it overlaps no placed buffer
 // whose live range meets its own. Not optimal (the problem is NP-hard), but
 // within a few percent of the lower bound on chain-like CNNs.
+
+import SprigRuntime
 
 /// One buffer to place: `size` bytes, live from step `first` to step `last` inclusive.
 public struct PlannedBuffer: Equatable, Sendable {
@@ -53,7 +54,7 @@ public func planArena(_ buffers: [PlannedBuffer], alignment: Int = 16) -> ArenaP
     var peak = 0
     for i in order {
         let buffer = buffers[i]
-        let size = roundUp(buffer.size, alignment)
+        let size = alignUp(buffer.size, alignment)
         // Placed buffers that are alive at the same time, by offset.
         var conflicts = placed.filter { buffers[$0].livesWith(buffer) }
         conflicts.sort { offsets[$0] < offsets[$1] }
@@ -61,7 +62,7 @@ public func planArena(_ buffers: [PlannedBuffer], alignment: Int = 16) -> ArenaP
         for c in conflicts {
             let start = offsets[c]
             if start >= candidate + size { break }
-            candidate = max(candidate, roundUp(start + buffers[c].size, alignment))
+            candidate = max(candidate, alignUp(start + buffers[c].size, alignment))
         }
         offsets[i] = candidate
         peak = max(peak, candidate + size)
@@ -70,7 +71,8 @@ public func planArena(_ buffers: [PlannedBuffer], alignment: Int = 16) -> ArenaP
     return ArenaPlan(offsets: offsets, peak: peak)
 }
 
+/// `value` rounded up to a multiple of `alignment` (the runtime keeps its own, internal, twin).
 @inline(__always)
-func roundUp(_ value: Int, _ alignment: Int) -> Int {
+func alignUp(_ value: Int, _ alignment: Int) -> Int {
     (value + alignment - 1) / alignment * alignment
 }
