@@ -66,6 +66,20 @@ public enum Opcode: UInt8, CaseIterable, Sendable {
     }
 }
 
+extension Opcode {
+    /// True when on-device training has this op's backward (BackboneTraining.swift).
+    /// The switch is exhaustive, as are the training dispatches: a new opcode does
+    /// not compile until someone decides here, and there, what it does.
+    public var hasBackward: Bool {
+        switch self {
+        case .dense, .conv2d, .depthwiseConv2d, .maxPool2d, .avgPool2d, .globalAveragePool, .reshape, .add:
+            return true
+        case .softmax, .quantize, .dequantize, .l2Normalize:
+            return false
+        }
+    }
+}
+
 /// An activation fused into an op's output, applied as a clamp.
 public enum Activation: UInt8, Sendable {
     case none = 0

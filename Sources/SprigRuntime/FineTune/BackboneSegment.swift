@@ -84,10 +84,7 @@ public struct BackboneSegment: Equatable, Sendable {
         // Every op must have a backward and run in f32; the features must come out of the segment.
         for o in first..<end {
             let op = model.op(o)
-            switch op.opcode {
-            case .dense, .conv2d, .depthwiseConv2d, .maxPool2d, .avgPool2d, .globalAveragePool, .reshape, .add: break
-            default: throw .fineTune(.cannotBackprop(op: o))
-            }
+            guard op.opcode.hasBackward else { throw .fineTune(.cannotBackprop(op: o)) }
             if model.tensor(op.inputs.0).dtype != .f32 { throw .fineTune(.methodNeedsFloat32(method: method)) }
         }
         guard producer(model, head.featureTensor, before: end) >= first else { throw .fineTune(.cannotBackprop(op: end)) }

@@ -262,8 +262,8 @@ extension FineTuner {
         case .add:
             addF32(a: input, b: values(op.inputs.1, layout), output: output, count: y.elementCount,
                    clamp: clampF32(op.activation))
-        default:
-            return  // BackboneSegment admits no other op
+        case .softmax, .quantize, .dequantize, .l2Normalize:
+            return  // no backward (Opcode.hasBackward): BackboneSegment admits none of these
         }
     }
 
@@ -306,8 +306,8 @@ extension FineTuner {
         case .add:
             if let dx { for i in 0..<y.elementCount { dx[i] += dy[i] } }
             if let db = gradient(op.inputs.1, layout) { for i in 0..<y.elementCount { db[i] += dy[i] } }
-        default:
-            return
+        case .softmax, .quantize, .dequantize, .l2Normalize:
+            return  // no backward (Opcode.hasBackward): BackboneSegment admits none of these
         }
     }
 }
