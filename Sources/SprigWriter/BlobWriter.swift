@@ -211,92 +211,92 @@ public struct BlobBuilder: Sendable {
 
         var out = [UInt8](repeating: 0, count: fileBytes)
         // Header.
-        put32(&out, 0, BlobLayout.magic)
-        put16(&out, 4, UInt16(BlobLayout.version))
-        put16(&out, 6, UInt16(BlobLayout.headerBytes))
-        put32(&out, 12, UInt32(truncatingIfNeeded: fileBytes))
-        put32(&out, 20, UInt32(kinds.count))
-        put32(&out, 24, UInt32(tableOffset))
-        put32(&out, 28, UInt32(truncatingIfNeeded: peak))
-        put32(&out, 32, UInt32(truncatingIfNeeded: finetune.arenaBytes))
-        put32(&out, 36, UInt32(truncatingIfNeeded: finetune.maxClasses))
-        put32(&out, 40, UInt32(truncatingIfNeeded: finetune.maxShots))
+        put32(&out, HeaderField.magic, BlobLayout.magic)
+        put16(&out, HeaderField.version, UInt16(BlobLayout.version))
+        put16(&out, HeaderField.headerBytes, UInt16(BlobLayout.headerBytes))
+        put32(&out, HeaderField.fileBytes, UInt32(truncatingIfNeeded: fileBytes))
+        put32(&out, HeaderField.sectionCount, UInt32(kinds.count))
+        put32(&out, HeaderField.sectionTable, UInt32(tableOffset))
+        put32(&out, HeaderField.arenaBytes, UInt32(truncatingIfNeeded: peak))
+        put32(&out, HeaderField.finetuneArenaBytes, UInt32(truncatingIfNeeded: finetune.arenaBytes))
+        put32(&out, HeaderField.finetuneMaxClasses, UInt32(truncatingIfNeeded: finetune.maxClasses))
+        put32(&out, HeaderField.finetuneMaxShots, UInt32(truncatingIfNeeded: finetune.maxShots))
         if let detail = finetuneDetail, finetune.arenaBytes > 0 {
-            out[44] = 1
-            out[45] = UInt8(truncatingIfNeeded: detail.augmentation)
-            out[46] = UInt8(truncatingIfNeeded: detail.maxLayers)
+            out[HeaderField.finetunePlanVersion] = 1
+            out[HeaderField.finetuneAugmentation] = UInt8(truncatingIfNeeded: detail.augmentation)
+            out[HeaderField.finetuneMaxLayers] = UInt8(truncatingIfNeeded: detail.maxLayers)
         }
         for (i, (kind, bytes, count)) in kinds.enumerated() {
-            let e = tableOffset + i * 16
-            put32(&out, e, kind.rawValue)
-            put32(&out, e + 4, UInt32(sectionAt[kind.rawValue] ?? 0))
-            put32(&out, e + 8, UInt32(truncatingIfNeeded: bytes))
-            put32(&out, e + 12, UInt32(truncatingIfNeeded: count))
+            let e = tableOffset + i * BlobLayout.sectionEntryBytes
+            put32(&out, e + SectionField.kind, kind.rawValue)
+            put32(&out, e + SectionField.offset, UInt32(sectionAt[kind.rawValue] ?? 0))
+            put32(&out, e + SectionField.bytes, UInt32(truncatingIfNeeded: bytes))
+            put32(&out, e + SectionField.count, UInt32(truncatingIfNeeded: count))
         }
         // Tensors.
         let tensorBase = sectionAt[SectionKind.tensors.rawValue] ?? 0
         for (t, tensor) in tensors.enumerated() {
-            let r = tensorBase + t * 64
-            out[r] = tensor.dtype.rawValue
-            out[r + 1] = UInt8(truncatingIfNeeded: tensor.shape.count)
-            out[r + 2] = tensor.storage.rawValue
-            for (i, d) in tensor.shape.prefix(4).enumerated() { put32(&out, r + 4 + 4 * i, UInt32(truncatingIfNeeded: d)) }
+            let r = tensorBase + t * BlobLayout.tensorRecordBytes
+            out[r + TensorField.dtype] = tensor.dtype.rawValue
+            out[r + TensorField.rank] = UInt8(truncatingIfNeeded: tensor.shape.count)
+            out[r + TensorField.storage] = tensor.storage.rawValue
+            for (i, d) in tensor.shape.prefix(4).enumerated() { put32(&out, r + TensorField.dims + 4 * i, UInt32(truncatingIfNeeded: d)) }
             let offset = tensor.storage == .constant ? dataBase + dataAt[t] : (arenaOffsets[t] ?? 0)
-            put32(&out, r + 20, UInt32(truncatingIfNeeded: offset))
-            put32(&out, r + 24, UInt32(truncatingIfNeeded: byteCount(tensor)))
-            put32(&out, r + 28, UInt32(truncatingIfNeeded: tensor.quant.count))
-            put32(&out, r + 32, UInt32(truncatingIfNeeded: tensor.quant.count > 1 ? tensor.quantAxis : 0))
-            put32(&out, r + 36, UInt32(truncatingIfNeeded: quantAt[t] >= 0 ? dataBase + quantAt[t] : 0))
-            put32(&out, r + 40, UInt32(truncatingIfNeeded: names[t].0))
-            put32(&out, r + 44, UInt32(truncatingIfNeeded: names[t].1))
+            put32(&out, r + TensorField.dataOffset, UInt32(truncatingIfNeeded: offset))
+            put32(&out, r + TensorField.dataBytes, UInt32(truncatingIfNeeded: byteCount(tensor)))
+            put32(&out, r + TensorField.quantCount, UInt32(truncatingIfNeeded: tensor.quant.count))
+            put32(&out, r + TensorField.quantAxis, UInt32(truncatingIfNeeded: tensor.quant.count > 1 ? tensor.quantAxis : 0))
+            put32(&out, r + TensorField.quantOffset, UInt32(truncatingIfNeeded: quantAt[t] >= 0 ? dataBase + quantAt[t] : 0))
+            put32(&out, r + TensorField.nameOffset, UInt32(truncatingIfNeeded: names[t].0))
+            put32(&out, r + TensorField.nameBytes, UInt32(truncatingIfNeeded: names[t].1))
         }
         // Ops.
         let opBase = sectionAt[SectionKind.ops.rawValue] ?? 0
         for (o, op) in ops.enumerated() {
-            let r = opBase + o * 64
-            out[r] = op.opcode.rawValue
-            out[r + 1] = op.activation.rawValue
-            out[r + 2] = UInt8(truncatingIfNeeded: op.inputs.count)
+            let r = opBase + o * BlobLayout.opRecordBytes
+            out[r + OpField.opcode] = op.opcode.rawValue
+            out[r + OpField.activation] = op.activation.rawValue
+            out[r + OpField.inputCount] = UInt8(truncatingIfNeeded: op.inputs.count)
             for s in 0..<BlobLayout.maxInputs {
                 let t = s < op.inputs.count ? op.inputs[s] : -1
-                put32(&out, r + 4 + 4 * s, t < 0 ? BlobLayout.absent : UInt32(truncatingIfNeeded: t))
+                put32(&out, r + OpField.inputs + 4 * s, t < 0 ? BlobLayout.absent : UInt32(truncatingIfNeeded: t))
             }
-            put32(&out, r + 28, UInt32(truncatingIfNeeded: op.output))
-            for (i, p) in op.params.prefix(8).enumerated() { put32(&out, r + 32 + 4 * i, UInt32(bitPattern: p)) }
+            put32(&out, r + OpField.output, UInt32(truncatingIfNeeded: op.output))
+            for (i, p) in op.params.prefix(8).enumerated() { put32(&out, r + OpField.params + 4 * i, UInt32(bitPattern: p)) }
         }
         // IO.
         let ioBase = sectionAt[SectionKind.io.rawValue] ?? 0
         var k = 0
         for i in inputs {
-            let r = ioBase + 16 * k
-            put32(&out, r, 0)
-            put32(&out, r + 4, UInt32(truncatingIfNeeded: i.tensor))
-            put32(&out, r + 8, i.mean.bitPattern)
-            put32(&out, r + 12, i.std.bitPattern)
+            let r = ioBase + BlobLayout.ioRecordBytes * k
+            put32(&out, r + IOField.role, 0)
+            put32(&out, r + IOField.tensor, UInt32(truncatingIfNeeded: i.tensor))
+            put32(&out, r + IOField.mean, i.mean.bitPattern)
+            put32(&out, r + IOField.std, i.std.bitPattern)
             k += 1
         }
         for t in outputs {
-            let r = ioBase + 16 * k
-            put32(&out, r, 1)
-            put32(&out, r + 4, UInt32(truncatingIfNeeded: t))
-            put32(&out, r + 12, Float(1).bitPattern)
+            let r = ioBase + BlobLayout.ioRecordBytes * k
+            put32(&out, r + IOField.role, 1)
+            put32(&out, r + IOField.tensor, UInt32(truncatingIfNeeded: t))
+            put32(&out, r + IOField.std, Float(1).bitPattern)
             k += 1
         }
         // Metadata, strings, data.
         if let metaBase = sectionAt[SectionKind.metadata.rawValue] {
             for (m, (key, value)) in meta.enumerated() {
-                let r = metaBase + 16 * m
-                put32(&out, r, UInt32(key.0))
-                put32(&out, r + 4, UInt32(key.1))
-                put32(&out, r + 8, UInt32(value.0))
-                put32(&out, r + 12, UInt32(value.1))
+                let r = metaBase + BlobLayout.metadataRecordBytes * m
+                put32(&out, r + MetadataField.keyOffset, UInt32(key.0))
+                put32(&out, r + MetadataField.keyBytes, UInt32(key.1))
+                put32(&out, r + MetadataField.valueOffset, UInt32(value.0))
+                put32(&out, r + MetadataField.valueBytes, UInt32(value.1))
             }
         }
         for (i, b) in strings.enumerated() { out[stringsBase + i] = b }
         for (i, b) in data.enumerated() { out[dataBase + i] = b }
         // CRC last, over everything else.
         let crc = out.withUnsafeBytes { CRC32.blob($0) }
-        put32(&out, 8, crc)
+        put32(&out, HeaderField.crc, crc)
         // Prove it.
         if validate { try validateBlob(out) }
         return out

@@ -107,8 +107,10 @@ public enum SectionKind: UInt32, CaseIterable, Sendable {
     /// Bytes per record, or 0 for the byte sections.
     var recordSize: Int {
         switch self {
-        case .tensors, .ops: return 64
-        case .io, .metadata: return 16
+        case .tensors: return BlobLayout.tensorRecordBytes
+        case .ops: return BlobLayout.opRecordBytes
+        case .io: return BlobLayout.ioRecordBytes
+        case .metadata: return BlobLayout.metadataRecordBytes
         case .data, .strings: return 0
         }
     }
@@ -137,6 +139,64 @@ public enum BlobLayout {
     public static let maxStride = 16
     /// Marks an absent input slot.
     public static let absent: UInt32 = 0xFFFF_FFFF
+}
+
+// MARK: Field offsets
+//
+// The byte offset of every field inside its record, as docs/blob-format.md
+// and the drawing at the top of BlobReader.swift give them. The reader, the
+// validator, the host's BlobBuilder and the on-device tuned-blob writer all
+// read and write through these names; none spells an offset as a number.
+
+/// The 64-byte header.
+public enum HeaderField {
+    public static let magic = 0, version = 4, headerBytes = 6, crc = 8, fileBytes = 12, flags = 16
+    public static let sectionCount = 20, sectionTable = 24, arenaBytes = 28, finetuneArenaBytes = 32
+    public static let finetuneMaxClasses = 36, finetuneMaxShots = 40
+    public static let finetunePlanVersion = 44, finetuneAugmentation = 45, finetuneMaxLayers = 46
+    /// Bytes 47 … 63 are zero.
+    public static let reserved = 47
+}
+
+/// A section-table entry (16 bytes).
+public enum SectionField {
+    public static let kind = 0, offset = 4, bytes = 8, count = 12
+}
+
+/// A tensor record (64 bytes, in TENSORS).
+public enum TensorField {
+    public static let dtype = 0, rank = 1, storage = 2, reserved = 3
+    /// Four u32 dims, 4 bytes apart.
+    public static let dims = 4
+    public static let dataOffset = 20, dataBytes = 24, quantCount = 28, quantAxis = 32, quantOffset = 36
+    public static let nameOffset = 40, nameBytes = 44
+    /// Bytes 48 … 63 are zero.
+    public static let reservedTail = 48
+}
+
+/// An op record (64 bytes, in OPS).
+public enum OpField {
+    public static let opcode = 0, activation = 1, inputCount = 2, reserved = 3
+    /// Six u32 input slots, 4 bytes apart.
+    public static let inputs = 4
+    public static let output = 28
+    /// Eight i32 params, 4 bytes apart.
+    public static let params = 32
+}
+
+/// An IO record (16 bytes, in IO).
+public enum IOField {
+    public static let role = 0, tensor = 4, mean = 8, std = 12
+}
+
+/// A METADATA record (16 bytes): key and value as (offset, bytes) in STRINGS.
+public enum MetadataField {
+    public static let keyOffset = 0, keyBytes = 4, valueOffset = 8, valueBytes = 12
+}
+
+/// A quantization record (8 bytes, in DATA).
+public enum QuantField {
+    public static let scale = 0, zeroPoint = 4
 }
 
 /// A decoded tensor record. Produced by ``Model/tensor(_:)`` from a validated blob.

@@ -92,42 +92,44 @@ public struct Model {
         self.base = base
 
         // Header.
-        let magic = readU32(bytes, 0)
+        let magic = readU32(bytes, HeaderField.magic)
         guard magic == BlobLayout.magic else { throw .badMagic(found: magic) }
-        let version = Int(readU16(bytes, 4))
+        let version = Int(readU16(bytes, HeaderField.version))
         guard version == BlobLayout.version else {
             throw .unsupportedVersion(found: version, supported: BlobLayout.version)
         }
-        let headerBytes = Int(readU16(bytes, 6))
+        let headerBytes = Int(readU16(bytes, HeaderField.headerBytes))
         guard headerBytes == BlobLayout.headerBytes else {
             throw .fieldMismatch(field: .headerBytes, index: 0, expected: BlobLayout.headerBytes, found: headerBytes)
         }
-        let fileBytes = toInt(readU32(bytes, 12))
+        let fileBytes = toInt(readU32(bytes, HeaderField.fileBytes))
         guard fileBytes == n else { throw .fileSizeMismatch(declared: fileBytes, actual: n) }
-        let stored = readU32(bytes, 8)
+        let stored = readU32(bytes, HeaderField.crc)
         let computed = CRC32.blob(bytes)
         guard stored == computed else { throw .crcMismatch(stored: stored, computed: computed) }
         crc = stored
-        let flags = readU32(bytes, 16)
+        let flags = readU32(bytes, HeaderField.flags)
         guard flags == 0 else { throw .invalidField(field: .flags, index: 0, value: toInt(flags)) }
-        if readU8(bytes, 47) != 0 { throw .invalidField(field: .reserved, index: 47, value: Int(readU8(bytes, 47))) }
-        for off in stride(from: 48, to: 64, by: 4) where readU32(bytes, off) != 0 {
+        if readU8(bytes, HeaderField.reserved) != 0 {
+            throw .invalidField(field: .reserved, index: HeaderField.reserved, value: Int(readU8(bytes, HeaderField.reserved)))
+        }
+        for off in stride(from: HeaderField.reserved + 1, to: BlobLayout.headerBytes, by: 4) where readU32(bytes, off) != 0 {
             throw .invalidField(field: .reserved, index: off, value: toInt(readU32(bytes, off)))
         }
-        arenaBytes = toInt(readU32(bytes, 28))
+        arenaBytes = toInt(readU32(bytes, HeaderField.arenaBytes))
         guard arenaBytes % BlobLayout.alignment == 0 else {
             throw .misaligned(field: .arenaBytes, index: 0, offset: arenaBytes, alignment: BlobLayout.alignment)
         }
-        finetuneArenaBytes = toInt(readU32(bytes, 32))
-        finetuneMaxClasses = toInt(readU32(bytes, 36))
-        finetuneMaxShots = toInt(readU32(bytes, 40))
+        finetuneArenaBytes = toInt(readU32(bytes, HeaderField.finetuneArenaBytes))
+        finetuneMaxClasses = toInt(readU32(bytes, HeaderField.finetuneMaxClasses))
+        finetuneMaxShots = toInt(readU32(bytes, HeaderField.finetuneMaxShots))
         if finetuneArenaBytes == 0 && (finetuneMaxClasses != 0 || finetuneMaxShots != 0) {
             throw .invalidField(field: .finetunePlan, index: 0, value: finetuneMaxClasses)
         }
         // The plan record's version: 0 leaves bytes 45 and 46 zero; 1 needs a plan.
-        finetunePlanVersion = Int(readU8(bytes, 44))
-        finetuneAugmentation = Int(readU8(bytes, 45))
-        finetuneMaxLayers = Int(readU8(bytes, 46))
+        finetunePlanVersion = Int(readU8(bytes, HeaderField.finetunePlanVersion))
+        finetuneAugmentation = Int(readU8(bytes, HeaderField.finetuneAugmentation))
+        finetuneMaxLayers = Int(readU8(bytes, HeaderField.finetuneMaxLayers))
         switch finetunePlanVersion {
         case 0:
             if finetuneAugmentation != 0 { throw .invalidField(field: .finetunePlan, index: 45, value: finetuneAugmentation) }
@@ -140,11 +142,11 @@ public struct Model {
         }
 
         // Section table.
-        let sectionCount = toInt(readU32(bytes, 20))
+        let sectionCount = toInt(readU32(bytes, HeaderField.sectionCount))
         guard sectionCount >= 1 && sectionCount <= BlobLayout.maxSections else {
             throw .countOverflow(field: .sectionCount, index: 0, value: sectionCount, maximum: BlobLayout.maxSections)
         }
-        let table = toInt(readU32(bytes, 24))
+        let table = toInt(readU32(bytes, HeaderField.sectionTable))
         let tableBytes = sectionCount * BlobLayout.sectionEntryBytes
         guard table % BlobLayout.alignment == 0 else {
             throw .misaligned(field: .sectionTableOffset, index: 0, offset: table, alignment: BlobLayout.alignment)
@@ -156,7 +158,7 @@ public struct Model {
         var found = (tensors: -1, ops: -1, io: -1, data: -1, strings: -1, metadata: -1)
         for s in 0..<sectionCount {
             let e = table + s * BlobLayout.sectionEntryBytes
-            let rawKind = readU32(bytes, e)
+            let rawKind = readU32(bytes, e + SectionField.kind)
             guard let kind = SectionKind(rawValue: rawKind) else {
                 throw .unknownSection(index: s, kind: toInt(rawKind))
             }
@@ -170,9 +172,9 @@ public struct Model {
             case .metadata: previous = found.metadata; found.metadata = s
             }
             if previous >= 0 { throw .duplicateSection(kind: Int(kind.rawValue)) }
-            let offset = toInt(readU32(bytes, e + 4))
-            let size = toInt(readU32(bytes, e + 8))
-            let count = toInt(readU32(bytes, e + 12))
+            let offset = toInt(readU32(bytes, e + SectionField.offset))
+            let size = toInt(readU32(bytes, e + SectionField.bytes))
+            let count = toInt(readU32(bytes, e + SectionField.count))
             guard offset % BlobLayout.alignment == 0 else {
                 throw .misaligned(field: .sectionOffset, index: s, offset: offset, alignment: BlobLayout.alignment)
             }
@@ -196,8 +198,8 @@ public struct Model {
             // Every other section must not overlap this one.
             for p in 0..<s {
                 let pe = table + p * BlobLayout.sectionEntryBytes
-                let po = toInt(readU32(bytes, pe + 4))
-                let ps = toInt(readU32(bytes, pe + 8))
+                let po = toInt(readU32(bytes, pe + SectionField.offset))
+                let ps = toInt(readU32(bytes, pe + SectionField.bytes))
                 if offset < po + ps && po < offset + size { throw .overlappingSections(first: p, second: s) }
             }
         }
@@ -208,18 +210,18 @@ public struct Model {
         guard found.ops >= 0 else { throw .missingSection(kind: 2) }
         guard found.io >= 0 else { throw .missingSection(kind: 3) }
         guard found.data >= 0 else { throw .missingSection(kind: 4) }
-        tensorsOffset = entry(found.tensors, 4)
-        tensorCount = entry(found.tensors, 12)
-        opsOffset = entry(found.ops, 4)
-        opCount = entry(found.ops, 12)
-        ioOffset = entry(found.io, 4)
-        ioCount = entry(found.io, 12)
-        dataOffset = entry(found.data, 4)
-        dataBytes = entry(found.data, 8)
-        stringsOffset = entry(found.strings, 4)
-        stringsBytes = entry(found.strings, 8)
-        metadataOffset = entry(found.metadata, 4)
-        metadataCount = entry(found.metadata, 12)
+        tensorsOffset = entry(found.tensors, SectionField.offset)
+        tensorCount = entry(found.tensors, SectionField.count)
+        opsOffset = entry(found.ops, SectionField.offset)
+        opCount = entry(found.ops, SectionField.count)
+        ioOffset = entry(found.io, SectionField.offset)
+        ioCount = entry(found.io, SectionField.count)
+        dataOffset = entry(found.data, SectionField.offset)
+        dataBytes = entry(found.data, SectionField.bytes)
+        stringsOffset = entry(found.strings, SectionField.offset)
+        stringsBytes = entry(found.strings, SectionField.bytes)
+        metadataOffset = entry(found.metadata, SectionField.offset)
+        metadataCount = entry(found.metadata, SectionField.count)
 
         var scanned = 0
         for t in 0..<tensorCount { scanned += try validateTensor(t) }
@@ -238,51 +240,51 @@ public struct Model {
     /// The decoded record of tensor `index` (`0 ..< tensorCount`).
     public func tensor(_ index: Int) -> TensorInfo {
         let r = tensorsOffset + index * BlobLayout.tensorRecordBytes
-        let rank = Int(readU8(bytes, r + 1))
+        let rank = Int(readU8(bytes, r + TensorField.rank))
         return TensorInfo(
-            dtype: DType(rawValue: readU8(bytes, r)) ?? .f32,
+            dtype: DType(rawValue: readU8(bytes, r + TensorField.dtype)) ?? .f32,
             rank: rank,
-            storage: Storage(rawValue: readU8(bytes, r + 2)) ?? .arena,
-            dims: (toInt(readU32(bytes, r + 4)), toInt(readU32(bytes, r + 8)),
-                   toInt(readU32(bytes, r + 12)), toInt(readU32(bytes, r + 16))),
-            dataOffset: toInt(readU32(bytes, r + 20)),
-            dataBytes: toInt(readU32(bytes, r + 24)),
-            quantCount: toInt(readU32(bytes, r + 28)),
-            quantAxis: toInt(readU32(bytes, r + 32)),
-            quantOffset: toInt(readU32(bytes, r + 36)),
-            nameOffset: toInt(readU32(bytes, r + 40)),
-            nameBytes: toInt(readU32(bytes, r + 44)))
+            storage: Storage(rawValue: readU8(bytes, r + TensorField.storage)) ?? .arena,
+            dims: (toInt(readU32(bytes, r + TensorField.dims)), toInt(readU32(bytes, r + TensorField.dims + 4)),
+                   toInt(readU32(bytes, r + TensorField.dims + 8)), toInt(readU32(bytes, r + TensorField.dims + 12))),
+            dataOffset: toInt(readU32(bytes, r + TensorField.dataOffset)),
+            dataBytes: toInt(readU32(bytes, r + TensorField.dataBytes)),
+            quantCount: toInt(readU32(bytes, r + TensorField.quantCount)),
+            quantAxis: toInt(readU32(bytes, r + TensorField.quantAxis)),
+            quantOffset: toInt(readU32(bytes, r + TensorField.quantOffset)),
+            nameOffset: toInt(readU32(bytes, r + TensorField.nameOffset)),
+            nameBytes: toInt(readU32(bytes, r + TensorField.nameBytes)))
     }
 
     /// Quantization record `channel` of a tensor (`0 ..< quantCount`).
     public func quant(_ info: TensorInfo, _ channel: Int) -> QuantParams {
         let r = info.quantOffset + channel * BlobLayout.quantRecordBytes
-        return QuantParams(scale: Float(bitPattern: readU32(bytes, r)),
-                           zeroPoint: Int32(bitPattern: readU32(bytes, r + 4)))
+        return QuantParams(scale: Float(bitPattern: readU32(bytes, r + QuantField.scale)),
+                           zeroPoint: Int32(bitPattern: readU32(bytes, r + QuantField.zeroPoint)))
     }
 
     /// The decoded record of op `index` (`0 ..< opCount`).
     public func op(_ index: Int) -> OpInfo {
         let r = opsOffset + index * BlobLayout.opRecordBytes
         func slot(_ i: Int) -> Int {
-            let v = readU32(bytes, r + 4 + 4 * i)
+            let v = readU32(bytes, r + OpField.inputs + 4 * i)
             return v == BlobLayout.absent ? -1 : toInt(v)
         }
-        func param(_ i: Int) -> Int32 { Int32(bitPattern: readU32(bytes, r + 32 + 4 * i)) }
+        func param(_ i: Int) -> Int32 { Int32(bitPattern: readU32(bytes, r + OpField.params + 4 * i)) }
         return OpInfo(
-            opcode: Opcode(rawValue: readU8(bytes, r)) ?? .reshape,
-            activation: Activation(rawValue: readU8(bytes, r + 1)) ?? .none,
-            inputCount: Int(readU8(bytes, r + 2)),
+            opcode: Opcode(rawValue: readU8(bytes, r + OpField.opcode)) ?? .reshape,
+            activation: Activation(rawValue: readU8(bytes, r + OpField.activation)) ?? .none,
+            inputCount: Int(readU8(bytes, r + OpField.inputCount)),
             inputs: (slot(0), slot(1), slot(2), slot(3), slot(4), slot(5)),
-            output: toInt(readU32(bytes, r + 28)),
+            output: toInt(readU32(bytes, r + OpField.output)),
             params: (param(0), param(1), param(2), param(3), param(4), param(5), param(6), param(7)))
     }
 
     /// An IO record: role 0 = input, 1 = output.
     public func io(_ index: Int) -> (role: Int, tensor: Int, mean: Float, std: Float) {
         let r = ioOffset + index * BlobLayout.ioRecordBytes
-        return (toInt(readU32(bytes, r)), toInt(readU32(bytes, r + 4)),
-                Float(bitPattern: readU32(bytes, r + 8)), Float(bitPattern: readU32(bytes, r + 12)))
+        return (toInt(readU32(bytes, r + IOField.role)), toInt(readU32(bytes, r + IOField.tensor)),
+                Float(bitPattern: readU32(bytes, r + IOField.mean)), Float(bitPattern: readU32(bytes, r + IOField.std)))
     }
 
     /// The graph's `k`-th input (role 0), or nil.
@@ -316,8 +318,8 @@ public struct Model {
     /// Metadata entry `index` as (key, value) UTF-8 bytes.
     public func metadata(_ index: Int) -> (key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
         let r = metadataOffset + index * BlobLayout.metadataRecordBytes
-        return (string(toInt(readU32(bytes, r)), toInt(readU32(bytes, r + 4))),
-                string(toInt(readU32(bytes, r + 8)), toInt(readU32(bytes, r + 12))))
+        return (string(toInt(readU32(bytes, r + MetadataField.keyOffset)), toInt(readU32(bytes, r + MetadataField.keyBytes))),
+                string(toInt(readU32(bytes, r + MetadataField.valueOffset)), toInt(readU32(bytes, r + MetadataField.valueBytes))))
     }
 
     /// The value bytes of the first metadata entry whose key equals `key`.

@@ -10,24 +10,24 @@ extension Model {
     func validateTensor(_ t: Int) throws(SprigError) -> Int {
         var scanned = 0
         let r = tensorsOffset + t * BlobLayout.tensorRecordBytes
-        guard let dtype = DType(rawValue: readU8(bytes, r)) else {
-            throw .invalidField(field: .tensorDType, index: t, value: Int(readU8(bytes, r)))
+        guard let dtype = DType(rawValue: readU8(bytes, r + TensorField.dtype)) else {
+            throw .invalidField(field: .tensorDType, index: t, value: Int(readU8(bytes, r + TensorField.dtype)))
         }
-        let rank = Int(readU8(bytes, r + 1))
+        let rank = Int(readU8(bytes, r + TensorField.rank))
         guard rank <= BlobLayout.maxRank else {
             throw .invalidField(field: .tensorRank, index: t, value: rank)
         }
-        guard let storage = Storage(rawValue: readU8(bytes, r + 2)) else {
-            throw .invalidField(field: .tensorStorage, index: t, value: Int(readU8(bytes, r + 2)))
+        guard let storage = Storage(rawValue: readU8(bytes, r + TensorField.storage)) else {
+            throw .invalidField(field: .tensorStorage, index: t, value: Int(readU8(bytes, r + TensorField.storage)))
         }
-        guard readU8(bytes, r + 3) == 0 else { throw .invalidField(field: .reserved, index: t, value: Int(readU8(bytes, r + 3))) }
-        for off in stride(from: 48, to: 64, by: 4) where readU32(bytes, r + off) != 0 {
+        guard readU8(bytes, r + TensorField.reserved) == 0 else { throw .invalidField(field: .reserved, index: t, value: Int(readU8(bytes, r + TensorField.reserved))) }
+        for off in stride(from: TensorField.reservedTail, to: BlobLayout.tensorRecordBytes, by: 4) where readU32(bytes, r + off) != 0 {
             throw .invalidField(field: .reserved, index: t, value: toInt(readU32(bytes, r + off)))
         }
         // Shape: used dims ≥ 1, unused 0, product × size without overflow.
         var product = dtype.size
         for i in 0..<BlobLayout.maxRank {
-            let d = toInt(readU32(bytes, r + 4 + 4 * i))
+            let d = toInt(readU32(bytes, r + TensorField.dims + 4 * i))
             if i < rank {
                 guard d >= 1 else { throw .invalidField(field: .tensorDims, index: t, value: d) }
                 let (p, overflow) = product.multipliedReportingOverflow(by: d)
@@ -37,11 +37,11 @@ extension Model {
                 throw .invalidField(field: .tensorDims, index: t, value: d)
             }
         }
-        let dataBytes = toInt(readU32(bytes, r + 24))
+        let dataBytes = toInt(readU32(bytes, r + TensorField.dataBytes))
         guard dataBytes == product else {
             throw .fieldMismatch(field: .tensorDataBytes, index: t, expected: product, found: dataBytes)
         }
-        let offset = toInt(readU32(bytes, r + 20))
+        let offset = toInt(readU32(bytes, r + TensorField.dataOffset))
         guard offset % BlobLayout.alignment == 0 else {
             throw .misaligned(field: .tensorDataOffset, index: t, offset: offset, alignment: BlobLayout.alignment)
         }
@@ -66,16 +66,16 @@ extension Model {
             }
         }
         // Quantization.
-        let quantCount = toInt(readU32(bytes, r + 28))
-        let axis = toInt(readU32(bytes, r + 32))
-        let quantOffset = toInt(readU32(bytes, r + 36))
+        let quantCount = toInt(readU32(bytes, r + TensorField.quantCount))
+        let axis = toInt(readU32(bytes, r + TensorField.quantAxis))
+        let quantOffset = toInt(readU32(bytes, r + TensorField.quantOffset))
         if quantCount == 0 {
             guard axis == 0 else { throw .invalidField(field: .quantAxis, index: t, value: axis) }
             guard quantOffset == 0 else { throw .invalidField(field: .quantOffset, index: t, value: quantOffset) }
         } else {
             if quantCount > 1 {
                 guard axis < rank else { throw .invalidField(field: .quantAxis, index: t, value: axis) }
-                let d = toInt(readU32(bytes, r + 4 + 4 * axis))
+                let d = toInt(readU32(bytes, r + TensorField.dims + 4 * axis))
                 guard quantCount == d else {
                     throw .fieldMismatch(field: .quantCount, index: t, expected: d, found: quantCount)
                 }
@@ -103,8 +103,8 @@ extension Model {
                 }
             }
         }
-        let nameOffset = toInt(readU32(bytes, r + 40))
-        let nameBytes = toInt(readU32(bytes, r + 44))
+        let nameOffset = toInt(readU32(bytes, r + TensorField.nameOffset))
+        let nameBytes = toInt(readU32(bytes, r + TensorField.nameBytes))
         if nameBytes > 0 || nameOffset > 0 {
             guard fits(nameOffset, nameBytes, stringsBytes) else {
                 throw .outOfBounds(field: .tensorName, index: t, offset: nameOffset, bytes: nameBytes, limit: stringsBytes)
@@ -123,13 +123,13 @@ extension Model {
         for p in 0...t {
             let r = tensorsOffset + p * BlobLayout.tensorRecordBytes
             // Ranges of earlier records were validated: their sums do not overflow.
-            if readU8(bytes, r + 2) == Storage.constant.rawValue && !(p == t && field == .tensorDataOffset) {
-                let o = toInt(readU32(bytes, r + 20)), n = toInt(readU32(bytes, r + 24))
+            if readU8(bytes, r + TensorField.storage) == Storage.constant.rawValue && !(p == t && field == .tensorDataOffset) {
+                let o = toInt(readU32(bytes, r + TensorField.dataOffset)), n = toInt(readU32(bytes, r + TensorField.dataBytes))
                 if offset < o + n && o < offset + count { throw .overlappingData(field: field, first: p, second: t) }
             }
-            let quantCount = toInt(readU32(bytes, r + 28))
+            let quantCount = toInt(readU32(bytes, r + TensorField.quantCount))
             if p < t && quantCount > 0 {
-                let o = toInt(readU32(bytes, r + 36)), n = quantCount * BlobLayout.quantRecordBytes
+                let o = toInt(readU32(bytes, r + TensorField.quantOffset)), n = quantCount * BlobLayout.quantRecordBytes
                 if offset < o + n && o < offset + count { throw .overlappingData(field: field, first: p, second: t) }
             }
         }
@@ -170,8 +170,8 @@ extension Model {
 
     func validateMetadata(_ m: Int) throws(SprigError) {
         let r = metadataOffset + m * BlobLayout.metadataRecordBytes
-        let ko = toInt(readU32(bytes, r)), kb = toInt(readU32(bytes, r + 4))
-        let vo = toInt(readU32(bytes, r + 8)), vb = toInt(readU32(bytes, r + 12))
+        let ko = toInt(readU32(bytes, r + MetadataField.keyOffset)), kb = toInt(readU32(bytes, r + MetadataField.keyBytes))
+        let vo = toInt(readU32(bytes, r + MetadataField.valueOffset)), vb = toInt(readU32(bytes, r + MetadataField.valueBytes))
         guard fits(ko, kb, stringsBytes) else {
             throw .outOfBounds(field: .metadataKey, index: m, offset: ko, bytes: kb, limit: stringsBytes)
         }
@@ -187,25 +187,25 @@ extension Model {
     func validateOp(_ o: Int) throws(SprigError) -> Int {
         var scanned = 0
         let r = opsOffset + o * BlobLayout.opRecordBytes
-        let rawOpcode = readU8(bytes, r)
+        let rawOpcode = readU8(bytes, r + OpField.opcode)
         guard let opcode = Opcode(rawValue: rawOpcode) else { throw .unknownOpcode(op: o, value: Int(rawOpcode)) }
-        guard let activation = Activation(rawValue: readU8(bytes, r + 1)) else {
-            throw .invalidField(field: .opActivation, index: o, value: Int(readU8(bytes, r + 1)))
+        guard let activation = Activation(rawValue: readU8(bytes, r + OpField.activation)) else {
+            throw .invalidField(field: .opActivation, index: o, value: Int(readU8(bytes, r + OpField.activation)))
         }
-        guard readU8(bytes, r + 3) == 0 else { throw .invalidField(field: .reserved, index: o, value: Int(readU8(bytes, r + 3))) }
-        let inputCount = Int(readU8(bytes, r + 2))
+        guard readU8(bytes, r + OpField.reserved) == 0 else { throw .invalidField(field: .reserved, index: o, value: Int(readU8(bytes, r + OpField.reserved))) }
+        let inputCount = Int(readU8(bytes, r + OpField.inputCount))
         guard inputCount >= 1 && inputCount <= BlobLayout.maxInputs else {
             throw .invalidField(field: .opInputCount, index: o, value: inputCount)
         }
         for s in 0..<BlobLayout.maxInputs {
-            let v = readU32(bytes, r + 4 + 4 * s)
+            let v = readU32(bytes, r + OpField.inputs + 4 * s)
             if v == BlobLayout.absent { continue }
             guard s < inputCount else { throw .invalidField(field: .opInput, index: o, value: s) }
             guard toInt(v) < tensorCount else {
                 throw .countOverflow(field: .opInput, index: o, value: toInt(v), maximum: tensorCount - 1)
             }
         }
-        let out = toInt(readU32(bytes, r + 28))
+        let out = toInt(readU32(bytes, r + OpField.output))
         guard out < tensorCount else {
             throw .countOverflow(field: .opOutput, index: o, value: out, maximum: tensorCount - 1)
         }
@@ -512,11 +512,11 @@ extension Model {
         for o in 0..<opCount {
             let r = opsOffset + o * BlobLayout.opRecordBytes
             for s in 0..<BlobLayout.maxInputs {
-                let v = readU32(bytes, r + 4 + 4 * s)
+                let v = readU32(bytes, r + OpField.inputs + 4 * s)
                 guard v != BlobLayout.absent, tensor(toInt(v)).storage == .constant else { continue }
                 for p in 0...o {
                     let pr = opsOffset + p * BlobLayout.opRecordBytes
-                    for q in 0..<(p == o ? s : BlobLayout.maxInputs) where readU32(bytes, pr + 4 + 4 * q) == v {
+                    for q in 0..<(p == o ? s : BlobLayout.maxInputs) where readU32(bytes, pr + OpField.inputs + 4 * q) == v {
                         throw .sharedConstant(op: o, slot: s, tensor: toInt(v), firstOp: p)
                     }
                 }

@@ -62,28 +62,28 @@ extension FineTuner {
         let d = head.featureCount, c = classCount
 
         // Header.
-        put32(out, 0, BlobLayout.magic)
-        out.storeBytes(of: UInt16(BlobLayout.version).littleEndian, toByteOffset: 4, as: UInt16.self)
-        out.storeBytes(of: UInt16(BlobLayout.headerBytes).littleEndian, toByteOffset: 6, as: UInt16.self)
-        put32(out, 12, UInt32(truncatingIfNeeded: t.fileBytes))
-        put32(out, 20, UInt32(truncatingIfNeeded: t.sectionCount))
-        put32(out, 24, UInt32(BlobLayout.headerBytes))
-        put32(out, 28, UInt32(truncatingIfNeeded: t.arenaBytes))
-        put32(out, 32, UInt32(truncatingIfNeeded: t.planBytes))
-        put32(out, 36, UInt32(truncatingIfNeeded: plan.maxClasses))
-        put32(out, 40, UInt32(truncatingIfNeeded: plan.maxShots))
+        put32(out, HeaderField.magic, BlobLayout.magic)
+        out.storeBytes(of: UInt16(BlobLayout.version).littleEndian, toByteOffset: HeaderField.version, as: UInt16.self)
+        out.storeBytes(of: UInt16(BlobLayout.headerBytes).littleEndian, toByteOffset: HeaderField.headerBytes, as: UInt16.self)
+        put32(out, HeaderField.fileBytes, UInt32(truncatingIfNeeded: t.fileBytes))
+        put32(out, HeaderField.sectionCount, UInt32(truncatingIfNeeded: t.sectionCount))
+        put32(out, HeaderField.sectionTable, UInt32(BlobLayout.headerBytes))
+        put32(out, HeaderField.arenaBytes, UInt32(truncatingIfNeeded: t.arenaBytes))
+        put32(out, HeaderField.finetuneArenaBytes, UInt32(truncatingIfNeeded: t.planBytes))
+        put32(out, HeaderField.finetuneMaxClasses, UInt32(truncatingIfNeeded: plan.maxClasses))
+        put32(out, HeaderField.finetuneMaxShots, UInt32(truncatingIfNeeded: plan.maxShots))
         if let augmentation = plan.augmentation, let layers = plan.maxLayers {
-            out.storeBytes(of: UInt8(1), toByteOffset: 44, as: UInt8.self)
-            out.storeBytes(of: UInt8(truncatingIfNeeded: augmentation), toByteOffset: 45, as: UInt8.self)
-            out.storeBytes(of: UInt8(truncatingIfNeeded: layers), toByteOffset: 46, as: UInt8.self)
+            out.storeBytes(of: UInt8(1), toByteOffset: HeaderField.finetunePlanVersion, as: UInt8.self)
+            out.storeBytes(of: UInt8(truncatingIfNeeded: augmentation), toByteOffset: HeaderField.finetuneAugmentation, as: UInt8.self)
+            out.storeBytes(of: UInt8(truncatingIfNeeded: layers), toByteOffset: HeaderField.finetuneMaxLayers, as: UInt8.self)
         }
         // Section table.
         // (No local functions that capture a `var`: those box it on the heap in debug builds.)
         var entry = BlobLayout.headerBytes
-        putSection(out, &entry, .tensors, t.tensorsAt, t.tensorCount * 64, t.tensorCount)
-        putSection(out, &entry, .ops, t.opsAt, t.opCount * 64, t.opCount)
-        putSection(out, &entry, .io, t.ioAt, 2 * 16, 2)
-        if t.metadataCount > 0 { putSection(out, &entry, .metadata, t.metadataAt, t.metadataCount * 16, t.metadataCount) }
+        putSection(out, &entry, .tensors, t.tensorsAt, t.tensorCount * BlobLayout.tensorRecordBytes, t.tensorCount)
+        putSection(out, &entry, .ops, t.opsAt, t.opCount * BlobLayout.opRecordBytes, t.opCount)
+        putSection(out, &entry, .io, t.ioAt, 2 * BlobLayout.ioRecordBytes, 2)
+        if t.metadataCount > 0 { putSection(out, &entry, .metadata, t.metadataAt, t.metadataCount * BlobLayout.metadataRecordBytes, t.metadataCount) }
         if t.stringsBytes > 0 { putSection(out, &entry, .strings, t.stringsAt, t.stringsBytes, 0) }
         putSection(out, &entry, .data, t.dataAt, t.dataBytes, 0)
 
@@ -92,35 +92,36 @@ extension FineTuner {
             let e = remap + 4 * old
             guard e[0] >= 0 else { continue }
             let info = model.tensor(old)
-            let r = t.tensorsAt + Int(e[0]) * 64
-            (out + r).copyMemory(from: src + model.tensorsOffset + old * 64, byteCount: 64)
+            let r = t.tensorsAt + Int(e[0]) * BlobLayout.tensorRecordBytes
+            (out + r).copyMemory(from: src + model.tensorsOffset + old * BlobLayout.tensorRecordBytes,
+                                byteCount: BlobLayout.tensorRecordBytes)
             if info.storage == .constant {
-                put32(out, r + 20, UInt32(truncatingIfNeeded: t.dataAt + Int(e[1])))
+                put32(out, r + TensorField.dataOffset, UInt32(truncatingIfNeeded: t.dataAt + Int(e[1])))
                 let trained = segment == nil ? -1 : Int(int32s(layout.slots)[4 * old + 2])
                 let from = trained >= 0 ? UnsafeRawPointer(base + layout.parameters.offset + trained) : src + info.dataOffset
                 (out + t.dataAt + Int(e[1])).copyMemory(from: from, byteCount: info.dataBytes)
             }
             if info.quantCount > 0 {
-                put32(out, r + 36, UInt32(truncatingIfNeeded: t.dataAt + Int(e[2])))
+                put32(out, r + TensorField.quantOffset, UInt32(truncatingIfNeeded: t.dataAt + Int(e[2])))
                 (out + t.dataAt + Int(e[2])).copyMemory(from: src + info.quantOffset,
                                                         byteCount: info.quantCount * BlobLayout.quantRecordBytes)
             }
-            put32(out, r + 40, info.nameBytes > 0 ? UInt32(truncatingIfNeeded: e[3]) : 0)
+            put32(out, r + TensorField.nameOffset, info.nameBytes > 0 ? UInt32(truncatingIfNeeded: e[3]) : 0)
             copyBytes(model.name(info), to: out + t.stringsAt + Int(e[3]))
         }
         // New tensors.
         func tensor(_ index: Int, _ storage: Storage, _ d0: Int, _ d1: Int, offset: Int, name: Int, _ label: StaticString) {
-            let r = t.tensorsAt + index * 64
+            let r = t.tensorsAt + index * BlobLayout.tensorRecordBytes
             let rank = d1 > 0 ? 2 : 1
-            out.storeBytes(of: DType.f32.rawValue, toByteOffset: r, as: UInt8.self)
-            out.storeBytes(of: UInt8(rank), toByteOffset: r + 1, as: UInt8.self)
-            out.storeBytes(of: storage.rawValue, toByteOffset: r + 2, as: UInt8.self)
-            put32(out, r + 4, UInt32(truncatingIfNeeded: d0))
-            put32(out, r + 8, UInt32(truncatingIfNeeded: d1))
-            put32(out, r + 20, UInt32(truncatingIfNeeded: offset))
-            put32(out, r + 24, UInt32(truncatingIfNeeded: 4 * d0 * max(d1, 1)))
-            put32(out, r + 40, UInt32(truncatingIfNeeded: name))
-            put32(out, r + 44, UInt32(truncatingIfNeeded: label.utf8CodeUnitCount))
+            out.storeBytes(of: DType.f32.rawValue, toByteOffset: r + TensorField.dtype, as: UInt8.self)
+            out.storeBytes(of: UInt8(rank), toByteOffset: r + TensorField.rank, as: UInt8.self)
+            out.storeBytes(of: storage.rawValue, toByteOffset: r + TensorField.storage, as: UInt8.self)
+            put32(out, r + TensorField.dims, UInt32(truncatingIfNeeded: d0))
+            put32(out, r + TensorField.dims + 4, UInt32(truncatingIfNeeded: d1))
+            put32(out, r + TensorField.dataOffset, UInt32(truncatingIfNeeded: offset))
+            put32(out, r + TensorField.dataBytes, UInt32(truncatingIfNeeded: 4 * d0 * max(d1, 1)))
+            put32(out, r + TensorField.nameOffset, UInt32(truncatingIfNeeded: name))
+            put32(out, r + TensorField.nameBytes, UInt32(truncatingIfNeeded: label.utf8CodeUnitCount))
             copyBytes(UnsafeRawBufferPointer(start: label.utf8Start, count: label.utf8CodeUnitCount),
                       to: out + t.stringsAt + name)
         }
@@ -137,25 +138,25 @@ extension FineTuner {
 
         // Backbone ops: copied, tensor indices renumbered.
         for o in 0..<head.firstOp {
-            let r = t.opsAt + o * 64
-            (out + r).copyMemory(from: src + model.opsOffset + o * 64, byteCount: 64)
+            let r = t.opsAt + o * BlobLayout.opRecordBytes
+            (out + r).copyMemory(from: src + model.opsOffset + o * BlobLayout.opRecordBytes, byteCount: BlobLayout.opRecordBytes)
             for s in 0..<BlobLayout.maxInputs {
-                let v = readU32(model.bytes, model.opsOffset + o * 64 + 4 + 4 * s)
-                if v != BlobLayout.absent { put32(out, r + 4 + 4 * s, UInt32(bitPattern: remap[4 * toInt(v)])) }
+                let v = readU32(model.bytes, model.opsOffset + o * BlobLayout.opRecordBytes + OpField.inputs + 4 * s)
+                if v != BlobLayout.absent { put32(out, r + OpField.inputs + 4 * s, UInt32(bitPattern: remap[4 * toInt(v)])) }
             }
-            put32(out, r + 28, UInt32(bitPattern: remap[4 * model.op(o).output]))
+            put32(out, r + OpField.output, UInt32(bitPattern: remap[4 * model.op(o).output]))
         }
         // Head ops.
         var o = head.firstOp
         func op(_ opcode: Opcode, _ inputs: (Int, Int, Int), _ count: Int, _ output: Int, _ o: inout Int) {
-            let r = t.opsAt + o * 64
-            out.storeBytes(of: opcode.rawValue, toByteOffset: r, as: UInt8.self)
-            out.storeBytes(of: UInt8(count), toByteOffset: r + 2, as: UInt8.self)
-            for s in 0..<BlobLayout.maxInputs { put32(out, r + 4 + 4 * s, BlobLayout.absent) }
-            put32(out, r + 4, UInt32(truncatingIfNeeded: inputs.0))
-            if count > 1 { put32(out, r + 8, UInt32(truncatingIfNeeded: inputs.1)) }
-            if count > 2 { put32(out, r + 12, UInt32(truncatingIfNeeded: inputs.2)) }
-            put32(out, r + 28, UInt32(truncatingIfNeeded: output))
+            let r = t.opsAt + o * BlobLayout.opRecordBytes
+            out.storeBytes(of: opcode.rawValue, toByteOffset: r + OpField.opcode, as: UInt8.self)
+            out.storeBytes(of: UInt8(count), toByteOffset: r + OpField.inputCount, as: UInt8.self)
+            for s in 0..<BlobLayout.maxInputs { put32(out, r + OpField.inputs + 4 * s, BlobLayout.absent) }
+            put32(out, r + OpField.inputs, UInt32(truncatingIfNeeded: inputs.0))
+            if count > 1 { put32(out, r + OpField.inputs + 4, UInt32(truncatingIfNeeded: inputs.1)) }
+            if count > 2 { put32(out, r + OpField.inputs + 8, UInt32(truncatingIfNeeded: inputs.2)) }
+            put32(out, r + OpField.output, UInt32(truncatingIfNeeded: output))
             o += 1
         }
         let feature = Int(remap[4 * head.featureTensor])
@@ -170,31 +171,31 @@ extension FineTuner {
 
         // IO: the original input record, renumbered; the new output.
         for i in 0..<model.ioCount where model.io(i).role == 0 {
-            (out + t.ioAt).copyMemory(from: src + model.ioOffset + i * 16, byteCount: 16)
-            put32(out, t.ioAt + 4, UInt32(bitPattern: remap[4 * model.io(i).tensor]))
+            (out + t.ioAt).copyMemory(from: src + model.ioOffset + i * BlobLayout.ioRecordBytes, byteCount: BlobLayout.ioRecordBytes)
+            put32(out, t.ioAt + IOField.tensor, UInt32(bitPattern: remap[4 * model.io(i).tensor]))
         }
-        put32(out, t.ioAt + 16, 1)
-        put32(out, t.ioAt + 20, UInt32(truncatingIfNeeded: t.probs >= 0 ? t.probs : t.logits))
-        put32(out, t.ioAt + 28, Float(1).bitPattern)
+        put32(out, t.ioAt + BlobLayout.ioRecordBytes + IOField.role, 1)
+        put32(out, t.ioAt + BlobLayout.ioRecordBytes + IOField.tensor, UInt32(truncatingIfNeeded: t.probs >= 0 ? t.probs : t.logits))
+        put32(out, t.ioAt + BlobLayout.ioRecordBytes + IOField.std, Float(1).bitPattern)
 
         // Metadata: records and their strings, in the order pass 1 counted them.
         var cursor = t.names.metadata
         for m in 0..<t.metadataCount {
             let (key, value) = tunedMetadata(m, classNames: classNames)
-            let r = t.metadataAt + m * 16
-            put32(out, r, UInt32(truncatingIfNeeded: cursor))
-            put32(out, r + 4, UInt32(truncatingIfNeeded: key.count))
+            let r = t.metadataAt + m * BlobLayout.metadataRecordBytes
+            put32(out, r + MetadataField.keyOffset, UInt32(truncatingIfNeeded: cursor))
+            put32(out, r + MetadataField.keyBytes, UInt32(truncatingIfNeeded: key.count))
             copyBytes(key, to: out + t.stringsAt + cursor)
             cursor += key.count
-            put32(out, r + 8, UInt32(truncatingIfNeeded: cursor))
-            put32(out, r + 12, UInt32(truncatingIfNeeded: value.count))
+            put32(out, r + MetadataField.valueOffset, UInt32(truncatingIfNeeded: cursor))
+            put32(out, r + MetadataField.valueBytes, UInt32(truncatingIfNeeded: value.count))
             copyBytes(value, to: out + t.stringsAt + cursor)
             cursor += value.count
         }
 
         // CRC last, then prove the blob by loading it.
         let file = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<t.fileBytes])
-        put32(out, 8, CRC32.blob(UnsafeRawBufferPointer(file)))
+        put32(out, HeaderField.crc, CRC32.blob(UnsafeRawBufferPointer(file)))
         _ = try Model(bytes: UnsafeRawBufferPointer(file))
         return t.fileBytes
     }
@@ -314,10 +315,10 @@ extension FineTuner {
         t.sectionCount = 4 + (t.metadataCount > 0 ? 1 : 0) + (t.stringsBytes > 0 ? 1 : 0)
         var file = RegionCursor(cursor: roundUp(BlobLayout.headerBytes + t.sectionCount * BlobLayout.sectionEntryBytes,
                                                 BlobLayout.alignment))
-        t.tensorsAt = file.take(t.tensorCount * 64).offset
-        t.opsAt = file.take(t.opCount * 64).offset
-        t.ioAt = file.take(2 * 16).offset
-        if t.metadataCount > 0 { t.metadataAt = file.take(t.metadataCount * 16).offset }
+        t.tensorsAt = file.take(t.tensorCount * BlobLayout.tensorRecordBytes).offset
+        t.opsAt = file.take(t.opCount * BlobLayout.opRecordBytes).offset
+        t.ioAt = file.take(2 * BlobLayout.ioRecordBytes).offset
+        if t.metadataCount > 0 { t.metadataAt = file.take(t.metadataCount * BlobLayout.metadataRecordBytes).offset }
         if t.stringsBytes > 0 { t.stringsAt = file.take(t.stringsBytes).offset }
         t.dataAt = file.take(t.dataBytes).offset
         t.fileBytes = file.cursor
@@ -383,10 +384,10 @@ private func advance(_ value: inout Int, by count: Int) -> Int {
 
 private func putSection(_ out: UnsafeMutableRawPointer, _ entry: inout Int, _ kind: SectionKind, _ offset: Int,
                         _ bytes: Int, _ count: Int) {
-    put32(out, entry, kind.rawValue)
-    put32(out, entry + 4, UInt32(truncatingIfNeeded: offset))
-    put32(out, entry + 8, UInt32(truncatingIfNeeded: bytes))
-    put32(out, entry + 12, UInt32(truncatingIfNeeded: count))
+    put32(out, entry + SectionField.kind, kind.rawValue)
+    put32(out, entry + SectionField.offset, UInt32(truncatingIfNeeded: offset))
+    put32(out, entry + SectionField.bytes, UInt32(truncatingIfNeeded: bytes))
+    put32(out, entry + SectionField.count, UInt32(truncatingIfNeeded: count))
     entry += BlobLayout.sectionEntryBytes
 }
 
