@@ -87,12 +87,12 @@ final class InvertedResidualLoweringTests: XCTestCase {
             let net = network(channels: c)
             let builder = try lowerNetwork(loweringSteps(net), height: h, width: w, channels: c, name: "mobile", mean: mean, std: std)
             let f32 = try builder.build()
-            let samples = images(200, h * w * c)
-            let ranges = try calibrate(blob: f32, samples: Array(samples[0..<100]))
+            let samples = images(140, h * w * c)
+            let ranges = try calibrate(blob: f32, samples: Array(samples[0..<40]))  // 40 keeps the debug run short
             let q8Builder = try quantizeNetwork(builder, ranges: ranges)
             XCTAssertEqual(q8Builder.ops.filter { $0.opcode == .depthwiseConv2d }.count, 2)
             let q8 = try q8Builder.build()
-            let a = try runBlob(f32, Array(samples[100...])), b = try runBlob(q8, Array(samples[100...]))
+            let a = try runBlob(f32, Array(samples[40...])), b = try runBlob(q8, Array(samples[40...]))
             let agree = zip(a, b).filter { argmax($0) == argmax($1) }.count
             XCTAssertGreaterThanOrEqual(Double(agree) / 100, 0.9, "\(h)×\(w)×\(c): q8 agrees with f32 on \(agree)/100")
         }
