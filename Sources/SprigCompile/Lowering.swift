@@ -1,15 +1,18 @@
 // Lowering: trainer layers → a Float32 blob description.
 //
-//   Conv2D [+ BatchNorm2D] [+ ReLU]   → one Conv2D op, BN folded, ReLU fused
-//   Dense  [+ BatchNorm2D] [+ ReLU]   → one Dense op, likewise
+//   Conv2D [+ BatchNorm2D] [+ ReLU | ReLU6]          → one Conv2D op, BN folded, activation fused
+//   DepthwiseConv2D [+ BatchNorm2D] [+ ReLU | ReLU6] → one DepthwiseConv2D op, likewise
+//   Dense  [+ BatchNorm2D] [+ ReLU | ReLU6]          → one Dense op, likewise
 //   MaxPool2D / AvgPool2D             → the pool ops (symmetric padding)
 //   GlobalAveragePool                 → GlobalAveragePool ([H][W][C] → [C])
 //   Flatten                           → Reshape to [H·W·C] (channels-last order, as the trainer flattens)
-//   residual(body, shortcut) [+ ReLU] → body and shortcut from the same input, then Add with ReLU fused
+//   residual(body, shortcut) [+ ReLU | ReLU6] → body and shortcut from the same input, then Add with
+//                                       the activation fused (none: an inverted residual)
 //
 // BatchNorm folding, per output channel c, with eval statistics μ, σ², γ, β, ε:
 //   k = γ[c] / sqrt(σ²[c] + ε)      W'[..][c] = k · W[..][c]      b'[c] = k · (b[c] − μ[c]) + β[c]
-// computed in Double, then rounded once to Float.
+// computed in Double, then rounded once to Float. The output channel is the last weight axis for
+// Conv2D ([KH][KW][Cin][Cout]) and DepthwiseConv2D ([KH][KW][C]), the first for Dense ([Out][In]).
 
 import SprigRuntime
 import SprigWriter
@@ -18,8 +21,12 @@ import SprigTrain
 /// One step of a network, in execution order.
 public indirect enum LoweringStep {
     case conv(Conv2D)
+    /// Channel multiplier 1, weights `[KH][KW][C]`: the runtime's DepthwiseConv2D.
+    case depthwiseConv(DepthwiseConv2D)
     case batchNorm(BatchNorm2D)
     case relu
+    /// `min(max(x, 0), 6)`; fused as the runtime's `.relu6` clamp.
+    case relu6
     case maxPool(MaxPool2D)
     case avgPool(AvgPool2D)
     case globalAveragePool
@@ -86,7 +93,7 @@ struct Lowerer {
                     try fold(bn, weights: &w, bias: &bias, channelOf: { $0 % conv.outputChannels })
                     i += 1
                 }
-                let activation = takeReLU(steps, &i)
+                let activation = takeActivation(steps, &i)
                 let h = (v.shape[0] + 2 * conv.padding - conv.kernelHeight) / conv.stride + 1
                 let wd = (v.shape[1] + 2 * conv.padding - conv.kernelWidth) / conv.stride + 1
                 let name = fresh("conv", prefix)
@@ -97,6 +104,30 @@ struct Lowerer {
                 let p = Int32(conv.padding), s = Int32(conv.stride)
                 builder.addOp(.conv2d, activation: activation, inputs: [v.tensor, wt, bt], output: y, params: [s, s, p, p, p, p])
                 v = Value(tensor: y, shape: [h, wd, conv.outputChannels])
+            case .depthwiseConv(let conv):
+                guard v.shape.count == 3, v.shape[2] == conv.channels else {
+                    throw LoweringError(description: "DepthwiseConv2D expects [H][W][\(conv.channels)], got \(v.shape)")
+                }
+                var w = conv.weight.value.storage.map(Double.init)
+                var bias = conv.bias?.value.storage.map(Double.init) ?? [Double](repeating: 0, count: conv.channels)
+                if i < steps.count, case .batchNorm(let bn) = steps[i] {
+                    try fold(bn, weights: &w, bias: &bias, channelOf: { $0 % conv.channels })
+                    i += 1
+                }
+                let activation = takeActivation(steps, &i)
+                let (h, wd) = conv.outputSize(height: v.shape[0], width: v.shape[1])
+                guard h > 0, wd > 0 else {
+                    throw LoweringError(description: "DepthwiseConv2D \(conv.kernelHeight)×\(conv.kernelWidth) does not fit its input \(v.shape)")
+                }
+                let name = fresh("dwconv", prefix)
+                let wt = builder.addConstant(name + ".weight", floats: w.map(Float.init),
+                                             shape: [conv.kernelHeight, conv.kernelWidth, conv.channels])
+                let bt = builder.addConstant(name + ".bias", floats: bias.map(Float.init), shape: [conv.channels])
+                let y = builder.addActivation(name, dtype: .f32, shape: [h, wd, conv.channels])
+                let p = Int32(conv.padding), s = Int32(conv.stride)
+                builder.addOp(.depthwiseConv2d, activation: activation, inputs: [v.tensor, wt, bt], output: y,
+                              params: [s, s, p, p, p, p])
+                v = Value(tensor: y, shape: [h, wd, conv.channels])
             case .dense(let dense):
                 guard v.shape.reduce(1, *) == dense.inputDimensions else {
                     throw LoweringError(description: "Dense expects \(dense.inputDimensions) inputs, got \(v.shape)")
@@ -108,7 +139,7 @@ struct Lowerer {
                     try fold(bn, weights: &w, bias: &bias, channelOf: { $0 / dense.inputDimensions })
                     i += 1
                 }
-                let activation = takeReLU(steps, &i)
+                let activation = takeActivation(steps, &i)
                 let name = fresh("fc", prefix)
                 let wt = builder.addConstant(name + ".weight", floats: w.map(Float.init), shape: [dense.outputDimensions, dense.inputDimensions])
                 let bt = builder.addConstant(name + ".bias", floats: bias.map(Float.init), shape: [dense.outputDimensions])
@@ -116,9 +147,11 @@ struct Lowerer {
                 builder.addOp(.dense, activation: activation, inputs: [v.tensor, wt, bt], output: y)
                 v = Value(tensor: y, shape: [dense.outputDimensions])
             case .batchNorm:
-                throw LoweringError(description: "BatchNorm2D must follow a Conv2D or a Dense to be folded")
+                throw LoweringError(description: "BatchNorm2D must follow a Conv2D, a DepthwiseConv2D or a Dense to be folded")
             case .relu:
-                throw LoweringError(description: "ReLU must follow a Conv2D, a Dense or a residual block to be fused")
+                throw LoweringError(description: "ReLU must follow a Conv2D, a DepthwiseConv2D, a Dense or a residual block to be fused")
+            case .relu6:
+                throw LoweringError(description: "ReLU6 must follow a Conv2D, a DepthwiseConv2D, a Dense or a residual block to be fused")
             case .maxPool(let pool):
                 v = try lowerPool(.maxPool2d, pool.kernelSize, pool.stride, pool.padding, v, prefix)
             case .avgPool(let pool):
@@ -137,7 +170,7 @@ struct Lowerer {
                 guard a.shape == c.shape else {
                     throw LoweringError(description: "residual branches disagree: body \(a.shape), shortcut \(c.shape)")
                 }
-                let activation = takeReLU(steps, &i)
+                let activation = takeActivation(steps, &i)
                 let y = builder.addActivation(fresh("add", prefix), dtype: .f32, shape: a.shape)
                 builder.addOp(.add, activation: activation, inputs: [a.tensor, c.tensor], output: y)
                 v = Value(tensor: y, shape: a.shape)
@@ -163,12 +196,19 @@ struct Lowerer {
         return Value(tensor: y, shape: [h, w, v.shape[2]])
     }
 
-    func takeReLU(_ steps: [LoweringStep], _ i: inout Int) -> Activation {
-        if i < steps.count, case .relu = steps[i] {
+    /// The activation at `steps[i]` to fuse into the op before it (consumed), or `.none`.
+    func takeActivation(_ steps: [LoweringStep], _ i: inout Int) -> Activation {
+        guard i < steps.count else { return .none }
+        switch steps[i] {
+        case .relu:
             i += 1
             return .relu
+        case .relu6:
+            i += 1
+            return .relu6
+        default:
+            return .none
         }
-        return .none
     }
 
     /// Folds eval-mode BatchNorm into weights whose output channel of flat element j is `channelOf(j)`.

@@ -36,8 +36,10 @@ final class LoweringTests: XCTestCase {
         for step in steps {
             switch step {
             case .conv(let l): v = l.forward(v, training: false)
+            case .depthwiseConv(let l): v = l.forward(v, training: false)
             case .batchNorm(let l): v = l.forward(v, training: false)
             case .relu: v = ReLU().forward(v, training: false)
+            case .relu6: v = ReLU6().forward(v, training: false)
             case .maxPool(let l): v = l.forward(v, training: false)
             case .avgPool(let l): v = l.forward(v, training: false)
             case .globalAveragePool: v = GlobalAveragePool().forward(v, training: false)
