@@ -80,7 +80,8 @@ public final class GatedSupernet: GatedNetwork {
                 }
                 let (inner, out) = stageGroups[s]
                 let b = block.body.layers
-                layers.append(Residual(body: Sequential([b[0], b[1], b[2], gate(inner), b[3], b[4]]), shortcut: block.shortcut))
+                layers.append(Residual(body: Sequential([b[0], b[1], b[2], gate(inner), b[3], b[4]]), shortcut: block.shortcut,
+                                      activation: block.activation))
                 layers.append(gate(out))
                 let path = "\(3 + s)."
                 groups[path + "body.0"] = .init(input: previous, output: inner)
