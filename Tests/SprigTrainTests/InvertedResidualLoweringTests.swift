@@ -163,21 +163,4 @@ final class InvertedResidualLoweringTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("ReLU6 must follow"))
         }
     }
-
-    func argmax(_ v: [Float]) -> Int { v.indices.max { v[$0] < v[$1] } ?? 0 }
-
-    func runBlob(_ blob: [UInt8], _ images: [[UInt8]]) throws -> [[Float]] {
-        let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: blob.count, alignment: 16)
-        defer { bytes.deallocate() }
-        bytes.copyBytes(from: blob)
-        let model = try Model(bytes: UnsafeRawBufferPointer(bytes))
-        let arena = UnsafeMutableRawBufferPointer.allocate(byteCount: model.arenaBytes, alignment: 16)
-        defer { arena.deallocate() }
-        let interpreter = try Interpreter(model: model, arena: arena)
-        return try images.map { image in
-            try image.withUnsafeBytes { try interpreter.setInput(pixels: $0) }
-            interpreter.invoke()
-            return (0..<interpreter.outputCount).map { interpreter.output($0) }
-        }
-    }
 }
