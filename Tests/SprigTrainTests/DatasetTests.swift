@@ -119,15 +119,16 @@ final class DatasetTests: XCTestCase {
 
     func testNormalization() throws {
         let n = Normalization.fashionMNIST
-        XCTAssertEqual(n.mean, 0.2860)
-        XCTAssertEqual(n.std, 0.3530)
+        XCTAssertEqual(n.mean, [0.2860])
+        XCTAssertEqual(n.std, [0.3530])
         XCTAssertEqual(n.apply(0), (0 - 0.2860) / 0.3530, accuracy: 1e-6)
         XCTAssertEqual(n.apply(255), (1 - 0.2860) / 0.3530, accuracy: 1e-6)
         // Half black, half white pixels: mean 0.5, population std 0.5.
         let data = try Dataset(images: [0, 255, 0, 255, 255, 0, 255, 0], labels: [0, 1], rows: 2, cols: 2)
         let computed = Normalization.computed(from: data)
-        XCTAssertEqual(computed.mean, 0.5, accuracy: 1e-7)
-        XCTAssertEqual(computed.std, 0.5, accuracy: 1e-7)
+        XCTAssertEqual(computed.mean.count, 1)
+        XCTAssertEqual(computed.mean[0], 0.5, accuracy: 1e-7)
+        XCTAssertEqual(computed.std[0], 0.5, accuracy: 1e-7)
         XCTAssertEqual(computed.normalize([0, 255]), [-1, 1])
     }
 

@@ -1,4 +1,5 @@
-// A tiny seeded generator private to the data pipeline (shuffles, splits, episodes, shifts).
+// A tiny seeded generator private to the data pipeline (shuffles, splits, episodes, shifts,
+// synthetic tints).
 //
 // SplitMix64 (Steele, Lea, Flood 2014): one 64-bit state word, full period, good enough
 // statistics for shuffling. It is spelled out here, with our own bounded draw and
@@ -35,6 +36,12 @@ struct DataRNG: Sendable {
     /// Uniform integer in `range` (closed).
     mutating func next(in range: ClosedRange<Int>) -> Int {
         range.lowerBound + next(below: range.upperBound - range.lowerBound + 1)
+    }
+
+    /// Uniform Double in `[0, 1)`: the top 53 bits of `next()` times 2⁻⁵³, so every value
+    /// is exact and the same on every platform.
+    mutating func nextUnitDouble() -> Double {
+        Double(next() >> 11) * 0x1p-53
     }
 
     /// In-place Fisher–Yates shuffle.

@@ -10,7 +10,8 @@
 //   4       4·ndim   dims[0] ... dims[ndim-1], UInt32 each
 //   4+4·ndim  Π dims  data, row-major, one byte per element for uint8
 //
-// Images files are ndim 3 (count, rows, cols); labels files are ndim 1 (count).
+// Images files are ndim 3 (count, rows, cols) for gray images or ndim 4 (count, rows, cols,
+// channels) for interleaved channels; labels files are ndim 1 (count).
 // The data must be exactly Π dims bytes: a short file is truncated, a long one has trailing
 // bytes, and both are errors. A file is treated as gzip when its name ends in `.gz` or it
 // starts with the gzip magic 0x1F 0x8B. Gzip'd files are decompressed in a stream straight
@@ -41,18 +42,23 @@ public enum IDX {
     /// Reads an IDX file of uint8 elements, raw or gzip'd.
     ///
     /// ```swift
-    /// let images = try IDX.read(path: "train-images-idx3-ubyte.gz", dimensionCount: 3)
+    /// let images = try IDX.read(path: "train-images-idx3-ubyte.gz", dimensionCounts: [3, 4],
+    ///                           axisNames: ["N", "H", "W", "C"])
     /// images.dimensions  // [60000, 28, 28]
     /// ```
     ///
     /// - Parameters:
     ///   - path: the file; gzip when it ends in `.gz` or starts with 0x1F 0x8B.
-    ///   - dimensionCount: if given, the required `ndim` (3 for images, 1 for labels).
+    ///   - dimensionCounts: if given, the `ndim` values accepted (`[3, 4]` for images, `[1]`
+    ///     for labels).
+    ///   - axisNames: names of the axes, outermost first, used only in the message of a wrong
+    ///     `ndim`: with `["N", "H", "W", "C"]` it reads
+    ///     `IDX ndim: found 5, expected 3 (N, H, W) or 4 (N, H, W, C)`.
     ///   - maxDataBytes: refuse headers that imply more data than this.
     /// - Throws: `DataError.io` if the file cannot be read, `DataError.gzip` for corrupt
     ///   compressed data, `DataError.idx` naming the path, the field and found vs expected
     ///   values for a bad magic, dtype, ndim, dimension, element count or data length.
-    public static func read(path: String, dimensionCount: Int? = nil,
+    public static func read(path: String, dimensionCounts: [Int]? = nil, axisNames: [String] = [],
                             maxDataBytes: Int = defaultMaxDataBytes) throws -> IDXArray {
         let file: [UInt8]
         do {
@@ -61,15 +67,16 @@ public enum IDX {
             throw DataError.io(error)
         }
         let gzipped = path.hasSuffix(".gz") || (file.count >= 2 && file[0] == gzipMagic.0 && file[1] == gzipMagic.1)
-        return try decode(file, path: path, gzipped: gzipped, dimensionCount: dimensionCount,
-                          maxDataBytes: maxDataBytes)
+        return try decode(file, path: path, gzipped: gzipped, dimensionCounts: dimensionCounts,
+                          axisNames: axisNames, maxDataBytes: maxDataBytes)
     }
 
     /// Decodes IDX bytes already in memory. `path` is used only in error messages.
     ///
     /// - Complexity: O(n) in the decompressed size; allocates exactly the data size.
-    public static func decode(_ file: [UInt8], path: String, gzipped: Bool, dimensionCount: Int? = nil,
-                              maxDataBytes: Int = defaultMaxDataBytes) throws -> IDXArray {
+    /// `dimensionCounts` and `axisNames` are as in `read(path:dimensionCounts:axisNames:)`.
+    public static func decode(_ file: [UInt8], path: String, gzipped: Bool, dimensionCounts: [Int]? = nil,
+                              axisNames: [String] = [], maxDataBytes: Int = defaultMaxDataBytes) throws -> IDXArray {
         let source: ByteSource = gzipped ? .gzip(try GzipInflater(compressed: file, path: path)) : .raw(file)
         var rawOffset = 0
 
@@ -107,8 +114,9 @@ public enum IDX {
                                 expected: "0x08 (uint8)")
         }
         let ndim = Int(head[3])
-        if let want = dimensionCount, ndim != want {
-            throw DataError.idx(path: path, field: .dimensionCount, found: "\(ndim)", expected: "\(want)")
+        if let accepted = dimensionCounts, !accepted.contains(ndim) {
+            throw DataError.idx(path: path, field: .dimensionCount, found: "\(ndim)",
+                                expected: describeDimensionCounts(accepted, axisNames: axisNames))
         }
         if ndim == 0 {
             throw DataError.idx(path: path, field: .dimensionCount, found: "0", expected: "at least 1")
@@ -228,6 +236,16 @@ public enum IDX {
         } catch let error as FileIOError {
             throw DataError.io(error)
         }
+    }
+
+    /// `[3, 4]` with axes `N H W C` → `"3 (N, H, W) or 4 (N, H, W, C)"`; without axis
+    /// names (or for more dimensions than names) just the numbers: `"1"`, `"2, 3 or 4"`.
+    static func describeDimensionCounts(_ counts: [Int], axisNames: [String]) -> String {
+        let items = counts.map { k in
+            k >= 1 && k <= axisNames.count ? "\(k) (\(axisNames.prefix(k).joined(separator: ", ")))" : "\(k)"
+        }
+        guard items.count > 1 else { return items.first ?? "none" }
+        return items.dropLast().joined(separator: ", ") + " or " + items[items.count - 1]
     }
 
     private enum ByteSource {

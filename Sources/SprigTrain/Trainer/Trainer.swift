@@ -69,7 +69,7 @@ public func train(_ network: Sequential, on data: Dataset, options: TrainOptions
         let batches = data.batches(size: options.batchSize, shuffleSeed: options.seed &+ UInt64(epoch) &* 7919,
                                    augmentation: options.augmentShift > 0 ? .shift(options.augmentShift) : .none)
         for batch in batches {
-            let x = Tensor(shape: [batch.labels.count, batch.rows, batch.cols, 1], storage: batch.images)
+            let x = Tensor(shape: batch.shape, storage: batch.images)
             network.zeroGrad()
             let logits = network.forward(x, training: true)
             let l = loss.forward(logits, labels: batch.labels)
@@ -105,7 +105,7 @@ public func evaluate(_ network: Sequential, on data: Dataset, batchSize: Int = 2
     var correct = 0.0, total = 0.0
     let start = Date()
     for batch in data.batches(size: batchSize) {
-        let x = Tensor(shape: [batch.labels.count, batch.rows, batch.cols, 1], storage: batch.images)
+        let x = Tensor(shape: batch.shape, storage: batch.images)
         let logits = network.forward(x, training: false)
         let n = Double(batch.labels.count)
         total += Double(loss.forward(logits, labels: batch.labels)) * n

@@ -164,8 +164,8 @@ func fewShotEpisodes(_ a: ParsedArguments, progress showProgress: Bool) throws -
     } catch {
         throw CommandError(description: "\(path): \(error.message)")
     }
-    guard test.pixelsPerImage == tuner.inputElements, train.pixelsPerImage == tuner.inputElements else {
-        throw CommandError(description: "data \(source): images have \(test.pixelsPerImage) pixels, \(path) takes \(tuner.inputElements)")
+    guard test.valuesPerImage == tuner.inputElements, train.valuesPerImage == tuner.inputElements else {
+        throw CommandError(description: "data \(source): images have \(test.valuesPerImage) values, \(path) takes \(tuner.inputElements)")
     }
     if !planNote.isEmpty && !json { printError("sprig finetune: \(planNote)") }
 

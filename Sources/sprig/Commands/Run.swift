@@ -67,8 +67,8 @@ func measureBlob(_ blob: BlobFile, on data: Dataset, progress bar: ProgressBar?)
     } catch let e as SprigError {
         throw CommandError(description: "\(blob.path): \(e.message)")
     }
-    guard data.rows * data.cols == interpreter.inputInfo.elementCount else {
-        throw CommandError(description: "\(blob.path): input has \(interpreter.inputInfo.elementCount) elements, the images have \(data.rows)×\(data.cols)")
+    guard data.valuesPerImage == interpreter.inputInfo.elementCount else {
+        throw CommandError(description: "\(blob.path): input has \(interpreter.inputInfo.elementCount) elements, the images have \(data.rows)×\(data.cols)×\(data.channels)")
     }
     var correct = 0
     var times = [Double](repeating: 0, count: data.count)
