@@ -50,14 +50,40 @@ public struct LoweringError: Error, CustomStringConvertible, Equatable {
 ///   a BatchNorm that follows nothing foldable, a residual whose branches disagree).
 public func lowerNetwork(_ steps: [LoweringStep], height: Int, width: Int, channels: Int,
                          name: String, labels: [String] = [], mean: Float, std: Float) throws -> BlobBuilder {
+    try lowerNetwork(steps, input: InputSpec(height: height, width: width, channels: channels, mean: [mean], std: [std]),
+                     name: name, labels: labels)
+}
+
+/// Lowers `steps` to a Float32 blob description whose input is `input`.
+///
+/// The blob's input record holds one mean and std. When `input` has per-channel values
+/// that differ, the record keeps (0, 1) and a 1×1 depthwise op first applies
+/// `x ↦ (x − mean[c]) / std[c]` to each channel c, which is exact: the scale and
+/// shift are the op's weight 1/std[c] and bias −mean[c]/std[c].
+public func lowerNetwork(_ steps: [LoweringStep], input: InputSpec, name: String, labels: [String] = []) throws -> BlobBuilder {
     var b = BlobBuilder()
     b.setMetadata("name", name)
     b.setMetadata("precision", "f32")
     if !labels.isEmpty { b.setMetadata("labels", labels.joined(separator: ",")) }
-    let x = b.addActivation("input", dtype: .f32, shape: [height, width, channels])
-    b.addInput(x, mean: mean, std: std)
+    let shape = input.shape
+    let x = b.addActivation("input", dtype: .f32, shape: shape)
+    var first = Value(tensor: x, shape: shape)
+    let perChannel = Set(input.mean).count > 1 || Set(input.std).count > 1
+    if perChannel {
+        b.addInput(x, mean: 0, std: 1)
+        let c = input.channels
+        let mean = (0..<c).map { input.mean[input.mean.count == 1 ? 0 : $0] }
+        let std = (0..<c).map { input.std[input.std.count == 1 ? 0 : $0] }
+        let wt = b.addConstant("normalize.weight", floats: std.map { 1 / $0 }, shape: [1, 1, c])
+        let bt = b.addConstant("normalize.bias", floats: (0..<c).map { -mean[$0] / std[$0] }, shape: [c])
+        let y = b.addActivation("normalize", dtype: .f32, shape: shape)
+        b.addOp(.depthwiseConv2d, inputs: [x, wt, bt], output: y, params: [1, 1, 0, 0, 0, 0])
+        first = Value(tensor: y, shape: shape)
+    } else {
+        b.addInput(x, mean: input.mean[0], std: input.std[0])
+    }
     var lowering = Lowerer(builder: b)
-    let out = try lowering.lower(steps, from: Value(tensor: x, shape: [height, width, channels]), prefix: "")
+    let out = try lowering.lower(steps, from: first, prefix: "")
     lowering.builder.addOutput(out.tensor)
     return lowering.builder
 }

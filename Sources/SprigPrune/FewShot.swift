@@ -13,15 +13,18 @@
 import Foundation
 import SprigTrain
 
-/// Penultimate features `[N][D]` of `images` (NHWC, normalised) through all layers but the last.
-public func penultimateFeatures(_ network: Sequential, images: [Float], count: Int, batch: Int = 256) -> (values: [Float], dim: Int) {
+/// Penultimate features `[N][D]` of `images` (NHWC, normalised, each of `shape` [H, W, C])
+/// through all layers but the last.
+public func penultimateFeatures(_ network: Sequential, images: [Float], count: Int, shape: [Int],
+                                batch: Int = 256) -> (values: [Float], dim: Int) {
     let trunk = Sequential(Array(network.layers.dropLast()))
+    let size = shape.reduce(1, *)
     var out: [Float] = []
     var dim = 0
     var start = 0
     while start < count {
         let n = min(batch, count - start)
-        let x = Tensor(shape: [n, 28, 28, 1], storage: Array(images[(start * 784)..<((start + n) * 784)]))
+        let x = Tensor(shape: [n] + shape, storage: Array(images[(start * size)..<((start + n) * size)]))
         let f = trunk.forward(x, training: false)
         dim = f.count / n
         out += f.storage
@@ -123,26 +126,27 @@ func adam(_ theta: inout [Float], _ g: [Float], _ m: inout [Float], _ v: inout [
     }
 }
 
-/// `images` with its four 1-pixel shifts appended after each image (`[N·5][28][28][1]`), labels repeated.
-public func withShifts(_ data: Dataset, indices: [Int], labels: [Int], shift: Int) -> (images: [Float], labels: [Int]) {
-    guard shift > 0 else {
-        return (data.makeBatch(indices: indices).images, labels)
-    }
+/// `images` with its four `shift`-pixel shifts appended after each image (`[N·5][H][W][C]`),
+/// labels repeated. Pixels shifted in from outside take the normalised value of byte 0.
+public func withShifts(_ data: Dataset, indices: [Int], labels: [Int], shift: Int,
+                       normalization: Normalization) -> (images: [Float], labels: [Int]) {
+    let plain = data.makeBatch(indices: indices, normalization: normalization).images
+    guard shift > 0 else { return (plain, labels) }
+    let (h, w, c) = (data.rows, data.cols, data.channels)
+    let size = h * w * c
+    let background = (0..<c).map { normalization.apply(0, channel: $0) }
     var images: [Float] = [], out: [Int] = []
-    let plain = data.makeBatch(indices: indices).images
-    let background = Normalization.fashionMNIST.apply(0)
     for (k, label) in labels.enumerated() {
-        let src = Array(plain[(k * 784)..<((k + 1) * 784)])
+        let src = Array(plain[(k * size)..<((k + 1) * size)])
         images += src
         out.append(label)
         for (dy, dx) in [(0, shift), (0, -shift), (shift, 0), (-shift, 0)] {
-            var moved = [Float](repeating: background, count: 784)
-            for y in 0..<28 {
-                let sy = y - dy
-                guard sy >= 0 && sy < 28 else { continue }
-                for x in 0..<28 {
-                    let sx = x - dx
-                    if sx >= 0 && sx < 28 { moved[y * 28 + x] = src[sy * 28 + sx] }
+            var moved = [Float](repeating: 0, count: size)
+            for y in 0..<h {
+                for x in 0..<w {
+                    let (sy, sx) = (y - dy, x - dx)
+                    let inside = sy >= 0 && sy < h && sx >= 0 && sx < w
+                    for ch in 0..<c { moved[(y * w + x) * c + ch] = inside ? src[(sy * w + sx) * c + ch] : background[ch] }
                 }
             }
             images += moved
@@ -164,10 +168,11 @@ public func retrainAccuracy(_ architecture: Architecture, classes: Int, shots: D
     options.epochs = steps
     options.learningRate = learningRate
     options.warmupFraction = 0.1
-    options.augmentShift = architecture.family == "mlp" ? 0 : 1
+    options.augmentShift = architecture.isConvolutional ? 1 : 0
+    options.normalization = architecture.normalization
     options.seed = seed
     _ = try train(network, on: shots, options: options)
-    return try evaluate(network, on: test).accuracy
+    return try evaluate(network, on: test, normalization: architecture.normalization).accuracy
 }
 
 /// Mean and the half-width of its 95% confidence interval (Student t, n − 1 degrees of freedom).

@@ -61,7 +61,8 @@ public func pruneNetwork(_ network: Sequential, architecture: Architecture, sour
         var options = TrainOptions()
         options.epochs = finetuneEpochs
         options.learningRate = finetuneLearningRate
-        options.augmentShift = architecture.family == "mlp" ? 0 : 1
+        options.augmentShift = architecture.isConvolutional ? 1 : 0
+        options.normalization = architecture.normalization
         options.seed = settings.seed &+ 1000
         let total = ((source.count + options.batchSize - 1) / options.batchSize) * finetuneEpochs
         _ = try train(small, on: source, options: options) { p in

@@ -80,8 +80,9 @@ func dapSelection(_ supernet: GatedSupernet, source: Dataset, settings: PruneSet
     var config = settings.dap
     config.seed = settings.seed
     let halves = try source.split(validationFraction: 0.5, seed: settings.seed &+ 17, stratified: true)
-    var a = Batches(halves.train, size: settings.batchSize, seed: settings.seed &* 31 &+ 1)
-    var b = Batches(halves.validation, size: settings.batchSize, seed: settings.seed &* 31 &+ 2)
+    let normalization = supernet.architecture.normalization
+    var a = Batches(halves.train, size: settings.batchSize, seed: settings.seed &* 31 &+ 1, normalization: normalization)
+    var b = Batches(halves.validation, size: settings.batchSize, seed: settings.seed &* 31 &+ 2, normalization: normalization)
     let search = DAPSearch(network: supernet, budget: settings.budget, config: config)
     var trace = SearchTrace()
     let every = max(1, config.steps / 100)
@@ -119,7 +120,8 @@ func slimmingScales(_ supernet: GatedSupernet, source: Dataset, settings: PruneS
     var step = 0
     var smoothed = 0.0
     for epoch in 0..<settings.slimEpochs {
-        for batch in source.batches(size: settings.batchSize, shuffleSeed: settings.seed &+ UInt64(epoch) &* 7919) {
+        for batch in source.batches(size: settings.batchSize, normalization: supernet.architecture.normalization,
+                                    shuffleSeed: settings.seed &+ UInt64(epoch) &* 7919) {
             let x = Tensor(shape: batch.shape, storage: batch.images)
             supernet.network.zeroGrad()
             let ones = Tensor(shape: [units], repeating: 1)
@@ -180,20 +182,23 @@ struct Batches {
     let data: Dataset
     let size: Int
     let seed: UInt64
+    let normalization: Normalization
     var pass = 0
     var iterator: BatchSequence
 
-    init(_ data: Dataset, size: Int, seed: UInt64) {
+    init(_ data: Dataset, size: Int, seed: UInt64, normalization: Normalization) {
         self.data = data
         self.size = min(size, max(1, data.count))
         self.seed = seed
-        iterator = data.batches(size: self.size, shuffleSeed: seed, dropLast: true)
+        self.normalization = normalization
+        iterator = data.batches(size: self.size, normalization: normalization, shuffleSeed: seed, dropLast: true)
     }
 
     mutating func next() -> (Tensor, [Int]) {
         if let batch = iterator.next() { return (Tensor(shape: batch.shape, storage: batch.images), batch.labels) }
         pass += 1
-        iterator = data.batches(size: size, shuffleSeed: seed &+ UInt64(pass) &* 104_729, dropLast: true)
+        iterator = data.batches(size: size, normalization: normalization, shuffleSeed: seed &+ UInt64(pass) &* 104_729,
+                                dropLast: true)
         let batch = iterator.next()!
         return (Tensor(shape: batch.shape, storage: batch.images), batch.labels)
     }

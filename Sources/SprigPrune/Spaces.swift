@@ -1,66 +1,50 @@
-// The prunable unit groups of each named network (Sources/SprigTrain/Networks).
+// The pruning space of any network description, read off its plan
+// (Sources/SprigTrain/Networks/NetworkPlan.swift says how groups are formed).
 //
-//   mlp     groups: fc1 (w0 neurons), fc2 (w1 neurons)
-//   cnn     groups: conv1 … conv4 (their output channels)
-//   resnet  groups: stem+stage1 (tied by the identity shortcut), stage1.inner, stage2, stage2.inner,
-//           stage3, stage3.inner — a block's output channels and its shortcut's are one group
+// Every conv, depthwise conv and Dense (the head too) is a layer of the cost model:
+// its input side is its input's group (or the fixed channel count of the image),
+// its output side its group (or the head's classes). A Dense after Flatten reads
+// `spread` values per input channel, its kernel area in the cost model. Pixels are
+// the layer's input and output H·W, so the model's params and MACs are the compiled
+// blob's (biases counted everywhere: a BatchNorm folds into one; distinct per-channel
+// input statistics add the blob's 1×1 depthwise normalisation op).
 
 import SprigTrain
 
-/// The pruning space (groups, and the layers between them with their pixel counts) of a named network.
+/// The pruning space (groups, and the layers between them with their pixel counts) of a network.
 public func pruningSpace(for a: Architecture, bytesPerElement: Int = 1) throws -> PruningSpace {
-    switch a.family {
-    case "mlp":
-        return PruningSpace(
-            groups: [.init(name: "fc1", size: a.widths[0]), .init(name: "fc2", size: a.widths[1])],
-            layers: [.init(name: "fc1", input: .fixed(784), output: .group(0), inputPixels: 1, outputPixels: 1),
-                     .init(name: "fc2", input: .group(0), output: .group(1)),
-                     .init(name: "fc3", input: .group(1), output: .fixed(a.classes))],
-            bytesPerElement: bytesPerElement)
-    case "cnn":
-        // Resolutions: 28 → pool → 14 → pool → 7 → pool → 3 (blocks 1-3 pool after themselves).
-        let side = [28, 14, 7, 3]
-        var layers: [PruningSpace.Layer] = []
-        for i in 0..<4 {
-            layers.append(.init(name: "conv\(i + 1)", input: i == 0 ? .fixed(1) : .group(i - 1), output: .group(i),
-                                kernelArea: 9, inputPixels: side[i] * side[i], outputPixels: side[i] * side[i], bias: true))
-        }
-        layers.append(.init(name: "fc", input: .group(3), output: .fixed(a.classes), inputPixels: 1, outputPixels: 1))
-        return PruningSpace(groups: (0..<4).map { .init(name: "conv\($0 + 1)", size: a.widths[$0]) }, layers: layers,
-                            bytesPerElement: bytesPerElement)
-    case "resnet":
-        let side = [28, 14, 7]
-        let stages = try resnetStageWidths(a.widths)
-        var groups: [PruningSpace.Group] = []
-        var layers: [PruningSpace.Layer] = []
-        // Group 0: the stem and stage 1's output, tied by the identity shortcut.
-        groups.append(.init(name: "stage1", size: stages[0].output))
-        layers.append(.init(name: "stem", input: .fixed(1), output: .group(0), kernelArea: 9, inputPixels: 784, outputPixels: 784))
-        var previous = 0
-        for s in 0..<3 {
-            let inner = groups.count
-            groups.append(.init(name: "stage\(s + 1).inner", size: stages[s].inner))
-            let out: Int
-            if s == 0 {
-                out = 0
-            } else {
-                out = groups.count
-                groups.append(.init(name: "stage\(s + 1)", size: stages[s].output))
-            }
-            let inPixels = (s == 0 ? 28 * 28 : side[s - 1] * side[s - 1]), pixels = side[s] * side[s]
-            layers.append(.init(name: "stage\(s + 1).conv1", input: .group(previous), output: .group(inner), kernelArea: 9,
-                                inputPixels: inPixels, outputPixels: pixels))
-            layers.append(.init(name: "stage\(s + 1).conv2", input: .group(inner), output: .group(out), kernelArea: 9,
-                                inputPixels: pixels, outputPixels: pixels))
-            if s > 0 {
-                layers.append(.init(name: "stage\(s + 1).shortcut", input: .group(previous), output: .group(out), kernelArea: 1,
-                                    inputPixels: inPixels, outputPixels: pixels))
-            }
-            previous = out
-        }
-        layers.append(.init(name: "fc", input: .group(previous), output: .fixed(a.classes)))
-        return PruningSpace(groups: groups, layers: layers, bytesPerElement: bytesPerElement)
-    default:
-        throw NetworkError.unknownFamily(a.family)
+    let plan = try a.plan()
+    return pruningSpace(plan, bytesPerElement: bytesPerElement)
+}
+
+/// The pruning space of a walked description.
+public func pruningSpace(_ plan: NetworkPlan, bytesPerElement: Int = 1) -> PruningSpace {
+    var layers: [PruningSpace.Layer] = []
+    let input = plan.input
+    if Set(input.mean).count > 1 || Set(input.std).count > 1 {
+        // The compiled blob normalises distinct per-channel statistics with a 1×1 depthwise op.
+        layers.append(.init(name: "normalize", input: .fixed(input.channels), output: .fixed(input.channels), kernelArea: 1,
+                            inputPixels: input.height * input.width, outputPixels: input.height * input.width, depthwise: true))
     }
+    for l in plan.layers {
+        let input: PruningSpace.Side = l.inputGroup.map { .group($0) } ?? .fixed(l.input[l.input.count - 1] / max(l.spread, 1))
+        let output: PruningSpace.Side = l.outputGroup.map { .group($0) } ?? .fixed(l.output[l.output.count - 1])
+        let inPixels = l.input.count == 3 ? l.input[0] * l.input[1] : 1
+        let outPixels = l.output.count == 3 ? l.output[0] * l.output[1] : 1
+        switch l.kind {
+        case .conv(let c):
+            layers.append(.init(name: l.name, input: input, output: output, kernelArea: c.kernel * c.kernel,
+                                inputPixels: inPixels, outputPixels: outPixels))
+        case .depthwise(let d):
+            layers.append(.init(name: l.name, input: input, output: output, kernelArea: d.kernel * d.kernel,
+                                inputPixels: inPixels, outputPixels: outPixels, depthwise: true))
+        case .dense:
+            layers.append(.init(name: l.name, input: input, output: output, kernelArea: l.spread,
+                                inputPixels: l.spread, outputPixels: 1))
+        default:
+            continue
+        }
+    }
+    return PruningSpace(groups: plan.groups.map { .init(name: $0.name, size: $0.size) }, layers: layers,
+                        bytesPerElement: bytesPerElement)
 }

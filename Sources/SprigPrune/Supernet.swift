@@ -1,22 +1,22 @@
-// The named networks as gated supernets, and the extraction of a pruned sub-network.
+// Any described network as a gated supernet, and the extraction of a pruned sub-network.
 //
-// A gated view shares the network's layers and inserts a `Gate` after the
-// activation of each unit group (the ReLU that follows a conv + BN or a hidden
-// Dense), so z·unit is what every later layer reads:
+// A gated view shares the network's layers and inserts a `Gate` where the network's
+// plan puts one (NetworkPlan.gatesAfter): after each group's writer and the BatchNorm
+// and activation that follow it, after each depthwise conv (tied to its input's
+// group), and after each residual block (its add's group). So z·unit is what every
+// later layer reads. For the cnn preset:
 //
-//   mlp     Flatten → fc1 → ReLU → [g0] → fc2 → ReLU → [g1] → fc3
-//   cnn     conv_i → BN → ReLU → [g_i] (→ MaxPool)   i = 1 … 4   → GAP → fc
-//   resnet  stem → BN → ReLU → [g0]
-//           stage s: body = conv1 → BN → ReLU → [inner_s] → conv2 → BN ;
-//                    ReLU(body + shortcut) → [out_s]                        (out_1 = g0: tied)
+//   conv_i → BN → ReLU → [g_i] (→ MaxPool)   i = 1 … 4   → GAP → fc
 //
-// The gate columns follow `pruningSpace(for:)`'s unit order. A tied group is
-// gated in every place it appears with the same column, so dL/dz sums over them.
+// The gate columns follow the plan's group order. A tied group is gated in every
+// place it appears with the same column, so dL/dz sums over them.
 //
 // Extraction: with hard 0/1 gates, a dropped unit is exactly zero wherever it is
 // read, so slicing it out of every tensor that writes or reads it (conv/dense
-// weights along their input and output axes, biases, BatchNorm γ, β and running
-// statistics) gives a smaller network that computes the same function.
+// weights along their input and output axes, depthwise weights along their channel
+// axis, biases, BatchNorm γ, β and running statistics) gives a smaller network that
+// computes the same function. A Dense after Flatten reads each channel at every
+// pixel: its input columns p·C + c are kept for every pixel p of a kept channel c.
 
 import SprigTrain
 
@@ -24,9 +24,12 @@ import SprigTrain
 struct LayerGroups {
     var input: Int?
     var output: Int?
+    /// Input values per input channel (a Dense after Flatten), else 1.
+    var spread: Int = 1
+    var depthwise = false
 }
 
-/// A named network whose unit groups are gated, for DAP and the baselines.
+/// A described network whose unit groups are gated, for DAP and the baselines.
 public final class GatedSupernet: GatedNetwork {
     public let network: Sequential
     public let architecture: Architecture
@@ -40,68 +43,40 @@ public final class GatedSupernet: GatedNetwork {
     public init(network: Sequential, architecture: Architecture) throws {
         self.network = network
         self.architecture = architecture
-        pruningSpace = try SprigPrune.pruningSpace(for: architecture)
+        let plan = try architecture.plan()
+        pruningSpace = SprigPrune.pruningSpace(plan)
         offsets = pruningSpace.offsets
-        var gates: [(gate: Gate, group: Int)] = []
-        func gate(_ group: Int) -> Gate {
-            let g = Gate()
-            gates.append((g, group))
-            return g
-        }
         var groups: [String: LayerGroups] = [:]
-        let l = network.layers
-        switch architecture.family {
-        case "mlp":
-            view = Sequential([l[0], l[1], l[2], gate(0), l[3], l[4], gate(1), l[5]])
-            groups = ["1": .init(input: nil, output: 0), "3": .init(input: 0, output: 1), "5": .init(input: 1, output: nil)]
-        case "cnn":
-            var layers: [any Layer] = []
-            for (i, layer) in l.enumerated() {
-                layers.append(layer)
-                if layer is ReLU { layers.append(gate(gates.count)) }
-                if layer is Conv2D {
-                    let block = i / 4
-                    groups["\(i)"] = .init(input: block == 0 ? nil : block - 1, output: block)
-                    groups["\(i + 1)"] = .init(input: block, output: block)
-                }
-            }
-            groups["\(l.count - 1)"] = .init(input: 3, output: nil)
-            view = Sequential(layers)
-        case "resnet":
-            var layers: [any Layer] = [l[0], l[1], l[2], gate(0)]
-            groups["0"] = .init(input: nil, output: 0)
-            groups["1"] = .init(input: 0, output: 0)
-            // Groups per stage: (inner, output), as in pruningSpace(for:).
-            let stageGroups = [(1, 0), (2, 3), (4, 5)]
-            var previous = 0
-            for s in 0..<3 {
-                guard let block = l[3 + s] as? Residual else {
-                    throw NetworkError.checkpoint(path: "architecture", detail: "resnet layer \(3 + s) is not a residual block")
-                }
-                let (inner, out) = stageGroups[s]
-                let b = block.body.layers
-                layers.append(Residual(body: Sequential([b[0], b[1], b[2], gate(inner), b[3], b[4]]), shortcut: block.shortcut,
-                                      activation: block.activation))
-                layers.append(gate(out))
-                let path = "\(3 + s)."
-                groups[path + "body.0"] = .init(input: previous, output: inner)
-                groups[path + "body.1"] = .init(input: inner, output: inner)
-                groups[path + "body.3"] = .init(input: inner, output: out)
-                groups[path + "body.4"] = .init(input: out, output: out)
-                if !block.shortcut.layers.isEmpty {
-                    groups[path + "shortcut.0"] = .init(input: previous, output: out)
-                    groups[path + "shortcut.1"] = .init(input: out, output: out)
-                }
-                previous = out
-            }
-            layers += l[6...]
-            groups["7"] = .init(input: previous, output: nil)
-            view = Sequential(layers)
-        default:
-            throw NetworkError.unknownFamily(architecture.family)
+        for l in plan.layers {
+            var isDepthwise = false
+            if case .depthwise = l.kind { isDepthwise = true }
+            groups[l.path] = LayerGroups(input: l.inputGroup, output: l.outputGroup, spread: l.spread, depthwise: isDepthwise)
         }
-        self.gates = gates
         layerGroups = groups
+        var gates: [(gate: Gate, group: Int)] = []
+        func gated(_ chain: Sequential, prefix: String) throws -> Sequential {
+            var layers: [any Layer] = []
+            for (i, layer) in chain.layers.enumerated() {
+                let path = "\(prefix)\(i)"
+                if let block = layer as? Residual {
+                    layers.append(Residual(body: try gated(block.body, prefix: path + ".body."),
+                                           shortcut: try gated(block.shortcut, prefix: path + ".shortcut."),
+                                           activation: block.activation))
+                } else if let inner = layer as? Sequential {
+                    layers.append(try gated(inner, prefix: path + "."))
+                } else {
+                    layers.append(layer)
+                }
+                if let g = plan.gatesAfter[path] {
+                    let gate = Gate()
+                    gates.append((gate, g))
+                    layers.append(gate)
+                }
+            }
+            return Sequential(layers)
+        }
+        view = try gated(network, prefix: "")
+        self.gates = gates
     }
 
     public var parameters: [Parameter] { network.parameters }
@@ -158,19 +133,25 @@ public final class GatedSupernet: GatedNetwork {
         for (g, k) in kept.enumerated() where k.isEmpty {
             throw PruneError.emptyGroup(pruningSpace.groups[g].name)
         }
-        var smaller = architecture
-        smaller.widths = kept.map(\.count)
+        let smaller = try architecture.withWidths(kept.map(\.count))
         let network = try buildNetwork(smaller, seed: 0)
         let source = namedTensors(self.network), target = namedTensors(network)
         precondition(source.map(\.name) == target.map(\.name), "extract: the pruned network's tensors differ in name")
         for (from, to) in zip(source, target) {
             let path = String(from.name[..<from.name.lastIndex(of: ".")!])
             let groups = layerGroups[path] ?? LayerGroups()
-            let input = groups.input.map { kept[$0] }, output = groups.output.map { kept[$0] }
+            let output = groups.output.map { kept[$0] }
+            var input = groups.input.map { kept[$0] }
+            if let channels = input, groups.spread > 1, let g = groups.input {
+                // Flattened [H][W][C]: column p·C + c for every pixel p of a kept channel c.
+                let c = pruningSpace.groups[g].size
+                input = (0..<groups.spread).flatMap { p in channels.map { p * c + $0 } }
+            }
             let t = from.get()
             let sliced: Tensor
             switch t.rank {
             case 4: sliced = slice(t, axes: [2: input, 3: output])  // conv [KH][KW][Cin][Cout]
+            case 3: sliced = slice(t, axes: [2: output])            // depthwise [KH][KW][C]
             case 2: sliced = slice(t, axes: [0: output, 1: input])  // dense [Out][In]
             default: sliced = slice(t, axes: [0: output])           // bias, BatchNorm vectors
             }

@@ -7,6 +7,7 @@ import SprigTrain
 let commands: [Command] = [
     trainCommand,
     evalCommand,
+    describeCommand,
     pruneCommand,
     transferCommand,
     demoCommand,

@@ -164,7 +164,7 @@ final class NetworkSpaceTests: XCTestCase {
     /// The cost model's full params equal the compiled network's parameters (BN folded into biases),
     /// counted independently from the trainer's layers.
     func testFullParamsMatchTheNetworks() throws {
-        for family in Architecture.families {
+        for family in Architecture.presets {
             let a = try Architecture(family: family, classes: 5, width: 0.5, sourceClasses: [0, 1, 2, 3, 4])
             let network = try buildNetwork(a, seed: 1)
             // Trainer parameters, with each BatchNorm (γ, β) folded into one bias per channel.

@@ -66,7 +66,7 @@ final class SupernetTests: XCTestCase {
 
     /// With all gates at 1 the gated supernet is the plain network.
     func testAllOnesGatesAreTheNetwork() throws {
-        for family in Architecture.families {
+        for family in Architecture.presets {
             let supernet = try randomNetwork(family, width: 0.25, seed: 11)
             let x = randomInput(2, seed: 12)
             let ones = Tensor(shape: [2, supernet.pruningSpace.unitCount], repeating: 1)
@@ -77,7 +77,7 @@ final class SupernetTests: XCTestCase {
     /// dL/dz from `backward` against central differences, per sample, through every gate
     /// (including a resnet's tied group, gated in two places).
     func testGateGradientMatchesFiniteDifferences() throws {
-        for family in Architecture.families {
+        for family in Architecture.presets {
             let supernet = try randomNetwork(family, width: 0.125, seed: 21)
             let units = supernet.pruningSpace.unitCount
             let x = randomInput(2, seed: 22)

@@ -61,9 +61,7 @@ final class CompiledNetworkTests: XCTestCase {
 
     /// The f32 network description `sprig compile` lowers a checkpoint to.
     func lower(_ network: Sequential, _ architecture: Architecture) throws -> BlobBuilder {
-        try lowerNetwork(try loweringSteps(network), height: 28, width: 28, channels: 1,
-                         name: "\(architecture.family)-\(architecture.widths.map(String.init).joined(separator: "-"))",
-                         mean: architecture.mean, std: architecture.std)
+        try lowerNetwork(try loweringSteps(network), input: architecture.input, name: blobName(architecture))
     }
 
     func images(_ count: Int, seed: UInt64) -> [[UInt8]] {
@@ -85,7 +83,7 @@ final class CompiledNetworkTests: XCTestCase {
                 XCTAssertEqual(result.used, result.planned, "\(label): an invoke wrote up to byte \(result.used) of a \(result.planned)-byte plan")
                 // The trainer, fed the same normalisation the blob's input applies.
                 let x = Tensor(shape: [inputs.count, 28, 28, 1],
-                               storage: inputs.flatMap { $0.map { (Float($0) / 255 - architecture.mean) / architecture.std } })
+                               storage: inputs.flatMap { $0.map { (Float($0) / 255 - architecture.input.mean[0]) / architecture.input.std[0] } })
                 let want = net.forward(x, training: false)
                 XCTAssertEqual(want.shape, [inputs.count, architecture.classes], label)
                 for n in inputs.indices {

@@ -31,7 +31,7 @@ final class NetworkTests: XCTestCase {
     }
 
     func testCheckpointRoundTripIsBitExact() throws {
-        for family in Architecture.families {
+        for family in Architecture.presets {
             let (n, a) = try network(family, seed: 3)
             let path = temporary("\(family).safetensors")
             defer { try? FileManager.default.removeItem(atPath: path) }
@@ -52,17 +52,16 @@ final class NetworkTests: XCTestCase {
     /// equals the values of the built network's every named tensor, for every family.
     func testTensorElementsCountsWhatTheBuiltNetworkHolds() throws {
         var cases: [Architecture] = []
-        for family in Architecture.families + Architecture.internalFamilies {
+        for family in Architecture.presets + Architecture.internalPresets {
             for width in [0.25, 1.0] {
                 cases.append(try Architecture(family: family, classes: 7, width: width, sourceClasses: Array(0..<7)))
             }
         }
-        var pruned = try Architecture(family: "resnet", classes: 5, sourceClasses: [0, 1, 2, 3, 4])
-        pruned.widths = [5, 3, 7, 9, 11, 13]  // six widths: stage inner/output pairs, shortcuts everywhere
-        cases.append(pruned)
-        var same = pruned
-        same.widths = [6, 4, 6, 9, 11, 13]
-        cases.append(same)
+        // Six widths (the version-1 form of a pruned resnet): stage inner/output pairs, shortcuts everywhere.
+        for widths in [[5, 3, 7, 9, 11, 13], [6, 4, 6, 9, 11, 13]] {
+            cases.append(try Architecture(preset: "resnet", widths: widths, input: .fashionMNIST, classes: 5,
+                                          sourceClasses: [0, 1, 2, 3, 4]))
+        }
         for a in cases {
             let n = try buildNetwork(a, seed: 1)
             let held = namedTensors(n).reduce(0) { $0 + $1.get().count }
@@ -173,10 +172,9 @@ final class NetworkTests: XCTestCase {
 
     /// The compiled f32 blob computes the trainer's eval forward, for every family.
     func testCompiledBlobMatchesTheTrainer() throws {
-        for family in Architecture.families {
+        for family in Architecture.presets {
             let (n, a) = try network(family, seed: 6)
-            let blob = try lowerNetwork(try loweringSteps(n), height: 28, width: 28, channels: 1, name: family,
-                                        mean: a.mean, std: a.std).build()
+            let blob = try lowerNetwork(try loweringSteps(n), input: a.input, name: family).build()
             let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: blob.count, alignment: 16)
             defer { bytes.deallocate() }
             bytes.copyBytes(from: blob)
@@ -189,7 +187,7 @@ final class NetworkTests: XCTestCase {
                 let pixels = (0..<784).map { _ in UInt8(rng.int(below: 256)) }
                 try pixels.withUnsafeBytes { try interpreter.setInput(pixels: $0) }
                 interpreter.invoke()
-                let x = Tensor(shape: [1, 28, 28, 1], storage: pixels.map { (Float($0) / 255 - a.mean) / a.std })
+                let x = Tensor(shape: [1, 28, 28, 1], storage: pixels.map { (Float($0) / 255 - a.input.mean[0]) / a.input.std[0] })
                 let want = n.forward(x, training: false).storage
                 let got = (0..<interpreter.outputCount).map { interpreter.output($0) }
                 let scale = max(1, want.map { abs($0) }.max() ?? 0)
@@ -254,8 +252,7 @@ final class QuantizationAgreementTests: XCTestCase {
         options.epochs = 1
         options.augmentShift = 0
         _ = try SprigTrain.train(network, on: train, options: options)
-        let builder = try lowerNetwork(try loweringSteps(network), height: 28, width: 28, channels: 1, name: "mlp",
-                                       mean: a.mean, std: a.std)
+        let builder = try lowerNetwork(try loweringSteps(network), input: a.input, name: "mlp")
         let f32 = try builder.build()
         let calibration = (0..<200).map { Array(train.image($0 * 7 % train.count)) }
         let q8 = try quantizeNetwork(builder, ranges: try calibrate(blob: f32, samples: calibration)).build()

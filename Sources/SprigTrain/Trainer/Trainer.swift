@@ -15,6 +15,8 @@ public struct TrainOptions: Sendable {
     /// Random shift of up to this many pixels (0 = none).
     public var augmentShift = 2
     public var seed: UInt64 = 1
+    /// The input normalisation: the architecture's (`Architecture.normalization`).
+    public var normalization: Normalization = .fashionMNIST
 
     public init() {}
 }
@@ -66,7 +68,8 @@ public func train(_ network: Sequential, on data: Dataset, options: TrainOptions
     var seen = 0
     var runningLoss: Float = 0, runningAccuracy: Float = 0
     for epoch in 0..<options.epochs {
-        let batches = data.batches(size: options.batchSize, shuffleSeed: options.seed &+ UInt64(epoch) &* 7919,
+        let batches = data.batches(size: options.batchSize, normalization: options.normalization,
+                                   shuffleSeed: options.seed &+ UInt64(epoch) &* 7919,
                                    augmentation: options.augmentShift > 0 ? .shift(options.augmentShift) : .none)
         for batch in batches {
             let x = Tensor(shape: batch.shape, storage: batch.images)
@@ -99,12 +102,13 @@ public func train(_ network: Sequential, on data: Dataset, options: TrainOptions
 }
 
 /// Accuracy and mean loss of `network` (eval mode) on `data`.
-public func evaluate(_ network: Sequential, on data: Dataset, batchSize: Int = 256) throws -> (accuracy: Double, loss: Double, imagesPerSecond: Double) {
+public func evaluate(_ network: Sequential, on data: Dataset, normalization: Normalization = .fashionMNIST,
+                     batchSize: Int = 256) throws -> (accuracy: Double, loss: Double, imagesPerSecond: Double) {
     guard data.count > 0 else { throw TrainError.emptyData("evaluation") }
     let loss = SoftmaxCrossEntropy()
     var correct = 0.0, total = 0.0
     let start = Date()
-    for batch in data.batches(size: batchSize) {
+    for batch in data.batches(size: batchSize, normalization: normalization) {
         let x = Tensor(shape: batch.shape, storage: batch.images)
         let logits = network.forward(x, training: false)
         let n = Double(batch.labels.count)

@@ -38,7 +38,8 @@ func runBench(_ a: ParsedArguments) throws {
         let arch = try Architecture(family: family, classes: 5, sourceClasses: [0, 1, 2, 3, 4])
         let network = try buildNetwork(arch, seed: 1)
         var rng = SprigRNG(seed: 2)
-        let x = Tensor(shape: [64, 28, 28, 1], storage: (0..<(64 * 784)).map { _ in rng.normal() })
+        let shape = [64] + arch.input.shape
+        let x = Tensor(shape: shape, storage: (0..<shape.reduce(1, *)).map { _ in rng.normal() })
         let labels = (0..<64).map { _ in rng.int(below: 5) }
         let optimizer = SGD(learningRate: 0.01, momentum: 0.9)
         var store = ParameterList(network.parameters)

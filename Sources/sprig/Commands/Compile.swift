@@ -47,56 +47,58 @@ func runCompile(_ a: ParsedArguments) throws {
     }
 }
 
-/// Compiles the checkpoint named in `a` (`sprig compile`'s options) and writes the blob.
-func compileCheckpoint(_ a: ParsedArguments) throws -> (out: String, precision: String, file: BlobFile, macs: Int) {
-    let path = a.positional[0]
-    let precision = try a.choice("precision", default: "q8", among: ["f32", "q8"])
-    let maxClasses = try a.int("max-classes", default: 10, range: 1...65535)
-    let maxShots = try a.int("max-shots", default: 20, range: 1...65535)
+/// `sprig compile`'s options as the library's ``CompileOptions``.
+func compileOptions(_ a: ParsedArguments) throws -> CompileOptions {
+    var o = CompileOptions()
+    o.precision = Precision(rawValue: try a.choice("precision", default: "q8", among: Precision.allCases.map(\.rawValue)))!
+    o.maxClasses = try a.int("max-classes", default: o.maxClasses, range: 1...65535)
+    o.maxShots = try a.int("max-shots", default: o.maxShots, range: 1...65535)
     let finetune = try fineTuneMethods(a.string("finetune-methods", default: "head"))
-    if precision == "q8", let method = finetune.methods.first(where: \.trainsBackbone) {
+    if o.precision == .q8, let method = finetune.methods.first(where: \.trainsBackbone) {
         throw UsageError(description: "--finetune-methods: \(method.name) trains the backbone in Float32, so it needs --precision f32; "
             + "a q8 blob can plan head only")
     }
+    o.fineTuneMethods = finetune.methods
+    o.fineTuneLayers = finetune.layers
+    o.calibrationCount = try a.int("calib-count", default: o.calibrationCount, range: 1...100_000)
+    o.percentile = try a.double("percentile", default: o.percentile, range: 0.5...1)
+    return o
+}
+
+/// The calibration images for a q8 compile of `architecture`: `--calib-data` (its
+/// training split), of `--calib-classes` or the checkpoint's classes, shuffled.
+func calibrationImages(_ a: ParsedArguments, architecture: Architecture, checkpoint: String) throws -> Dataset {
+    let source = DataSource(argument: a.string("calib-data", default: "builtin"))
+    let train: Dataset
+    do {
+        train = try source.load().train
+    } catch {
+        throw CommandError(description: "q8 needs calibration images: \(error)")
+    }
+    try requireShape(train, of: architecture, model: checkpoint, data: "--calib-data \(source)")
+    let classes = try a.string("calib-classes").map { try ClassSelection.parse($0, present: train.labelsPresent) }
+        ?? architecture.sourceClasses
+    let data = try train.filtered(classes: classes).shuffled(seed: 7)
+    guard data.count > 0 else { throw CommandError(description: "no calibration images of classes \(classes) in \(source)") }
+    return data
+}
+
+/// Compiles the checkpoint named in `a` (`sprig compile`'s options) and writes the blob.
+func compileCheckpoint(_ a: ParsedArguments) throws -> (out: String, precision: String, file: BlobFile, macs: Int) {
+    let path = a.positional[0]
+    let options = try compileOptions(a)
     let out = a.string("out", default: "model.sprig")
     let (network, architecture) = try loadCheckpoint(path: path)
-    let labels = architecture.sourceClasses.map(String.init)
-    var builder = try lowerNetwork(try loweringSteps(network), height: 28, width: 28, channels: 1,
-                                   name: "\(architecture.family)-\(architecture.widths.map(String.init).joined(separator: "-"))",
-                                   labels: labels, mean: architecture.mean, std: architecture.std)
-    builder.setMetadata("source", path)
-    // Prove the Float32 graph before calibrating on it: shapes, and values that stay finite.
+    let calibration = options.precision == .q8 ? try calibrationImages(a, architecture: architecture, checkpoint: path) : nil
+    let blob: [UInt8]
     do {
-        _ = try builder.build()
-    } catch {
-        throw CommandError(description: "\(path): \(error.message)")
+        blob = try compileNetwork(network, architecture: architecture, calibration: calibration, options: options, source: path)
+    } catch let error as CompileError {
+        throw CommandError(description: "\(path): \(error)")
     }
-    if precision == "q8" {
-        let source = DataSource(argument: a.string("calib-data", default: "builtin"))
-        let train: Dataset
-        do {
-            train = try source.load().train
-        } catch {
-            throw CommandError(description: "q8 needs calibration images: \(error)")
-        }
-        let classes = try a.string("calib-classes").map { try ClassSelection.parse($0, present: train.labelsPresent) }
-            ?? architecture.sourceClasses
-        let data = try train.filtered(classes: classes).shuffled(seed: 7)
-        let count = min(try a.int("calib-count", default: 256, range: 1...100_000), data.count)
-        guard count > 0 else { throw CommandError(description: "no calibration images of classes \(classes) in \(source)") }
-        let percentile = try a.double("percentile", default: 1, range: 0.5...1)
-        let ranges = try calibrate(blob: try builder.build(), samples: (0..<count).map { Array(data.image($0)) }, percentile: percentile)
-        builder = try quantizeNetwork(builder, ranges: ranges)
-    }
-    do {
-        try builder.planFineTuning(maxClasses: maxClasses, maxShots: maxShots, methods: finetune.methods, layers: finetune.layers)
-    } catch {
-        throw CommandError(description: "\(path): fine-tuning plan for \(finetune.text): \(error.message)")
-    }
-    let blob = try builder.build()
     try writeFileAtomically(blob, to: out)
     let file = try BlobFile(out)
-    return (out, precision, file, Int(clamping: file.model.work.macs))
+    return (out, options.precision.rawValue, file, Int(clamping: file.model.work.macs))
 }
 
 /// The methods of `--finetune-methods` ("head", "bias", "last:L", comma-separated) and the layers `last` may train.

@@ -10,6 +10,7 @@
 // plots and report.html.
 
 import Foundation
+import SprigCompile
 import SprigPrune
 import SprigRuntime
 import SprigTrain
@@ -100,6 +101,7 @@ func runDemo(_ a: ParsedArguments) throws {
         var options = TrainOptions()
         options.epochs = epochs
         options.augmentShift = 1
+        options.normalization = architecture.normalization
         options.seed = UInt64(seed)
         let network = try buildNetwork(architecture, seed: UInt64(seed))
         _ = try trainWithProgress(network, on: source, options: options)
@@ -135,11 +137,15 @@ func runDemo(_ a: ParsedArguments) throws {
     let blobs = [outDir + "/full-q8.sprig", outDir + "/pruned-q8.sprig"]
     try stage("compile") {
         for (i, checkpoint) in [supernetPath, prunedPath].enumerated() {
-            let arguments = ParsedArguments(positional: [checkpoint],
-                                            values: ["precision": "q8", "calib-data": dataName, "calib-count": "1000", "out": blobs[i],
-                                                     "max-classes": "10", "max-shots": "\(max(shots, 20))"],
-                                            flags: [])
-            let (_, _, file, macs) = try compileCheckpoint(arguments)
+            let (network, architecture) = try loadCheckpoint(path: checkpoint)
+            var options = CompileOptions()
+            options.calibrationCount = 1000
+            options.maxShots = max(shots, options.maxShots)
+            let calibration = try splits.train.filtered(classes: architecture.sourceClasses).shuffled(seed: 7)
+            try writeFileAtomically(try compileNetwork(network, architecture: architecture, calibration: calibration,
+                                                       options: options, source: checkpoint), to: blobs[i])
+            let file = try BlobFile(blobs[i])
+            let macs = Int(clamping: file.model.work.macs)
             columns[i].params = file.model.parameterCount
             columns[i].macs = macs
             columns[i].blobBytes = file.model.bytes.count

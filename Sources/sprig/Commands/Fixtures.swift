@@ -53,9 +53,9 @@ func runFixtures(_ a: ParsedArguments) throws {
     let result = try SprigTrain.train(reference, on: trainSplit, options: options)
     printError(String(format: "fixtures: trained refcnn for %d epochs on %d images (train accuracy %.3f)",
                       options.epochs, trainSplit.count, result.trainAccuracy))
-    let referenceBuilder = try lowerNetwork(try loweringSteps(reference), height: 28, width: 28, channels: 1, name: "ref-cnn",
+    let referenceBuilder = try lowerNetwork(try loweringSteps(reference), input: architecture.input, name: "ref-cnn",
                                             labels: ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
-                                                     "sneaker", "bag", "boot"], mean: architecture.mean, std: architecture.std)
+                                                     "sneaker", "bag", "boot"])
     for (name, builder) in [("ref-cnn", referenceBuilder), ("all-ops", allOpsNetwork(seed: 3))] {
         let samples = name == "ref-cnn" ? calibration : allOpsSamples(calibrationCount)
         let ranges = try calibrate(blob: try builder.build(), samples: samples)

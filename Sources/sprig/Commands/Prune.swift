@@ -103,14 +103,14 @@ func runPrune(_ a: ParsedArguments) throws {
     GEMM.defaultThreads = try a.int("threads", default: 2, range: 1...64)
     let out = a.string("out", default: "pruned.safetensors")
     let (network, architecture) = try loadCheckpoint(path: path)
-    guard architecture.family != "refcnn" else {
-        throw CommandError(description: "\(path): family refcnn (the fixtures' reference network) has no pruning space; use mlp, cnn or resnet")
-    }
     let needsData = settings.method == .dap || settings.method == .slim || finetuneEpochs > 0
-    var source = try Dataset(images: [], labels: [], rows: 28, cols: 28)
+    let input = architecture.input
+    var source = try Dataset(images: [], labels: [], rows: input.height, cols: input.width, channels: input.channels)
     var test: Dataset?
     if needsData {
-        let splits = try DataSource(argument: a.string("data", default: "builtin")).load()
+        let dataSource = DataSource(argument: a.string("data", default: "builtin"))
+        let splits = try dataSource.load()
+        try requireShape(splits.train, of: architecture, model: path, data: dataSource.description)
         let classes = try a.string("classes").map { try ClassSelection.parse($0, present: splits.train.labelsPresent) }
             ?? architecture.sourceClasses
         guard classes.count == architecture.classes else {
@@ -122,7 +122,7 @@ func runPrune(_ a: ParsedArguments) throws {
     let bars = StageBars()
     let outcome = try pruneNetwork(network, architecture: architecture, source: source, settings: settings,
                                    finetuneEpochs: finetuneEpochs, progress: bars.update)
-    let accuracy = try test.map { try evaluate(outcome.network, on: $0).accuracy }
+    let accuracy = try test.map { try evaluate(outcome.network, on: $0, normalization: architecture.normalization).accuracy }
     var pruning = JSONObject()
     pruning.set("method", settings.method.rawValue)
     pruning.set("budget", a.string("budget", default: "10%"))

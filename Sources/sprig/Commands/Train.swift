@@ -5,18 +5,19 @@ import SprigTrain
 
 let trainCommand = Command(
     name: "train",
-    summary: "Train a named network on Fashion-MNIST classes and save a safetensors checkpoint.",
-    usage: "sprig train [--model mlp|cnn|resnet] [--data SOURCE] [--classes 0-4] [--epochs 5] [--out supernet.safetensors] [options]",
+    summary: "Train a preset or a described network on some classes of a data set and save a safetensors checkpoint.",
+    usage: "sprig train [--model mlp|cnn|resnet|mobilenet | --model-spec FILE.json] [--data SOURCE] [--classes 0-4] [--epochs 5] [--out supernet.safetensors] [options]",
     positionals: 0...0,
     options: [
-        OptionSpec(name: "model", value: "NAME", help: "mlp, cnn or resnet.", defaultValue: "cnn"),
-        OptionSpec(name: "data", value: "SOURCE", help: "builtin, fashion-mnist or a directory of IDX files.", defaultValue: "builtin"),
+        OptionSpec(name: "model", value: "NAME", help: "A preset: " + Architecture.presets.joined(separator: ", ") + ".", defaultValue: "cnn"),
+        OptionSpec(name: "model-spec", value: "FILE", help: "Your own network description (JSON; docs/checkpoint-format.md). Its input, if given, must be the data's shape."),
+        OptionSpec(name: "data", value: "SOURCE", help: "builtin, fashion-mnist or a directory of IDX files (images N×H×W or N×H×W×C).", defaultValue: "builtin"),
         OptionSpec(name: "classes", value: "SPEC", help: "Classes to train on (relabelled 0..n-1).", defaultValue: "0-4"),
         OptionSpec(name: "epochs", value: "N", help: "Passes over the training split.", defaultValue: "5"),
         OptionSpec(name: "batch", value: "N", help: "Mini-batch size.", defaultValue: "64"),
         OptionSpec(name: "lr", value: "X", help: "Peak learning rate (SGD, momentum 0.9, cosine with warm-up).", defaultValue: "0.05"),
-        OptionSpec(name: "augment", value: "N", help: "Random shift of up to N pixels (0 = none).", defaultValue: "cnn: 1, mlp: 0"),
-        OptionSpec(name: "width", value: "X", help: "Width multiplier of the default widths.", defaultValue: "1.0"),
+        OptionSpec(name: "augment", value: "N", help: "Random shift of up to N pixels (0 = none).", defaultValue: "1 for a convolutional network, else 0"),
+        OptionSpec(name: "width", value: "X", help: "Width multiplier of a preset's default widths.", defaultValue: "1.0"),
         OptionSpec(name: "seed", value: "S", help: "Seed of the weights, the shuffles and the augmentation.", defaultValue: "1"),
         OptionSpec(name: "threads", value: "N", help: "Threads for GEMM and the layers (1 gives byte-identical checkpoints).", defaultValue: "2"),
         OptionSpec(name: "out", value: "PATH", help: "Checkpoint to write (atomically).", defaultValue: "supernet.safetensors"),
@@ -37,7 +38,6 @@ let evalCommand = Command(
     run: runEval)
 
 func runTrain(_ a: ParsedArguments) throws {
-    let family = try a.choice("model", default: "cnn", among: Architecture.families)
     let epochs = try a.int("epochs", default: 5, range: 1...1000)
     let threads = try a.int("threads", default: 2, range: 1...64)
     var options = TrainOptions()
@@ -45,8 +45,6 @@ func runTrain(_ a: ParsedArguments) throws {
     options.batchSize = try a.int("batch", default: 64, range: 1...65536)
     options.learningRate = Float(try a.double("lr", default: 0.05, range: 1e-9...1e9))
     options.seed = UInt64(try a.int("seed", default: 1, range: 0...Int.max))
-    options.augmentShift = try a.int("augment", default: family == "cnn" ? 1 : 0, range: 0...4)
-    let width = try a.double("width", default: 1, range: 0.01...16)
     let out = a.string("out", default: "supernet.safetensors")
     GEMM.defaultThreads = threads
 
@@ -55,14 +53,18 @@ func runTrain(_ a: ParsedArguments) throws {
     let classes = try ClassSelection.parse(a.string("classes", default: "0-4"), present: splits.train.labelsPresent)
     let train = try splits.train.filtered(classes: classes)
     let test = try splits.test.filtered(classes: classes)
-    let architecture = try Architecture(family: family, classes: classes.count, width: width, sourceClasses: classes)
+    let architecture = try modelArchitecture(a, input: inputSpec(of: train, source: source), classes: classes)
+    options.normalization = architecture.normalization
+    options.augmentShift = try a.int("augment", default: architecture.isConvolutional ? 1 : 0, range: 0...4)
+    let family = architecture.family
     let network = try buildNetwork(architecture, seed: options.seed)
     let params = parameterCount(network)
     if !a.flag("json") {
-        printError("sprig train: \(family) \(architecture.widths), \(params) parameters, \(train.count) training images of classes \(classes), \(epochs) epochs")
+        printError("sprig train: \(family) \(architecture.widths) on \(shapeText(train.shape)) images, \(params) parameters, "
+            + "\(train.count) training images of classes \(classes), \(epochs) epochs")
     }
     let result = try trainWithProgress(network, on: train, options: options)
-    let evaluation = try evaluate(network, on: test)
+    let evaluation = try evaluate(network, on: test, normalization: architecture.normalization)
     try saveCheckpoint(network, architecture: architecture, to: out)
     if a.flag("json") {
         var o = JSONObject()
@@ -81,6 +83,23 @@ func runTrain(_ a: ParsedArguments) throws {
         print(String(format: "%@: test accuracy %.2f%% on classes %@ (%d images); %.0f images/s, %@ per epoch; wrote %@",
                      family, evaluation.accuracy * 100, classes.map(String.init).joined(separator: ","), test.count,
                      result.imagesPerSecond, duration(result.seconds / Double(epochs)), out))
+    }
+}
+
+/// The input description of a training set: its shape, and the per-channel mean and std
+/// of its pixels. Fashion-MNIST (built in or the full set) keeps its published statistics,
+/// so that its checkpoints are normalised alike whatever classes they train on.
+func inputSpec(of train: Dataset, source: DataSource) -> InputSpec {
+    if source == .builtin || source == .fashionMNIST, train.shape == InputSpec.fashionMNIST.shape { return .fashionMNIST }
+    let n = Normalization.computed(from: train)
+    return InputSpec(height: train.rows, width: train.cols, channels: train.channels, mean: n.mean, std: n.std)
+}
+
+/// Throws, naming both shapes, when `data`'s images are not the model's input.
+func requireShape(_ data: Dataset, of architecture: Architecture, model: String, data source: String) throws {
+    guard data.shape == architecture.input.shape else {
+        throw CommandError(description: "\(model) takes \(shapeText(architecture.input.shape)) images, but \(source) has "
+            + "\(shapeText(data.shape)) images")
     }
 }
 
@@ -103,8 +122,9 @@ func runEval(_ a: ParsedArguments) throws {
         throw UsageError(description: "--classes: \(classes.count) classes but \(path) has \(architecture.classes) outputs")
     }
     let data = try test.filtered(classes: classes)
+    try requireShape(data, of: architecture, model: path, data: source.description)
     let start = Date()
-    let result = try evaluate(network, on: data)
+    let result = try evaluate(network, on: data, normalization: architecture.normalization)
     let seconds = Date().timeIntervalSince(start)
     if a.flag("json") {
         var o = JSONObject()

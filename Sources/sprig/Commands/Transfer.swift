@@ -21,7 +21,9 @@ let transferCommand = Command(
     options: [
         OptionSpec(name: "quick", value: nil, help: "Budgets 10%,25%, one search seed, re-init arm at 5 shots over 5 episodes, a 3-epoch supernet, 400 search steps."),
         OptionSpec(name: "supernet", value: "CKPT", help: "A trained supernet (else one is trained and saved in the output folder)."),
-        OptionSpec(name: "model", value: "NAME", help: "Family of the supernet to train: mlp, cnn or resnet.", defaultValue: "cnn"),
+        OptionSpec(name: "model", value: "NAME", help: "Preset of the supernet to train: " + Architecture.presets.joined(separator: ", ") + ".", defaultValue: "cnn"),
+        OptionSpec(name: "model-spec", value: "FILE", help: "Or your own network description (JSON) for the supernet."),
+        OptionSpec(name: "width", value: "X", help: "Width multiplier of the preset's default widths.", defaultValue: "1.0"),
         OptionSpec(name: "epochs", value: "N", help: "Epochs of the supernet's training.", defaultValue: "5 (quick: 3)"),
         OptionSpec(name: "data", value: "SOURCE", help: "builtin, fashion-mnist or a directory of IDX files.", defaultValue: "fashion-mnist"),
         OptionSpec(name: "source", value: "SPEC", help: "Source classes (the supernet's).", defaultValue: "0-4"),
@@ -132,11 +134,12 @@ func runTransfer(_ a: ParsedArguments) throws {
         supernetPath = given
     } else {
         supernetPath = outDir + "/supernet.safetensors"
-        let family = try a.choice("model", default: "cnn", among: Architecture.families)
+        let architecture = try modelArchitecture(a, input: inputSpec(of: source, source: DataSource(argument: dataName)),
+                                                 classes: sourceClasses)
         var options = TrainOptions()
         options.epochs = try a.int("epochs", default: quick ? 3 : 5, range: 1...1000)
-        options.augmentShift = family == "cnn" ? 1 : 0
-        let architecture = try Architecture(family: family, classes: sourceClasses.count, sourceClasses: sourceClasses)
+        options.augmentShift = architecture.isConvolutional ? 1 : 0
+        options.normalization = architecture.normalization
         let network = try buildNetwork(architecture, seed: 1)
         _ = try trainWithProgress(network, on: source, options: options, title: "supernet")
         try saveCheckpoint(network, architecture: architecture, to: supernetPath)
@@ -145,6 +148,8 @@ func runTransfer(_ a: ParsedArguments) throws {
     guard supernetArchitecture.classes == sourceClasses.count else {
         throw UsageError(description: "--source has \(sourceClasses.count) classes but \(supernetPath) has \(supernetArchitecture.classes) outputs")
     }
+    try requireShape(source, of: supernetArchitecture, model: supernetPath, data: dataName)
+    let normalization = supernetArchitecture.normalization
 
     // The shots of every episode, the same for every net (paired comparisons).
     var shotSets: [Int: [Episode]] = [:]
@@ -153,7 +158,7 @@ func runTransfer(_ a: ParsedArguments) throws {
             try sampler.sample(nWay: targetClasses.count, kShot: k, query: .perClass(0), seed: 10_000 &+ UInt64($0))
         }
     }
-    let testBatch = targetTest.makeBatch(indices: Array(0..<targetTest.count))
+    let testBatch = targetTest.makeBatch(indices: Array(0..<targetTest.count), normalization: normalization)
     let head = HeadSettings()
     var rows: [String: TransferRow] = [:]
     func record(_ method: String, _ budget: String, _ arm: String, _ k: Int, _ value: Double) {
@@ -167,12 +172,13 @@ func runTransfer(_ a: ParsedArguments) throws {
 
     /// Both arms for one network.
     func evaluate(_ network: Sequential, _ architecture: Architecture, method: String, budget: String, seed: Int) throws {
-        let testFeatures = penultimateFeatures(network, images: testBatch.images, count: targetTest.count)
+        let testFeatures = penultimateFeatures(network, images: testBatch.images, count: targetTest.count, shape: targetTest.shape)
         for k in shots {
             for e in 0..<episodes {
                 let episode = shotSets[k]![e]
-                let augmented = withShifts(targetTrain, indices: episode.supportIndices, labels: episode.supportLabels, shift: head.augment)
-                let f = penultimateFeatures(network, images: augmented.images, count: augmented.labels.count)
+                let augmented = withShifts(targetTrain, indices: episode.supportIndices, labels: episode.supportLabels,
+                                           shift: head.augment, normalization: normalization)
+                let f = penultimateFeatures(network, images: augmented.images, count: augmented.labels.count, shape: targetTrain.shape)
                 let accuracy = headAccuracy(shots: f.values, shotLabels: augmented.labels, queries: testFeatures.values,
                                             queryLabels: testBatch.labels, dim: f.dim, classes: targetClasses.count,
                                             settings: head, seed: UInt64(e))
@@ -206,7 +212,7 @@ func runTransfer(_ a: ParsedArguments) throws {
         let space = try pruningSpace(for: architecture)
         nets.append(TransferNet(method: "full", budget: "100%", seed: 0, widths: architecture.widths,
                                 costs: NetworkCosts(space, kept: architecture.widths),
-                                sourceAccuracy: try SprigTrain.evaluate(network, on: sourceTest).accuracy, searchSeconds: 0))
+                                sourceAccuracy: try SprigTrain.evaluate(network, on: sourceTest, normalization: normalization).accuracy, searchSeconds: 0))
         try evaluate(network, architecture, method: "full", budget: "100%", seed: 0)
     }
     for (budgetText, budget) in zip(budgetTexts, budgets) {
@@ -222,7 +228,7 @@ func runTransfer(_ a: ParsedArguments) throws {
                 let outcome = try pruneNetwork(network, architecture: architecture, source: source, settings: settings,
                                                progress: bars.update)
                 nets.append(TransferNet(method: method.rawValue, budget: budgetText, seed: seed, widths: outcome.architecture.widths,
-                                        costs: outcome.after, sourceAccuracy: try SprigTrain.evaluate(outcome.network, on: sourceTest).accuracy,
+                                        costs: outcome.after, sourceAccuracy: try SprigTrain.evaluate(outcome.network, on: sourceTest, normalization: normalization).accuracy,
                                         searchSeconds: outcome.searchSeconds))
                 if let trace = outcome.trace { traces.append((budgetText, seed, trace, outcome.groups)) }
                 try evaluate(outcome.network, outcome.architecture, method: method.rawValue, budget: budgetText, seed: seed)

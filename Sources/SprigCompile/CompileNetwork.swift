@@ -1,0 +1,105 @@
+// The compile pipeline as library code: a trained network and its description →
+// a .sprig blob, in Float32 or int8. `sprig compile` and `sprig demo` call it; they
+// only load the checkpoint and the calibration images.
+//
+//   lower (BN folded, activations fused) → prove the f32 graph (shapes, finite values)
+//   → [q8: calibrate on images of the model's input shape, quantize] → plan fine-tuning → bytes
+
+import SprigRuntime
+import SprigTrain
+import SprigWriter
+
+/// The number format of a compiled blob.
+public enum Precision: String, CaseIterable, Sendable {
+    case f32, q8
+}
+
+/// How to compile; the defaults are `sprig compile`'s.
+public struct CompileOptions: Sendable {
+    public var precision: Precision = .q8
+    /// Calibration images used (the first ones of the set given), for q8.
+    public var calibrationCount = 256
+    /// The central fraction of each activation's values that its int8 range keeps (1: min/max).
+    public var percentile = 1.0
+    /// The fine-tuning plan: classes and shots per class the device may learn from.
+    public var maxClasses = 10
+    public var maxShots = 20
+    /// The methods the plan covers (head is always planned).
+    public var fineTuneMethods: [FineTuneMethod] = [.head]
+    /// Layers `last` trains.
+    public var fineTuneLayers = 1
+
+    public init() {}
+}
+
+/// A compile failure, in one sentence that names what is at fault.
+public struct CompileError: Error, CustomStringConvertible, Equatable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The blob's name: the preset and widths ("cnn-19-28-26-52"), or "custom-…".
+public func blobName(_ a: Architecture) -> String {
+    "\(a.family)-\(a.widths.map(String.init).joined(separator: "-"))"
+}
+
+/// Compiles `network` (described by `architecture`) into blob bytes.
+///
+/// - Parameters:
+///   - calibration: images for q8, of the model's input shape; unused for f32.
+///   - source: where the network came from, kept in the blob's metadata.
+/// - Throws: ``CompileError`` naming the stage and the problem: a calibration set of
+///   another shape than the model's input, a graph whose values may not stay finite,
+///   a fine-tuning plan that does not fit.
+public func compileNetwork(_ network: Sequential, architecture: Architecture, calibration: Dataset?,
+                           options: CompileOptions = CompileOptions(), source: String? = nil) throws -> [UInt8] {
+    if options.precision == .q8, let method = options.fineTuneMethods.first(where: \.trainsBackbone) {
+        throw CompileError("fine-tuning method \(method.name) trains the backbone in Float32, so it needs f32; a q8 blob can plan head only")
+    }
+    let labels = architecture.classNames ?? architecture.sourceClasses.map(String.init)
+    var builder = try lowerNetwork(try loweringSteps(network), input: architecture.input, name: blobName(architecture),
+                                   labels: labels)
+    if let source { builder.setMetadata("source", source) }
+    // Prove the Float32 graph before calibrating on it: shapes, and values that stay finite.
+    let f32: [UInt8]
+    do {
+        f32 = try builder.build()
+    } catch {
+        throw CompileError(error.message)
+    }
+    if options.precision == .q8 {
+        guard let calibration, calibration.count > 0 else { throw CompileError("q8 needs calibration images; none were given") }
+        let input = architecture.input
+        guard calibration.shape == input.shape else {
+            throw CompileError("the calibration images are \(shapeText(calibration.shape)), but the model takes "
+                + "\(shapeText(input.shape)); calibrate on the data the model was trained on")
+        }
+        let count = min(max(options.calibrationCount, 1), calibration.count)
+        let ranges: [Int: ActivationRange]
+        do {
+            ranges = try calibrate(blob: f32, samples: (0..<count).map { Array(calibration.image($0)) },
+                                   percentile: options.percentile)
+        } catch {
+            throw CompileError(error.description)
+        }
+        do {
+            builder = try quantizeNetwork(builder, ranges: ranges)
+        } catch {
+            throw CompileError("quantizing: \(error)")
+        }
+    }
+    do {
+        try builder.planFineTuning(maxClasses: options.maxClasses, maxShots: options.maxShots,
+                                   methods: options.fineTuneMethods, layers: options.fineTuneLayers)
+    } catch {
+        throw CompileError("fine-tuning plan: \(error.message)")
+    }
+    do {
+        return try builder.build()
+    } catch {
+        throw CompileError(error.message)
+    }
+}
+
+/// "28×28×1".
+public func shapeText(_ shape: [Int]) -> String { shape.map(String.init).joined(separator: "×") }
