@@ -59,9 +59,16 @@ let package = Package(
             dependencies: ["SprigRuntime", "SprigWriter", "SprigTrain"],
             swiftSettings: hostSIMD
         ),
+        // The pipelines the CLI and the demo drive, as library code with typed options:
+        // few-shot episodes on the device runtime, the transfer experiment.
+        .target(
+            name: "SprigPipelines",
+            dependencies: ["SprigRuntime", "SprigWriter", "SprigTrain", "SprigCompile", "SprigPrune"],
+            swiftSettings: hostSIMD
+        ),
         .executableTarget(
             name: "sprig",
-            dependencies: ["SprigRuntime", "SprigWriter", "SprigTrain", "SprigCompile", "SprigPrune"],
+            dependencies: ["SprigRuntime", "SprigWriter", "SprigTrain", "SprigCompile", "SprigPrune", "SprigPipelines"],
             swiftSettings: hostSIMD
         ),
         // Shared test support: naive references, finite differences, seeded RNG, corruption generator.

@@ -27,7 +27,10 @@ public func describeDecodingError(_ error: any Error) -> String {
     case let .valueNotFound(type, context):
         return "field '\(path(context))' is null, expected \(typeDescription(type))"
     case let .dataCorrupted(context):
-        return context.codingPath.isEmpty ? "not valid JSON" : "field '\(path(context))' has an invalid value"
+        guard !context.codingPath.isEmpty else { return "not valid JSON" }
+        // The decoders of the network description say what is wrong; keep it.
+        let detail = context.debugDescription
+        return "field '\(path(context))' has an invalid value" + (detail.isEmpty ? "" : ": \(detail)")
     @unknown default:
         return "not valid JSON"
     }

@@ -16,6 +16,7 @@ let commands: [Command] = [
     inspectCommand,
     runCommand,
     fixturesCommand,
+    makeRGBCommand,
     finetuneCommand,
 ]
 

@@ -253,7 +253,7 @@ final class NetworkDescriptionTests: XCTestCase {
 
     /// Through a checkpoint, an unknown kind's message says what is wrong ("unknown layer 'swish'"),
     /// as `Architecture.decode` does, not only that layers[2] "has an invalid value".
-    func testKnownBug_UnknownLayerKindInACheckpointLosesTheKindsName() throws {
+    func testUnknownLayerKindInACheckpointIsNamed() throws {
         let text = #"{"version": 2, "input": {"height": 8, "width": 8, "channels": 1, "mean": [0.5], "std": [0.3]}, "#
             + #""layers": [{"conv": {"filters": 4}}, "batch_norm", "swish", "global_average_pool"], "#
             + #""head": {"classes": 2, "source_classes": [0, 1]}}"#
@@ -265,9 +265,9 @@ final class NetworkDescriptionTests: XCTestCase {
         }
     }
 
-    /// Same cause: a checkpoint of a newer description version says only that 'version' "has an
-    /// invalid value", not the decoder's "version 3 is not one this Sprig reads (2, or the older family form)".
-    func testKnownBug_UnsupportedVersionInACheckpointLosesTheReason() throws {
+    /// A checkpoint of a newer description version says why it is refused, as the decoder does:
+    /// "version 3 is not one this Sprig reads (2, or the older family form)".
+    func testUnsupportedVersionInACheckpointSaysWhy() throws {
         let text = #"{"version": 3, "input": {"height": 8, "width": 8, "channels": 1, "mean": [0.5], "std": [0.3]}, "#
             + #""layers": ["global_average_pool"], "head": {"classes": 2, "source_classes": [0, 1]}}"#
         XCTAssertThrowsError(try Architecture.decode(json: text)) {

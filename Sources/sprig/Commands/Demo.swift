@@ -11,6 +11,7 @@
 
 import Foundation
 import SprigCompile
+import SprigPipelines
 import SprigPrune
 import SprigRuntime
 import SprigTrain
@@ -157,13 +158,22 @@ func runDemo(_ a: ParsedArguments) throws {
     // 4. Adapt on the device runtime.
     say("4/5 adapting on the device runtime: \(targetClasses.count)-way \(shots)-shot, \(episodes) episodes, imprint and head")
     try stage("adapt") {
+        let targetTrain = try splits.train.filtered(classes: targetClasses)
         for i in columns.indices {
-            for method in ["imprint", "head"] {
-                var values = ["method": method, "data": dataName, "classes": targetSpec, "shots": "\(shots)",
-                              "episodes": "\(episodes)", "seed": "\(seed)"]
-                if i == 1 && method == "head" { values["out"] = outDir + "/tuned-q8.sprig" }
-                let report = try fewShotEpisodes(ParsedArguments(positional: [blobs[i]], values: values, flags: []), progress: !json)
-                if method == "head" { columns[i].head = report } else { columns[i].imprint = report }
+            for method in [FineTuneMethod.imprint, .head] {
+                var settings = FewShotSettings(method: method)
+                settings.shots = shots
+                settings.episodes = episodes
+                settings.seed = UInt64(seed)
+                let keep = i == 1 && method == .head
+                let bar = json ? nil : ProgressBar("finetune \(methodName(method)) \(shots)-shot", total: episodes, unit: "ep")
+                let report = try fewShotEpisodes(blob: try readFileBytes(atPath: blobs[i]), path: blobs[i], train: targetTrain,
+                                                 test: targetTest, classes: targetClasses, settings: settings,
+                                                 keepTunedBlob: keep) { done, mean in
+                    bar?.update(done, status: String(format: "acc %.1f%%", 100 * mean))
+                }
+                if keep, let tuned = report.tunedBlob { try writeFileAtomically(tuned, to: outDir + "/tuned-q8.sprig") }
+                if method == .head { columns[i].head = report } else { columns[i].imprint = report }
             }
         }
     }

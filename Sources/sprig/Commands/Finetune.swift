@@ -2,6 +2,7 @@
 // runtime's own FineTuner, over seeded few-shot episodes.
 
 import Foundation
+import SprigPipelines
 import SprigPrune
 import SprigRuntime
 import SprigTrain
@@ -47,27 +48,6 @@ let finetuneCommand = Command(
         """,
     run: runFinetune)
 
-/// What a run of few-shot episodes on the device runtime measured.
-struct FewShotReport {
-    var methodName: String
-    var method: FineTuneMethod
-    var options: FineTuneOptions
-    var classes: Int
-    var shots: Int
-    var testCount: Int
-    var accuracies: [Double]
-    /// Wall time of each adaptation.
-    var seconds: [Double]
-    var planBytes: Int
-    var arenaUsed: Int
-    var tunedBytes: Int
-    var lossInitial: Float
-    var lossFinal: Float
-
-    var mean: Double { accuracies.reduce(0, +) / Double(max(accuracies.count, 1)) }
-    var meanSeconds: Double { seconds.reduce(0, +) / Double(max(seconds.count, 1)) }
-}
-
 func runFinetune(_ a: ParsedArguments) throws {
     let r = try fewShotEpisodes(a, progress: !a.flag("json"))
     let ci = meanAndCI(r.accuracies).ci
@@ -80,11 +60,11 @@ func runFinetune(_ a: ParsedArguments) throws {
         o.set("seconds_first", r.seconds.first ?? 0)
         o.set("arena_bytes", r.planBytes)
         o.set("arena_used", r.arenaUsed)
-        o.set("blob_bytes", r.tunedBytes)
+        o.set("blob_bytes", r.tunedBlob?.count ?? 0)
         o.set("classes", r.classes)
         o.set("shots", r.shots)
         o.set("episodes", r.accuracies.count)
-        o.set("method", r.methodName)
+        o.set("method", methodName(r.method))
         if r.method == .last { o.set("layers", r.options.layers) }
         o.set("augmentation", r.options.augmentation)
         o.set("loss_initial", Double(r.lossInitial))
@@ -92,168 +72,59 @@ func runFinetune(_ a: ParsedArguments) throws {
         print(o.text)
     } else {
         print(String(format: "%@ %d-way %d-shot over %d episodes: accuracy %.2f%% ± %.2f (95%% CI) on %d test images",
-                     r.methodName, r.classes, r.shots, r.accuracies.count, 100 * r.mean, 100 * ci, r.testCount))
+                     methodName(r.method), r.classes, r.shots, r.accuracies.count, 100 * r.mean, 100 * ci, r.testCount))
         print(String(format: "time per adaptation: %.2f ms mean, %.2f ms first", r.meanSeconds * 1e3, (r.seconds.first ?? 0) * 1e3))
         print("arena: \(bytesText(r.planBytes)) planned, \(bytesText(r.arenaUsed)) used")
-        if let out = a.string("out") { print("wrote \(out) (\(bytesText(r.tunedBytes)), episode 0)") }
+        if let out = a.string("out") { print("wrote \(out) (\(bytesText(r.tunedBlob?.count ?? 0)), episode 0)") }
     }
 }
 
-/// Runs `sprig finetune`'s episodes (its options in `a`) and measures them.
+/// `sprig finetune`'s options as the library's ``FewShotSettings``.
+func fewShotSettings(_ a: ParsedArguments) throws -> FewShotSettings {
+    let name = try a.choice("method", default: "head", among: ["imprint", "head", "bias", "last"])
+    let method: FineTuneMethod = ["imprint": .imprint, "head": .head, "bias": .bias, "last": .last][name] ?? .head
+    var s = FewShotSettings(method: method)
+    s.options.epochs = try a.int("epochs", default: s.options.epochs, range: 1...10_000)
+    s.options.learningRate = Float(try a.double("lr", default: Double(s.options.learningRate), range: 1e-9...10))
+    s.options.backboneLearningRate = Float(try a.double("backbone-lr", default: Double(s.options.backboneLearningRate),
+                                                        range: 1e-9...10))
+    s.options.layers = try a.int("layers", default: s.options.layers, range: 1...255)
+    s.options.optimizer = try a.choice("optimizer", default: "adam", among: ["adam", "sgd"]) == "sgd" ? .sgd : .adam
+    s.options.batchSize = try a.int("batch", default: s.options.batchSize, range: 0...1_000_000)
+    s.options.anchor = Float(try a.double("anchor", default: Double(s.options.anchor), range: 0...1_000_000))
+    s.options.scale = Float(try a.double("scale", default: Double(s.options.scale), range: 1e-6...1000))
+    s.augmentation = a.string("augment") == nil ? nil : try a.int("augment", default: 0, range: 0...2)
+    s.shots = try a.int("shots", default: s.shots, range: 1...10_000)
+    s.episodes = try a.int("episodes", default: s.episodes, range: 1...100_000)
+    s.seed = UInt64(try a.int("seed", default: 0, range: 0...Int.max))
+    s.replan = a.flag("replan")
+    return s
+}
+
+/// Runs `sprig finetune`'s episodes (its options in `a`) through the library, with a progress bar
+/// unless `showProgress` is false, and writes `--out`.
 func fewShotEpisodes(_ a: ParsedArguments, progress showProgress: Bool) throws -> FewShotReport {
     let path = a.positional[0]
-    let methodName = try a.choice("method", default: "head", among: ["imprint", "head", "bias", "last"])
-    let method: FineTuneMethod = ["imprint": .imprint, "head": .head, "bias": .bias, "last": .last][methodName] ?? .head
-    var options = FineTuneOptions(method: method)
-    options.epochs = try a.int("epochs", default: options.epochs, range: 1...10_000)
-    options.learningRate = Float(try a.double("lr", default: Double(options.learningRate), range: 1e-9...10))
-    options.backboneLearningRate = Float(try a.double("backbone-lr", default: Double(options.backboneLearningRate),
-                                                      range: 1e-9...10))
-    options.layers = try a.int("layers", default: options.layers, range: 1...255)
-    options.optimizer = try a.choice("optimizer", default: "adam", among: ["adam", "sgd"]) == "sgd" ? .sgd : .adam
-    options.batchSize = try a.int("batch", default: options.batchSize, range: 0...1_000_000)
-    options.anchor = Float(try a.double("anchor", default: Double(options.anchor), range: 0...1_000_000))
-    options.scale = Float(try a.double("scale", default: Double(options.scale), range: 1e-6...1000))
-    let augment: Int? = a.string("augment") == nil ? nil : try a.int("augment", default: 0, range: 0...2)
-    let shots = try a.int("shots", default: 5, range: 1...10_000)
-    let episodes = try a.int("episodes", default: 10, range: 1...100_000)
-    let seed = UInt64(try a.int("seed", default: 0, range: 0...Int.max))
-    let json = !showProgress
-
-    // The blob, in a 16-byte aligned buffer that outlives the model.
+    let settings = try fewShotSettings(a)
     let bytes = try readFileBytes(atPath: path)
-    let blob = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 16), alignment: 16)
-    defer { blob.deallocate() }
-    blob.copyBytes(from: bytes)
-    let model: Model
-    do {
-        model = try Model(bytes: UnsafeRawBufferPointer(rebasing: blob[0..<bytes.count]))
-    } catch {
-        throw CommandError(description: "\(path): \(error.message)")
-    }
-
-    // Data: shots from the train split, evaluation on the test split.
     let source = DataSource(argument: a.string("data", default: "builtin"))
     let splits = try source.load()
     let classes = try ClassSelection.parse(a.string("classes", default: "5-9"), present: splits.train.labelsPresent)
     let train = try splits.train.filtered(classes: classes)
     let test = try splits.test.filtered(classes: classes)
-    let sampler = EpisodeSampler(dataset: train)
-
-    // The plan: the blob's, or one sized for this request.
-    var plan = a.flag("replan") ? nil : FineTunePlan(model: model)
-    var planNote = ""
-    if plan == nil {
-        do {
-            plan = try FineTunePlan.required(model: model, maxClasses: classes.count, maxShots: shots, method: method,
-                                             augmentation: augment, layers: options.layers)
-        } catch {
-            throw CommandError(description: "\(path): \(error.message)")
-        }
-        planNote = (a.flag("replan") ? "--replan" : "no fine-tuning plan in the blob")
-            + ": sized one for \(classes.count) classes × \(shots) shots, \(methodName)"
-            + (method == .last ? " \(options.layers)" : "")
-    }
-    guard let plan else { throw CommandError(description: "\(path): no fine-tuning plan") }
-    options.augmentation = augment ?? plan.defaultAugmentation(for: method)
-    let arena = try allocateArena(plan.arenaBytes, path: path, field: "finetune_arena_bytes")
-    defer { free(arena.baseAddress) }
-    var tuner: FineTuner
+    let out = a.string("out")
+    let bar = showProgress ? ProgressBar("finetune \(methodName(settings.options.method)) \(settings.shots)-shot",
+                                         total: settings.episodes, unit: "ep") : nil
+    let report: FewShotReport
     do {
-        tuner = try FineTuner(model: model, arena: UnsafeMutableRawBufferPointer(rebasing: arena[0..<plan.arenaBytes]), plan: plan)
-    } catch {
-        throw CommandError(description: "\(path): \(error.message)")
-    }
-    guard test.valuesPerImage == tuner.inputElements, train.valuesPerImage == tuner.inputElements else {
-        throw CommandError(description: "data \(source): images have \(test.valuesPerImage) values, \(path) takes \(tuner.inputElements)")
-    }
-    if !planNote.isEmpty && !json { printError("sprig finetune: \(planNote)") }
-
-    // Test features: once for a frozen backbone, after every episode for bias and last.
-    let d = tuner.featureCount
-    var testFeatures = [Float](repeating: 0, count: test.count * d)
-    func computeTestFeatures() throws {
-        try testFeatures.withUnsafeMutableBufferPointer { all in
-            for i in 0..<test.count {
-                let image = Array(test.image(i))
-                try image.withUnsafeBytes { p in
-                    try tuner.features(pixels: p, into: UnsafeMutableBufferPointer(rebasing: all[(i * d)..<((i + 1) * d)]))
-                }
-            }
+        report = try SprigPipelines.fewShotEpisodes(blob: bytes, path: path, train: train, test: test, classes: classes,
+                                                    settings: settings, keepTunedBlob: out != nil) { done, mean in
+            bar?.update(done, status: String(format: "acc %.1f%%", 100 * mean))
         }
+    } catch let error as PipelineError {
+        throw CommandError(description: "\(error) (data \(source))")
     }
-    if !method.trainsBackbone { try computeTestFeatures() }
-
-    // Class names for the tuned blob: the original labels of these classes, if the blob has them.
-    var names = classes.map { "class\($0)" }
-    if let labels = model.metadata(key: "labels") {
-        let all = String(decoding: labels, as: UTF8.self).split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-        if classes.allSatisfy({ $0 < all.count }) { names = classes.map { all[$0] } }
-    }
-
-    var accuracies: [Double] = []
-    var seconds: [Double] = []
-    var tunedBytes = 0
-    var used = 0
-    let progress = json ? nil : ProgressBar("finetune \(methodName) \(shots)-shot", total: episodes, unit: "ep")
-    for e in 0..<episodes {
-        let episode: Episode
-        do {
-            episode = try sampler.sample(nWay: classes.count, kShot: shots, query: .perClass(0), seed: seed &+ UInt64(e))
-        } catch DataError.notEnoughSamples(let c, let available, _) where c < classes.count {
-            // The sampler counts in episode labels (0 ..< n); name the class as the user gave it.
-            throw CommandError(description: "--shots \(shots): class \(classes[c]) has only \(available) training images in data \(source)")
-        }
-        var pixels: [UInt8] = []
-        pixels.reserveCapacity(episode.supportIndices.count * tuner.inputElements)
-        for i in episode.supportIndices { pixels += train.image(i) }
-        let labels = episode.supportLabels.map { UInt8($0) }
-        options.seed = seed &+ UInt64(e)
-        let start = DispatchTime.now().uptimeNanoseconds
-        do {
-            try pixels.withUnsafeBytes { p in
-                try labels.withUnsafeBytes { l in
-                    try tuner.fineTune(shots: p, labels: l, classCount: classes.count, options: options)
-                }
-            }
-        } catch SprigError.fineTune(.tooManyShots(let k, let requested, let planned)) where k < classes.count {
-            // The tuner counts in episode labels (0 ..< n); name the class as the user gave it.
-            throw CommandError(description: "\(path): finetune_max_shots: is \(planned), --shots \(requested) asks more for class \(classes[k])")
-        } catch let error as SprigError {
-            throw CommandError(description: "\(path): \(error.message)")
-        }
-        seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
-        used = tuner.layout?.total ?? 0
-        if method.trainsBackbone { try computeTestFeatures() }
-        // Accuracy on every test image of the classes.
-        var correct = 0
-        try testFeatures.withUnsafeBufferPointer { all in
-            for i in 0..<test.count {
-                let k = try tuner.classify(features: UnsafeBufferPointer(rebasing: all[(i * d)..<((i + 1) * d)]))
-                if k == Int(test.labels[i]) { correct += 1 }
-            }
-        }
-        accuracies.append(Double(correct) / Double(max(test.count, 1)))
-        if e == 0, let out = a.string("out") {
-            var nameBytes = Array(names.joined(separator: ",").utf8)
-            let blobBytes: [UInt8] = try nameBytes.withUnsafeMutableBytes { n in
-                do {
-                    let size = try tuner.tunedBlobBytes(classNames: UnsafeRawBufferPointer(n))
-                    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
-                    defer { buffer.deallocate() }
-                    let written = try tuner.writeTunedBlob(into: buffer, classNames: UnsafeRawBufferPointer(n))
-                    return Array(buffer[0..<written])
-                } catch {
-                    throw CommandError(description: "\(out): \((error as? SprigError)?.message ?? "\(error)")")
-                }
-            }
-            try writeFileAtomically(blobBytes, to: out)
-            tunedBytes = blobBytes.count
-        }
-        progress?.update(e + 1, status: String(format: "acc %.1f%%", 100 * accuracies.reduce(0, +) / Double(accuracies.count)))
-    }
-
-    return FewShotReport(methodName: methodName, method: method, options: options, classes: classes.count, shots: shots,
-                         testCount: test.count, accuracies: accuracies, seconds: seconds, planBytes: plan.arenaBytes,
-                         arenaUsed: used, tunedBytes: tunedBytes, lossInitial: tuner.loss.initial, lossFinal: tuner.loss.final)
+    if let note = report.planNote, showProgress { printError("sprig finetune: \(note)") }
+    if let out, let blob = report.tunedBlob { try writeFileAtomically(blob, to: out) }
+    return report
 }
