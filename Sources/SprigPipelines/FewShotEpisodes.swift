@@ -79,7 +79,7 @@ public func methodName(_ m: FineTuneMethod) -> String {
 ///   images of another size than the blob's input, too few images of a class.
 public func fewShotEpisodes(blob bytes: [UInt8], path: String, train: Dataset, test: Dataset, classes: [Int],
                             settings: FewShotSettings, keepTunedBlob: Bool = false,
-                            progress: ((Int, Double) -> Void)? = nil) throws -> FewShotReport {
+                            progress: (Int, Double) -> Void = { _, _ in }) throws -> FewShotReport {
     var options = settings.options
     let method = options.method
     let blob = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 16), alignment: 16)
@@ -208,7 +208,7 @@ public func fewShotEpisodes(blob bytes: [UInt8], path: String, train: Dataset, t
                 }
             }
         }
-        progress?(e + 1, accuracies.reduce(0, +) / Double(accuracies.count))
+        progress(e + 1, accuracies.reduce(0, +) / Double(accuracies.count))
     }
     return FewShotReport(method: method, options: options, classes: classes.count, shots: settings.shots, testCount: test.count,
                          accuracies: accuracies, seconds: seconds, planBytes: plan.arenaBytes, arenaUsed: used, tunedBlob: tuned,

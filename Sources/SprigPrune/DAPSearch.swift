@@ -42,7 +42,9 @@ public struct DAPConfig: Sendable {
     public var weightLearningRate: Float = 0.01
     public var lambda = 100.0
     public var mode = Mode.budget
-    public var steps = 1000
+    /// Alternating steps (one weight step on split A, one θ step on split B); the default of
+    /// `sprig prune`, `sprig demo` and `sprig transfer`.
+    public var steps = 600
     public var seed: UInt64 = 1
     /// Every `perturbEvery` steps (0: never) the weights are reset to the ones the search
     /// started from plus Gaussian noise of `perturbScale` × each tensor's RMS, so that θ is

@@ -27,7 +27,7 @@ let demoCommand = Command(
         OptionSpec(name: "target", value: "SPEC", help: "New classes the device learns from the shots.", defaultValue: "5-9"),
         OptionSpec(name: "epochs", value: "N", help: "Supernet training epochs.", defaultValue: "5"),
         OptionSpec(name: "budget", value: "B", help: "Pruning budget (any `sprig prune --budget` form).", defaultValue: "10%"),
-        OptionSpec(name: "steps", value: "N", help: "DAP search steps.", defaultValue: "600"),
+        OptionSpec(name: "steps", value: "N", help: "DAP search steps.", defaultValue: "\(DAPConfig().steps)"),
         OptionSpec(name: "shots", value: "K", help: "Shots per new class.", defaultValue: "5"),
         OptionSpec(name: "episodes", value: "N", help: "Seeded episodes to average the adapted accuracy over.", defaultValue: "10"),
         OptionSpec(name: "seed", value: "S", help: "Seed of the weights, the search and the episodes.", defaultValue: "1"),
@@ -69,7 +69,7 @@ func runDemo(_ a: ParsedArguments) throws {
     let shots = try a.int("shots", default: 5, range: 1...1000)
     let episodes = try a.int("episodes", default: 10, range: 1...10_000)
     let seed = try a.int("seed", default: 1, range: 0...Int.max)
-    let steps = try a.int("steps", default: 600, range: 1...10_000_000)
+    let steps = try a.int("steps", default: DAPConfig().steps, range: 1...10_000_000)
     let sourceSpec = a.string("source", default: "0-4"), targetSpec = a.string("target", default: "5-9")
     try Interrupt.createOutputDirectory(outDir)
     func say(_ s: String) { if !json { printError("sprig demo: " + s) } }

@@ -15,7 +15,7 @@ let pruneCommand = Command(
         OptionSpec(name: "data", value: "SOURCE", help: "builtin, fashion-mnist or a directory of IDX files.", defaultValue: "builtin"),
         OptionSpec(name: "classes", value: "SPEC", help: "Source classes, in the supernet's output order.", defaultValue: "the checkpoint's"),
         OptionSpec(name: "seed", value: "S", help: "Seed of the search (gates, data order), of random, and of the fine-tuning.", defaultValue: "1"),
-        OptionSpec(name: "steps", value: "N", help: "DAP: alternating steps (one weight step on split A, one θ step on split B).", defaultValue: "600"),
+        OptionSpec(name: "steps", value: "N", help: "DAP: alternating steps (one weight step on split A, one θ step on split B).", defaultValue: "\(DAPConfig().steps)"),
         OptionSpec(name: "mode", value: "M", help: "DAP: budget (λ·relu(C/C_full − b)²) or penalty (λ·C/C_full).", defaultValue: "budget"),
         OptionSpec(name: "lambda", value: "X", help: "DAP: weight of the complexity term.", defaultValue: "100"),
         OptionSpec(name: "t1", value: "A,B", help: "DAP: T1 (inclusion probability) from A to B, geometric.", defaultValue: "1,0.05"),
@@ -57,20 +57,23 @@ func temperaturePair(_ a: ParsedArguments, _ name: String, default value: (Doubl
 
 /// The pruning settings from the command line (shared by `sprig prune` and `sprig demo`).
 func pruneSettings(_ a: ParsedArguments, budget: Budget) throws -> PruneSettings {
+    // The library's defaults, defined once (SprigPrune's PruneSettings and DAPConfig).
     var settings = PruneSettings(budget: budget)
-    settings.method = PruneMethod(rawValue: try a.choice("method", default: "dap", among: PruneMethod.allCases.map(\.rawValue)))!
-    settings.seed = UInt64(try a.int("seed", default: 1, range: 0...Int.max))
-    settings.dap.steps = try a.int("steps", default: 600, range: 1...10_000_000)
-    settings.dap.mode = DAPConfig.Mode(rawValue: try a.choice("mode", default: "budget", among: DAPConfig.Mode.allCases.map(\.rawValue)))!
-    settings.dap.lambda = try a.double("lambda", default: 100, range: 0...1e9)
-    settings.dap.t1 = try temperaturePair(a, "t1", default: (1, 0.05))
-    settings.dap.t2 = try temperaturePair(a, "t2", default: (1, 0.1))
-    settings.dap.logitLearningRate = try a.double("logit-lr", default: 0.05, range: 1e-9...100)
-    settings.dap.weightLearningRate = Float(try a.double("weight-lr", default: 0.01, range: 0...100))
-    settings.dap.perturbEvery = try a.int("perturb-every", default: 0, range: 0...Int.max)
-    settings.dap.perturbScale = Float(try a.double("perturb-scale", default: 0.1, range: 0...100))
-    settings.slimEpochs = try a.int("slim-epochs", default: 1, range: 1...1000)
-    settings.slimLambda = Float(try a.double("slim-lambda", default: 1e-4, range: 0...1))
+    let d = settings.dap
+    settings.method = PruneMethod(rawValue: try a.choice("method", default: settings.method.rawValue,
+                                                         among: PruneMethod.allCases.map(\.rawValue)))!
+    settings.seed = UInt64(try a.int("seed", default: Int(settings.seed), range: 0...Int.max))
+    settings.dap.steps = try a.int("steps", default: d.steps, range: 1...10_000_000)
+    settings.dap.mode = DAPConfig.Mode(rawValue: try a.choice("mode", default: d.mode.rawValue, among: DAPConfig.Mode.allCases.map(\.rawValue)))!
+    settings.dap.lambda = try a.double("lambda", default: d.lambda, range: 0...1e9)
+    settings.dap.t1 = try temperaturePair(a, "t1", default: d.t1)
+    settings.dap.t2 = try temperaturePair(a, "t2", default: d.t2)
+    settings.dap.logitLearningRate = try a.double("logit-lr", default: d.logitLearningRate, range: 1e-9...100)
+    settings.dap.weightLearningRate = Float(try a.double("weight-lr", default: Double(d.weightLearningRate), range: 0...100))
+    settings.dap.perturbEvery = try a.int("perturb-every", default: d.perturbEvery, range: 0...Int.max)
+    settings.dap.perturbScale = Float(try a.double("perturb-scale", default: Double(d.perturbScale), range: 0...100))
+    settings.slimEpochs = try a.int("slim-epochs", default: settings.slimEpochs, range: 1...1000)
+    settings.slimLambda = Float(try a.double("slim-lambda", default: Double(settings.slimLambda), range: 0...1))
     return settings
 }
 

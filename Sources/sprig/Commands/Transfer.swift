@@ -10,6 +10,7 @@
 //      inclusion-probability trajectories of each DAP search.
 
 import Foundation
+import SprigPipelines
 import SprigPrune
 import SprigTrain
 
@@ -36,7 +37,7 @@ let transferCommand = Command(
         OptionSpec(name: "reinit-shots", value: "LIST", help: "Shot counts of the re-initialised arm.", defaultValue: "the --shots (quick: 5)"),
         OptionSpec(name: "reinit-episodes", value: "N", help: "Episodes of the re-initialised arm.", defaultValue: "the --episodes (quick: 5)"),
         OptionSpec(name: "reinit-steps", value: "N", help: "Full-batch SGD steps when retraining on the shots.", defaultValue: "100"),
-        OptionSpec(name: "steps", value: "N", help: "DAP search steps.", defaultValue: "600 (quick: 400)"),
+        OptionSpec(name: "steps", value: "N", help: "DAP search steps.", defaultValue: "\(DAPConfig().steps) (quick: 400)"),
         OptionSpec(name: "perturb-every", value: "N", help: "DAP: reset the weights to the supernet's plus noise every N steps (0: never).", defaultValue: "0"),
         OptionSpec(name: "threads", value: "N", help: "Threads for GEMM and the layers; the re-init arm instead runs N trainings at once, one thread each.", defaultValue: "2"),
         OptionSpec(name: "out-dir", value: "DIR", help: "Where transfer.md, transfer.json and the plots go.", defaultValue: "results"),
@@ -54,26 +55,6 @@ let transferCommand = Command(
 
     """,
     run: runTransfer)
-
-/// One measured row: a method at a budget, an arm, a shot count.
-struct TransferRow {
-    var method: String
-    var budget: String
-    var arm: String
-    var shots: Int
-    var accuracies: [Double]
-}
-
-/// One pruned net (or the supernet).
-struct TransferNet {
-    var method: String
-    var budget: String
-    var seed: Int
-    var widths: [Int]
-    var costs: NetworkCosts
-    var sourceAccuracy: Double
-    var searchSeconds: Double
-}
 
 func listArgument(_ a: ParsedArguments, _ name: String, default value: String) -> [String] {
     a.string(name, default: value).split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
@@ -108,7 +89,7 @@ func runTransfer(_ a: ParsedArguments) throws {
     let reinitShots = try intList(a, "reinit-shots", default: quick ? "5" : shots.map(String.init).joined(separator: ","), range: 1...1000)
     let reinitEpisodes = try a.int("reinit-episodes", default: quick ? 5 : episodes, range: 0...10_000)
     let reinitSteps = try a.int("reinit-steps", default: 100, range: 1...100_000)
-    let steps = try a.int("steps", default: quick ? 400 : 600, range: 1...10_000_000)
+    let steps = try a.int("steps", default: quick ? 400 : DAPConfig().steps, range: 1...10_000_000)
     let perturbEvery = try a.int("perturb-every", default: 0, range: 0...Int.max)
     let outDir = a.string("out-dir", default: "results")
 
@@ -122,9 +103,8 @@ func runTransfer(_ a: ParsedArguments) throws {
     }
     let source = try splits.train.filtered(classes: sourceClasses), sourceTest = try splits.test.filtered(classes: sourceClasses)
     let targetTrain = try splits.train.filtered(classes: targetClasses), targetTest = try splits.test.filtered(classes: targetClasses)
-    let sampler = EpisodeSampler(dataset: targetTrain)
-    if let most = shots.max() {
-        _ = try sampler.sample(nWay: targetClasses.count, kShot: most, query: .perClass(0), seed: 1)  // enough shots per class?
+    if let most = (shots + reinitShots).max() {  // enough shots per class?
+        _ = try EpisodeSampler(dataset: targetTrain).sample(nWay: targetClasses.count, kShot: most, query: .perClass(0), seed: 1)
     }
     try Interrupt.createOutputDirectory(outDir)
 
@@ -149,96 +129,39 @@ func runTransfer(_ a: ParsedArguments) throws {
         throw UsageError(description: "--source has \(sourceClasses.count) classes but \(supernetPath) has \(supernetArchitecture.classes) outputs")
     }
     try requireShape(source, of: supernetArchitecture, model: supernetPath, data: dataName)
-    let normalization = supernetArchitecture.normalization
 
-    // The shots of every episode, the same for every net (paired comparisons).
-    var shotSets: [Int: [Episode]] = [:]
-    for k in Set(shots + reinitShots) {
-        shotSets[k] = try (0..<max(episodes, reinitEpisodes)).map {
-            try sampler.sample(nWay: targetClasses.count, kShot: k, query: .perClass(0), seed: 10_000 &+ UInt64($0))
-        }
-    }
-    let testBatch = targetTest.makeBatch(indices: Array(0..<targetTest.count), normalization: normalization)
-    let head = HeadSettings()
-    var rows: [String: TransferRow] = [:]
-    func record(_ method: String, _ budget: String, _ arm: String, _ k: Int, _ value: Double) {
-        let key = "\(method)|\(budget)|\(arm)|\(k)"
-        rows[key, default: TransferRow(method: method, budget: budget, arm: arm, shots: k, accuracies: [])].accuracies.append(value)
-    }
+    var settings = TransferSettings()
+    settings.budgets = Array(zip(budgetTexts, budgets)).map { (text: $0.0, budget: $0.1) }
+    settings.methods = methods
+    settings.shots = shots
+    settings.episodes = episodes
+    settings.seeds = seeds
+    settings.reinitShots = reinitShots
+    settings.reinitEpisodes = reinitEpisodes
+    settings.reinitSteps = reinitSteps
+    settings.dap.steps = steps
+    settings.dap.perturbEvery = perturbEvery
+    settings.threads = threads
     let runsPerNet = shots.count * episodes + reinitShots.count * reinitEpisodes
-    let netCount = 1 + budgets.count * methods.count * seeds
-    let evaluationBar = ProgressBar("transfer", total: netCount * runsPerNet, unit: "episode")
-    var evaluated = 0
-
-    /// Both arms for one network.
-    func evaluate(_ network: Sequential, _ architecture: Architecture, method: String, budget: String, seed: Int) throws {
-        let testFeatures = penultimateFeatures(network, images: testBatch.images, count: targetTest.count, shape: targetTest.shape)
-        for k in shots {
-            for e in 0..<episodes {
-                let episode = shotSets[k]![e]
-                let augmented = withShifts(targetTrain, indices: episode.supportIndices, labels: episode.supportLabels,
-                                           shift: head.augment, normalization: normalization)
-                let f = penultimateFeatures(network, images: augmented.images, count: augmented.labels.count, shape: targetTrain.shape)
-                let accuracy = headAccuracy(shots: f.values, shotLabels: augmented.labels, queries: testFeatures.values,
-                                            queryLabels: testBatch.labels, dim: f.dim, classes: targetClasses.count,
-                                            settings: head, seed: UInt64(e))
-                record(method, budget, "inherited", k, accuracy)
-                evaluated += 1
-                evaluationBar.update(evaluated, status: "\(method) \(budget) seed \(seed) inherited \(k)-shot")
-            }
-        }
-        // The trainings are independent and small: one per core, `threads` at a time.
-        for k in reinitShots {
-            for first in stride(from: 0, to: reinitEpisodes, by: threads) {
-                let chunk = Array(first..<min(reinitEpisodes, first + threads))
-                let accuracies = try concurrentMap(chunk.count, workers: threads) { i in
-                    let e = chunk[i]
-                    let shotData = targetTrain.subset(shotSets[k]![e].supportIndices)
-                    return try retrainAccuracy(architecture, classes: targetClasses.count, shots: shotData, test: targetTest,
-                                               steps: reinitSteps, learningRate: 0.05, seed: UInt64(1000 + e))
-                }
-                for accuracy in accuracies { record(method, budget, "reinit", k, accuracy) }
-                evaluated += chunk.count
-                evaluationBar.update(evaluated, status: "\(method) \(budget) seed \(seed) reinit \(k)-shot")
-            }
-        }
-    }
-
-    // The full supernet, the reference.
-    var nets: [TransferNet] = []
-    var traces: [(budget: String, seed: Int, trace: SearchTrace, groups: [(name: String, total: Int, kept: Int)])] = []
+    let bar = ProgressBar("transfer", total: (1 + budgets.count * methods.count * seeds) * runsPerNet, unit: "episode")
+    let bars = StageBars()
+    let result: TransferResult
     do {
-        let (network, architecture) = try loadCheckpoint(path: supernetPath)
-        let space = try pruningSpace(for: architecture)
-        nets.append(TransferNet(method: "full", budget: "100%", seed: 0, widths: architecture.widths,
-                                costs: NetworkCosts(space, kept: architecture.widths),
-                                sourceAccuracy: try SprigTrain.evaluate(network, on: sourceTest, normalization: normalization).accuracy, searchSeconds: 0))
-        try evaluate(network, architecture, method: "full", budget: "100%", seed: 0)
-    }
-    for (budgetText, budget) in zip(budgetTexts, budgets) {
-        for method in methods {
-            for seed in 1...seeds {
-                let (network, architecture) = try loadCheckpoint(path: supernetPath)
-                var settings = PruneSettings(budget: budget)
-                settings.method = method
-                settings.seed = UInt64(seed)
-                settings.dap.steps = steps
-                settings.dap.perturbEvery = perturbEvery
-                let bars = StageBars()
-                let outcome = try pruneNetwork(network, architecture: architecture, source: source, settings: settings,
-                                               progress: bars.update)
-                nets.append(TransferNet(method: method.rawValue, budget: budgetText, seed: seed, widths: outcome.architecture.widths,
-                                        costs: outcome.after, sourceAccuracy: try SprigTrain.evaluate(outcome.network, on: sourceTest, normalization: normalization).accuracy,
-                                        searchSeconds: outcome.searchSeconds))
-                if let trace = outcome.trace { traces.append((budgetText, seed, trace, outcome.groups)) }
-                try evaluate(outcome.network, outcome.architecture, method: method.rawValue, budget: budgetText, seed: seed)
-            }
+        result = try runTransferExperiment(
+            supernetPath: supernetPath,
+            data: TransferData(source: source, sourceTest: sourceTest, targetTrain: targetTrain, targetTest: targetTest,
+                               targetClasses: targetClasses),
+            settings: settings, pruneProgress: bars.update) { done, _, status in
+            bar.update(done, status: status)
         }
+    } catch let error as PipelineError {
+        throw CommandError(description: error.description)
     }
+    let (ordered, nets) = (result.rows, result.nets)
+    let traces = result.searches.map { (budget: $0.budget, seed: $0.seed, trace: $0.trace, groups: $0.groups) }
     let seconds = Date().timeIntervalSince(started)
 
     // Outputs.
-    let ordered = rows.values.sorted { ($0.arm, $0.shots, $0.method, $0.budget) < ($1.arm, $1.shots, $1.method, $1.budget) }
     let context = TransferContext(data: dataName, source: sourceClasses, target: targetClasses, supernet: supernetPath,
                                   architecture: supernetArchitecture, budgets: budgetTexts, methods: ["full"] + methods.map(\.rawValue),
                                   shots: shots, reinitShots: reinitShots, episodes: episodes, reinitEpisodes: reinitEpisodes,
