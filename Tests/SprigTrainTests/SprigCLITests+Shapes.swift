@@ -72,7 +72,7 @@ extension SprigCLITests {
             (#"{"layers": [{"conv": {"filters": 4}}, {"dense": {"units": 3}}]}"#,
              ["layers[1] (dense)", "needs a flat input"]),
             (#"{"layers": [{"conv": {"filters": 4}}, {"residual": {"body": [{"conv": {"filters": 6}}]}}, "flatten"]}"#,
-             ["layers[1] (residual)", "filters 6 must equal"]),
+             ["layers[1].residual.body[0] (conv)", "filters 6 must equal"]),
             (#"{"input": {"height": 28, "width": 28, "channels": 1}, "layers": ["flatten"]}"#,
              ["input is 28×28×1", "8×8×1"]),
             (#"{"layers": ["flatten", "swish"]}"#, ["unknown layer 'swish'"]),
