@@ -8,6 +8,7 @@
 //       score  = accuracy over every image of `test`  (features once for a frozen backbone)
 
 import Dispatch
+import Foundation
 import SprigRuntime
 import SprigTrain
 
@@ -57,6 +58,27 @@ public struct PipelineError: Error, CustomStringConvertible, Equatable {
     public init(_ description: String) { self.description = description }
 }
 
+/// Few-shot requests the data or the blob's plan cannot meet; the CLI names its options.
+public enum FewShotError: Error, Equatable, CustomStringConvertible {
+    /// `class` (as the user numbers it) has `available` training images, fewer than `shots`.
+    case notEnoughImages(class: Int, available: Int, shots: Int)
+    /// The plan of the blob at `path` reserves `planned` shots per class; `class` asks `requested`.
+    case tooManyShots(path: String, class: Int, planned: Int, requested: Int)
+    /// The plan's arena cannot be allocated.
+    case arena(path: String, bytes: Int)
+
+    public var description: String {
+        switch self {
+        case .notEnoughImages(let c, let available, let shots):
+            return "\(shots) shots: class \(c) has only \(available) training images"
+        case .tooManyShots(let path, let c, let planned, let requested):
+            return "\(path): finetune_max_shots: is \(planned), \(requested) shots ask more for class \(c)"
+        case .arena(let path, let bytes):
+            return "\(path): finetune_arena_bytes: is \(bytes), more memory than can be allocated"
+        }
+    }
+}
+
 /// The name of a method as the CLI spells it.
 public func methodName(_ m: FineTuneMethod) -> String {
     switch m {
@@ -75,8 +97,9 @@ public func methodName(_ m: FineTuneMethod) -> String {
 ///   - path: names the blob in errors.
 ///   - keepTunedBlob: return the tuned blob of episode 0.
 ///   - progress: called after each episode with (episodes done, mean accuracy so far).
-/// - Throws: ``PipelineError`` naming the blob or the data: a plan that the request exceeds,
-///   images of another size than the blob's input, too few images of a class.
+/// - Throws: ``FewShotError`` for too few images of a class, more shots than the plan, an
+///   arena that cannot be allocated; ``PipelineError`` naming the blob for anything else the
+///   runtime refuses, or images of another size than the blob's input.
 public func fewShotEpisodes(blob bytes: [UInt8], path: String, train: Dataset, test: Dataset, classes: [Int],
                             settings: FewShotSettings, keepTunedBlob: Bool = false,
                             progress: (Int, Double) -> Void = { _, _ in }) throws -> FewShotReport {
@@ -108,9 +131,10 @@ public func fewShotEpisodes(blob bytes: [UInt8], path: String, train: Dataset, t
     }
     guard let plan else { throw PipelineError("\(path): no fine-tuning plan") }
     options.augmentation = settings.augmentation ?? plan.defaultAugmentation(for: method)
-    let arena = UnsafeMutableRawBufferPointer.allocate(byteCount: max(plan.arenaBytes, 16), alignment: 16)
-    defer { arena.deallocate() }
-    arena.initializeMemory(as: UInt8.self, repeating: 0)
+    // A plan the file declares may be more than this machine has: refuse it, never abort.
+    guard let start = calloc(1, max(plan.arenaBytes, 16)) else { throw FewShotError.arena(path: path, bytes: plan.arenaBytes) }
+    defer { free(start) }
+    let arena = UnsafeMutableRawBufferPointer(start: start, count: max(plan.arenaBytes, 16))
     var tuner: FineTuner
     do {
         tuner = try FineTuner(model: model, arena: UnsafeMutableRawBufferPointer(rebasing: arena[0..<plan.arenaBytes]), plan: plan)
@@ -160,7 +184,7 @@ public func fewShotEpisodes(blob bytes: [UInt8], path: String, train: Dataset, t
             episode = try sampler.sample(nWay: classes.count, kShot: settings.shots, query: .perClass(0), seed: settings.seed &+ UInt64(e))
         } catch DataError.notEnoughSamples(let c, let available, _) where c < classes.count {
             // The sampler counts in episode labels (0 ..< n); name the class as the user gave it.
-            throw PipelineError("\(settings.shots) shots: class \(classes[c]) has only \(available) training images")
+            throw FewShotError.notEnoughImages(class: classes[c], available: available, shots: settings.shots)
         }
         var pixels: [UInt8] = []
         pixels.reserveCapacity(episode.supportIndices.count * tuner.inputElements)
@@ -175,7 +199,7 @@ public func fewShotEpisodes(blob bytes: [UInt8], path: String, train: Dataset, t
                 }
             }
         } catch SprigError.fineTune(.tooManyShots(let k, let requested, let planned)) where k < classes.count {
-            throw PipelineError("\(path): finetune_max_shots: is \(planned), \(requested) shots are more for class \(classes[k])")
+            throw FewShotError.tooManyShots(path: path, class: classes[k], planned: planned, requested: requested)
         } catch let error as SprigError {
             throw fail(error)
         }

@@ -121,6 +121,12 @@ func fewShotEpisodes(_ a: ParsedArguments, progress showProgress: Bool) throws -
                                                     settings: settings, keepTunedBlob: out != nil) { done, mean in
             bar?.update(done, status: String(format: "acc %.1f%%", 100 * mean))
         }
+    } catch FewShotError.notEnoughImages(let c, let available, let shots) {
+        throw CommandError(description: "--shots \(shots): class \(c) has only \(available) training images in data \(source)")
+    } catch FewShotError.tooManyShots(let path, let c, let planned, let requested) {
+        throw CommandError(description: "\(path): finetune_max_shots: is \(planned), --shots \(requested) asks more for class \(c)")
+    } catch let error as FewShotError {
+        throw CommandError(description: error.description)
     } catch let error as PipelineError {
         throw CommandError(description: "\(error) (data \(source))")
     }
