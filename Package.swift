@@ -74,7 +74,7 @@ let package = Package(
         // Shared test support: naive references, finite differences, seeded RNG, corruption generator.
         .target(
             name: "SprigTestSupport",
-            dependencies: ["SprigRuntime"],
+            dependencies: ["SprigRuntime", "SprigTrain"],
             path: "Tests/SprigTestSupport"
         ),
         // Counts heap allocations in tests (interposes malloc in the test binary; glibc).

@@ -18,36 +18,11 @@ import SprigWriter
 import XCTest
 
 final class CompiledDescriptionTests: XCTestCase {
-    /// As in SprigPruneTests/DescriptionEquivalenceTests.swift.
-    static let handLayers: [LayerSpec] = [
-        .conv(ConvSpec(filters: 6, kernel: 3, stride: 2, bias: true)), .batchNorm, .relu6,
-        .depthwise(DepthwiseSpec(kernel: 3, bias: true)), .batchNorm, .relu,
-        .residual(ResidualSpec(body: [.conv(ConvSpec(filters: 8, stride: 2)), .batchNorm, .relu,
-                                      .conv(ConvSpec(filters: 10)), .batchNorm],
-                               shortcut: .projection)),
-        .avgPool(PoolSpec(kernel: 3, stride: 2, padding: 1)),
-        .invertedResidual(InvertedResidualSpec(expand: 12, filters: 10, residual: false)),
-        .flatten, .dense(DenseSpec(units: 7)), .relu,
-    ]
-
-    static let inputs: [InputSpec] = [
-        .fashionMNIST,
-        InputSpec(height: 32, width: 32, channels: 3, mean: [0.49, 0.48, 0.45], std: [0.25, 0.24, 0.26]),
-        InputSpec(height: 8, width: 8, channels: 1, mean: [0.5], std: [0.3]),
-    ]
-
-    static let classes = 5
-
+    static let handLayers = SharedDescriptions.handLayers
+    static let inputs = SharedDescriptions.inputs
+    static let classes = SharedDescriptions.classes
     static func architectures(_ input: InputSpec) throws -> [(label: String, architecture: Architecture)] {
-        var out: [(String, Architecture)] = []
-        for family in Architecture.presets {
-            out.append(("\(family) \(input.shape)",
-                        try Architecture(family: family, classes: classes, width: 0.25, sourceClasses: Array(0..<classes),
-                                         input: input)))
-        }
-        out.append(("hand \(input.shape)", Architecture(preset: nil, input: input, layers: handLayers, classes: classes,
-                                                        sourceClasses: Array(0..<classes))))
-        return out
+        try SharedDescriptions.architectures(input)
     }
 
     /// The network of `a` with every vector and running variance redrawn (BN folding matters).

@@ -14,17 +14,7 @@ final class NetworkDescriptionTests: XCTestCase {
         FileManager.default.temporaryDirectory.appendingPathComponent("sprig-desc-\(getpid())-\(name)").path
     }
 
-    /// The hand-written description of SprigPruneTests/DescriptionEquivalenceTests.swift.
-    static let handLayers: [LayerSpec] = [
-        .conv(ConvSpec(filters: 6, kernel: 3, stride: 2, bias: true)), .batchNorm, .relu6,
-        .depthwise(DepthwiseSpec(kernel: 3, bias: true)), .batchNorm, .relu,
-        .residual(ResidualSpec(body: [.conv(ConvSpec(filters: 8, stride: 2)), .batchNorm, .relu,
-                                      .conv(ConvSpec(filters: 10)), .batchNorm],
-                               shortcut: .projection)),
-        .avgPool(PoolSpec(kernel: 3, stride: 2, padding: 1)),
-        .invertedResidual(InvertedResidualSpec(expand: 12, filters: 10, residual: false)),
-        .flatten, .dense(DenseSpec(units: 7)), .relu,
-    ]
+    static let handLayers = SharedDescriptions.handLayers
 
     static let gray8 = InputSpec(height: 8, width: 8, channels: 1, mean: [0.5], std: [0.3])
     static let colour32 = InputSpec(height: 32, width: 32, channels: 3, mean: [0.49, 0.48, 0.45], std: [0.25, 0.24, 0.26])
