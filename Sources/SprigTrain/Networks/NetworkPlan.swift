@@ -122,7 +122,7 @@ public struct NetworkPlan: Sendable {
     /// The group sizes, in group order: a pruned network's widths.
     public var widths: [Int] { groups.map(\.size) }
 
-    /// The head's input shape … the logits: the shape the network returns.
+    /// The shape the network returns: `[classes]`, the logits.
     public var outputShape: [Int] { layers.last?.output ?? [] }
 
     /// Total trained parameters.
@@ -176,7 +176,7 @@ private struct Walker {
             throw NetworkSpecError(place: "layers", detail: "\(a.layers.count) layers, more than \(NetworkPlan.maxLayers)")
         }
         var out: [any Layer] = []
-        var flow = try walk(a.layers, from: Flow(shape: i.shape, group: nil, spread: 1), prefix: "", place: "layers",
+        let flow = try walk(a.layers, from: Flow(shape: i.shape, group: nil, spread: 1), prefix: "", place: "layers",
                             scope: "", depth: 0, tie: nil, into: &out)
         guard flow.shape.count == 1 else {
             throw NetworkSpecError(place: "head", detail: "the head is a Dense and needs a flat input, but the layers end in "
@@ -186,7 +186,6 @@ private struct Walker {
         plan.layers.append(PlannedLayer(path: "\(a.layers.count)", name: "head", kind: .dense(head), input: flow.shape,
                                         output: [a.classes], inputGroup: flow.group, outputGroup: nil, spread: flow.spread))
         if build { out.append(Dense(inputDimensions: flow.shape[0], outputDimensions: a.classes, rng: &rng)) }
-        flow = Flow(shape: [a.classes], group: nil, spread: 1)
         return Sequential(out)
     }
 
