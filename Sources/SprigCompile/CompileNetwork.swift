@@ -100,6 +100,3 @@ public func compileNetwork(_ network: Sequential, architecture: Architecture, ca
         throw CompileError(error.message)
     }
 }
-
-/// "28×28×1".
-public func shapeText(_ shape: [Int]) -> String { shape.map(String.init).joined(separator: "×") }

@@ -68,8 +68,7 @@ public func lowerNetwork(_ steps: [LoweringStep], input: InputSpec, name: String
     let shape = input.shape
     let x = b.addActivation("input", dtype: .f32, shape: shape)
     var first = Value(tensor: x, shape: shape)
-    let perChannel = Set(input.mean).count > 1 || Set(input.std).count > 1
-    if perChannel {
+    if input.hasDistinctChannelStatistics {
         b.addInput(x, mean: 0, std: 1)
         let c = input.channels
         let mean = (0..<c).map { input.mean[input.mean.count == 1 ? 0 : $0] }

@@ -143,9 +143,8 @@ public func fewShotEpisodes(blob bytes: [UInt8], path: String, train: Dataset, t
     }
     guard test.valuesPerImage == tuner.inputElements, train.valuesPerImage == tuner.inputElements else {
         let input = model.input(0).map { model.tensor($0.tensor) }
-        let dims = input.map { t in [t.dims.0, t.dims.1, t.dims.2, t.dims.3].prefix(t.rank).map(String.init) } ?? []
-        throw PipelineError("\(path) takes \(dims.joined(separator: "×")) images, but the data's are "
-            + "\(train.shape.map(String.init).joined(separator: "×"))")
+        let dims = input.map { t in Array([t.dims.0, t.dims.1, t.dims.2, t.dims.3].prefix(t.rank)) } ?? []
+        throw PipelineError("\(path) takes \(shapeText(dims)) images, but the data's are \(shapeText(train.shape))")
     }
     let sampler = EpisodeSampler(dataset: train)
 

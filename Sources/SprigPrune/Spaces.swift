@@ -21,7 +21,7 @@ public func pruningSpace(for a: Architecture, bytesPerElement: Int = 1) throws -
 public func pruningSpace(_ plan: NetworkPlan, bytesPerElement: Int = 1) -> PruningSpace {
     var layers: [PruningSpace.Layer] = []
     let input = plan.input
-    if Set(input.mean).count > 1 || Set(input.std).count > 1 {
+    if input.hasDistinctChannelStatistics {
         // The compiled blob normalises distinct per-channel statistics with a 1×1 depthwise op.
         layers.append(.init(name: "normalize", input: .fixed(input.channels), output: .fixed(input.channels), kernelArea: 1,
                             inputPixels: input.height * input.width, outputPixels: input.height * input.width, depthwise: true))

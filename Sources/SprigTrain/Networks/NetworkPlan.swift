@@ -130,6 +130,15 @@ public struct NetworkPlan: Sendable {
 
     /// MACs of one inference.
     public var macs: Int { layers.reduce(0) { $0 + $1.macs } }
+
+    /// Float values of the network's checkpoint tensors (parameters and BatchNorm running
+    /// statistics), saturating at `Int.max`.
+    public var tensorValues: Int {
+        layers.reduce(0) { a, l in
+            let (s, o) = a.addingReportingOverflow(l.tensorValues)
+            return o ? Int.max : s
+        }
+    }
 }
 
 /// Builds the network of `architecture` with He-initialised weights from `seed`.
@@ -474,11 +483,7 @@ extension Architecture {
     /// Float values the network holds (parameters and BatchNorm running statistics),
     /// counted without building it, saturating; 0 when the description does not walk.
     public var tensorElements: Int {
-        guard let plan = try? NetworkPlan(self) else { return 0 }
-        return plan.layers.reduce(0) { a, l in
-            let (s, o) = a.addingReportingOverflow(l.tensorValues)
-            return o ? Int.max : s
-        }
+        (try? NetworkPlan(self))?.tensorValues ?? 0
     }
 
     /// The same description with each group resized to `widths[g]`: the form of a pruned network.

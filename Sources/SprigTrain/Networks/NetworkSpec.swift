@@ -39,7 +39,14 @@ public struct InputSpec: Codable, Equatable, Sendable {
 
     /// `[height, width, channels]`.
     public var shape: [Int] { [height, width, channels] }
+
+    /// Whether the channels' statistics differ, so that one mean and std cannot stand for them
+    /// (the compiled blob then normalises with a 1×1 depthwise op).
+    public var hasDistinctChannelStatistics: Bool { Set(mean).count > 1 || Set(std).count > 1 }
 }
+
+/// A shape as messages write it: [28, 28, 1] → "28×28×1".
+public func shapeText(_ shape: [Int]) -> String { shape.map(String.init).joined(separator: "×") }
 
 /// A convolution's geometry. `filters` is the output channels; padding is symmetric.
 public struct ConvSpec: Codable, Equatable, Sendable {

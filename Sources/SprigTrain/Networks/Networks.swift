@@ -97,7 +97,7 @@ public func loadCheckpoint(path: String) throws -> (network: Sequential, archite
     // Up to twice the file is let through, so that a missing or mis-shaped tensor is
     // named below; past it the metadata cannot be what the file holds.
     let present = file.tensors.values.reduce(0) { $0 + $1.elementCount }
-    let implied = plan.layers.reduce(0) { a, l in let (s, o) = a.addingReportingOverflow(l.tensorValues); return o ? Int.max : s }
+    let implied = plan.tensorValues
     guard implied <= 2 * present else {
         throw NetworkError.checkpoint(path: path, detail: "__metadata__['architecture'] (\(architecture.family), classes "
             + "\(architecture.classes), widths \(plan.widths)) implies \(implied) tensor values, but the file holds "

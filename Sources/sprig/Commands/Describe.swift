@@ -15,7 +15,7 @@ let describeCommand = Command(
         OptionSpec(name: "model", value: "NAME", help: "A preset: " + Architecture.presets.joined(separator: ", ") + ".", defaultValue: "cnn"),
         OptionSpec(name: "model-spec", value: "FILE", help: "A network description (JSON; docs/checkpoint-format.md)."),
         OptionSpec(name: "width", value: "X", help: "Width multiplier of a preset's default widths.", defaultValue: "1.0"),
-        OptionSpec(name: "input", value: "HxWxC", help: "Input shape, for a preset or a description without one.", defaultValue: "28x28x1"),
+        OptionSpec(name: "input", value: "HxWxC", help: "Input shape, for a preset or a description without one.", defaultValue: defaultInputText),
         OptionSpec(name: "classes", value: "N", help: "Outputs of the head.", defaultValue: "10"),
         OptionSpec(name: "json", value: nil, help: "Print one JSON object (layers, groups, params, macs)."),
     ],
@@ -84,7 +84,10 @@ func readModelSpec(_ path: String, input: InputSpec, classes: [Int]) throws -> A
     return architecture
 }
 
-/// "28x28x1" → [28, 28, 1].
+/// The default `--input`: Fashion-MNIST's shape, as "HxWxC".
+let defaultInputText = InputSpec.fashionMNIST.shape.map(String.init).joined(separator: "x")
+
+/// "32x32x3" → [32, 32, 3].
 func parseShape(_ text: String, option: String) throws -> [Int] {
     let parts = text.lowercased().split(separator: "x", omittingEmptySubsequences: false).map { Int($0) }
     guard parts.count == 3, parts.allSatisfy({ ($0 ?? 0) > 0 }) else {
@@ -93,8 +96,6 @@ func parseShape(_ text: String, option: String) throws -> [Int] {
     return parts.map { $0! }
 }
 
-/// "28×28×1".
-func shapeText(_ shape: [Int]) -> String { shape.map(String.init).joined(separator: "×") }
 
 func runDescribe(_ a: ParsedArguments) throws {
     let architecture: Architecture
@@ -104,7 +105,7 @@ func runDescribe(_ a: ParsedArguments) throws {
         }
         architecture = try loadCheckpoint(path: path).architecture
     } else {
-        let shape = try parseShape(a.string("input", default: "28x28x1"), option: "input")
+        let shape = try parseShape(a.string("input", default: defaultInputText), option: "input")
         let classes = try a.int("classes", default: 10, range: 1...Architecture.maxUnits)
         var input = InputSpec.fashionMNIST
         (input.height, input.width, input.channels) = (shape[0], shape[1], shape[2])

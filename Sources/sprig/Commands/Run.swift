@@ -68,7 +68,7 @@ func measureBlob(_ blob: BlobFile, on data: Dataset, progress bar: ProgressBar?)
         throw CommandError(description: "\(blob.path): \(e.message)")
     }
     guard data.valuesPerImage == interpreter.inputInfo.elementCount else {
-        throw CommandError(description: "\(blob.path): input has \(interpreter.inputInfo.elementCount) elements, the images have \(data.rows)×\(data.cols)×\(data.channels)")
+        throw CommandError(description: "\(blob.path): input has \(interpreter.inputInfo.elementCount) elements, the images are \(shapeText(data.shape))")
     }
     var correct = 0
     var times = [Double](repeating: 0, count: data.count)
