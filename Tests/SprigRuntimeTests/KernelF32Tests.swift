@@ -246,6 +246,44 @@ final class KernelF32Tests: XCTestCase {
         }
     }
 
+    /// Every output channel count of `oddChannelCounts` (so the 16- and 8-wide
+    /// tiles with their last block moved back, and the pixel path below 8), odd
+    /// and even input channel counts (an odd last tap), every shape of
+    /// `oddChannelShapes`, against the naive reference.
+    func testConv2dOddChannelCounts() {
+        var rng = SeededRNG(seed: 16)
+        for (i, cout) in oddChannelCounts.enumerated() {
+            for (s, shape) in oddChannelShapes.enumerated() {
+                let cin = [1, 3, 19, 28][(i + s) % 4]
+                let win = oddChannelWindow(height: 9 + s, width: 13 - s, inputChannels: cin, outputChannels: cout,
+                                           shape: shape)
+                let x = rng.floats(win.inputCount), w = rng.floats(shape.kernel * shape.kernel * cin * cout)
+                let b = s == 4 ? nil : rng.floats(cout)
+                let clamp = s % 2 == 0 ? reluF32 : .none
+                let got = runConv2dF32(x, w, b, win, clamp: clamp, placement: placement(i + s))
+                assertClose(got, Naive.conv2d(input: x, weights: w, bias: b, window: win, clamp: clamp),
+                            "odd channels " + win.label,
+                            unclamped: Naive.conv2d(input: x, weights: w, bias: b, window: win, clamp: .none))
+            }
+        }
+    }
+
+    /// Depthwise with every channel count of `oddChannelCounts` and every shape.
+    func testDepthwiseConv2dOddChannelCounts() {
+        var rng = SeededRNG(seed: 17)
+        for (i, c) in oddChannelCounts.enumerated() {
+            for (s, shape) in oddChannelShapes.enumerated() {
+                let win = oddChannelWindow(height: 8 + s, width: 11 - s, inputChannels: c, outputChannels: c, shape: shape)
+                let x = rng.floats(win.inputCount), w = rng.floats(shape.kernel * shape.kernel * c)
+                let b = s == 4 ? nil : rng.floats(c)
+                let got = runConv2dF32(x, w, b, win, clamp: relu6F32, depthwise: true, placement: placement(i + s))
+                assertClose(got, Naive.depthwiseConv2d(input: x, weights: w, bias: b, window: win, clamp: relu6F32),
+                            "odd channels depthwise " + win.label,
+                            unclamped: Naive.depthwiseConv2d(input: x, weights: w, bias: b, window: win, clamp: .none))
+            }
+        }
+    }
+
     /// The three conv layers of the reference CNN (3×3, 'same', ReLU).
     func testConv2dReferenceNetworkLayers() {
         var rng = SeededRNG(seed: 14)

@@ -312,6 +312,53 @@ final class KernelQ8Tests: XCTestCase {
         }
     }
 
+    /// Every output channel count of `oddChannelCounts` (the 16- and 8-wide
+    /// tiles with their last block moved back, and the pixel path below 8),
+    /// odd and even input channel counts (an odd last tap of the vpmaddwd
+    /// pairs), every shape of `oddChannelShapes`, exactly equal to the naive
+    /// reference; every third case with extreme values and zero points.
+    func testConv2dOddChannelCounts() {
+        var rng = SeededRNG(seed: 38)
+        for (i, cout) in oddChannelCounts.enumerated() {
+            for (s, shape) in oddChannelShapes.enumerated() {
+                let cin = [1, 3, 19, 28][(i + s) % 4]
+                let win = oddChannelWindow(height: 9 + s, width: 13 - s, inputChannels: cin, outputChannels: cout,
+                                           shape: shape)
+                let extreme = (i + s) % 3 == 2
+                let wCount = shape.kernel * shape.kernel * cin * cout
+                let x = extreme ? rng.int8sWithExtremes(win.inputCount, extremes: 0.5) : rng.int8s(win.inputCount)
+                let w = extreme ? rng.int8sWithExtremes(wCount, extremes: 0.5) : rng.int8s(wCount)
+                let zp = extreme ? [Int32(-128), 127][s % 2] : rng.int32(in: -128 ... 127)
+                let b = s == 4 ? nil : randomBias(&rng, cout, extremes: extreme)
+                let q = extreme ? extremeRequant(&rng, channels: cout) : randomRequant(&rng, channels: cout)
+                assertSame(runConv2dQ8(x, zeroPoint: zp, w, b, win, q, trial: i + s),
+                           Naive.conv2dQ8(input: x, inputZeroPoint: zp, weights: w, bias: b, window: win, requant: q),
+                           "odd channels " + win.label)
+            }
+        }
+    }
+
+    /// Depthwise with every channel count of `oddChannelCounts` and every shape, exact.
+    func testDepthwiseConv2dOddChannelCounts() {
+        var rng = SeededRNG(seed: 39)
+        for (i, c) in oddChannelCounts.enumerated() {
+            for (s, shape) in oddChannelShapes.enumerated() {
+                let win = oddChannelWindow(height: 8 + s, width: 11 - s, inputChannels: c, outputChannels: c, shape: shape)
+                let extreme = (i + s) % 3 == 2
+                let wCount = shape.kernel * shape.kernel * c
+                let x = extreme ? rng.int8sWithExtremes(win.inputCount, extremes: 0.5) : rng.int8s(win.inputCount)
+                let w = extreme ? rng.int8sWithExtremes(wCount, extremes: 0.5) : rng.int8s(wCount)
+                let zp = extreme ? [Int32(-128), 127][s % 2] : rng.int32(in: -128 ... 127)
+                let b = s == 4 ? nil : randomBias(&rng, c, extremes: extreme)
+                let q = extreme ? extremeRequant(&rng, channels: c) : randomRequant(&rng, channels: c)
+                assertSame(runConv2dQ8(x, zeroPoint: zp, w, b, win, q, depthwise: true, trial: i + s),
+                           Naive.depthwiseConv2dQ8(input: x, inputZeroPoint: zp, weights: w, bias: b, window: win,
+                                                   requant: q),
+                           "odd channels depthwise " + win.label)
+            }
+        }
+    }
+
     /// The three conv layers of the reference CNN (3×3, 'same', ReLU).
     func testConv2dReferenceNetworkLayers() {
         var rng = SeededRNG(seed: 34)

@@ -87,3 +87,20 @@ func assertSame(_ got: [Int8], _ reference: [Int8], _ label: String,
         XCTFail("\(label): \(bad.count) of \(got.count) differ: \(shown)", file: file, line: line)
     }
 }
+
+/// The channel counts of pruned nets: below, at and above the 8- and 16-lane
+/// blocks of the kernels (the last block overlaps its neighbour).
+let oddChannelCounts = [1, 3, 7, 15, 17, 19, 28, 33]
+
+/// Kernel, stride and padding shapes of the odd-channel tests, on inputs wide
+/// and tall enough for the 4-pixel tiles (horizontal and vertical) and their edges.
+let oddChannelShapes: [(kernel: Int, stride: Int, pad: Int)] = [(1, 1, 0), (3, 1, 1), (3, 2, 1), (5, 1, 2), (2, 2, 0)]
+
+/// The window of one odd-channel case: `height × width` input, square kernel.
+func oddChannelWindow(height: Int, width: Int, inputChannels: Int, outputChannels: Int,
+                      shape: (kernel: Int, stride: Int, pad: Int)) -> Window2D {
+    makeWindow(height: height, width: width, inputChannels: inputChannels, outputChannels: outputChannels,
+               kernelHeight: shape.kernel, kernelWidth: shape.kernel, strideHeight: shape.stride,
+               strideWidth: shape.stride, padTop: shape.pad, padBottom: shape.pad,
+               padLeft: shape.pad, padRight: shape.pad)
+}

@@ -16,15 +16,21 @@
 // j of broadcast(in[j]) × weights row j: a small GEMM whose K is (valid kx)·Cin.
 // Two paths:
 //   1. the tile path: 4 output pixels whose windows have the same valid taps
-//      × 16 output channels, with 8 ymm accumulators kept in registers.
-//      Horizontal tiles take 4 consecutive interior columns of any row (their
-//      rows may be clipped); vertical tiles take 4 consecutive interior rows
-//      of any other column (its columns may be clipped). Channel blocks are
-//      the outer loop, so one block's weights (KH·KW·Cin·16 values) stay in L1.
+//      × one block of 16 output channels (8 when Cout < 16), with the
+//      accumulators kept in registers. Horizontal tiles take 4 consecutive
+//      interior columns of any row (their rows may be clipped); vertical tiles
+//      take 4 consecutive interior rows of any other column (its columns may be
+//      clipped). Channel blocks are the outer loop, so one block's weights
+//      (KH·KW·Cin·16 values) stay in L1. When 16 (or 8) does not divide Cout,
+//      the last block is moved back to end at Cout (`channelBlock`): it
+//      overlaps its neighbour, whose channels it recomputes with the same
+//      arithmetic in the same order, so it stores the same values. Any
+//      Cout ≥ 8 therefore runs on tiles only. The q8 tiles multiply two taps at
+//      once (vpmaddwd pairs, see KernelSupport.swift).
 //   2. the pixel path: one output pixel with its own clipping, channel blocks
 //      of 64 (f32) or 32 (q8), then 16/8 and a scalar tail. It handles the
-//      pixels no tile covered (corners, leftovers) and the channels beyond the
-//      last full 16-block.
+//      pixels no tile covered (corners, leftovers), and every channel when
+//      Cout < 8.
 
 // MARK: - Float32
 
@@ -42,11 +48,7 @@
 public func conv2dF32(input: UnsafePointer<Float>, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                       output: UnsafeMutablePointer<Float>, window: Window2D, clamp: ClampF32) {
     let w = window
-    let cin = w.inputChannels
     let cout = w.outputChannels
-    let inputRowStride = w.inputWidth &* cin
-    let flatCount = w.kernelWidth &* cin                // K of one ky slice
-    let weightsKyStride = flatCount &* cout
     // Horizontal tiles: 4 consecutive interior columns of one row.
     let columns = interiorOutputs(stride: w.strideWidth, pad: w.padLeft, kernel: w.kernelWidth,
                                   extent: w.inputWidth, outputCount: w.outputWidth)
@@ -55,55 +57,23 @@ public func conv2dF32(input: UnsafePointer<Float>, weights: UnsafePointer<Float>
     let rows = interiorOutputs(stride: w.strideHeight, pad: w.padTop, kernel: w.kernelHeight,
                                extent: w.inputHeight, outputCount: w.outputHeight)
     let rowsTiledEnd = rows.first &+ (rows.end &- rows.first) / 4 &* 4
-    let tiledChannels = cout &- cout % 16
-    let lower = SIMD16<Float>(repeating: clamp.lower)
-    let upper = SIMD16<Float>(repeating: clamp.upper)
+    // Channel blocks of 16 (cout ≥ 16) or 8 (8 ≤ cout < 16), the last one moved
+    // back to end at cout; with cout < 8 the pixel path does every channel.
+    let blockWidth = cout >= 16 ? 16 : 8
+    let tiledChannels = cout >= 8 ? cout : 0
+    let geometry = TileGeometry(columns: columns, columnsTiledEnd: tiledEnd, rows: rows, rowsTiledEnd: rowsTiledEnd)
 
-    // 1. Tiles of 4 pixels with the same clipping × 16 channels.
-    var c = 0
-    while c < tiledChannels {
-        var initial = SIMD16<Float>()
-        if let bias { initial = loadLanes(bias + c) }
-        // 1a. Horizontal tiles, every row (rows clipped as needed).
-        var oy = 0
-        while oy < w.outputHeight && columns.first < tiledEnd {
-            let rowOrigin = oy &* w.strideHeight &- w.padTop
-            let taps = validTaps(origin: rowOrigin, kernel: w.kernelHeight, extent: w.inputHeight)
-            var ox = columns.first
-            while ox < tiledEnd {
-                conv2dTileF32(input: input + ((rowOrigin &+ taps.first) &* inputRowStride
-                                              &+ (ox &* w.strideWidth &- w.padLeft) &* cin),
-                              inputPixelStep: w.strideWidth &* cin, inputRowStride: inputRowStride,
-                              tapRows: taps.end &- taps.first, flatCount: flatCount,
-                              weights: weights + (taps.first &* weightsKyStride &+ c), weightsKyStride: weightsKyStride,
-                              outputChannels: cout, initial: initial,
-                              output: output + ((oy &* w.outputWidth &+ ox) &* cout &+ c), outputPixelStep: cout,
-                              lower: lower, upper: upper)
-                ox &+= 4
-            }
-            oy &+= 1
+    // 1. Tiles of 4 pixels with the same clipping × one channel block.
+    var block = 0
+    while let c = channelBlock(block, width: blockWidth, count: cout) {
+        if blockWidth == 16 {
+            conv2dBlockF32(SIMD16<Float>.self, input: input, weights: weights, bias: bias, output: output,
+                           window: w, geometry: geometry, channel: c, clamp: clamp)
+        } else {
+            conv2dBlockF32(SIMD8<Float>.self, input: input, weights: weights, bias: bias, output: output,
+                           window: w, geometry: geometry, channel: c, clamp: clamp)
         }
-        // 1b. Vertical tiles down every other column (columns clipped as needed).
-        var ox = 0
-        while ox < w.outputWidth && rows.first < rowsTiledEnd {
-            if ox >= columns.first && ox < tiledEnd { ox = tiledEnd; continue }
-            let columnOrigin = ox &* w.strideWidth &- w.padLeft
-            let taps = validTaps(origin: columnOrigin, kernel: w.kernelWidth, extent: w.inputWidth)
-            oy = rows.first
-            while oy < rowsTiledEnd {
-                conv2dTileF32(input: input + ((oy &* w.strideHeight &- w.padTop) &* inputRowStride
-                                              &+ (columnOrigin &+ taps.first) &* cin),
-                              inputPixelStep: w.strideHeight &* inputRowStride, inputRowStride: inputRowStride,
-                              tapRows: w.kernelHeight, flatCount: (taps.end &- taps.first) &* cin,
-                              weights: weights + (taps.first &* cin &* cout &+ c), weightsKyStride: weightsKyStride,
-                              outputChannels: cout, initial: initial,
-                              output: output + ((oy &* w.outputWidth &+ ox) &* cout &+ c),
-                              outputPixelStep: w.outputWidth &* cout, lower: lower, upper: upper)
-                oy &+= 4
-            }
-            ox &+= 1
-        }
-        c &+= 16
+        block &+= 1
     }
 
     // 2. Pixel path: everything the tiles did not cover.
@@ -124,17 +94,83 @@ public func conv2dF32(input: UnsafePointer<Float>, weights: UnsafePointer<Float>
     }
 }
 
-/// 4 output pixels × 16 channels of `conv2dF32` whose windows have the same
-/// valid taps: `tapRows` kernel rows of `flatCount` (kx, ci) taps each.
-/// Pixel p reads `input + p·inputPixelStep` (at its first valid tap) and
+/// Which outputs the tiles take: horizontal tiles the interior columns
+/// `columns.first ..< columnsTiledEnd` of every row, vertical tiles the interior
+/// rows `rows.first ..< rowsTiledEnd` of every other column (multiples of 4).
+struct TileGeometry {
+    var columns: (first: Int, end: Int)
+    var columnsTiledEnd: Int
+    var rows: (first: Int, end: Int)
+    var rowsTiledEnd: Int
+}
+
+/// Every tile of `conv2dF32` for the channels `channel ..< channel + V.scalarCount`.
+@inline(__always)
+private func conv2dBlockF32<V: SIMD>(_: V.Type, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+                                     bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
+                                     window w: Window2D, geometry g: TileGeometry, channel c: Int,
+                                     clamp: ClampF32) where V.Scalar == Float {
+    let cin = w.inputChannels
+    let cout = w.outputChannels
+    let inputRowStride = w.inputWidth &* cin
+    let flatCount = w.kernelWidth &* cin
+    let weightsKyStride = flatCount &* cout
+    let lower = V(repeating: clamp.lower)
+    let upper = V(repeating: clamp.upper)
+    var initial = V()
+    if let bias { initial = loadLanes(bias + c) }
+    // 1a. Horizontal tiles, every row (rows clipped as needed).
+    var oy = 0
+    while oy < w.outputHeight && g.columns.first < g.columnsTiledEnd {
+        let rowOrigin = oy &* w.strideHeight &- w.padTop
+        let taps = validTaps(origin: rowOrigin, kernel: w.kernelHeight, extent: w.inputHeight)
+        var ox = g.columns.first
+        while ox < g.columnsTiledEnd {
+            conv2dTileF32(input: input + ((rowOrigin &+ taps.first) &* inputRowStride
+                                          &+ (ox &* w.strideWidth &- w.padLeft) &* cin),
+                          inputPixelStep: w.strideWidth &* cin, inputRowStride: inputRowStride,
+                          tapRows: taps.end &- taps.first, flatCount: flatCount,
+                          weights: weights + (taps.first &* weightsKyStride &+ c), weightsKyStride: weightsKyStride,
+                          outputChannels: cout, initial: initial,
+                          output: output + ((oy &* w.outputWidth &+ ox) &* cout &+ c), outputPixelStep: cout,
+                          lower: lower, upper: upper)
+            ox &+= 4
+        }
+        oy &+= 1
+    }
+    // 1b. Vertical tiles down every other column (columns clipped as needed).
+    var ox = 0
+    while ox < w.outputWidth && g.rows.first < g.rowsTiledEnd {
+        if ox >= g.columns.first && ox < g.columnsTiledEnd { ox = g.columnsTiledEnd; continue }
+        let columnOrigin = ox &* w.strideWidth &- w.padLeft
+        let taps = validTaps(origin: columnOrigin, kernel: w.kernelWidth, extent: w.inputWidth)
+        oy = g.rows.first
+        while oy < g.rowsTiledEnd {
+            conv2dTileF32(input: input + ((oy &* w.strideHeight &- w.padTop) &* inputRowStride
+                                          &+ (columnOrigin &+ taps.first) &* cin),
+                          inputPixelStep: w.strideHeight &* inputRowStride, inputRowStride: inputRowStride,
+                          tapRows: w.kernelHeight, flatCount: (taps.end &- taps.first) &* cin,
+                          weights: weights + (taps.first &* cin &* cout &+ c), weightsKyStride: weightsKyStride,
+                          outputChannels: cout, initial: initial,
+                          output: output + ((oy &* w.outputWidth &+ ox) &* cout &+ c),
+                          outputPixelStep: w.outputWidth &* cout, lower: lower, upper: upper)
+            oy &+= 4
+        }
+        ox &+= 1
+    }
+}
+
+/// 4 output pixels × `V.scalarCount` channels of `conv2dF32` whose windows
+/// have the same valid taps: `tapRows` kernel rows of `flatCount` (kx, ci) taps
+/// each. Pixel p reads `input + p·inputPixelStep` (at its first valid tap) and
 /// writes `output + p·outputPixelStep`.
 @inline(__always)
-private func conv2dTileF32(input: UnsafePointer<Float>, inputPixelStep: Int, inputRowStride: Int,
-                           tapRows: Int, flatCount: Int,
-                           weights: UnsafePointer<Float>, weightsKyStride: Int, outputChannels cout: Int,
-                           initial: SIMD16<Float>,
-                           output: UnsafeMutablePointer<Float>, outputPixelStep: Int,
-                           lower: SIMD16<Float>, upper: SIMD16<Float>) {
+private func conv2dTileF32<V: SIMD>(input: UnsafePointer<Float>, inputPixelStep: Int, inputRowStride: Int,
+                                    tapRows: Int, flatCount: Int,
+                                    weights: UnsafePointer<Float>, weightsKyStride: Int, outputChannels cout: Int,
+                                    initial: V,
+                                    output: UnsafeMutablePointer<Float>, outputPixelStep: Int,
+                                    lower: V, upper: V) where V.Scalar == Float {
     var a0 = initial, a1 = initial, a2 = initial, a3 = initial
     var r = 0
     while r < tapRows {
@@ -143,7 +179,7 @@ private func conv2dTileF32(input: UnsafePointer<Float>, inputPixelStep: Int, inp
         var wp = weights + r &* weightsKyStride
         var j = 0
         while j < flatCount {
-            let wv: SIMD16<Float> = loadLanes(wp)
+            let wv: V = loadLanes(wp)
             a0 = a0.addingProduct(p0[j], wv)
             a1 = a1.addingProduct(p1[j], wv)
             a2 = a2.addingProduct(p2[j], wv)
@@ -295,11 +331,7 @@ public func conv2dQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32, weights:
                      bias: UnsafePointer<Int32>?, output: UnsafeMutablePointer<Int8>,
                      window: Window2D, requant: RequantQ8) {
     let w = window
-    let cin = w.inputChannels
     let cout = w.outputChannels
-    let inputRowStride = w.inputWidth &* cin
-    let flatCount = w.kernelWidth &* cin
-    let weightsKyStride = flatCount &* cout
     // Horizontal tiles: 4 consecutive interior columns of one row.
     let columns = interiorOutputs(stride: w.strideWidth, pad: w.padLeft, kernel: w.kernelWidth,
                                   extent: w.inputWidth, outputCount: w.outputWidth)
@@ -308,77 +340,25 @@ public func conv2dQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32, weights:
     let rows = interiorOutputs(stride: w.strideHeight, pad: w.padTop, kernel: w.kernelHeight,
                                extent: w.inputHeight, outputCount: w.outputHeight)
     let rowsTiledEnd = rows.first &+ (rows.end &- rows.first) / 4 &* 4
-    let tiledChannels = cout &- cout % 16
+    // Channel blocks of 16 (cout ≥ 16) or 8 (8 ≤ cout < 16), the last one moved
+    // back to end at cout; with cout < 8 the pixel path does every channel.
+    let blockWidth = cout >= 16 ? 16 : 8
+    let tiledChannels = cout >= 8 ? cout : 0
+    let geometry = TileGeometry(columns: columns, columnsTiledEnd: tiledEnd, rows: rows, rowsTiledEnd: rowsTiledEnd)
     let stage = OutputStageQ8(zeroPoint: requant.outputZeroPoint, clampMin: requant.clampMin,
                               clampMax: requant.clampMax)
-    // The tiles take the zero point out of their inner loop:
-    // Σ (x − zp)·w = Σ x·w − zp·Σ w, with Σ w over the tile's valid taps
-    // (the same for its 4 pixels). Exact in wrapping Int32 arithmetic.
-    let zeroPoint = SIMD16<Int32>(repeating: inputZeroPoint)
 
-    // 1. Tiles of 4 pixels with the same clipping × 16 channels.
-    var c = 0
-    while c < tiledChannels {
-        var biasVector = SIMD16<Int32>()
-        if let bias { biasVector = loadLanes(bias + c) }
-        let low = Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c)
-        let high = Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c &+ 8)
-        // 1a. Horizontal tiles, every row (rows clipped as needed).
-        if columns.first < tiledEnd {
-            let fullSum = conv2dWeightSumQ8(weights + c, tapRows: (0, w.kernelHeight), flatCount: flatCount,
-                                            kyStride: weightsKyStride, step: cout)
-            var oy = 0
-            while oy < w.outputHeight {
-                let rowOrigin = oy &* w.strideHeight &- w.padTop
-                let taps = validTaps(origin: rowOrigin, kernel: w.kernelHeight, extent: w.inputHeight)
-                let full = taps.first == 0 && taps.end == w.kernelHeight
-                let weightSum = full ? fullSum
-                    : conv2dWeightSumQ8(weights + c, tapRows: taps, flatCount: flatCount, kyStride: weightsKyStride, step: cout)
-                let initial = biasVector &- zeroPoint &* weightSum
-                var ox = columns.first
-                while ox < tiledEnd {
-                    conv2dTileQ8(input: input + ((rowOrigin &+ taps.first) &* inputRowStride
-                                                 &+ (ox &* w.strideWidth &- w.padLeft) &* cin),
-                                 inputPixelStep: w.strideWidth &* cin, inputRowStride: inputRowStride,
-                                 tapRows: taps.end &- taps.first, flatCount: flatCount,
-                                 weights: weights + (taps.first &* weightsKyStride &+ c), weightsKyStride: weightsKyStride,
-                                 outputChannels: cout, initial: initial,
-                                 output: output + ((oy &* w.outputWidth &+ ox) &* cout &+ c), outputPixelStep: cout,
-                                 low: low, high: high, stage: stage)
-                    ox &+= 4
-                }
-                oy &+= 1
-            }
+    // 1. Tiles of 4 pixels with the same clipping × one channel block.
+    var block = 0
+    while let c = channelBlock(block, width: blockWidth, count: cout) {
+        if blockWidth == 16 {
+            conv2dBlockQ8(input: input, inputZeroPoint: inputZeroPoint, weights: weights, bias: bias, output: output,
+                          window: w, geometry: geometry, channel: c, requant: requant, stage: stage, wide: true)
+        } else {
+            conv2dBlockQ8(input: input, inputZeroPoint: inputZeroPoint, weights: weights, bias: bias, output: output,
+                          window: w, geometry: geometry, channel: c, requant: requant, stage: stage, wide: false)
         }
-        // 1b. Vertical tiles down every other column (columns clipped as needed).
-        if rows.first < rowsTiledEnd {
-            var ox = 0
-            while ox < w.outputWidth {
-                if ox >= columns.first && ox < tiledEnd { ox = tiledEnd; continue }
-                let columnOrigin = ox &* w.strideWidth &- w.padLeft
-                let taps = validTaps(origin: columnOrigin, kernel: w.kernelWidth, extent: w.inputWidth)
-                let columnFlatCount = (taps.end &- taps.first) &* cin
-                let columnWeights = weights + (taps.first &* cin &* cout &+ c)
-                let weightSum = conv2dWeightSumQ8(columnWeights, tapRows: (0, w.kernelHeight), flatCount: columnFlatCount,
-                                                  kyStride: weightsKyStride, step: cout)
-                let initial = biasVector &- zeroPoint &* weightSum
-                var oy = rows.first
-                while oy < rowsTiledEnd {
-                    conv2dTileQ8(input: input + ((oy &* w.strideHeight &- w.padTop) &* inputRowStride
-                                                 &+ (columnOrigin &+ taps.first) &* cin),
-                                 inputPixelStep: w.strideHeight &* inputRowStride, inputRowStride: inputRowStride,
-                                 tapRows: w.kernelHeight, flatCount: columnFlatCount,
-                                 weights: columnWeights, weightsKyStride: weightsKyStride,
-                                 outputChannels: cout, initial: initial,
-                                 output: output + ((oy &* w.outputWidth &+ ox) &* cout &+ c),
-                                 outputPixelStep: w.outputWidth &* cout,
-                                 low: low, high: high, stage: stage)
-                    oy &+= 4
-                }
-                ox &+= 1
-            }
-        }
-        c &+= 16
+        block &+= 1
     }
 
     // 2. Pixel path: everything the tiles did not cover.
@@ -400,36 +380,156 @@ public func conv2dQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32, weights:
     }
 }
 
+/// Every tile of `conv2dQ8` for the channels `channel ..< channel + 16`
+/// (`wide`) or `channel ..< channel + 8`.
+///
+/// The tiles take the zero point out of their inner loop:
+/// Σ (x − zp)·w = Σ x·w − zp·Σ w, with Σ w over the tile's valid taps
+/// (the same for its 4 pixels). Exact in wrapping Int32 arithmetic.
+@inline(__always)
+private func conv2dBlockQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32, weights: UnsafePointer<Int8>,
+                           bias: UnsafePointer<Int32>?, output: UnsafeMutablePointer<Int8>,
+                           window w: Window2D, geometry g: TileGeometry, channel c: Int,
+                           requant: RequantQ8, stage: OutputStageQ8, wide: Bool) {
+    let cin = w.inputChannels
+    let cout = w.outputChannels
+    let inputRowStride = w.inputWidth &* cin
+    let flatCount = w.kernelWidth &* cin
+    let weightsKyStride = flatCount &* cout
+    let zeroPoint = SIMD16<Int32>(repeating: inputZeroPoint)
+    var biasVector = SIMD16<Int32>()
+    if let bias {
+        biasVector.lowHalf = loadLanes(bias + c)
+        if wide { biasVector.highHalf = loadLanes(bias + (c &+ 8)) }
+    }
+    let low = Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c)
+    let high = wide ? Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c &+ 8) : low
+    // 1a. Horizontal tiles, every row (rows clipped as needed).
+    if g.columns.first < g.columnsTiledEnd {
+        let fullSum = conv2dWeightSumQ8(weights + c, tapRows: (0, w.kernelHeight), flatCount: flatCount,
+                                        kyStride: weightsKyStride, step: cout, wide: wide)
+        var oy = 0
+        while oy < w.outputHeight {
+            let rowOrigin = oy &* w.strideHeight &- w.padTop
+            let taps = validTaps(origin: rowOrigin, kernel: w.kernelHeight, extent: w.inputHeight)
+            let full = taps.first == 0 && taps.end == w.kernelHeight
+            let weightSum = full ? fullSum
+                : conv2dWeightSumQ8(weights + c, tapRows: taps, flatCount: flatCount, kyStride: weightsKyStride,
+                                    step: cout, wide: wide)
+            let initial = biasVector &- zeroPoint &* weightSum
+            var ox = g.columns.first
+            while ox < g.columnsTiledEnd {
+                conv2dTileQ8(input: input + ((rowOrigin &+ taps.first) &* inputRowStride
+                                             &+ (ox &* w.strideWidth &- w.padLeft) &* cin),
+                             inputPixelStep: w.strideWidth &* cin, inputRowStride: inputRowStride,
+                             tapRows: taps.end &- taps.first, flatCount: flatCount,
+                             weights: weights + (taps.first &* weightsKyStride &+ c), weightsKyStride: weightsKyStride,
+                             outputChannels: cout, initial: initial,
+                             output: output + ((oy &* w.outputWidth &+ ox) &* cout &+ c), outputPixelStep: cout,
+                             low: low, high: high, stage: stage, wide: wide)
+                ox &+= 4
+            }
+            oy &+= 1
+        }
+    }
+    // 1b. Vertical tiles down every other column (columns clipped as needed).
+    if g.rows.first < g.rowsTiledEnd {
+        var ox = 0
+        while ox < w.outputWidth {
+            if ox >= g.columns.first && ox < g.columnsTiledEnd { ox = g.columnsTiledEnd; continue }
+            let columnOrigin = ox &* w.strideWidth &- w.padLeft
+            let taps = validTaps(origin: columnOrigin, kernel: w.kernelWidth, extent: w.inputWidth)
+            let columnFlatCount = (taps.end &- taps.first) &* cin
+            let columnWeights = weights + (taps.first &* cin &* cout &+ c)
+            let weightSum = conv2dWeightSumQ8(columnWeights, tapRows: (0, w.kernelHeight), flatCount: columnFlatCount,
+                                              kyStride: weightsKyStride, step: cout, wide: wide)
+            let initial = biasVector &- zeroPoint &* weightSum
+            var oy = g.rows.first
+            while oy < g.rowsTiledEnd {
+                conv2dTileQ8(input: input + ((oy &* w.strideHeight &- w.padTop) &* inputRowStride
+                                             &+ (columnOrigin &+ taps.first) &* cin),
+                             inputPixelStep: w.strideHeight &* inputRowStride, inputRowStride: inputRowStride,
+                             tapRows: w.kernelHeight, flatCount: columnFlatCount,
+                             weights: columnWeights, weightsKyStride: weightsKyStride,
+                             outputChannels: cout, initial: initial,
+                             output: output + ((oy &* w.outputWidth &+ ox) &* cout &+ c),
+                             outputPixelStep: w.outputWidth &* cout,
+                             low: low, high: high, stage: stage, wide: wide)
+                oy &+= 4
+            }
+            ox &+= 1
+        }
+    }
+}
+
+/// `conv2dTile16Q8` when `wide`, else `conv2dTile8Q8` (two functions, so that
+/// neither inner loop has a branch on the width).
+@inline(__always)
+private func conv2dTileQ8(input: UnsafePointer<Int8>, inputPixelStep: Int, inputRowStride: Int,
+                          tapRows: Int, flatCount: Int,
+                          weights: UnsafePointer<Int8>, weightsKyStride: Int, outputChannels: Int,
+                          initial: SIMD16<Int32>,
+                          output: UnsafeMutablePointer<Int8>, outputPixelStep: Int,
+                          low: Requant8, high: Requant8, stage: OutputStageQ8, wide: Bool) {
+    if wide {
+        conv2dTile16Q8(input: input, inputPixelStep: inputPixelStep, inputRowStride: inputRowStride,
+                       tapRows: tapRows, flatCount: flatCount, weights: weights, weightsKyStride: weightsKyStride,
+                       outputChannels: outputChannels, initial: initial, output: output,
+                       outputPixelStep: outputPixelStep, low: low, high: high, stage: stage)
+    } else {
+        conv2dTile8Q8(input: input, inputPixelStep: inputPixelStep, inputRowStride: inputRowStride,
+                      tapRows: tapRows, flatCount: flatCount, weights: weights, weightsKyStride: weightsKyStride,
+                      outputChannels: outputChannels, initial: initial, output: output,
+                      outputPixelStep: outputPixelStep, low: low, high: high, stage: stage)
+    }
+}
+
 /// 4 output pixels × 16 channels of `conv2dQ8` whose windows have the same
 /// valid taps: `tapRows` kernel rows of `flatCount` (kx, ci) taps each.
 /// Pixel p reads `input + p·inputPixelStep` (at its first valid tap) and
 /// writes `output + p·outputPixelStep`; `initial` = bias − zp·Σ w.
-@inline(__always)
-private func conv2dTileQ8(input: UnsafePointer<Int8>, inputPixelStep: Int, inputRowStride: Int,
-                          tapRows: Int, flatCount: Int,
-                          weights: UnsafePointer<Int8>, weightsKyStride: Int, outputChannels cout: Int,
-                          initial: SIMD16<Int32>,
-                          output: UnsafeMutablePointer<Int8>, outputPixelStep: Int,
-                          low: Requant8, high: Requant8, stage: OutputStageQ8) {
+///
+/// Taps go two at a time through `multiplyAddPairs` (vpmaddwd, see
+/// KernelSupport.swift); an odd last tap of a kernel row takes Int32 products.
+private func conv2dTile16Q8(input: UnsafePointer<Int8>, inputPixelStep: Int, inputRowStride: Int,
+                            tapRows: Int, flatCount: Int,
+                            weights: UnsafePointer<Int8>, weightsKyStride: Int, outputChannels cout: Int,
+                            initial: SIMD16<Int32>,
+                            output: UnsafeMutablePointer<Int8>, outputPixelStep: Int,
+                            low: Requant8, high: Requant8, stage: OutputStageQ8) {
     // Eight ymm accumulators: pixels 0...3 × channels 0 ..< 8 (l) and 8 ..< 16 (h).
     var a0l = initial.lowHalf, a1l = a0l, a2l = a0l, a3l = a0l
     var a0h = initial.highHalf, a1h = a0h, a2h = a0h, a3h = a0h
+    let barrier = PairBarrier(count: cout)
     var r = 0
     while r < tapRows {
         let p0 = input + r &* inputRowStride
         let p1 = p0 + inputPixelStep, p2 = p1 + inputPixelStep, p3 = p2 + inputPixelStep
         var wp = weights + r &* weightsKyStride
         var j = 0
-        while j < flatCount {
-            let wl = loadWidened8(wp), wh = loadWidened8(wp + 8)
+        // Taps j and j + 1.
+        while j &+ 1 < flatCount {
+            let x0 = barrier.hide(broadcastPair(p0 + j)), x1 = barrier.hide(broadcastPair(p1 + j))
+            let x2 = barrier.hide(broadcastPair(p2 + j)), x3 = barrier.hide(broadcastPair(p3 + j))
+            let row0: SIMD16<Int8> = loadLanes(wp), row1: SIMD16<Int8> = loadLanes(wp + cout)
+            let wl = barrier.hide(interleaveWidened(row0.lowHalf, row1.lowHalf))
+            let wh = barrier.hide(interleaveWidened(row0.highHalf, row1.highHalf))
+            a0l &+= barrier.hide(multiplyAddPairs(wl, x0)); a0h &+= barrier.hide(multiplyAddPairs(wh, x0))
+            a1l &+= barrier.hide(multiplyAddPairs(wl, x1)); a1h &+= barrier.hide(multiplyAddPairs(wh, x1))
+            a2l &+= barrier.hide(multiplyAddPairs(wl, x2)); a2h &+= barrier.hide(multiplyAddPairs(wh, x2))
+            a3l &+= barrier.hide(multiplyAddPairs(wl, x3)); a3h &+= barrier.hide(multiplyAddPairs(wh, x3))
+            wp += 2 &* cout
+            j &+= 2
+        }
+        // An odd last tap.
+        if j < flatCount {
             let x0 = SIMD8<Int32>(repeating: Int32(p0[j])), x1 = SIMD8<Int32>(repeating: Int32(p1[j]))
             let x2 = SIMD8<Int32>(repeating: Int32(p2[j])), x3 = SIMD8<Int32>(repeating: Int32(p3[j]))
+            let wl = loadWidened8(wp), wh = loadWidened8(wp + 8)
             a0l &+= wl &* x0; a0h &+= wh &* x0
             a1l &+= wl &* x1; a1h &+= wh &* x1
             a2l &+= wl &* x2; a2h &+= wh &* x2
             a3l &+= wl &* x3; a3h &+= wh &* x3
-            wp += cout
-            j &+= 1
         }
         r &+= 1
     }
@@ -442,6 +542,43 @@ private func conv2dTileQ8(input: UnsafePointer<Int8>, inputPixelStep: Int, input
     storeLanes(stage(high.apply(a2h)), o2 + 8)
     storeLanes(stage(low.apply(a3l)), o3)
     storeLanes(stage(high.apply(a3h)), o3 + 8)
+}
+
+/// `conv2dTile16Q8` for 8 channels (`initial.highHalf` is ignored).
+private func conv2dTile8Q8(input: UnsafePointer<Int8>, inputPixelStep: Int, inputRowStride: Int,
+                           tapRows: Int, flatCount: Int,
+                           weights: UnsafePointer<Int8>, weightsKyStride: Int, outputChannels cout: Int,
+                           initial: SIMD16<Int32>,
+                           output: UnsafeMutablePointer<Int8>, outputPixelStep: Int,
+                           low: Requant8, high: Requant8, stage: OutputStageQ8) {
+    var a0 = initial.lowHalf, a1 = a0, a2 = a0, a3 = a0
+    let barrier = PairBarrier(count: cout)
+    var r = 0
+    while r < tapRows {
+        let p0 = input + r &* inputRowStride
+        let p1 = p0 + inputPixelStep, p2 = p1 + inputPixelStep, p3 = p2 + inputPixelStep
+        var wp = weights + r &* weightsKyStride
+        var j = 0
+        while j &+ 1 < flatCount {
+            let w = barrier.hide(interleaveWidened(loadLanes(wp), loadLanes(wp + cout)))
+            a0 &+= barrier.hide(multiplyAddPairs(w, barrier.hide(broadcastPair(p0 + j))))
+            a1 &+= barrier.hide(multiplyAddPairs(w, barrier.hide(broadcastPair(p1 + j))))
+            a2 &+= barrier.hide(multiplyAddPairs(w, barrier.hide(broadcastPair(p2 + j))))
+            a3 &+= barrier.hide(multiplyAddPairs(w, barrier.hide(broadcastPair(p3 + j))))
+            wp += 2 &* cout
+            j &+= 2
+        }
+        if j < flatCount {
+            let w = loadWidened8(wp)
+            a0 &+= w &* SIMD8<Int32>(repeating: Int32(p0[j])); a1 &+= w &* SIMD8<Int32>(repeating: Int32(p1[j]))
+            a2 &+= w &* SIMD8<Int32>(repeating: Int32(p2[j])); a3 &+= w &* SIMD8<Int32>(repeating: Int32(p3[j]))
+        }
+        r &+= 1
+    }
+    storeLanes(stage(low.apply(a0)), output)
+    storeLanes(stage(low.apply(a1)), output + outputPixelStep)
+    storeLanes(stage(low.apply(a2)), output + 2 &* outputPixelStep)
+    storeLanes(stage(low.apply(a3)), output + 3 &* outputPixelStep)
 }
 
 /// One output pixel of `conv2dQ8`, channels `firstChannel ..< outputChannels`, with clipping.
@@ -535,23 +672,25 @@ private func conv2dPixelQ8(input: UnsafePointer<Int8>, inputZeroPoint zeroPoint:
 }
 
 /// Σ over the kernel rows `rows` and the flat taps `0 ..< flatCount` of the
-/// weights of 16 consecutive output channels starting at `weights` (Int32, wrapping).
+/// weights of 16 (`wide`) or 8 consecutive output channels starting at
+/// `weights` (Int32, wrapping; the high half is zero when not `wide`).
 @inline(__always)
 private func conv2dWeightSumQ8(_ weights: UnsafePointer<Int8>, tapRows rows: (first: Int, end: Int), flatCount: Int,
-                               kyStride: Int, step: Int) -> SIMD16<Int32> {
-    var sum = SIMD16<Int32>()
+                               kyStride: Int, step: Int, wide: Bool) -> SIMD16<Int32> {
+    var low = SIMD8<Int32>(), high = SIMD8<Int32>()
     var ky = rows.first
     while ky < rows.end {
         var wp = weights + ky &* kyStride
         var j = 0
         while j < flatCount {
-            sum &+= loadWidened16(wp)
+            low &+= loadWidened8(wp)
+            if wide { high &+= loadWidened8(wp + 8) }
             wp += step
             j &+= 1
         }
         ky &+= 1
     }
-    return sum
+    return SIMD16(lowHalf: low, highHalf: high)
 }
 
 // MARK: - Float32 backward (fine-tuning)

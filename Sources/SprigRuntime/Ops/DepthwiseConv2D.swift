@@ -8,8 +8,10 @@
 //   out[oy][ox][c] = bias[c] + Σ_{ky,kx valid} in[oy·sh − pt + ky][ox·sw − pl + kx][c] · w[ky][kx][c]
 //
 // Padding taps contribute nothing. Each output pixel walks its valid taps with
-// channel blocks of 16 and 8 lanes, then a scalar tail; input and weights are
-// both contiguous along channels.
+// channel blocks of 16 lanes (8 when C < 16), the last block moved back to end
+// at C so that any C ≥ 8 stays vectorized (overlapping channels are recomputed
+// with the same arithmetic); a scalar loop only for C < 8. Input and weights
+// are both contiguous along channels.
 
 // MARK: - Float32
 
@@ -35,21 +37,24 @@ public func depthwiseConv2dF32(input: UnsafePointer<Float>, weights: UnsafePoint
             let columnOrigin = ox &* w.strideWidth &- w.padLeft
             let cols = validTaps(origin: columnOrigin, kernel: w.kernelWidth, extent: w.inputWidth)
             let out = output + (oy &* w.outputWidth &+ ox) &* channels
-            var c = 0
-            while c &+ 16 <= channels {
+            // Blocks of 16 (C ≥ 16) or 8 lanes, the last one moved back to end at C
+            // (see channelBlock); a scalar loop only when C < 8.
+            var block = 0
+            while let c = channelBlock(block, width: 16, count: channels) {
                 let acc = depthwisePixelF32(SIMD16<Float>.self, input: input, weights: weights, bias: bias,
                                             window: w, rowOrigin: rowOrigin, columnOrigin: columnOrigin,
                                             rows: rows, cols: cols, channel: c)
                 storeClamped(acc, out + c, clamp)
-                c &+= 16
+                block &+= 1
             }
-            if c &+ 8 <= channels {
+            while channels < 16, let c = channelBlock(block, width: 8, count: channels) {
                 let acc = depthwisePixelF32(SIMD8<Float>.self, input: input, weights: weights, bias: bias,
                                             window: w, rowOrigin: rowOrigin, columnOrigin: columnOrigin,
                                             rows: rows, cols: cols, channel: c)
                 storeClamped(acc, out + c, clamp)
-                c &+= 8
+                block &+= 1
             }
+            var c = channels >= 8 ? channels : 0
             while c < channels {
                 var acc: Float = 0
                 if let bias { acc = bias[c] }
@@ -142,8 +147,10 @@ public func depthwiseConv2dQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32,
             let inputRowStep = w.inputWidth &* channels
             let weightsRowStep = w.kernelWidth &* channels
             let tapRows = rows.end &- rows.first, tapCols = cols.end &- cols.first
-            var c = 0
-            while c &+ 16 <= channels {
+            // Blocks of 16 (C ≥ 16) or 8 lanes, the last one moved back to end at C
+            // (see channelBlock); a scalar loop only when C < 8.
+            var block = 0
+            while let c = channelBlock(block, width: 16, count: channels) {
                 var low = SIMD8<Int32>(), high = SIMD8<Int32>()
                 if let bias { low = loadLanes(bias + c); high = loadLanes(bias + (c &+ 8)) }
                 var r = 0
@@ -164,9 +171,9 @@ public func depthwiseConv2dQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32,
                 let qHigh = Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c &+ 8)
                 storeLanes(stage(qLow.apply(low)), out + c)
                 storeLanes(stage(qHigh.apply(high)), out + (c &+ 8))
-                c &+= 16
+                block &+= 1
             }
-            if c &+ 8 <= channels {
+            while channels < 16, let c = channelBlock(block, width: 8, count: channels) {
                 var acc = SIMD8<Int32>()
                 if let bias { acc = loadLanes(bias + c) }
                 var r = 0
@@ -184,8 +191,9 @@ public func depthwiseConv2dQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32,
                 }
                 let q = Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c)
                 storeLanes(stage(q.apply(acc)), out + c)
-                c &+= 8
+                block &+= 1
             }
+            var c = channels >= 8 ? channels : 0
             while c < channels {
                 var acc: Int32 = 0
                 if let bias { acc = bias[c] }

@@ -144,3 +144,92 @@ func maxLanes<V: SIMD>(_ a: V, _ b: V) -> V where V.Scalar: Comparable {
     }
     return v
 }
+
+// MARK: - int8 products in pairs (vpmaddwd)
+//
+// The q8 convolution tiles multiply two taps at once: the weight rows j and
+// j + 1 are interleaved and sign-extended to Int16 ([w_j[0], w_j+1[0], w_j[1], …]),
+// the input pair (x_j, x_j+1) is broadcast as one 32-bit lane, and
+// `multiplyAddPairs` sums each pair of Int16 products into an Int32 lane. On
+// x86-64 with AVX2 LLVM lowers that to one vpmaddwd per 8 channels (2 taps),
+// where Int32 products need two vpmulld. Exact: the operands are int8 values, so
+// no pair sum comes near the one vpmaddwd overflow (−32768·−32768 twice).
+//
+// LLVM recognizes the pattern only in the form `add(mul(sext even), mul(sext odd))`
+// of two Int16 vectors it cannot see through. Two things destroy it, and
+// `PairBarrier` stops both with one cheap lane operation each:
+//   - instcombine follows the even/odd lanes back through the interleave and
+//     the broadcast (to w_j, w_j+1 and x_j, x_j+1 separately): adding a zero it
+//     cannot prove zero (vpaddw) hides where the lanes came from;
+//   - reassociate turns `acc + (even + odd)` into `(acc + odd) + even`: an `or`
+//     with such a zero (vpor) keeps the pair sum whole.
+// Without AVX2 (aarch64, armv7, Cortex-M) the same code is plain widening
+// multiplies and adds, with the same exact result.
+
+/// Zeros that the optimizer cannot prove zero (see above), made from a
+/// non-negative count: `n >> 63` is 0 for every `n ≥ 0`.
+struct PairBarrier {
+    let zero16: SIMD16<Int16>
+    let zero32: SIMD8<Int32>
+
+    /// - Parameter count: any value ≥ 0 unknown at compile time (a channel count).
+    @inline(__always)
+    init(count: Int) {
+        zero16 = SIMD16(repeating: Int16(truncatingIfNeeded: count >> 63))
+        zero32 = SIMD8(repeating: Int32(truncatingIfNeeded: count >> 63))
+    }
+
+    /// `v`, with its provenance hidden from the optimizer (one vpaddw).
+    @inline(__always)
+    func hide(_ v: SIMD16<Int16>) -> SIMD16<Int16> { v &+ zero16 }
+
+    /// `v`, kept whole against reassociation (one vpor).
+    @inline(__always)
+    func hide(_ v: SIMD8<Int32>) -> SIMD8<Int32> { v | zero32 }
+}
+
+/// Rows `a` and `b` interleaved and sign-extended to Int16:
+/// `[a0, b0, a1, b1, …, a7, b7]` (vpunpcklbw + vpmovsxbw).
+@inline(__always)
+func interleaveWidened(_ a: SIMD8<Int8>, _ b: SIMD8<Int8>) -> SIMD16<Int16> {
+    SIMD16(Int16(a[0]), Int16(b[0]), Int16(a[1]), Int16(b[1]), Int16(a[2]), Int16(b[2]), Int16(a[3]), Int16(b[3]),
+           Int16(a[4]), Int16(b[4]), Int16(a[5]), Int16(b[5]), Int16(a[6]), Int16(b[6]), Int16(a[7]), Int16(b[7]))
+}
+
+/// `(p[0], p[1])` sign-extended to Int16, in every 32-bit lane: `[p0, p1, p0, p1, …]`
+/// (vpbroadcastw from memory + vpmovsxbw).
+@inline(__always)
+func broadcastPair(_ p: UnsafePointer<Int8>) -> SIMD16<Int16> {
+    let pair = UnsafeRawPointer(p).loadUnaligned(as: UInt16.self)
+    let b = unsafeBitCast(SIMD8<UInt16>(repeating: pair), to: SIMD16<Int8>.self)
+    return SIMD16(Int16(b[0]), Int16(b[1]), Int16(b[2]), Int16(b[3]), Int16(b[4]), Int16(b[5]), Int16(b[6]), Int16(b[7]),
+                  Int16(b[8]), Int16(b[9]), Int16(b[10]), Int16(b[11]), Int16(b[12]), Int16(b[13]), Int16(b[14]), Int16(b[15]))
+}
+
+/// `r[i] = a[2i]·b[2i] + a[2i+1]·b[2i+1]` in wrapping Int32 (vpmaddwd on AVX2).
+///
+/// Example: a = [1, 2, 3, 4, …], b = [5, 6, 7, 8, …] → r = [1·5 + 2·6, 3·7 + 4·8, …] = [17, 53, …].
+@inline(__always)
+func multiplyAddPairs(_ a: SIMD16<Int16>, _ b: SIMD16<Int16>) -> SIMD8<Int32> {
+    let evenA = SIMD8<Int32>(Int32(a[0]), Int32(a[2]), Int32(a[4]), Int32(a[6]),
+                             Int32(a[8]), Int32(a[10]), Int32(a[12]), Int32(a[14]))
+    let oddA = SIMD8<Int32>(Int32(a[1]), Int32(a[3]), Int32(a[5]), Int32(a[7]),
+                            Int32(a[9]), Int32(a[11]), Int32(a[13]), Int32(a[15]))
+    let evenB = SIMD8<Int32>(Int32(b[0]), Int32(b[2]), Int32(b[4]), Int32(b[6]),
+                             Int32(b[8]), Int32(b[10]), Int32(b[12]), Int32(b[14]))
+    let oddB = SIMD8<Int32>(Int32(b[1]), Int32(b[3]), Int32(b[5]), Int32(b[7]),
+                            Int32(b[9]), Int32(b[11]), Int32(b[13]), Int32(b[15]))
+    return evenA &* evenB &+ oddA &* oddB
+}
+
+/// The blocks of `width` channels that cover `0 ..< count`: `0, width, 2·width, …`,
+/// the last one moved back to `count − width` so that it ends at `count` (it
+/// then overlaps its neighbour, whose channels it recomputes with the same
+/// arithmetic, so with the same values). Returns the offset of block `index`
+/// and whether there is one (`count ≥ width`, `index < ⌈count / width⌉`).
+@inline(__always)
+func channelBlock(_ index: Int, width: Int, count: Int) -> Int? {
+    let start = index &* width
+    guard count >= width, start < count else { return nil }
+    return start &+ width <= count ? start : count &- width
+}
