@@ -246,8 +246,8 @@ final class KernelF32Tests: XCTestCase {
         }
     }
 
-    /// Every output channel count of `oddChannelCounts` (so the 16- and 8-wide
-    /// tiles with their last block moved back, and the pixel path below 8), odd
+    /// Every output channel count of `oddChannelCounts` (so the 16-, 8- and 4-wide
+    /// tiles with their last block moved back, and the pixel path below 4), odd
     /// and even input channel counts (an odd last tap), every shape of
     /// `oddChannelShapes`, against the naive reference.
     func testConv2dOddChannelCounts() {

@@ -312,8 +312,8 @@ final class KernelQ8Tests: XCTestCase {
         }
     }
 
-    /// Every output channel count of `oddChannelCounts` (the 16- and 8-wide
-    /// tiles with their last block moved back, and the pixel path below 8),
+    /// Every output channel count of `oddChannelCounts` (the 16-, 8- and 4-wide
+    /// tiles with their last block moved back, and the pixel path below 4),
     /// odd and even input channel counts (an odd last tap of the vpmaddwd
     /// pairs), every shape of `oddChannelShapes`, exactly equal to the naive
     /// reference; every third case with extreme values and zero points.

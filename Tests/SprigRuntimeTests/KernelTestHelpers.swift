@@ -88,9 +88,9 @@ func assertSame(_ got: [Int8], _ reference: [Int8], _ label: String,
     }
 }
 
-/// The channel counts of pruned nets: below, at and above the 8- and 16-lane
+/// The channel counts of pruned nets: below, at and above the 4-, 8- and 16-lane
 /// blocks of the kernels (the last block overlaps its neighbour).
-let oddChannelCounts = [1, 3, 7, 15, 17, 19, 28, 33]
+let oddChannelCounts = [1, 3, 5, 7, 15, 17, 19, 28, 33]
 
 /// Kernel, stride and padding shapes of the odd-channel tests, on inputs wide
 /// and tall enough for the 4-pixel tiles (horizontal and vertical) and their edges.

@@ -16,7 +16,7 @@
 // j of broadcast(in[j]) × weights row j: a small GEMM whose K is (valid kx)·Cin.
 // Two paths:
 //   1. the tile path: 4 output pixels whose windows have the same valid taps
-//      × one block of 16 output channels (8 when Cout < 16), with the
+//      × one block of 16 output channels (8 when Cout < 16, 4 when Cout < 8), with the
 //      accumulators kept in registers. Horizontal tiles take 4 consecutive
 //      interior columns of any row (their rows may be clipped); vertical tiles
 //      take 4 consecutive interior rows of any other column (its columns may be
@@ -25,12 +25,12 @@
 //      the last block is moved back to end at Cout (`channelBlock`): it
 //      overlaps its neighbour, whose channels it recomputes with the same
 //      arithmetic in the same order, so it stores the same values. Any
-//      Cout ≥ 8 therefore runs on tiles only. The q8 tiles multiply two taps at
+//      Cout ≥ 4 therefore runs on tiles only. The q8 tiles multiply two taps at
 //      once (vpmaddwd pairs, see KernelSupport.swift).
 //   2. the pixel path: one output pixel with its own clipping, channel blocks
 //      of 64 (f32) or 32 (q8), then 16/8 and a scalar tail. It handles the
 //      pixels no tile covered (corners, leftovers), and every channel when
-//      Cout < 8.
+//      Cout < 4.
 
 // MARK: - Float32
 
@@ -57,20 +57,24 @@ public func conv2dF32(input: UnsafePointer<Float>, weights: UnsafePointer<Float>
     let rows = interiorOutputs(stride: w.strideHeight, pad: w.padTop, kernel: w.kernelHeight,
                                extent: w.inputHeight, outputCount: w.outputHeight)
     let rowsTiledEnd = rows.first &+ (rows.end &- rows.first) / 4 &* 4
-    // Channel blocks of 16 (cout ≥ 16) or 8 (8 ≤ cout < 16), the last one moved
-    // back to end at cout; with cout < 8 the pixel path does every channel.
-    let blockWidth = cout >= 16 ? 16 : 8
-    let tiledChannels = cout >= 8 ? cout : 0
+    // Channel blocks of 16, 8 (8 ≤ cout < 16) or 4 (4 ≤ cout < 8), the last one
+    // moved back to end at cout; with cout < 4 the pixel path does every channel.
+    let blockWidth = tileBlockWidth(outputChannels: cout)
+    let tiledChannels = blockWidth > 0 ? cout : 0
     let geometry = TileGeometry(columns: columns, columnsTiledEnd: tiledEnd, rows: rows, rowsTiledEnd: rowsTiledEnd)
 
     // 1. Tiles of 4 pixels with the same clipping × one channel block.
     var block = 0
-    while let c = channelBlock(block, width: blockWidth, count: cout) {
-        if blockWidth == 16 {
+    while blockWidth > 0, let c = channelBlock(block, width: blockWidth, count: cout) {
+        switch blockWidth {
+        case 16:
             conv2dBlockF32(SIMD16<Float>.self, input: input, weights: weights, bias: bias, output: output,
                            window: w, geometry: geometry, channel: c, clamp: clamp)
-        } else {
+        case 8:
             conv2dBlockF32(SIMD8<Float>.self, input: input, weights: weights, bias: bias, output: output,
+                           window: w, geometry: geometry, channel: c, clamp: clamp)
+        default:
+            conv2dBlockF32(SIMD4<Float>.self, input: input, weights: weights, bias: bias, output: output,
                            window: w, geometry: geometry, channel: c, clamp: clamp)
         }
         block &+= 1
@@ -92,6 +96,13 @@ public func conv2dF32(input: UnsafePointer<Float>, weights: UnsafePointer<Float>
         }
         oy &+= 1
     }
+}
+
+/// The channel block of the tiles: 16 lanes, 8 when `outputChannels < 16`, 4
+/// when `< 8`, and 0 (no tiles) when `< 4`.
+@inline(__always)
+func tileBlockWidth(outputChannels cout: Int) -> Int {
+    cout >= 16 ? 16 : (cout >= 8 ? 8 : (cout >= 4 ? 4 : 0))
 }
 
 /// Which outputs the tiles take: horizontal tiles the interior columns
@@ -340,24 +351,19 @@ public func conv2dQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32, weights:
     let rows = interiorOutputs(stride: w.strideHeight, pad: w.padTop, kernel: w.kernelHeight,
                                extent: w.inputHeight, outputCount: w.outputHeight)
     let rowsTiledEnd = rows.first &+ (rows.end &- rows.first) / 4 &* 4
-    // Channel blocks of 16 (cout ≥ 16) or 8 (8 ≤ cout < 16), the last one moved
-    // back to end at cout; with cout < 8 the pixel path does every channel.
-    let blockWidth = cout >= 16 ? 16 : 8
-    let tiledChannels = cout >= 8 ? cout : 0
+    // Channel blocks of 16, 8 (8 ≤ cout < 16) or 4 (4 ≤ cout < 8), the last one
+    // moved back to end at cout; with cout < 4 the pixel path does every channel.
+    let blockWidth = tileBlockWidth(outputChannels: cout)
+    let tiledChannels = blockWidth > 0 ? cout : 0
     let geometry = TileGeometry(columns: columns, columnsTiledEnd: tiledEnd, rows: rows, rowsTiledEnd: rowsTiledEnd)
     let stage = OutputStageQ8(zeroPoint: requant.outputZeroPoint, clampMin: requant.clampMin,
                               clampMax: requant.clampMax)
 
     // 1. Tiles of 4 pixels with the same clipping × one channel block.
     var block = 0
-    while let c = channelBlock(block, width: blockWidth, count: cout) {
-        if blockWidth == 16 {
-            conv2dBlockQ8(input: input, inputZeroPoint: inputZeroPoint, weights: weights, bias: bias, output: output,
-                          window: w, geometry: geometry, channel: c, requant: requant, stage: stage, wide: true)
-        } else {
-            conv2dBlockQ8(input: input, inputZeroPoint: inputZeroPoint, weights: weights, bias: bias, output: output,
-                          window: w, geometry: geometry, channel: c, requant: requant, stage: stage, wide: false)
-        }
+    while blockWidth > 0, let c = channelBlock(block, width: blockWidth, count: cout) {
+        conv2dBlockQ8(input: input, inputZeroPoint: inputZeroPoint, weights: weights, bias: bias, output: output,
+                      window: w, geometry: geometry, channel: c, requant: requant, stage: stage, lanes: blockWidth)
         block &+= 1
     }
 
@@ -380,8 +386,8 @@ public func conv2dQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32, weights:
     }
 }
 
-/// Every tile of `conv2dQ8` for the channels `channel ..< channel + 16`
-/// (`wide`) or `channel ..< channel + 8`.
+/// Every tile of `conv2dQ8` for the channels `channel ..< channel + lanes`
+/// (`lanes` 16, 8 or 4).
 ///
 /// The tiles take the zero point out of their inner loop:
 /// Σ (x − zp)·w = Σ x·w − zp·Σ w, with Σ w over the tile's valid taps
@@ -390,7 +396,7 @@ public func conv2dQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32, weights:
 private func conv2dBlockQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32, weights: UnsafePointer<Int8>,
                            bias: UnsafePointer<Int32>?, output: UnsafeMutablePointer<Int8>,
                            window w: Window2D, geometry g: TileGeometry, channel c: Int,
-                           requant: RequantQ8, stage: OutputStageQ8, wide: Bool) {
+                           requant: RequantQ8, stage: OutputStageQ8, lanes: Int) {
     let cin = w.inputChannels
     let cout = w.outputChannels
     let inputRowStride = w.inputWidth &* cin
@@ -399,15 +405,20 @@ private func conv2dBlockQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32, we
     let zeroPoint = SIMD16<Int32>(repeating: inputZeroPoint)
     var biasVector = SIMD16<Int32>()
     if let bias {
-        biasVector.lowHalf = loadLanes(bias + c)
-        if wide { biasVector.highHalf = loadLanes(bias + (c &+ 8)) }
+        if lanes == 4 {
+            biasVector.lowHalf.lowHalf = loadLanes(bias + c)
+        } else {
+            biasVector.lowHalf = loadLanes(bias + c)
+            if lanes == 16 { biasVector.highHalf = loadLanes(bias + (c &+ 8)) }
+        }
     }
-    let low = Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c)
-    let high = wide ? Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c &+ 8) : low
+    let low = lanes == 4 ? Requant8(fourChannelsOf: requant, channel: c)
+        : Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c)
+    let high = lanes == 16 ? Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c &+ 8) : low
     // 1a. Horizontal tiles, every row (rows clipped as needed).
     if g.columns.first < g.columnsTiledEnd {
         let fullSum = conv2dWeightSumQ8(weights + c, tapRows: (0, w.kernelHeight), flatCount: flatCount,
-                                        kyStride: weightsKyStride, step: cout, wide: wide)
+                                        kyStride: weightsKyStride, step: cout, lanes: lanes)
         var oy = 0
         while oy < w.outputHeight {
             let rowOrigin = oy &* w.strideHeight &- w.padTop
@@ -415,7 +426,7 @@ private func conv2dBlockQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32, we
             let full = taps.first == 0 && taps.end == w.kernelHeight
             let weightSum = full ? fullSum
                 : conv2dWeightSumQ8(weights + c, tapRows: taps, flatCount: flatCount, kyStride: weightsKyStride,
-                                    step: cout, wide: wide)
+                                    step: cout, lanes: lanes)
             let initial = biasVector &- zeroPoint &* weightSum
             var ox = g.columns.first
             while ox < g.columnsTiledEnd {
@@ -426,7 +437,7 @@ private func conv2dBlockQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32, we
                              weights: weights + (taps.first &* weightsKyStride &+ c), weightsKyStride: weightsKyStride,
                              outputChannels: cout, initial: initial,
                              output: output + ((oy &* w.outputWidth &+ ox) &* cout &+ c), outputPixelStep: cout,
-                             low: low, high: high, stage: stage, wide: wide)
+                             low: low, high: high, stage: stage, lanes: lanes)
                 ox &+= 4
             }
             oy &+= 1
@@ -442,7 +453,7 @@ private func conv2dBlockQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32, we
             let columnFlatCount = (taps.end &- taps.first) &* cin
             let columnWeights = weights + (taps.first &* cin &* cout &+ c)
             let weightSum = conv2dWeightSumQ8(columnWeights, tapRows: (0, w.kernelHeight), flatCount: columnFlatCount,
-                                              kyStride: weightsKyStride, step: cout, wide: wide)
+                                              kyStride: weightsKyStride, step: cout, lanes: lanes)
             let initial = biasVector &- zeroPoint &* weightSum
             var oy = g.rows.first
             while oy < g.rowsTiledEnd {
@@ -454,7 +465,7 @@ private func conv2dBlockQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32, we
                              outputChannels: cout, initial: initial,
                              output: output + ((oy &* w.outputWidth &+ ox) &* cout &+ c),
                              outputPixelStep: w.outputWidth &* cout,
-                             low: low, high: high, stage: stage, wide: wide)
+                             low: low, high: high, stage: stage, lanes: lanes)
                 oy &+= 4
             }
             ox &+= 1
@@ -462,25 +473,31 @@ private func conv2dBlockQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32, we
     }
 }
 
-/// `conv2dTile16Q8` when `wide`, else `conv2dTile8Q8` (two functions, so that
-/// neither inner loop has a branch on the width).
+/// `conv2dTile16Q8`, `conv2dTile8Q8` or `conv2dTile4Q8` for `lanes` 16, 8 or 4
+/// (three functions, so that no inner loop has a branch on the width).
 @inline(__always)
 private func conv2dTileQ8(input: UnsafePointer<Int8>, inputPixelStep: Int, inputRowStride: Int,
                           tapRows: Int, flatCount: Int,
                           weights: UnsafePointer<Int8>, weightsKyStride: Int, outputChannels: Int,
                           initial: SIMD16<Int32>,
                           output: UnsafeMutablePointer<Int8>, outputPixelStep: Int,
-                          low: Requant8, high: Requant8, stage: OutputStageQ8, wide: Bool) {
-    if wide {
+                          low: Requant8, high: Requant8, stage: OutputStageQ8, lanes: Int) {
+    switch lanes {
+    case 16:
         conv2dTile16Q8(input: input, inputPixelStep: inputPixelStep, inputRowStride: inputRowStride,
                        tapRows: tapRows, flatCount: flatCount, weights: weights, weightsKyStride: weightsKyStride,
                        outputChannels: outputChannels, initial: initial, output: output,
                        outputPixelStep: outputPixelStep, low: low, high: high, stage: stage)
-    } else {
+    case 8:
         conv2dTile8Q8(input: input, inputPixelStep: inputPixelStep, inputRowStride: inputRowStride,
                       tapRows: tapRows, flatCount: flatCount, weights: weights, weightsKyStride: weightsKyStride,
                       outputChannels: outputChannels, initial: initial, output: output,
-                      outputPixelStep: outputPixelStep, low: low, high: high, stage: stage)
+                      outputPixelStep: outputPixelStep, low: low, stage: stage)
+    default:
+        conv2dTile4Q8(input: input, inputPixelStep: inputPixelStep, inputRowStride: inputRowStride,
+                      tapRows: tapRows, flatCount: flatCount, weights: weights, weightsKyStride: weightsKyStride,
+                      outputChannels: outputChannels, initial: initial, output: output,
+                      outputPixelStep: outputPixelStep, low: low, stage: stage)
     }
 }
 
@@ -544,13 +561,13 @@ private func conv2dTile16Q8(input: UnsafePointer<Int8>, inputPixelStep: Int, inp
     storeLanes(stage(high.apply(a3h)), o3 + 8)
 }
 
-/// `conv2dTile16Q8` for 8 channels (`initial.highHalf` is ignored).
+/// `conv2dTile16Q8` for 8 channels (lanes 0 ..< 8 of `initial`).
 private func conv2dTile8Q8(input: UnsafePointer<Int8>, inputPixelStep: Int, inputRowStride: Int,
                            tapRows: Int, flatCount: Int,
                            weights: UnsafePointer<Int8>, weightsKyStride: Int, outputChannels cout: Int,
                            initial: SIMD16<Int32>,
                            output: UnsafeMutablePointer<Int8>, outputPixelStep: Int,
-                           low: Requant8, high: Requant8, stage: OutputStageQ8) {
+                           low: Requant8, stage: OutputStageQ8) {
     var a0 = initial.lowHalf, a1 = a0, a2 = a0, a3 = a0
     let barrier = PairBarrier(count: cout)
     var r = 0
@@ -560,7 +577,8 @@ private func conv2dTile8Q8(input: UnsafePointer<Int8>, inputPixelStep: Int, inpu
         var wp = weights + r &* weightsKyStride
         var j = 0
         while j &+ 1 < flatCount {
-            let w = barrier.hide(interleaveWidened(loadLanes(wp), loadLanes(wp + cout)))
+            let row0: SIMD8<Int8> = loadLanes(wp), row1: SIMD8<Int8> = loadLanes(wp + cout)
+            let w = barrier.hide(interleaveWidened(row0, row1))
             a0 &+= barrier.hide(multiplyAddPairs(w, barrier.hide(broadcastPair(p0 + j))))
             a1 &+= barrier.hide(multiplyAddPairs(w, barrier.hide(broadcastPair(p1 + j))))
             a2 &+= barrier.hide(multiplyAddPairs(w, barrier.hide(broadcastPair(p2 + j))))
@@ -579,6 +597,60 @@ private func conv2dTile8Q8(input: UnsafePointer<Int8>, inputPixelStep: Int, inpu
     storeLanes(stage(low.apply(a1)), output + outputPixelStep)
     storeLanes(stage(low.apply(a2)), output + 2 &* outputPixelStep)
     storeLanes(stage(low.apply(a3)), output + 3 &* outputPixelStep)
+}
+
+/// `conv2dTile16Q8` for 4 channels (lanes 0 ..< 4 of `initial`; `low` holds
+/// the 4 channels' requantization twice, see `Requant8(fourChannelsOf:channel:)`).
+private func conv2dTile4Q8(input: UnsafePointer<Int8>, inputPixelStep: Int, inputRowStride: Int,
+                           tapRows: Int, flatCount: Int,
+                           weights: UnsafePointer<Int8>, weightsKyStride: Int, outputChannels cout: Int,
+                           initial: SIMD16<Int32>,
+                           output: UnsafeMutablePointer<Int8>, outputPixelStep: Int,
+                           low: Requant8, stage: OutputStageQ8) {
+    var a0 = initial.lowHalf.lowHalf, a1 = a0, a2 = a0, a3 = a0
+    let barrier = PairBarrier(count: cout)
+    var r = 0
+    while r < tapRows {
+        let p0 = input + r &* inputRowStride
+        let p1 = p0 + inputPixelStep, p2 = p1 + inputPixelStep, p3 = p2 + inputPixelStep
+        var wp = weights + r &* weightsKyStride
+        var j = 0
+        while j &+ 1 < flatCount {
+            let row0: SIMD4<Int8> = loadLanes(wp), row1: SIMD4<Int8> = loadLanes(wp + cout)
+            let w = barrier.hide(interleaveWidened(row0, row1))
+            a0 &+= barrier.hide(multiplyAddPairs(w, barrier.hide(broadcastPair4(p0 + j))))
+            a1 &+= barrier.hide(multiplyAddPairs(w, barrier.hide(broadcastPair4(p1 + j))))
+            a2 &+= barrier.hide(multiplyAddPairs(w, barrier.hide(broadcastPair4(p2 + j))))
+            a3 &+= barrier.hide(multiplyAddPairs(w, barrier.hide(broadcastPair4(p3 + j))))
+            wp += 2 &* cout
+            j &+= 2
+        }
+        if j < flatCount {
+            let w = loadWidened4(wp)
+            a0 &+= w &* SIMD4<Int32>(repeating: Int32(p0[j])); a1 &+= w &* SIMD4<Int32>(repeating: Int32(p1[j]))
+            a2 &+= w &* SIMD4<Int32>(repeating: Int32(p2[j])); a3 &+= w &* SIMD4<Int32>(repeating: Int32(p3[j]))
+        }
+        r &+= 1
+    }
+    storeLanes(stage(low.apply(SIMD8(lowHalf: a0, highHalf: a0))).lowHalf, output)
+    storeLanes(stage(low.apply(SIMD8(lowHalf: a1, highHalf: a1))).lowHalf, output + outputPixelStep)
+    storeLanes(stage(low.apply(SIMD8(lowHalf: a2, highHalf: a2))).lowHalf, output + 2 &* outputPixelStep)
+    storeLanes(stage(low.apply(SIMD8(lowHalf: a3, highHalf: a3))).lowHalf, output + 3 &* outputPixelStep)
+}
+
+extension Requant8 {
+    /// Channels `channel ..< channel + 4` of `requant`, in lanes 0 ..< 4 and again
+    /// in lanes 4 ..< 8 (reads only those 4 channels).
+    @inline(__always)
+    init(fourChannelsOf requant: RequantQ8, channel c: Int) {
+        let m: SIMD4<Int32> = loadLanes(requant.multipliers + c)
+        let shift4: SIMD4<Int32> = loadLanes(requant.shifts + c)
+        let shift = SIMD8(lowHalf: shift4, highHalf: shift4)
+        let zero = SIMD8<Int32>(repeating: 0)
+        multiplier = SIMD8(lowHalf: m, highHalf: m)
+        leftShift = maxLanes(shift, zero)
+        rightShift = maxLanes(zero &- shift, zero)
+    }
 }
 
 /// One output pixel of `conv2dQ8`, channels `firstChannel ..< outputChannels`, with clipping.
@@ -672,24 +744,29 @@ private func conv2dPixelQ8(input: UnsafePointer<Int8>, inputZeroPoint zeroPoint:
 }
 
 /// Σ over the kernel rows `rows` and the flat taps `0 ..< flatCount` of the
-/// weights of 16 (`wide`) or 8 consecutive output channels starting at
-/// `weights` (Int32, wrapping; the high half is zero when not `wide`).
+/// weights of `lanes` (16, 8 or 4) consecutive output channels starting at
+/// `weights` (Int32, wrapping; the lanes past `lanes` are zero).
 @inline(__always)
 private func conv2dWeightSumQ8(_ weights: UnsafePointer<Int8>, tapRows rows: (first: Int, end: Int), flatCount: Int,
-                               kyStride: Int, step: Int, wide: Bool) -> SIMD16<Int32> {
-    var low = SIMD8<Int32>(), high = SIMD8<Int32>()
+                               kyStride: Int, step: Int, lanes: Int) -> SIMD16<Int32> {
+    var low = SIMD8<Int32>(), high = SIMD8<Int32>(), quad = SIMD4<Int32>()
     var ky = rows.first
     while ky < rows.end {
         var wp = weights + ky &* kyStride
         var j = 0
         while j < flatCount {
-            low &+= loadWidened8(wp)
-            if wide { high &+= loadWidened8(wp + 8) }
+            if lanes == 4 {
+                quad &+= loadWidened4(wp)
+            } else {
+                low &+= loadWidened8(wp)
+                if lanes == 16 { high &+= loadWidened8(wp + 8) }
+            }
             wp += step
             j &+= 1
         }
         ky &+= 1
     }
+    if lanes == 4 { low.lowHalf = quad }
     return SIMD16(lowHalf: low, highHalf: high)
 }
 

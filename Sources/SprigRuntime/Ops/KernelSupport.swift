@@ -186,6 +186,12 @@ struct PairBarrier {
     /// `v`, kept whole against reassociation (one vpor).
     @inline(__always)
     func hide(_ v: SIMD8<Int32>) -> SIMD8<Int32> { v | zero32 }
+
+    /// The xmm forms of the two above.
+    @inline(__always)
+    func hide(_ v: SIMD8<Int16>) -> SIMD8<Int16> { v &+ zero16.lowHalf }
+    @inline(__always)
+    func hide(_ v: SIMD4<Int32>) -> SIMD4<Int32> { v | zero32.lowHalf }
 }
 
 /// Rows `a` and `b` interleaved and sign-extended to Int16:
@@ -194,6 +200,27 @@ struct PairBarrier {
 func interleaveWidened(_ a: SIMD8<Int8>, _ b: SIMD8<Int8>) -> SIMD16<Int16> {
     SIMD16(Int16(a[0]), Int16(b[0]), Int16(a[1]), Int16(b[1]), Int16(a[2]), Int16(b[2]), Int16(a[3]), Int16(b[3]),
            Int16(a[4]), Int16(b[4]), Int16(a[5]), Int16(b[5]), Int16(a[6]), Int16(b[6]), Int16(a[7]), Int16(b[7]))
+}
+
+/// `interleaveWidened` for rows of 4: `[a0, b0, …, a3, b3]`.
+@inline(__always)
+func interleaveWidened(_ a: SIMD4<Int8>, _ b: SIMD4<Int8>) -> SIMD8<Int16> {
+    SIMD8(Int16(a[0]), Int16(b[0]), Int16(a[1]), Int16(b[1]), Int16(a[2]), Int16(b[2]), Int16(a[3]), Int16(b[3]))
+}
+
+/// `broadcastPair` in 4 lanes of 32 bits: `[p0, p1, p0, p1, …]` (8 Int16).
+@inline(__always)
+func broadcastPair4(_ p: UnsafePointer<Int8>) -> SIMD8<Int16> {
+    let pair = UnsafeRawPointer(p).loadUnaligned(as: UInt16.self)
+    let b = unsafeBitCast(SIMD4<UInt16>(repeating: pair), to: SIMD8<Int8>.self)
+    return SIMD8(Int16(b[0]), Int16(b[1]), Int16(b[2]), Int16(b[3]), Int16(b[4]), Int16(b[5]), Int16(b[6]), Int16(b[7]))
+}
+
+/// Loads 4 int8 at `pointer` and sign-extends them to Int32.
+@inline(__always)
+func loadWidened4(_ pointer: UnsafePointer<Int8>) -> SIMD4<Int32> {
+    let v: SIMD4<Int8> = loadLanes(pointer)
+    return SIMD4(Int32(v[0]), Int32(v[1]), Int32(v[2]), Int32(v[3]))
 }
 
 /// `(p[0], p[1])` sign-extended to Int16, in every 32-bit lane: `[p0, p1, p0, p1, …]`
@@ -219,6 +246,16 @@ func multiplyAddPairs(_ a: SIMD16<Int16>, _ b: SIMD16<Int16>) -> SIMD8<Int32> {
                              Int32(b[8]), Int32(b[10]), Int32(b[12]), Int32(b[14]))
     let oddB = SIMD8<Int32>(Int32(b[1]), Int32(b[3]), Int32(b[5]), Int32(b[7]),
                             Int32(b[9]), Int32(b[11]), Int32(b[13]), Int32(b[15]))
+    return evenA &* evenB &+ oddA &* oddB
+}
+
+/// `multiplyAddPairs` in 4 lanes (xmm vpmaddwd).
+@inline(__always)
+func multiplyAddPairs(_ a: SIMD8<Int16>, _ b: SIMD8<Int16>) -> SIMD4<Int32> {
+    let evenA = SIMD4<Int32>(Int32(a[0]), Int32(a[2]), Int32(a[4]), Int32(a[6]))
+    let oddA = SIMD4<Int32>(Int32(a[1]), Int32(a[3]), Int32(a[5]), Int32(a[7]))
+    let evenB = SIMD4<Int32>(Int32(b[0]), Int32(b[2]), Int32(b[4]), Int32(b[6]))
+    let oddB = SIMD4<Int32>(Int32(b[1]), Int32(b[3]), Int32(b[5]), Int32(b[7]))
     return evenA &* evenB &+ oddA &* oddB
 }
 
