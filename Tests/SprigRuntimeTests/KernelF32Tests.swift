@@ -246,6 +246,21 @@ final class KernelF32Tests: XCTestCase {
         }
     }
 
+    /// Dense with every count of `oddChannelCounts` as outputs (the last group
+    /// of 4 rows moved back) and as inputs (vector and scalar tails), and wide inputs.
+    func testDenseOddCounts() {
+        var rng = SeededRNG(seed: 18)
+        for (i, m) in oddChannelCounts.enumerated() {
+            for n in oddChannelCounts + [64, 150] {
+                let x = rng.floats(n, in: -3 ... 3), w = rng.floats(n * m), b = n % 2 == 0 ? nil : rng.floats(m)
+                let got = runDenseF32(x, w, b, inputCount: n, outputCount: m, clamp: reluF32, placement: placement(i + n))
+                assertClose(got, Naive.dense(input: x, weights: w, bias: b, inputCount: n, outputCount: m, clamp: reluF32),
+                            "dense \(n)→\(m)",
+                            unclamped: Naive.dense(input: x, weights: w, bias: b, inputCount: n, outputCount: m, clamp: .none))
+            }
+        }
+    }
+
     /// Every output channel count of `oddChannelCounts` (so the 16-, 8- and 4-wide
     /// tiles with their last block moved back, and the pixel path below 4), odd
     /// and even input channel counts (an odd last tap), every shape of

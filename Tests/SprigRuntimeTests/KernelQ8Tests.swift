@@ -312,6 +312,27 @@ final class KernelQ8Tests: XCTestCase {
         }
     }
 
+    /// Dense with every count of `oddChannelCounts` as outputs (the last group
+    /// of 4 rows moved back) and as inputs (the vpmaddwd, 8-lane and scalar
+    /// tails), and wide inputs; exact, every third case with extreme values.
+    func testDenseOddCounts() {
+        var rng = SeededRNG(seed: 40)
+        for (i, m) in oddChannelCounts.enumerated() {
+            for (k, n) in (oddChannelCounts + [64, 150]).enumerated() {
+                let extreme = (i + k) % 3 == 2
+                let x = extreme ? rng.int8sWithExtremes(n, extremes: 0.5) : rng.int8s(n)
+                let w = extreme ? rng.int8sWithExtremes(n * m, extremes: 0.5) : rng.int8s(n * m)
+                let zp = extreme ? [Int32(-128), 127][k % 2] : rng.int32(in: -128 ... 127)
+                let b = k % 4 == 3 ? nil : randomBias(&rng, m, extremes: extreme)
+                let q = extreme ? extremeRequant(&rng, channels: m) : randomRequant(&rng, channels: m)
+                assertSame(runDenseQ8(x, zeroPoint: zp, w, b, inputCount: n, outputCount: m, q, trial: i + k),
+                           Naive.denseQ8(input: x, inputZeroPoint: zp, weights: w, bias: b, inputCount: n,
+                                         outputCount: m, requant: q),
+                           "dense \(n)→\(m)")
+            }
+        }
+    }
+
     /// Every output channel count of `oddChannelCounts` (the 16-, 8- and 4-wide
     /// tiles with their last block moved back, and the pixel path below 4),
     /// odd and even input channel counts (an odd last tap of the vpmaddwd

@@ -8,7 +8,10 @@
 //   out[o] = bias[o] + Σ_i in[i] · w[o][i]
 //
 // Four output rows are computed together so that every input vector load is
-// shared by four rows of weights.
+// shared by four rows of weights; when 4 does not divide Out, the last group of
+// four is moved back to end at Out (its overlap recomputed with the same
+// arithmetic). The int8 kernel multiplies pairs of inputs with vpmaddwd (see
+// multiplyAddPairs in KernelSupport.swift).
 
 // MARK: - Float32
 
@@ -24,9 +27,10 @@ public func denseF32(input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
                      output: UnsafeMutablePointer<Float>, inputCount: Int, outputCount: Int, clamp: ClampF32) {
     let n = inputCount
     let vectorEnd = n &- n % 16
-    var o = 0
-    // Four rows at a time.
-    while o &+ 4 <= outputCount {
+    // Four rows at a time; when 4 does not divide outputCount the last group is
+    // moved back to end at outputCount (its overlap recomputed identically).
+    var group = 0
+    while let o = channelBlock(group, width: 4, count: outputCount) {
         let w0 = weights + o &* n, w1 = w0 + n, w2 = w1 + n, w3 = w2 + n
         var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
         var i = 0
@@ -51,9 +55,10 @@ public func denseF32(input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
         output[o &+ 1] = clampScalarF32(s1, clamp)
         output[o &+ 2] = clampScalarF32(s2, clamp)
         output[o &+ 3] = clampScalarF32(s3, clamp)
-        o &+= 4
+        group &+= 1
     }
-    // Remaining rows one at a time.
+    // Fewer than 4 rows: one at a time.
+    var o = outputCount >= 4 ? outputCount : 0
     while o < outputCount {
         let w0 = weights + o &* n
         var a0 = SIMD16<Float>()
@@ -98,22 +103,36 @@ public func denseQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32, weights: 
                     bias: UnsafePointer<Int32>?, output: UnsafeMutablePointer<Int8>,
                     inputCount: Int, outputCount: Int, requant: RequantQ8) {
     let n = inputCount
-    let vectorEnd = n &- n % 8
-    let zeroPoint = SIMD8<Int32>(repeating: inputZeroPoint)
+    let vectorEnd = n &- n % 16
     let stage = OutputStageQ8(zeroPoint: requant.outputZeroPoint, clampMin: requant.clampMin,
                               clampMax: requant.clampMax)
-    var o = 0
-    // Four rows at a time.
-    while o &+ 4 <= outputCount {
+    // Inputs as Int16 pairs minus the zero point (|x − zp| ≤ 255), weights as
+    // Int16 pairs: one vpmaddwd per 16 inputs and row (exact, see
+    // multiplyAddPairs). The zero point subtraction also hides the input's
+    // provenance from the optimizer, as PairBarrier.hide does for the weights.
+    let zeroPoint = SIMD16<Int16>(repeating: Int16(truncatingIfNeeded: inputZeroPoint))
+    let barrier = PairBarrier(count: n)
+    // Four rows at a time; when 4 does not divide outputCount the last group is
+    // moved back to end at outputCount (its overlap recomputed identically).
+    // Fewer than 4 rows: one at a time.
+    var group = 0
+    while let o = channelBlock(group, width: 4, count: outputCount) {
         let w0 = weights + o &* n, w1 = w0 + n, w2 = w1 + n, w3 = w2 + n
         var a0 = SIMD8<Int32>(), a1 = SIMD8<Int32>(), a2 = SIMD8<Int32>(), a3 = SIMD8<Int32>()
         var i = 0
         while i < vectorEnd {
-            let x = loadWidened8(input + i) &- zeroPoint
-            a0 &+= x &* loadWidened8(w0 + i)
-            a1 &+= x &* loadWidened8(w1 + i)
-            a2 &+= x &* loadWidened8(w2 + i)
-            a3 &+= x &* loadWidened8(w3 + i)
+            let x = widenedPairs(input + i) &- zeroPoint
+            a0 &+= barrier.hide(multiplyAddPairs(x, barrier.hide(widenedPairs(w0 + i))))
+            a1 &+= barrier.hide(multiplyAddPairs(x, barrier.hide(widenedPairs(w1 + i))))
+            a2 &+= barrier.hide(multiplyAddPairs(x, barrier.hide(widenedPairs(w2 + i))))
+            a3 &+= barrier.hide(multiplyAddPairs(x, barrier.hide(widenedPairs(w3 + i))))
+            i &+= 16
+        }
+        // 8 more inputs in Int32 lanes, then a scalar tail of at most 7.
+        if i &+ 8 <= n {
+            let x = loadWidened8(input + i) &- SIMD8<Int32>(repeating: inputZeroPoint)
+            a0 &+= x &* loadWidened8(w0 + i); a1 &+= x &* loadWidened8(w1 + i)
+            a2 &+= x &* loadWidened8(w2 + i); a3 &+= x &* loadWidened8(w3 + i)
             i &+= 8
         }
         var s0 = a0.wrappedSum(), s1 = a1.wrappedSum(), s2 = a2.wrappedSum(), s3 = a3.wrappedSum()
@@ -130,15 +149,20 @@ public func denseQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32, weights: 
         output[o &+ 1] = stage(multiplyByQuantizedMultiplier(s1, requant.multipliers[o &+ 1], requant.shifts[o &+ 1]))
         output[o &+ 2] = stage(multiplyByQuantizedMultiplier(s2, requant.multipliers[o &+ 2], requant.shifts[o &+ 2]))
         output[o &+ 3] = stage(multiplyByQuantizedMultiplier(s3, requant.multipliers[o &+ 3], requant.shifts[o &+ 3]))
-        o &+= 4
+        group &+= 1
     }
-    // Remaining rows one at a time.
+    // Fewer than 4 rows: one at a time.
+    var o = outputCount >= 4 ? outputCount : 0
     while o < outputCount {
         let w0 = weights + o &* n
         var a0 = SIMD8<Int32>()
         var i = 0
         while i < vectorEnd {
-            a0 &+= (loadWidened8(input + i) &- zeroPoint) &* loadWidened8(w0 + i)
+            a0 &+= barrier.hide(multiplyAddPairs(widenedPairs(input + i) &- zeroPoint, barrier.hide(widenedPairs(w0 + i))))
+            i &+= 16
+        }
+        if i &+ 8 <= n {
+            a0 &+= (loadWidened8(input + i) &- SIMD8<Int32>(repeating: inputZeroPoint)) &* loadWidened8(w0 + i)
             i &+= 8
         }
         var s0 = a0.wrappedSum()
@@ -150,6 +174,14 @@ public func denseQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32, weights: 
         output[o] = stage(multiplyByQuantizedMultiplier(s0, requant.multipliers[o], requant.shifts[o]))
         o &+= 1
     }
+}
+
+/// 16 int8 at `pointer` sign-extended to Int16 (vpmovsxbw).
+@inline(__always)
+private func widenedPairs(_ pointer: UnsafePointer<Int8>) -> SIMD16<Int16> {
+    let b: SIMD16<Int8> = loadLanes(pointer)
+    return SIMD16(Int16(b[0]), Int16(b[1]), Int16(b[2]), Int16(b[3]), Int16(b[4]), Int16(b[5]), Int16(b[6]), Int16(b[7]),
+                  Int16(b[8]), Int16(b[9]), Int16(b[10]), Int16(b[11]), Int16(b[12]), Int16(b[13]), Int16(b[14]), Int16(b[15]))
 }
 
 // MARK: - Float32 backward (fine-tuning)
