@@ -25,8 +25,8 @@
 //      the last block is moved back to end at Cout (`channelBlock`): it
 //      overlaps its neighbour, whose channels it recomputes with the same
 //      arithmetic in the same order, so it stores the same values. Any
-//      Cout ≥ 4 therefore runs on tiles only. The q8 tiles multiply two taps at
-//      once (vpmaddwd pairs, see KernelSupport.swift).
+//      Cout ≥ 4 therefore runs on tiles only. On x86-64 the q8 tiles multiply
+//      two taps at once (vpmaddwd pairs, see KernelSupport.swift).
 //   2. the pixel path: one output pixel with its own clipping, channel blocks
 //      of 64 (f32) or 32 (q8), then 16/8 and a scalar tail. It handles the
 //      pixels no tile covered (corners, leftovers), and every channel when
@@ -506,8 +506,9 @@ private func conv2dTileQ8(input: UnsafePointer<Int8>, inputPixelStep: Int, input
 /// Pixel p reads `input + p·inputPixelStep` (at its first valid tap) and
 /// writes `output + p·outputPixelStep`; `initial` = bias − zp·Σ w.
 ///
-/// Taps go two at a time through `multiplyAddPairs` (vpmaddwd, see
-/// KernelSupport.swift); an odd last tap of a kernel row takes Int32 products.
+/// On x86-64 taps go two at a time through `multiplyAddPairs` (vpmaddwd, see
+/// `pairedTaps` in KernelSupport.swift); an odd last tap of a kernel row, and
+/// every tap elsewhere, takes Int32 products.
 private func conv2dTile16Q8(input: UnsafePointer<Int8>, inputPixelStep: Int, inputRowStride: Int,
                             tapRows: Int, flatCount: Int,
                             weights: UnsafePointer<Int8>, weightsKyStride: Int, outputChannels cout: Int,
@@ -524,8 +525,8 @@ private func conv2dTile16Q8(input: UnsafePointer<Int8>, inputPixelStep: Int, inp
         let p1 = p0 + inputPixelStep, p2 = p1 + inputPixelStep, p3 = p2 + inputPixelStep
         var wp = weights + r &* weightsKyStride
         var j = 0
-        // Taps j and j + 1.
-        while j &+ 1 < flatCount {
+        // Taps j and j + 1 (x86-64, see pairedTaps).
+        while pairedTaps && j &+ 1 < flatCount {
             let x0 = barrier.hide(broadcastPair(p0 + j)), x1 = barrier.hide(broadcastPair(p1 + j))
             let x2 = barrier.hide(broadcastPair(p2 + j)), x3 = barrier.hide(broadcastPair(p3 + j))
             let row0: SIMD16<Int8> = loadLanes(wp), row1: SIMD16<Int8> = loadLanes(wp + cout)
@@ -538,8 +539,8 @@ private func conv2dTile16Q8(input: UnsafePointer<Int8>, inputPixelStep: Int, inp
             wp += 2 &* cout
             j &+= 2
         }
-        // An odd last tap.
-        if j < flatCount {
+        // One tap at a time: an odd last tap, or every tap without pairs.
+        while j < flatCount {
             let x0 = SIMD8<Int32>(repeating: Int32(p0[j])), x1 = SIMD8<Int32>(repeating: Int32(p1[j]))
             let x2 = SIMD8<Int32>(repeating: Int32(p2[j])), x3 = SIMD8<Int32>(repeating: Int32(p3[j]))
             let wl = loadWidened8(wp), wh = loadWidened8(wp + 8)
@@ -547,6 +548,8 @@ private func conv2dTile16Q8(input: UnsafePointer<Int8>, inputPixelStep: Int, inp
             a1l &+= wl &* x1; a1h &+= wh &* x1
             a2l &+= wl &* x2; a2h &+= wh &* x2
             a3l &+= wl &* x3; a3h &+= wh &* x3
+            wp += cout
+            j &+= 1
         }
         r &+= 1
     }
@@ -576,7 +579,7 @@ private func conv2dTile8Q8(input: UnsafePointer<Int8>, inputPixelStep: Int, inpu
         let p1 = p0 + inputPixelStep, p2 = p1 + inputPixelStep, p3 = p2 + inputPixelStep
         var wp = weights + r &* weightsKyStride
         var j = 0
-        while j &+ 1 < flatCount {
+        while pairedTaps && j &+ 1 < flatCount {
             let row0: SIMD8<Int8> = loadLanes(wp), row1: SIMD8<Int8> = loadLanes(wp + cout)
             let w = barrier.hide(interleaveWidened(row0, row1))
             a0 &+= barrier.hide(multiplyAddPairs(w, barrier.hide(broadcastPair(p0 + j))))
@@ -586,10 +589,12 @@ private func conv2dTile8Q8(input: UnsafePointer<Int8>, inputPixelStep: Int, inpu
             wp += 2 &* cout
             j &+= 2
         }
-        if j < flatCount {
+        while j < flatCount {
             let w = loadWidened8(wp)
             a0 &+= w &* SIMD8<Int32>(repeating: Int32(p0[j])); a1 &+= w &* SIMD8<Int32>(repeating: Int32(p1[j]))
             a2 &+= w &* SIMD8<Int32>(repeating: Int32(p2[j])); a3 &+= w &* SIMD8<Int32>(repeating: Int32(p3[j]))
+            wp += cout
+            j &+= 1
         }
         r &+= 1
     }
@@ -615,7 +620,7 @@ private func conv2dTile4Q8(input: UnsafePointer<Int8>, inputPixelStep: Int, inpu
         let p1 = p0 + inputPixelStep, p2 = p1 + inputPixelStep, p3 = p2 + inputPixelStep
         var wp = weights + r &* weightsKyStride
         var j = 0
-        while j &+ 1 < flatCount {
+        while pairedTaps && j &+ 1 < flatCount {
             let row0: SIMD4<Int8> = loadLanes(wp), row1: SIMD4<Int8> = loadLanes(wp + cout)
             let w = barrier.hide(interleaveWidened(row0, row1))
             a0 &+= barrier.hide(multiplyAddPairs(w, barrier.hide(broadcastPair4(p0 + j))))
@@ -625,10 +630,12 @@ private func conv2dTile4Q8(input: UnsafePointer<Int8>, inputPixelStep: Int, inpu
             wp += 2 &* cout
             j &+= 2
         }
-        if j < flatCount {
+        while j < flatCount {
             let w = loadWidened4(wp)
             a0 &+= w &* SIMD4<Int32>(repeating: Int32(p0[j])); a1 &+= w &* SIMD4<Int32>(repeating: Int32(p1[j]))
             a2 &+= w &* SIMD4<Int32>(repeating: Int32(p2[j])); a3 &+= w &* SIMD4<Int32>(repeating: Int32(p3[j]))
+            wp += cout
+            j &+= 1
         }
         r &+= 1
     }

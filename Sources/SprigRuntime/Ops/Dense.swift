@@ -10,8 +10,8 @@
 // Four output rows are computed together so that every input vector load is
 // shared by four rows of weights; when 4 does not divide Out, the last group of
 // four is moved back to end at Out (its overlap recomputed with the same
-// arithmetic). The int8 kernel multiplies pairs of inputs with vpmaddwd (see
-// multiplyAddPairs in KernelSupport.swift).
+// arithmetic). On x86-64 the int8 kernel multiplies pairs of inputs with
+// vpmaddwd (see pairedTaps and multiplyAddPairs in KernelSupport.swift).
 
 // MARK: - Float32
 
@@ -103,7 +103,7 @@ public func denseQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32, weights: 
                     bias: UnsafePointer<Int32>?, output: UnsafeMutablePointer<Int8>,
                     inputCount: Int, outputCount: Int, requant: RequantQ8) {
     let n = inputCount
-    let vectorEnd = n &- n % 16
+    let vectorEnd = pairedTaps ? n &- n % 16 : 0      // the vpmaddwd loop: x86-64 only
     let stage = OutputStageQ8(zeroPoint: requant.outputZeroPoint, clampMin: requant.clampMin,
                               clampMax: requant.clampMax)
     // Inputs as Int16 pairs minus the zero point (|x − zp| ≤ 255), weights as
@@ -128,8 +128,9 @@ public func denseQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32, weights: 
             a3 &+= barrier.hide(multiplyAddPairs(x, barrier.hide(widenedPairs(w3 + i))))
             i &+= 16
         }
-        // 8 more inputs in Int32 lanes, then a scalar tail of at most 7.
-        if i &+ 8 <= n {
+        // 8 inputs at a time in Int32 lanes (the rest after the pairs, or all of
+        // them without), then a scalar tail of at most 7.
+        while i &+ 8 <= n {
             let x = loadWidened8(input + i) &- SIMD8<Int32>(repeating: inputZeroPoint)
             a0 &+= x &* loadWidened8(w0 + i); a1 &+= x &* loadWidened8(w1 + i)
             a2 &+= x &* loadWidened8(w2 + i); a3 &+= x &* loadWidened8(w3 + i)
@@ -161,7 +162,7 @@ public func denseQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32, weights: 
             a0 &+= barrier.hide(multiplyAddPairs(widenedPairs(input + i) &- zeroPoint, barrier.hide(widenedPairs(w0 + i))))
             i &+= 16
         }
-        if i &+ 8 <= n {
+        while i &+ 8 <= n {
             a0 &+= (loadWidened8(input + i) &- SIMD8<Int32>(repeating: inputZeroPoint)) &* loadWidened8(w0 + i)
             i &+= 8
         }
