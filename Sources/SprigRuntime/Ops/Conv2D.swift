@@ -761,15 +761,14 @@ private func conv2dWeightSumQ8(_ weights: UnsafePointer<Int8>, tapRows rows: (fi
     while ky < rows.end {
         var wp = weights + ky &* kyStride
         var j = 0
-        while j < flatCount {
-            if lanes == 4 {
-                quad &+= loadWidened4(wp)
-            } else {
-                low &+= loadWidened8(wp)
-                if lanes == 16 { high &+= loadWidened8(wp + 8) }
-            }
-            wp += step
-            j &+= 1
+        // One loop per width, so that none branches on it.
+        switch lanes {
+        case 16:
+            while j < flatCount { low &+= loadWidened8(wp); high &+= loadWidened8(wp + 8); wp += step; j &+= 1 }
+        case 8:
+            while j < flatCount { low &+= loadWidened8(wp); wp += step; j &+= 1 }
+        default:
+            while j < flatCount { quad &+= loadWidened4(wp); wp += step; j &+= 1 }
         }
         ky &+= 1
     }
