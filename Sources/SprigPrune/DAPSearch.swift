@@ -55,6 +55,9 @@ public struct DAPConfig: Sendable {
     /// expected cost is at most the budget (a projection onto the budget). Without it, Adam moves every θ
     /// down together and the search overshoots far below the budget (docs/method.md).
     public var projectOntoBudget = true
+    /// The fraction of the steps over which the budget falls from the full network's cost to
+    /// its target, on Zhu and Gupta's cubic schedule (0: the target from the first step).
+    public var budgetRamp = 0.75
 
     public init() {}
 }
@@ -91,6 +94,15 @@ public final class DAPSearch {
 
     public var t1: Double { GeometricSchedule(start: config.t1.start, end: config.t1.end, steps: config.steps).value(at: step) }
     public var t2: Double { GeometricSchedule(start: config.t2.start, end: config.t2.end, steps: config.steps).value(at: step) }
+
+    /// The budget at the current step: `target` after the ramp; before it,
+    /// `target + (full − target)·(1 − step/rampSteps)³`.
+    public var currentTarget: Double {
+        let rampSteps = config.budgetRamp * Double(config.steps)
+        guard rampSteps >= 1, Double(step) < rampSteps else { return target }
+        let left = 1 - Double(step) / rampSteps
+        return target + (fullCost - target) * left * left * left
+    }
 
     /// Inclusion probabilities at the current temperature.
     public var probabilities: [Double] { relaxation.probabilities(t1: t1) }
@@ -144,7 +156,7 @@ public final class DAPSearch {
         let p = relaxation.probabilities(t1: temperature1)
         let (cost, dCost) = network.pruningSpace.cost(budget.kind, probabilities: p)
         let (penalty, dPenalty) = config.mode == .budget
-            ? budgetPenalty(cost: cost, fullCost: fullCost, budget: target / fullCost, lambda: config.lambda)
+            ? budgetPenalty(cost: cost, fullCost: fullCost, budget: currentTarget / fullCost, lambda: config.lambda)
             : (config.lambda * cost / fullCost, config.lambda / fullCost)
         for u in 0..<units {
             gradient[u] += dPenalty * dCost[u] * p[u] * (1 - p[u]) / temperature1
@@ -187,7 +199,7 @@ public final class DAPSearch {
     /// θ ← θ − c with the smallest c ≥ 0 such that C(σ((θ − c)/T1)) ≤ target (bisection: C is
     /// increasing in every p, and every p decreasing in c).
     func projectOntoBudget() {
-        let space = network.pruningSpace, temperature = t1
+        let space = network.pruningSpace, temperature = t1, target = currentTarget
         func cost(_ shift: Double) -> Double {
             space.cost(budget.kind, probabilities: relaxation.logits.map { sigmoid(($0 - shift) / temperature) }).value
         }

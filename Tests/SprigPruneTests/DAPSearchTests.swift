@@ -81,4 +81,31 @@ final class DAPSearchTests: XCTestCase {
         }
         XCTAssertGreaterThan(search.costFraction, 0.5)
     }
+
+    /// With a budget ramp the expected cost after every step is at most the cubic schedule
+    /// b + (1 − b)(1 − s/n)³, computed here by hand, and the ramp does not cost the planted answer.
+    func testBudgetRampFollowsTheCubicScheduleAndKeepsThePlantedUnits() throws {
+        let network = PlantedNetwork(seed: 4)
+        let full = network.pruningSpace.fullCost(.params)
+        let b = Double(16 * 3 + 3 + 3 * 2 + 2) / full
+        var config = DAPConfig()
+        config.steps = 600
+        config.weightLearningRate = 0.1
+        config.seed = 4
+        config.budgetRamp = 0.5
+        let search = DAPSearch(network: network, budget: Budget(kind: .params, fraction: b), config: config)
+        var rng = SprigRNG(seed: 104)
+        let rampSteps = 300.0
+        for s in 1...config.steps {
+            let (xA, yA) = batch(64, &rng), (xB, yB) = batch(64, &rng)
+            search.step(xA: xA, yA: yA, xB: xB, yB: yB)
+            // After step s the projection has held the cost to the schedule at s.
+            let left = max(0, 1 - Double(s) / rampSteps)
+            let schedule = b + (1 - b) * left * left * left
+            XCTAssertLessThanOrEqual(search.costFraction, schedule + 1e-9, "step \(s)")
+            if s == 1 { XCTAssertGreaterThan(search.costFraction, 0.9, "the first step already cut the network") }
+        }
+        let keep = try search.select()
+        XCTAssertEqual(keep.indices.filter { keep[$0] }, [0, 1, 2])
+    }
 }

@@ -79,6 +79,7 @@ final class PruneJobTests: XCTestCase {
         let budget = Budget(kind: .macs, fraction: 0.2)
         var config = DAPConfig()
         config.steps = 50
+        config.budgetRamp = 0  // the target from the first step (DAPSearchTests checks the ramp)
         let search = DAPSearch(network: supernet, budget: budget, config: config)
         let data = try syntheticData(32, classes: 3, seed: 4)
         let batch = data.makeBatch(indices: Array(0..<16)), other = data.makeBatch(indices: Array(16..<32))

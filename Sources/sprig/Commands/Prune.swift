@@ -23,6 +23,7 @@ let pruneCommand = Command(
         OptionSpec(name: "logit-lr", value: "X", help: "DAP: Adam learning rate of the architecture logits θ.", defaultValue: "0.05"),
         OptionSpec(name: "weight-lr", value: "X", help: "DAP: SGD learning rate of the weights during the search.", defaultValue: "0.01"),
         OptionSpec(name: "perturb-every", value: "N", help: "DAP: reset the weights to the supernet's plus noise every N steps (0: never).", defaultValue: "0"),
+        OptionSpec(name: "budget-ramp", value: "F", help: "DAP: the fraction of the steps over which the budget falls from the full cost to its target (cubic; 0: at once).", defaultValue: "\(DAPConfig().budgetRamp)"),
         OptionSpec(name: "perturb-scale", value: "X", help: "DAP: that noise, as a fraction of each tensor's RMS.", defaultValue: "0.1"),
         OptionSpec(name: "slim-epochs", value: "N", help: "slim: epochs of sparsity training.", defaultValue: "1"),
         OptionSpec(name: "slim-lambda", value: "X", help: "slim: L1 weight on the scales.", defaultValue: "1e-4"),
@@ -71,6 +72,7 @@ func pruneSettings(_ a: ParsedArguments, budget: Budget) throws -> PruneSettings
     settings.dap.logitLearningRate = try a.double("logit-lr", default: d.logitLearningRate, range: 1e-9...100)
     settings.dap.weightLearningRate = Float(try a.double("weight-lr", default: Double(d.weightLearningRate), range: 0...100))
     settings.dap.perturbEvery = try a.int("perturb-every", default: d.perturbEvery, range: 0...Int.max)
+    settings.dap.budgetRamp = try a.double("budget-ramp", default: d.budgetRamp, range: 0...1)
     settings.dap.perturbScale = Float(try a.double("perturb-scale", default: Double(d.perturbScale), range: 0...100))
     settings.slimEpochs = try a.int("slim-epochs", default: settings.slimEpochs, range: 1...1000)
     settings.slimLambda = Float(try a.double("slim-lambda", default: Double(settings.slimLambda), range: 0...1))

@@ -39,6 +39,7 @@ let transferCommand = Command(
         OptionSpec(name: "reinit-steps", value: "N", help: "Full-batch SGD steps when retraining on the shots.", defaultValue: "100"),
         OptionSpec(name: "steps", value: "N", help: "DAP search steps.", defaultValue: "\(DAPConfig().steps) (quick: 400)"),
         OptionSpec(name: "perturb-every", value: "N", help: "DAP: reset the weights to the supernet's plus noise every N steps (0: never).", defaultValue: "0"),
+        OptionSpec(name: "budget-ramp", value: "F", help: "DAP: the fraction of the steps over which the budget falls from the full cost to its target (cubic; 0: at once).", defaultValue: "\(DAPConfig().budgetRamp)"),
         OptionSpec(name: "threads", value: "N", help: "Threads for GEMM and the layers; the re-init arm instead runs N trainings at once, one thread each.", defaultValue: "2"),
         OptionSpec(name: "out-dir", value: "DIR", help: "Where transfer.md, transfer.json and the plots go.", defaultValue: "results"),
         OptionSpec(name: "json", value: nil, help: "Print one JSON object (seconds, files, and the headline rows)."),
@@ -91,6 +92,7 @@ func runTransfer(_ a: ParsedArguments) throws {
     let reinitSteps = try a.int("reinit-steps", default: 100, range: 1...100_000)
     let steps = try a.int("steps", default: quick ? 400 : DAPConfig().steps, range: 1...10_000_000)
     let perturbEvery = try a.int("perturb-every", default: 0, range: 0...Int.max)
+    let budgetRamp = try a.double("budget-ramp", default: DAPConfig().budgetRamp, range: 0...1)
     let outDir = a.string("out-dir", default: "results")
 
     // Data.
@@ -141,6 +143,7 @@ func runTransfer(_ a: ParsedArguments) throws {
     settings.reinitSteps = reinitSteps
     settings.dap.steps = steps
     settings.dap.perturbEvery = perturbEvery
+    settings.dap.budgetRamp = budgetRamp
     settings.threads = threads
     let runsPerNet = shots.count * episodes + reinitShots.count * reinitEpisodes
     let bar = ProgressBar("transfer", total: (1 + budgets.count * methods.count * seeds) * runsPerNet, unit: "episode")
