@@ -9,7 +9,7 @@
 //
 // Padding taps contribute nothing. Each output pixel walks its valid taps with
 // channel blocks of 16 lanes (8 when C < 16), the last block moved back to end
-// at C so that any C ≥ 8 stays vectorized (overlapping channels are recomputed
+// at C so that every C ≥ 8 stays vectorized (overlapping channels are recomputed
 // with the same arithmetic); a scalar loop only for C < 8. Input and weights
 // are both contiguous along channels.
 
