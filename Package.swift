@@ -1,15 +1,57 @@
 // swift-tools-version:6.0
 // Sprig: embedded few-shot learning. See docs/architecture.md for the module map.
 import PackageDescription
+import Foundation
 
-// Host builds on x86-64 get AVX2+FMA: without them SIMD8 FMA lowers to `fmaf` calls (~100× slower).
+// The host build targets the build machine's instruction set (docs/architecture.md, "Instruction
+// sets"). `SPRIG_ISA` picks it: `native` (the default: read from /proc/cpuinfo when this manifest
+// is evaluated), `avx512-vnni`, `avx-vnni`, `avx2` (the portable build) or `baseline` (x86-64 SSE2).
+// Without AVX2+FMA, SIMD8 FMA lowers to `fmaf` calls (~100× slower). The level is also a
+// compilation condition (SPRIG_ISA_AVX512_VNNI, SPRIG_ISA_AVX_VNNI, SPRIG_ISA_AVX2), so that the
+// int8 kernels pick the dot-product instructions and `sprig bench` can say what it runs.
 // A cross build (tools/cross-build sets SPRIG_CROSS=1) must not see these flags: clang rejects -mavx2
 // for aarch64, and `.when(platforms:)` does not keep them off a `--triple` build.
 let crossBuild = Context.environment["SPRIG_CROSS"] != nil
+
+/// The instruction-set level of the build machine, from the `flags` line of /proc/cpuinfo.
+func detectedISA() -> String {
+    guard let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+          let line = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return "avx2" }
+    let flags = Set(line.split(separator: " ").map(String.init))
+    func has(_ names: String...) -> Bool { names.allSatisfy(flags.contains) }
+    if has("avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni") { return "avx512-vnni" }
+    if has("avx2", "fma", "avx_vnni") { return "avx-vnni" }
+    if has("avx2", "fma") { return "avx2" }
+    return "baseline"
+}
+
 var hostSIMD: [SwiftSetting] = []
+var isaTarget: [SwiftSetting] = []
+// Without FMA in the target, Float's fused multiply-add becomes a call to libm's fmaf.
+var fmaLibrary: [LinkerSetting] = []
 #if arch(x86_64)
 if !crossBuild {
-    hostSIMD = [.unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma"])]
+    let asked = Context.environment["SPRIG_ISA"] ?? "native"
+    let isa = asked == "native" ? detectedISA() : asked
+    let avx2 = ["-Xcc", "-mavx2", "-Xcc", "-mfma"]
+    switch isa {
+    case "avx512-vnni":
+        hostSIMD = [.unsafeFlags(avx2 + ["-Xcc", "-mavx512f", "-Xcc", "-mavx512bw", "-Xcc", "-mavx512vl",
+                                         "-Xcc", "-mavx512dq", "-Xcc", "-mavx512vnni"]),
+                    .define("SPRIG_ISA_AVX512_VNNI"), .define("SPRIG_ISA_VNNI"), .define("SPRIG_ISA_AVX2")]
+    case "avx-vnni":
+        hostSIMD = [.unsafeFlags(avx2 + ["-Xcc", "-mavxvnni"]), .define("SPRIG_ISA_AVX_VNNI"),
+                    .define("SPRIG_ISA_VNNI"), .define("SPRIG_ISA_AVX2")]
+    case "avx2":
+        hostSIMD = [.unsafeFlags(avx2), .define("SPRIG_ISA_AVX2")]
+    case "baseline":
+        hostSIMD = []
+        fmaLibrary = [.linkedLibrary("m")]
+    default:
+        fatalError("SPRIG_ISA=\(asked): expected native, avx512-vnni, avx-vnni, avx2 or baseline")
+    }
+    // SprigISA calls LLVM intrinsics through `Builtin`, which only a -parse-stdlib module sees.
+    isaTarget = [.unsafeFlags(["-parse-stdlib"])]
 }
 #endif
 
@@ -24,13 +66,21 @@ let package = Package(
         // Device half: Embedded Swift subset, stdlib only.
         .target(
             name: "SprigRuntime",
+            dependencies: ["SprigISA"],
             swiftSettings: hostSIMD
+        ),
+        // The dot-product instructions the int8 kernels use (VNNI on x86-64), as LLVM intrinsics:
+        // one small audited file, empty where the build has none.
+        .target(
+            name: "SprigISA",
+            swiftSettings: hostSIMD + isaTarget
         ),
         // Device CLI: the runtime plus a thin libc layer declared with @_extern(c).
         .executableTarget(
             name: "sprig-edge",
             dependencies: ["SprigRuntime"],
-            swiftSettings: [.enableExperimentalFeature("Extern")] + hostSIMD
+            swiftSettings: [.enableExperimentalFeature("Extern")] + hostSIMD,
+            linkerSettings: fmaLibrary
         ),
         // Host half.
         // The blob writer (BlobBuilder), the arena planner and the fine-tuning reservation:

@@ -470,12 +470,14 @@ func bench(_ a: Arguments, _ help: String) throws(EdgeError) -> Int32 {
         writeOut("{\"file\":\(jsonString(loaded.path)),\"runs\":\(runs),\"latency_seconds_median\":\(number(median))"
             + ",\"latency_seconds_min\":\(number(lo)),\"latency_seconds_max\":\(number(hi))"
             + ",\"arena_bytes\":\(m.arenaBytes),\"blob_bytes\":\(m.bytes.count)"
+            + ",\"instruction_set\":\(jsonString(kernelInstructionSet))"
             + (a.perOp ? ",\"per_op\":[\(perOpJSON)]" : "") + "}\n")
     } else {
         writeOut("\(loaded.path): \(runs) invokes at batch 1\n"
             + "  latency  median \(fixed(median * 1e6, 1)) us   min \(fixed(lo * 1e6, 1)) us   max \(fixed(hi * 1e6, 1)) us\n"
             + "  arena    \(m.arenaBytes) bytes\n"
             + "  blob     \(m.bytes.count) bytes\n"
+            + "  kernels  \(kernelInstructionSet)\n"
             + (a.perOp ? "  per op (median):\n" + perOp : ""))
     }
     return 0

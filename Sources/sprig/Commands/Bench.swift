@@ -59,8 +59,10 @@ func runBench(_ a: ParsedArguments) throws {
         rows.append("  train " + left(family, 14) + String(format: "%9.0f images/s (batch 64, 2 threads)", perSecond))
     }
     if a.flag("json") {
-        print("{\"gemm\":[\(gemm.joined(separator: ","))],\(training.joined(separator: ","))}")
+        print("{\"cpu\":\(jsonQuote(cpuModel())),\"instruction_set\":\(jsonQuote(kernelInstructionSet)),"
+            + "\"gemm\":[\(gemm.joined(separator: ","))],\(training.joined(separator: ","))}")
     } else {
+        print("\(cpuModel()); kernels built for \(kernelInstructionSet)")
         print(rows.joined(separator: "\n"))
     }
 }

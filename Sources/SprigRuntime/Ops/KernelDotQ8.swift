@@ -1,0 +1,179 @@
+// int8 products four at a time: the 8-bit dot-product instructions (VNNI's vpdpbusd
+// on x86-64), for the q8 convolution tiles and Dense.
+//
+// vpdpbusd multiplies unsigned bytes by signed bytes, four per Int32 lane, and adds
+// the four products to the lane. Sprig's activations are signed, so the kernels feed
+// it x + 128 (x XOR 0x80, a UInt8) and take 128·Σw back out of the accumulator's
+// starting value, where the zero point's zp·Σw already goes:
+//
+//     Σ (x − zp)·w = Σ (x + 128)·w − (zp + 128)·Σ w
+//
+// Both sides are exact in wrapping Int32 arithmetic, so the results are bit for bit
+// those of the one-tap loops (KernelQ8Tests compares them with a naive loop).
+//
+// The weights are HWIO: the four taps j ..< j + 4 of one output channel sit `cout`
+// bytes apart. `quadRows` gathers them into the instruction's layout, four taps of
+// channel 0, then of channel 1, … (a byte transpose, shared by the 4 pixels of a tile).
+// A kernel row's last 1–3 taps (when its tap count is not a multiple of 4) form a short
+// quad: its missing taps get zero weights, and their input bytes are never read.
+#if arch(x86_64) && SPRIG_ISA_VNNI
+import SprigISA
+#endif
+
+/// Whether the int8 kernels take taps in fours through `dotBytes` (a build with VNNI,
+/// see Package.swift). They then take no pairs (`pairedTaps`) either.
+@inline(__always)
+var quadTaps: Bool {
+    #if arch(x86_64) && SPRIG_ISA_VNNI
+    return true
+    #else
+    return false
+    #endif
+}
+
+/// The value the q8 tiles subtract from each input byte before a product: the zero
+/// point, plus the 128 that the unsigned operand of `dotBytes` adds (see above).
+@inline(__always)
+func tileInputOffset(zeroPoint: Int32) -> Int32 {
+    quadTaps ? zeroPoint &+ 128 : zeroPoint
+}
+
+#if arch(x86_64) && SPRIG_ISA_VNNI
+
+/// The 4 input bytes `p[0 ..< 4]`, each plus 128 (XOR 0x80), as one Int32 lane repeated:
+/// the unsigned operand of `dotBytes`.
+@inline(__always)
+func inputQuad8(_ p: UnsafePointer<Int8>) -> SIMD8<Int32> {
+    SIMD8(repeating: Int32(bitPattern: UnsafeRawPointer(p).loadUnaligned(as: UInt32.self) ^ 0x8080_8080))
+}
+
+/// `inputQuad8` in 4 lanes.
+@inline(__always)
+func inputQuad4(_ p: UnsafePointer<Int8>) -> SIMD4<Int32> {
+    SIMD4(repeating: Int32(bitPattern: UnsafeRawPointer(p).loadUnaligned(as: UInt32.self) ^ 0x8080_8080))
+}
+
+/// `inputQuad8` of a short quad: `p[0 ..< count]` (count 1...3), the other bytes 0.
+/// Reads only `count` bytes.
+@inline(__always)
+func inputQuad8(_ p: UnsafePointer<Int8>, count: Int) -> SIMD8<Int32> {
+    SIMD8(repeating: Int32(bitPattern: shortQuad(p, count: count)))
+}
+
+/// `inputQuad8(_:count:)` in 4 lanes.
+@inline(__always)
+func inputQuad4(_ p: UnsafePointer<Int8>, count: Int) -> SIMD4<Int32> {
+    SIMD4(repeating: Int32(bitPattern: shortQuad(p, count: count)))
+}
+
+@inline(__always)
+private func shortQuad(_ p: UnsafePointer<Int8>, count: Int) -> UInt32 {
+    var v = UInt32(UInt8(bitPattern: p[0]) ^ 0x80)
+    if count > 1 { v |= UInt32(UInt8(bitPattern: p[1]) ^ 0x80) << 8 }
+    if count > 2 { v |= UInt32(UInt8(bitPattern: p[2]) ^ 0x80) << 16 }
+    return v
+}
+
+/// `[a0, b0, a1, b1, …]`: two vectors interleaved lane by lane (one two-source shuffle,
+/// vpunpcklbw/vpunpckhbw or vpunpcklwd/vpunpckhwd; written lane by lane so that LLVM sees it).
+@inline(__always)
+func interleaveLanes(_ a: SIMD16<Int8>, _ b: SIMD16<Int8>) -> SIMD32<Int8> {
+    SIMD32<Int8>(a[0], b[0], a[1], b[1], a[2], b[2], a[3], b[3], a[4], b[4], a[5], b[5], a[6], b[6], a[7], b[7], a[8], b[8], a[9], b[9], a[10], b[10], a[11], b[11], a[12], b[12], a[13], b[13], a[14], b[14], a[15], b[15])
+}
+
+/// `interleaveLanes` of 8 bytes.
+@inline(__always)
+func interleaveLanes(_ a: SIMD8<Int8>, _ b: SIMD8<Int8>) -> SIMD16<Int8> {
+    SIMD16<Int8>(a[0], b[0], a[1], b[1], a[2], b[2], a[3], b[3], a[4], b[4], a[5], b[5], a[6], b[6], a[7], b[7])
+}
+
+/// `interleaveLanes` of 4 bytes.
+@inline(__always)
+func interleaveLanes(_ a: SIMD4<Int8>, _ b: SIMD4<Int8>) -> SIMD8<Int8> {
+    SIMD8<Int8>(a[0], b[0], a[1], b[1], a[2], b[2], a[3], b[3])
+}
+
+/// `interleaveLanes` of 16 halfwords.
+@inline(__always)
+func interleaveLanes(_ a: SIMD16<Int16>, _ b: SIMD16<Int16>) -> SIMD32<Int16> {
+    SIMD32<Int16>(a[0], b[0], a[1], b[1], a[2], b[2], a[3], b[3], a[4], b[4], a[5], b[5], a[6], b[6], a[7], b[7], a[8], b[8], a[9], b[9], a[10], b[10], a[11], b[11], a[12], b[12], a[13], b[13], a[14], b[14], a[15], b[15])
+}
+
+/// `interleaveLanes` of 8 halfwords.
+@inline(__always)
+func interleaveLanes(_ a: SIMD8<Int16>, _ b: SIMD8<Int16>) -> SIMD16<Int16> {
+    SIMD16<Int16>(a[0], b[0], a[1], b[1], a[2], b[2], a[3], b[3], a[4], b[4], a[5], b[5], a[6], b[6], a[7], b[7])
+}
+
+/// `interleaveLanes` of 4 halfwords.
+@inline(__always)
+func interleaveLanes(_ a: SIMD4<Int16>, _ b: SIMD4<Int16>) -> SIMD8<Int16> {
+    SIMD8<Int16>(a[0], b[0], a[1], b[1], a[2], b[2], a[3], b[3])
+}
+
+/// The weight rows `w + k·step` (k < rows, rows 1...4; the others zero) of 16 channels,
+/// transposed to `dotBytes` order: byte 4c + k = row k, channel c. Channels 0 ..< 8 in
+/// the first vector, 8 ..< 16 in the second. Two rounds of interleaves: bytes of rows
+/// 0 and 1 (and of 2 and 3) into pairs per channel, then the pairs into quads.
+@inline(__always)
+func quadRows16(_ w: UnsafePointer<Int8>, step: Int, rows: Int = 4) -> (SIMD8<Int32>, SIMD8<Int32>) {
+    let r0: SIMD16<Int8> = loadLanes(w)
+    let r1: SIMD16<Int8> = rows > 1 ? loadLanes(w + step) : SIMD16()
+    let r2: SIMD16<Int8> = rows > 2 ? loadLanes(w + 2 &* step) : SIMD16()
+    let r3: SIMD16<Int8> = rows > 3 ? loadLanes(w + 3 &* step) : SIMD16()
+    let pairs01 = unsafeBitCast(interleaveLanes(r0, r1), to: SIMD16<Int16>.self)
+    let pairs23 = unsafeBitCast(interleaveLanes(r2, r3), to: SIMD16<Int16>.self)
+    let quads = unsafeBitCast(interleaveLanes(pairs01, pairs23), to: SIMD16<Int32>.self)
+    return (quads.lowHalf, quads.highHalf)
+}
+
+/// `quadRows16` for 8 channels.
+@inline(__always)
+func quadRows8(_ w: UnsafePointer<Int8>, step: Int, rows: Int = 4) -> SIMD8<Int32> {
+    let r0: SIMD8<Int8> = loadLanes(w)
+    let r1: SIMD8<Int8> = rows > 1 ? loadLanes(w + step) : SIMD8()
+    let r2: SIMD8<Int8> = rows > 2 ? loadLanes(w + 2 &* step) : SIMD8()
+    let r3: SIMD8<Int8> = rows > 3 ? loadLanes(w + 3 &* step) : SIMD8()
+    let pairs01 = unsafeBitCast(interleaveLanes(r0, r1), to: SIMD8<Int16>.self)
+    let pairs23 = unsafeBitCast(interleaveLanes(r2, r3), to: SIMD8<Int16>.self)
+    return unsafeBitCast(interleaveLanes(pairs01, pairs23), to: SIMD8<Int32>.self)
+}
+
+/// `quadRows16` for 4 channels.
+@inline(__always)
+func quadRows4(_ w: UnsafePointer<Int8>, step: Int, rows: Int = 4) -> SIMD4<Int32> {
+    let r0: SIMD4<Int8> = loadLanes(w)
+    let r1: SIMD4<Int8> = rows > 1 ? loadLanes(w + step) : SIMD4()
+    let r2: SIMD4<Int8> = rows > 2 ? loadLanes(w + 2 &* step) : SIMD4()
+    let r3: SIMD4<Int8> = rows > 3 ? loadLanes(w + 3 &* step) : SIMD4()
+    let pairs01 = unsafeBitCast(interleaveLanes(r0, r1), to: SIMD4<Int16>.self)
+    let pairs23 = unsafeBitCast(interleaveLanes(r2, r3), to: SIMD4<Int16>.self)
+    return unsafeBitCast(interleaveLanes(pairs01, pairs23), to: SIMD4<Int32>.self)
+}
+
+#endif
+
+/// The instruction set the kernels of this build were compiled for (Package.swift's
+/// `SPRIG_ISA` on x86-64; the target's own on other architectures), as `sprig bench`
+/// and `sprig-edge bench` print it.
+public var kernelInstructionSet: String {
+    #if arch(x86_64)
+    #if SPRIG_ISA_AVX512_VNNI
+    return "x86-64 AVX-512 (F, BW, DQ, VL) + VNNI, FMA"
+    #elseif SPRIG_ISA_AVX_VNNI
+    return "x86-64 AVX2 + AVX-VNNI, FMA"
+    #elseif SPRIG_ISA_AVX2
+    return "x86-64 AVX2, FMA"
+    #else
+    return "x86-64 SSE2 (no AVX2: slow)"
+    #endif
+    #elseif arch(arm64)
+    return "aarch64 NEON"
+    #elseif arch(arm)
+    return "32-bit ARM"
+    #elseif arch(riscv32) || arch(riscv64)
+    return "RISC-V"
+    #else
+    return "generic"
+    #endif
+}
