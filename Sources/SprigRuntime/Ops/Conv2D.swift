@@ -923,7 +923,11 @@ private func conv2dPixelQ8(input: UnsafePointer<Int8>, inputZeroPoint zeroPoint:
                    out + (c &+ 24))
         c &+= 32
     }
-    while c &+ 8 <= cout {
+    // Blocks of 8, the last one moved back to end at cout: it recomputes channels of
+    // the block before, exactly (integers), so it stores the same values there. One
+    // channel at a time only below 8 channels.
+    while c < cout && cout >= 8 {
+        c = min(c, cout &- 8)
         var a0 = SIMD8<Int32>()
         if let bias { a0 = loadLanes(bias + c) }
         #if arch(x86_64) && SPRIG_ISA_VNNI
