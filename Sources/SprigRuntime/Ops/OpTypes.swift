@@ -66,6 +66,8 @@ public struct ClampF32: Equatable, Sendable {
 /// For output channel `c`:
 /// `out = clamp(multiplyByQuantizedMultiplier(acc, multipliers[c], shifts[c]) + outputZeroPoint, clampMin, clampMax)`.
 /// Per-tensor quantization repeats one multiplier and shift for every channel.
+/// Multipliers are 0 or in [2^30, 2^31 − 1] (`quantizeMultiplier`'s range, which
+/// the blob validation enforces); the vector kernels rely on it (`Requant8.apply`).
 public struct RequantQ8 {
     public var multipliers: UnsafePointer<Int32>
     public var shifts: UnsafePointer<Int32>
