@@ -8,6 +8,7 @@
 //         for jr in 0..<nc step NR               one B micro-panel (kc×NR ≤ 16 KB) stays in L1
 //           for ir in 0..<mc step MR
 //             C[MR×NR] (+)= Ap panel · Bp panel  the 6×16 micro-kernel, 12 ymm accumulators
+//                                                (6×32 with AVX-512: 12 zmm)
 //
 // When the whole op(B) column block fits in L2 (conv and dense weights), it is packed once and
 // the pc loop moves inside the ic loop, so a C row block stays in cache across its updates.
@@ -24,7 +25,14 @@
 
 enum GEMMPacked {
     static let mr = 6
+    /// Columns of the micro-kernel: 16 with AVX2 (6×16: 12 ymm accumulators), 32 with AVX-512
+    /// (6×32: 12 zmm accumulators, as many independent FMA chains). The order of every C
+    /// element's sum over k is the same either way, so the results are too.
+    #if SPRIG_ISA_AVX512_VNNI
+    static let nr = 32
+    #else
     static let nr = 16
+    #endif
     static let kc = 256
     static let mc = 144
     static let nc = 3072
@@ -116,7 +124,7 @@ func macroKernel(mc: Int, nc: Int, kc: Int, packA: UnsafeMutablePointer<Float>, 
             let mr = min(MR, mc - ir)
             let aPanel = UnsafePointer(packA + ir * kc)
             if mr == MR && nr == NR {
-                microKernel6x16(kc: kc, a: aPanel, b: bPanel, c: c + ir * ldc + jr, ldc: ldc, beta: beta)
+                microKernel(kc: kc, a: aPanel, b: bPanel, c: c + ir * ldc + jr, ldc: ldc, beta: beta)
             } else {
                 edgeTile(rows: mr, columns: nr, kc: kc, a: aPanel, b: bPanel, c: c + ir * ldc + jr, ldc: ldc, beta: beta)
             }
@@ -134,7 +142,7 @@ func edgeTile(rows: Int, columns: Int, kc: Int, a: UnsafePointer<Float>, b: Unsa
     let NR = GEMMPacked.nr
     withUnsafeTemporaryAllocation(of: Float.self, capacity: GEMMPacked.mr * NR) { edgeBuffer in
         let edge = edgeBuffer.baseAddress!
-        microKernel6x16(kc: kc, a: a, b: b, c: edge, ldc: NR, beta: 0)
+        microKernel(kc: kc, a: a, b: b, c: edge, ldc: NR, beta: 0)
         for i in 0..<rows {
             for j in 0..<columns {
                 let v = edge[i * NR + j]
@@ -232,12 +240,17 @@ func packPanelsB(transB: Bool, b: UnsafePointer<Float>, ldb: Int, row: Int, kc: 
         let cols = min(NR, nc - jr)
         let panel = dst + jr * kc
         if !transB {
-            // Rows of B are contiguous: one 16-wide copy per p.
+            // Rows of B are contiguous: NR/16 16-wide copies per p.
             if cols == NR {
                 for p in 0..<kc {
                     let src = UnsafeRawPointer(b + (row + p) * ldb + column + jr)
-                    UnsafeMutableRawPointer(panel + p * NR).storeBytes(of: src.loadUnaligned(as: SIMD16<Float>.self),
-                                                                       as: SIMD16<Float>.self)
+                    let dst = UnsafeMutableRawPointer(panel + p * NR)
+                    var q = 0
+                    while q < NR {
+                        dst.storeBytes(of: src.loadUnaligned(fromByteOffset: 4 * q, as: SIMD16<Float>.self),
+                                       toByteOffset: 4 * q, as: SIMD16<Float>.self)
+                        q += 16
+                    }
                 }
             } else {
                 for p in 0..<kc {
@@ -259,6 +272,49 @@ func packPanelsB(transB: Bool, b: UnsafePointer<Float>, ldb: Int, row: Int, kc: 
         }
         jr += NR
     }
+}
+
+/// The micro-kernel of `GEMMPacked.nr` columns.
+@inline(__always)
+func microKernel(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                 c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float) {
+    #if SPRIG_ISA_AVX512_VNNI
+    microKernel6x32(kc: kc, a: a, b: b, c: c, ldc: ldc, beta: beta)
+    #else
+    microKernel6x16(kc: kc, a: a, b: b, c: c, ldc: ldc, beta: beta)
+    #endif
+}
+
+/// `microKernel6x16` for 32 columns: twelve zmm accumulators (6 rows × 2 halves), two B
+/// loads and six broadcasts per step.
+@inline(__always)
+func microKernel6x32(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                     c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float) {
+    var c0 = SIMD16<Float>(), c1 = SIMD16<Float>(), c2 = SIMD16<Float>()
+    var c3 = SIMD16<Float>(), c4 = SIMD16<Float>(), c5 = SIMD16<Float>()
+    var d0 = SIMD16<Float>(), d1 = SIMD16<Float>(), d2 = SIMD16<Float>()
+    var d3 = SIMD16<Float>(), d4 = SIMD16<Float>(), d5 = SIMD16<Float>()
+    var ap = a
+    var bp = UnsafeRawPointer(b)
+    for _ in 0..<kc {
+        let bl = bp.load(as: SIMD16<Float>.self), bh = bp.load(fromByteOffset: 64, as: SIMD16<Float>.self)
+        let x0 = SIMD16(repeating: ap[0]), x1 = SIMD16(repeating: ap[1]), x2 = SIMD16(repeating: ap[2])
+        let x3 = SIMD16(repeating: ap[3]), x4 = SIMD16(repeating: ap[4]), x5 = SIMD16(repeating: ap[5])
+        c0.addProduct(x0, bl); d0.addProduct(x0, bh)
+        c1.addProduct(x1, bl); d1.addProduct(x1, bh)
+        c2.addProduct(x2, bl); d2.addProduct(x2, bh)
+        c3.addProduct(x3, bl); d3.addProduct(x3, bh)
+        c4.addProduct(x4, bl); d4.addProduct(x4, bh)
+        c5.addProduct(x5, bl); d5.addProduct(x5, bh)
+        ap += 6
+        bp += 128
+    }
+    storeRow(c0, c, beta); storeRow(d0, c + 16, beta)
+    storeRow(c1, c + ldc, beta); storeRow(d1, c + ldc + 16, beta)
+    storeRow(c2, c + 2 * ldc, beta); storeRow(d2, c + 2 * ldc + 16, beta)
+    storeRow(c3, c + 3 * ldc, beta); storeRow(d3, c + 3 * ldc + 16, beta)
+    storeRow(c4, c + 4 * ldc, beta); storeRow(d4, c + 4 * ldc + 16, beta)
+    storeRow(c5, c + 5 * ldc, beta); storeRow(d5, c + 5 * ldc + 16, beta)
 }
 
 /// `C[6][16] = A panel · B panel + beta·C` over `kc` steps (beta 0: C is not read).
