@@ -236,7 +236,8 @@ func demoReport(_ d: DemoReportData) -> String {
         }
         figures.append(("finetune-curves", "Fine-tuning curve: held-out accuracy after the device's head training for that many epochs (mean and 95% CI over the same \(d.episodes) episodes; 30 is the device default).",
                         lineChart(title: "Accuracy against head training epochs (\(d.shots) shots)", xLabel: "head epochs (log scale)",
-                                  yLabel: "held-out accuracy", series: series, logX: true, yPercent: true)))
+                                  yLabel: "held-out accuracy", series: series, logX: true, yPercent: true,
+                                  xRange: (Double(d.epochCurves.first?.first?.epochs ?? 1) / 1.3, Double(d.epochCurves.first?.last?.epochs ?? 1) * 1.3))))
     }
     func point(_ x: Double, _ col: DemoColumn) -> (x: Double, y: Double, error: Double?) {
         (x, col.head?.mean ?? .nan, col.head.map { meanAndCI($0.accuracies).ci })
