@@ -80,7 +80,8 @@ func shellLine(_ words: [String]) -> String {
 
 // MARK: What the device runtime says about a blob
 
-/// The median time of each op of `blob` run alone (after one whole invoke on `image`), over `runs`.
+/// The median time of each op of `blob` run alone (after 20 whole invokes on `image`), over `runs`;
+/// labelled "index opcode output-shape", indices as `sprig-edge info` numbers them.
 func perOpLatency(_ blob: BlobFile, image: [UInt8], runs: Int = 200) throws -> [(name: String, seconds: Double)] {
     let m = blob.model
     let arena = try allocateArena(m.arenaBytes, path: blob.path, field: "arena_bytes")
@@ -103,7 +104,7 @@ func perOpLatency(_ blob: BlobFile, image: [UInt8], runs: Int = 200) throws -> [
         }
         times.sort()
         let op = m.op(o)
-        out.append(("\(o + 1) \(op.opcode.name.description) \(shapeString(m.tensor(op.output)))", times[runs / 2]))
+        out.append(("\(o) \(op.opcode.name.description) \(shapeString(m.tensor(op.output)))", times[runs / 2]))
     }
     return out
 }

@@ -297,8 +297,9 @@ func valueBarChart(title: String, rows: [(label: String, value: Double)], unit: 
     return s + "</svg>\n"
 }
 
-/// The arena as a map: x is the op sequence, y the byte offset; each activation is a box from
-/// the op that writes it to the last op that reads it, over its byte range.
+/// The arena as a map: x is the op sequence (column 0 the input, column o + 1 op o), y the byte
+/// offset; each activation is a box from the op that writes it to the last op that reads it,
+/// over its byte range.
 func arenaMapChart(title: String, arenaBytes: Int, opCount: Int,
                    tensors: [(name: String, offset: Int, bytes: Int, first: Int, last: Int)], width: Int = 640) -> String {
     let height = 360
@@ -326,9 +327,9 @@ func arenaMapChart(title: String, arenaBytes: Int, opCount: Int,
     }
     for c in 0...opCount {
         let x = left + (Double(c) + 0.5) / columns * plotW
-        s += String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"10\">%d</text>\n", x, top + plotH + 14, c)
+        s += String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"10\">%@</text>\n", x, top + plotH + 14, c == 0 ? "in" : String(c - 1))
     }
-    s += String(format: "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">op (0 = the input, then ops 1–%d in order)</text>\n", left + plotW / 2, height - 12, opCount)
+    s += String(format: "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">op, numbered as by sprig-edge info (in: the input, before op 0)</text>\n", left + plotW / 2, height - 12)
     s += String(format: "<text transform=\"translate(16 %.1f) rotate(-90)\" text-anchor=\"middle\">arena byte offset</text>\n", top + plotH / 2)
     return s + "</svg>\n"
 }
