@@ -12,6 +12,7 @@ let usage = """
       sprig-edge finetune MODEL.sprig SHOTS.idx LABELS.idx --out TUNED.sprig [--method M] [--layers L]
                           [--epochs N] [--seed S] [--augment A] [--classes NAMES] [--json] [--max-macs N]
       sprig-edge COMMAND --help
+      sprig-edge --version    the release, the commit it was built from, the blob format it reads
 
     IDX files are uncompressed, as in MNIST (gunzip them first).
     --max-macs N: refuse a model whose one invoke needs more than N multiply-accumulates
@@ -151,6 +152,14 @@ func edgeMain(_ args: [String]) -> Int32 {
     }
     if command == "--help" || command == "-h" || command == "help" {
         writeOut(usage)
+        return 0
+    }
+    if command == "--version" {
+        guard args.count == 1 else {
+            writeErr("sprig-edge: --version takes no other arguments\n\n" + usage)
+            return 2
+        }
+        writeOut(versionText())
         return 0
     }
     guard let help = helps[command] else {

@@ -24,7 +24,8 @@ let commands: [Command] = [
 let toolUsage: String = {
     var s = "sprig: train, prune and compile networks for the Sprig device runtime.\n\nUsage: sprig COMMAND [options]\n\nCommands:\n"
     for c in commands { s += "  " + c.name.padding(toLength: 12, withPad: " ", startingAt: 0) + c.summary + "\n" }
-    s += "\nRun `sprig COMMAND --help` for a command's options.\n"
+    s += "\nRun `sprig COMMAND --help` for a command's options, `sprig --version` for the release,\n"
+    s += "the commit it was built from and the blob format it reads and writes.\n"
     return s
 }()
 
@@ -36,6 +37,14 @@ func sprigMain(_ args: [String]) -> Int32 {
     }
     if name == "--help" || name == "-h" || name == "help" {
         print(toolUsage, terminator: "")
+        return 0
+    }
+    if name == "--version" {
+        guard args.count == 1 else {
+            printError("sprig: --version takes no other arguments\n\n" + toolUsage)
+            return 2
+        }
+        print(versionText(), terminator: "")
         return 0
     }
     guard let command = commands.first(where: { $0.name == name }) else {

@@ -16,12 +16,12 @@ import XCTest
 let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
 /// The built `sprig` beside the test bundle, else `.build/debug/sprig`; nil when neither exists.
-func sprigExecutable() -> URL? {
+func sprigExecutable(_ name: String = "sprig") -> URL? {
     let bundleDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
     let candidates = [
-        bundleDirectory.appendingPathComponent("sprig"),
-        Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("sprig"),
-        packageRoot.appendingPathComponent(".build/debug/sprig"),
+        bundleDirectory.appendingPathComponent(name),
+        Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent(name),
+        packageRoot.appendingPathComponent(".build/debug/\(name)"),
     ]
     return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }
 }
@@ -94,8 +94,8 @@ final class SprigCLITests: XCTestCase {
     func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
 
     /// Runs `sprig arguments`; returns its exit status, standard output and standard error.
-    func sprig(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        guard let exe = sprigExecutable() else { throw XCTSkip("sprig is not built beside the tests nor in .build/debug") }
+    func sprig(_ arguments: [String], tool: String = "sprig") throws -> (status: Int32, stdout: String, stderr: String) {
+        guard let exe = sprigExecutable(tool) else { throw XCTSkip("\(tool) is not built beside the tests nor in .build/debug") }
         let p = Process()
         p.executableURL = exe
         p.arguments = arguments
@@ -117,6 +117,31 @@ final class SprigCLITests: XCTestCase {
     func json(_ text: String, _ context: String) throws -> [String: Any] {
         let object = try JSONSerialization.jsonObject(with: Data(text.utf8))
         return try XCTUnwrap(object as? [String: Any], "\(context): not a JSON object: \(text)")
+    }
+
+    // MARK: --version
+
+    /// `sprig --version` and `sprig-edge --version` name the release in the VERSION file, a
+    /// commit (40 hex digits, maybe "-dirty", or "unknown"), and the blob version that a
+    /// committed fixture carries in its header bytes; extra arguments are bad usage.
+    func testVersionNamesTheReleaseFileACommitAndTheFixturesBlobVersion() throws {
+        let release = try String(contentsOf: packageRoot.appendingPathComponent("VERSION"), encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertNotNil(release.range(of: #"^[0-9]+\.[0-9]+\.[0-9]+$"#, options: .regularExpression), release)
+        let fixture = RawBlob(bytes: [UInt8](try Data(contentsOf: packageRoot.appendingPathComponent("Tests/Fixtures/ref-cnn-q8.sprig"))))
+        for tool in ["sprig", "sprig-edge"] {
+            let r = try sprig(["--version"], tool: tool)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let lines = r.stdout.split(separator: "\n").map(String.init)
+            XCTAssertEqual(lines.first, "\(tool) \(release)")
+            let commit = try XCTUnwrap(lines.first { $0.hasPrefix("commit: ") }, r.stdout).dropFirst(8)
+            XCTAssertNotNil(commit.range(of: #"^([0-9a-f]{40}(-dirty)?|unknown)$"#, options: .regularExpression), String(commit))
+            XCTAssertTrue(lines.contains("blob format: version \(fixture.version) (reads and writes)"), r.stdout)
+            let help = try sprig(["--help"], tool: tool)
+            XCTAssertTrue(help.stdout.contains("--version"), help.stdout)
+            let extra = try sprig(["--version", "info"], tool: tool)
+            XCTAssertEqual(extra.status, 2, extra.stderr)
+        }
     }
 
     // MARK: sprig inspect --json

@@ -7,7 +7,8 @@
 //   5. evaluate  source accuracy and batch-1 latency through the runtime, the adapted accuracy
 //
 // Everything lands in --out-dir (default demo-out): checkpoints, blobs, the search trace, the
-// plots and report.html.
+// plots, report.html (Report.swift), summary.json (the --json object), and the device files:
+// episode 0's shots and the held-out test images of the new classes as IDX, for sprig-edge.
 
 import Foundation
 import SprigCompile
@@ -71,6 +72,8 @@ func runDemo(_ a: ParsedArguments) throws {
     let seed = try a.int("seed", default: 1, range: 0...Int.max)
     let steps = try a.int("steps", default: DAPConfig().steps, range: 1...10_000_000)
     let sourceSpec = a.string("source", default: "0-4"), targetSpec = a.string("target", default: "5-9")
+    let commandLine = shellLine(CommandLine.arguments)
+    let loadStart = loadAverages()
     try Interrupt.createOutputDirectory(outDir)
     func say(_ s: String) { if !json { printError("sprig demo: " + s) } }
     var stages: [(String, Double)] = []
@@ -98,6 +101,7 @@ func runDemo(_ a: ParsedArguments) throws {
     let supernetPath = outDir + "/supernet.safetensors"
     let architecture = try Architecture(family: "cnn", classes: sourceClasses.count, sourceClasses: sourceClasses)
     say("1/5 training the cnn supernet (\(architecture.widths.map(String.init).joined(separator: "-"))) on classes \(sourceSpec), \(source.count) images, \(epochs) epochs")
+    var training: [(step: Int, loss: Double, accuracy: Double, epoch: Int)] = []
     try stage("train") {
         var options = TrainOptions()
         options.epochs = epochs
@@ -105,16 +109,23 @@ func runDemo(_ a: ParsedArguments) throws {
         options.normalization = architecture.normalization
         options.seed = UInt64(seed)
         let network = try buildNetwork(architecture, seed: UInt64(seed))
-        _ = try trainWithProgress(network, on: source, options: options)
+        let bar = json ? nil : ProgressBar("train", total: ((source.count + options.batchSize - 1) / options.batchSize) * epochs, unit: "step")
+        _ = try SprigTrain.train(network, on: source, options: options) { p in
+            training.append((p.step, Double(p.loss), Double(p.accuracy), p.epoch))
+            bar?.update(p.step, status: String(format: "epoch %d/%d loss %.4f acc %.3f %.0f img/s", p.epoch, epochs, p.loss,
+                                               p.accuracy, p.imagesPerSecond))
+        }
         try saveCheckpoint(network, architecture: architecture, to: supernetPath)
     }
 
     // 2. Prune.
     say("2/5 DAP-pruning to \(budgetText) (\(steps) search steps, then one source epoch)")
     let prunedPath = outDir + "/pruned.safetensors"
+    var budgetRamp = 0.0
     let outcome = try stage("prune") { () throws -> PruneOutcome in
         let (network, _) = try loadCheckpoint(path: supernetPath)
         var settings = PruneSettings(budget: budget)
+        budgetRamp = settings.dap.budgetRamp
         settings.seed = UInt64(seed)
         settings.dap.steps = steps
         let bars = StageBars()
@@ -193,10 +204,63 @@ func runDemo(_ a: ParsedArguments) throws {
     }
     let total = stages.reduce(0) { $0 + $1.1 }
     let table = demoTable(columns, shots: shots, episodes: episodes, targets: targetClasses.count)
-    let report = demoReport(columns, targets: targetClasses.count, stages: stages, outcome: outcome, data: dataName, sourceSpec: sourceSpec,
-                            targetSpec: targetSpec, budget: budgetText, shots: shots, episodes: episodes, outDir: outDir)
-    try writeFileAtomically(Array(report.utf8), to: outDir + "/report.html")
-    if json {
+
+    // What the report adds: fine-tuning curves, the confusion matrix, per-op latency, the arena
+    // map; and the device files (not timed as a stage, so that the stage times stay the pipeline's).
+    say("report: fine-tuning curves, confusion matrix, per-op latency, arena map, device files")
+    let targetNames = classNames(targetClasses, data: dataName)
+    let targetTrain = try splits.train.filtered(classes: targetClasses)
+    var curves: [[(epochs: Int, accuracies: [Double])]] = []
+    for i in columns.indices {
+        var curve: [(epochs: Int, accuracies: [Double])] = []
+        for e in [1, 3, 10, 30, 100] {
+            var settings = FewShotSettings(method: .head)
+            settings.shots = shots
+            settings.episodes = episodes
+            settings.seed = UInt64(seed)
+            settings.options.epochs = e
+            let r = try fewShotEpisodes(blob: try readFileBytes(atPath: blobs[i]), path: blobs[i], train: targetTrain, test: targetTest,
+                                        classes: targetClasses, settings: settings, keepTunedBlob: false) { _, _ in }
+            curve.append((e, r.accuracies))
+        }
+        curves.append(curve)
+    }
+    let tuned = try BlobFile(outDir + "/tuned-q8.sprig")
+    let truth = (0..<targetTest.count).map { Int(targetTest.labels[$0]) }
+    let confusion = confusionMatrix(truth: truth, predicted: try predictions(tuned, on: targetTest), classes: targetClasses.count)
+    let pruned = try BlobFile(blobs[1])
+    let perOp = try perOpLatency(pruned, image: Array(sourceTest.image(0)))
+    // The device files: episode 0's shots (labels 0..<n, the order of --target) and the held-out images.
+    let episode0 = try EpisodeSampler(dataset: targetTrain).sample(nWay: targetClasses.count, kShot: shots, query: .perClass(0), seed: UInt64(seed))
+    func idxImages(_ data: Dataset, _ indices: [Int]) -> IDXArray {
+        IDXArray(dimensions: [indices.count, data.rows, data.cols] + (data.channels == 1 ? [] : [data.channels]),
+                 data: indices.flatMap { Array(data.image($0)) })
+    }
+    try IDX.write(idxImages(targetTrain, episode0.supportIndices), to: outDir + "/device-shots.idx", gzip: false)
+    try IDX.write(IDXArray(dimensions: [episode0.supportLabels.count], data: episode0.supportLabels.map { UInt8($0) }),
+                  to: outDir + "/device-shots-labels.idx", gzip: false)
+    try IDX.write(idxImages(targetTest, Array(0..<targetTest.count)), to: outDir + "/device-test.idx", gzip: false)
+    try IDX.write(IDXArray(dimensions: [targetTest.count], data: Array(targetTest.labels)), to: outDir + "/device-test-labels.idx", gzip: false)
+    try writeFileAtomically(Array((targetNames.joined(separator: ",") + "\n").utf8), to: outDir + "/device-classes.txt")
+    let fullCost: Double = [.params: Double(outcome.before.params), .macs: Double(outcome.before.macs),
+                            .arena: Double(outcome.before.arenaBytes)][budget.kind] ?? 0
+    let target = budget.absolute.map { fullCost > 0 ? $0 / fullCost : 0 } ?? budget.fraction
+    var data = DemoReportData(columns: columns, stages: stages, outcome: outcome, budgetTarget: target, budgetRamp: budgetRamp,
+                              data: dataName, sourceSpec: sourceSpec, targetSpec: targetSpec, targetNames: targetNames,
+                              budget: budgetText, shots: shots, episodes: episodes, seed: seed, epochs: epochs, outDir: outDir)
+    data.training = training
+    data.epochCurves = curves
+    data.confusion = confusion
+    data.perOp = perOp
+    data.arena = arenaLifetimes(pruned)
+    data.arenaBytes = pruned.model.arenaBytes
+    data.opCount = pruned.model.opCount
+    data.commandLine = commandLine
+    data.loadStart = loadStart
+    data.loadEnd = loadAverages()
+    data.heldOutCount = targetTest.count
+    try writeFileAtomically(Array(demoReport(data).utf8), to: outDir + "/report.html")
+    do {
         var o = JSONObject()
         o.set("data", dataName)
         o.set("seconds", total)
@@ -216,8 +280,16 @@ func runDemo(_ a: ParsedArguments) throws {
             o.set("\(key)_adapt_seconds", c.head?.meanSeconds ?? .nan)
         }
         o.set("report", outDir + "/report.html")
-        print(o.text)
-    } else {
+        o.set("held_out_images", targetTest.count)
+        o.set("pruned_accuracy_head_episode0", columns[1].head?.accuracies.first ?? .nan)
+        o.set("target_classes", raw: "[" + targetNames.map(jsonQuote).joined(separator: ",") + "]")
+        o.set("load_average_start", loadStart ?? "unknown")
+        o.set("cpu", MachineInfo().cpuModel)
+        o.set("commit", BuildStamp.commit)
+        try writeFileAtomically(Array((o.text + "\n").utf8), to: outDir + "/summary.json")
+        if json { print(o.text) }
+    }
+    if !json {
         print(table)
         print("stages: " + stages.map { "\($0.0) \(duration($0.1))" }.joined(separator: ", ") + "; total \(duration(total))")
         print("wrote \(outDir)/report.html (open it in a browser), the checkpoints, the blobs and the tuned blob \(outDir)/tuned-q8.sprig")
@@ -255,67 +327,5 @@ func demoTable(_ c: [DemoColumn], shots: Int, episodes: Int, targets: Int) -> St
     var s = left("", first) + c.map { right($0.name, 20) }.joined() + "\n"
     for (name, values) in rows { s += left(name, first) + values.map { right($0, 20) }.joined() + "\n" }
     s += "(accuracy ± 95% CI over \(episodes) seeded episodes, on every test image of the new classes)\n"
-    return s
-}
-
-func demoReport(_ c: [DemoColumn], targets: Int, stages: [(String, Double)], outcome: PruneOutcome, data: String,
-                sourceSpec: String, targetSpec: String, budget: String, shots: Int, episodes: Int, outDir: String) -> String {
-    var plots: [(String, String)] = []
-    if let t = outcome.trace {
-        plots.append(("Gate trajectories during the DAP search", gateTrajectoryChart(
-            title: "DAP search to \(budget): inclusion probabilities", steps: t.steps, probabilities: t.probabilities,
-            groups: outcome.groups.map { ($0.name, $0.total) }, costs: t.costs)))
-    }
-    plots.append(("Units kept per layer", barChart(title: "Units kept per layer (DAP \(budget))",
-                                                    rows: outcome.groups.map { ($0.name, Double($0.kept), Double($0.total)) })))
-    var episodeSeries: [ChartSeries] = []
-    for (i, column) in c.enumerated() {
-        for (j, report) in [column.imprint, column.head].enumerated() {
-            guard let report else { continue }
-            episodeSeries.append(ChartSeries(name: "\(column.name), \(j == 0 ? "imprint" : "head")",
-                                             points: report.accuracies.enumerated().map { (Double($0.offset + 1), $0.element, nil) },
-                                             color: chartPalette[i], dashed: j == 0))
-        }
-    }
-    plots.append(("Adapted accuracy per episode", lineChart(title: "\(shots)-shot accuracy per episode", xLabel: "episode",
-                                                            yLabel: "test accuracy", series: episodeSeries, yPercent: true)))
-    for (name, svg) in plots {
-        let file = name.lowercased().replacingOccurrences(of: " ", with: "-") + ".svg"
-        try? writeFileAtomically(Array(svg.utf8), to: outDir + "/" + file)
-    }
-    let date = ISO8601DateFormatter().string(from: Date())
-    var host = utsname()
-    uname(&host)
-    let machine = withUnsafeBytes(of: &host.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-    var s = """
-    <!DOCTYPE html>
-    <html lang="en"><head><meta charset="utf-8"><title>Sprig demo report</title>
-    <style>
-    body { font-family: sans-serif; max-width: 980px; margin: 2em auto; color: #222; }
-    table { border-collapse: collapse; margin: 1em 0; }
-    td, th { border: 1px solid #ccc; padding: 4px 10px; text-align: right; }
-    td:first-child, th:first-child { text-align: left; }
-    figure { margin: 1.5em 0; } figcaption { color: #555; }
-    code { background: #f4f4f4; padding: 1px 4px; }
-    </style></head><body>
-    <h1>Sprig demo</h1>
-    <p>A <code>cnn</code> supernet trained on Fashion-MNIST classes \(xmlEscape(sourceSpec)), pruned by DAP to \(xmlEscape(budget)) of its
-    parameters, compiled to int8, and adapted on the device runtime to classes \(xmlEscape(targetSpec)) from \(shots) images of each.
-    Data: <code>\(xmlEscape(data))</code>. Written \(date) on \(ProcessInfo.processInfo.activeProcessorCount) cores (\(machine)).</p>
-    <h2>Results</h2>
-    <table><tr><th></th>
-    """
-    s += c.map { "<th>\(xmlEscape($0.name))</th>" }.joined() + "</tr>\n"
-    for (label, cells) in demoRows(c, shots: shots, targets: targets) {
-        s += "<tr><td>\(xmlEscape(label))</td>" + cells.map { "<td>\(xmlEscape($0))</td>" }.joined() + "</tr>\n"
-    }
-    s += "</table>\n<p>Accuracy ± 95% CI over \(episodes) seeded episodes, on every test image of the new classes. "
-        + "Latency: one image at a time through <code>SprigRuntime</code> on this host.</p>\n"
-    s += "<h2>Stages</h2>\n<table><tr><th>stage</th><th>seconds</th></tr>\n"
-    for (name, seconds) in stages { s += "<tr><td>\(name)</td><td>" + String(format: "%.1f", seconds) + "</td></tr>\n" }
-    s += "</table>\n<h2>Plots</h2>\n"
-    for (name, svg) in plots { s += "<figure>\n\(svg)<figcaption>\(xmlEscape(name))</figcaption></figure>\n" }
-    s += "<p>Files: <code>supernet.safetensors</code>, <code>pruned.safetensors</code>, <code>full-q8.sprig</code>, "
-        + "<code>pruned-q8.sprig</code>, <code>tuned-q8.sprig</code>, <code>trace.json</code>.</p>\n</body></html>\n"
     return s
 }

@@ -17,7 +17,7 @@ import SprigTrain
 let transferCommand = Command(
     name: "transfer",
     summary: "Run the transfer experiment: prune at several budgets with every method, adapt to new classes from a few shots.",
-    usage: "sprig transfer [--quick] [--supernet CKPT] [--data SOURCE] [--source 0-4] [--target 5-9] [--budgets 5%,10%,25%,50%] [--methods …] [--shots 1,5,10,20] [--episodes 10] [--seeds 3] [--out-dir results] [--json]",
+    usage: "sprig transfer [--quick] [--supernet CKPT] [--data SOURCE] [--source 0-4] [--target 5-9] [--budgets 5%,10%,25%,50%] [--methods …] [--shots 1,5,10,20] [--episodes 10] [--seeds 3] [--out-dir transfer-out] [--json]",
     positionals: 0...0,
     options: [
         OptionSpec(name: "quick", value: nil, help: "Budgets 10%,25%, one search seed, re-init arm at 5 shots over 5 episodes, a 3-epoch supernet, 400 search steps."),
@@ -41,7 +41,7 @@ let transferCommand = Command(
         OptionSpec(name: "perturb-every", value: "N", help: "DAP: reset the weights to the supernet's plus noise every N steps (0: never).", defaultValue: "0"),
         OptionSpec(name: "budget-ramp", value: "F", help: "DAP: the fraction of the steps over which the budget falls from the full cost to its target (cubic; 0: at once).", defaultValue: "\(DAPConfig().budgetRamp)"),
         OptionSpec(name: "threads", value: "N", help: "Threads for GEMM and the layers; the re-init arm instead runs N trainings at once, one thread each.", defaultValue: "2"),
-        OptionSpec(name: "out-dir", value: "DIR", help: "Where transfer.md, transfer.json and the plots go.", defaultValue: "results"),
+        OptionSpec(name: "out-dir", value: "DIR", help: "Where transfer.md, transfer.json, the plots and the supernet go (git-ignored by default; --out-dir results refreshes the committed copy).", defaultValue: "transfer-out"),
         OptionSpec(name: "json", value: nil, help: "Print one JSON object (seconds, files, and the headline rows)."),
     ],
     details: """
@@ -93,7 +93,7 @@ func runTransfer(_ a: ParsedArguments) throws {
     let steps = try a.int("steps", default: quick ? 400 : DAPConfig().steps, range: 1...10_000_000)
     let perturbEvery = try a.int("perturb-every", default: 0, range: 0...Int.max)
     let budgetRamp = try a.double("budget-ramp", default: DAPConfig().budgetRamp, range: 0...1)
-    let outDir = a.string("out-dir", default: "results")
+    let outDir = a.string("out-dir", default: "transfer-out")
 
     // Data.
     let dataName = a.string("data", default: "fashion-mnist")
@@ -193,7 +193,8 @@ func runTransfer(_ a: ParsedArguments) throws {
         let name = "transfer-gates-dap-\(t.budget.replacingOccurrences(of: "%", with: "pct").replacingOccurrences(of: ":", with: "-"))-seed\(t.seed).svg"
         try write(name, gateTrajectoryChart(title: "DAP search at \(t.budget) (seed \(t.seed)): inclusion probabilities",
                                             steps: t.trace.steps, probabilities: t.trace.probabilities,
-                                            groups: t.groups.map { ($0.name, $0.total) }, costs: t.trace.costs))
+                                            groups: t.groups.map { ($0.name, $0.total, $0.kept) }, costs: t.trace.costs,
+                                            target: (try? Budget(parsing: t.budget)).flatMap { $0.absolute == nil ? $0.fraction : nil }))
         plots.append(name)
     }
     try write("transfer.md", transferMarkdown(context, rows: ordered, nets: nets, plots: plots))
