@@ -325,12 +325,12 @@ func demoReport(_ d: DemoReportData) -> String {
         ("command", d.commandLine),
         ("release", "sprig \(sprigVersion)"),
         ("commit", BuildStamp.commit),
-        ("build", "\(buildConfiguration), \(machine.architecture); compiler flags are Package.swift's at that commit"),
+        ("build", "\(buildConfiguration), \(machine.architecture); kernels built for \(kernelInstructionSet) (Package.swift's SPRIG_ISA)"),
         ("blob format", "version \(BlobLayout.version)"),
         ("seeds", seeds),
         ("data", "\(d.data): source classes \(d.sourceSpec), target classes \(d.targetSpec) (docs/data.md)"),
         ("CPU", machine.cpuModel + (machine.cpuIdentity.isEmpty ? "" : " (\(machine.cpuIdentity))")),
-        ("instruction set", machine.isa.isEmpty ? "unknown" : machine.isa.joined(separator: " ") + " (as /proc/cpuinfo reports the CPU)"),
+        ("instruction set", machine.isa.isEmpty ? "unknown" : machine.isa.joined(separator: " ") + " (as /proc/cpuinfo reports the CPU; the build's own is on the build line)"),
         ("cores", "\(machine.cores); load average (1, 5, 15 min) \(d.loadStart ?? "unknown") at the start, \(d.loadEnd ?? "unknown") at the end"),
     ]
     s += "<h2 id=\"reproduce\">Reproduce</h2>\n<dl class=\"repro\">\n"

@@ -36,5 +36,5 @@ var buildConfiguration: String {
 
 /// The `--version` text.
 func versionText() -> String {
-    "sprig \(sprigVersion)\ncommit: \(BuildStamp.commit)\nblob format: version \(BlobLayout.version) (reads and writes)\nbuild: \(buildConfiguration)\n"
+    "sprig \(sprigVersion)\ncommit: \(BuildStamp.commit)\nblob format: version \(BlobLayout.version) (reads and writes)\nbuild: \(buildConfiguration), kernels for \(kernelInstructionSet)\n"
 }
