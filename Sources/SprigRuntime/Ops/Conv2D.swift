@@ -487,26 +487,6 @@ private func conv2dTileQ8(input: UnsafePointer<Int8>, inputPixelStep: Int, input
                           initial: SIMD16<Int32>,
                           output: UnsafeMutablePointer<Int8>, outputPixelStep: Int,
                           low: Requant8, high: Requant8, stage: OutputStageQ8, lanes: Int) {
-    #if arch(x86_64) && SPRIG_ISA_VNNI
-    switch lanes {
-    case 16:
-        conv2dTile16Q8Quads(input: input, inputPixelStep: inputPixelStep, inputRowStride: inputRowStride,
-                            tapRows: tapRows, flatCount: flatCount, weights: weights, weightsKyStride: weightsKyStride,
-                            outputChannels: outputChannels, initial: initial, output: output,
-                            outputPixelStep: outputPixelStep, low: low, high: high, stage: stage)
-    case 8:
-        conv2dTile8Q8Quads(input: input, inputPixelStep: inputPixelStep, inputRowStride: inputRowStride,
-                           tapRows: tapRows, flatCount: flatCount, weights: weights, weightsKyStride: weightsKyStride,
-                           outputChannels: outputChannels, initial: initial, output: output,
-                           outputPixelStep: outputPixelStep, low: low, stage: stage)
-    default:
-        conv2dTile4Q8Quads(input: input, inputPixelStep: inputPixelStep, inputRowStride: inputRowStride,
-                           tapRows: tapRows, flatCount: flatCount, weights: weights, weightsKyStride: weightsKyStride,
-                           outputChannels: outputChannels, initial: initial, output: output,
-                           outputPixelStep: outputPixelStep, low: low, stage: stage)
-    }
-    return
-    #else
     switch lanes {
     case 16:
         conv2dTile16Q8(input: input, inputPixelStep: inputPixelStep, inputRowStride: inputRowStride,
@@ -524,7 +504,6 @@ private func conv2dTileQ8(input: UnsafePointer<Int8>, inputPixelStep: Int, input
                       outputChannels: outputChannels, initial: initial, output: output,
                       outputPixelStep: outputPixelStep, low: low, stage: stage)
     }
-    #endif
 }
 
 /// 4 output pixels × 16 channels of `conv2dQ8` whose windows have the same
@@ -532,7 +511,10 @@ private func conv2dTileQ8(input: UnsafePointer<Int8>, inputPixelStep: Int, input
 /// Pixel p reads `input + p·inputPixelStep` (at its first valid tap) and
 /// writes `output + p·outputPixelStep`; `initial` = bias − zp·Σ w.
 ///
-/// On x86-64 taps go two at a time through `multiplyAddPairs` (vpmaddwd, see
+/// With VNNI taps go four at a time through `dotBytes` (vpdpbusd, see
+/// KernelDotQ8.swift; `initial` then holds bias − (zp + 128)·Σ w and every input
+/// byte goes in as x + 128, `tapInputOffset`). On x86-64 the taps left (all of them
+/// without VNNI) go two at a time through `multiplyAddPairs` (vpmaddwd, see
 /// `pairedTaps` in KernelSupport.swift); an odd last tap of a kernel row, and
 /// every tap elsewhere, takes Int32 products.
 private func conv2dTile16Q8(input: UnsafePointer<Int8>, inputPixelStep: Int, inputRowStride: Int,
@@ -551,10 +533,23 @@ private func conv2dTile16Q8(input: UnsafePointer<Int8>, inputPixelStep: Int, inp
         let p1 = p0 + inputPixelStep, p2 = p1 + inputPixelStep, p3 = p2 + inputPixelStep
         var wp = weights + r &* weightsKyStride
         var j = 0
+        #if arch(x86_64) && SPRIG_ISA_VNNI
+        // Taps j ..< j + 4 in one vpdpbusd per 8 channels (KernelDotQ8.swift).
+        while j &+ 4 <= flatCount {
+            let (wl, wh) = quadRows16(wp, step: cout)
+            let x0 = inputQuad8(p0 + j), x1 = inputQuad8(p1 + j), x2 = inputQuad8(p2 + j), x3 = inputQuad8(p3 + j)
+            a0l = dotBytes(a0l, unsigned: x0, signed: wl); a0h = dotBytes(a0h, unsigned: x0, signed: wh)
+            a1l = dotBytes(a1l, unsigned: x1, signed: wl); a1h = dotBytes(a1h, unsigned: x1, signed: wh)
+            a2l = dotBytes(a2l, unsigned: x2, signed: wl); a2h = dotBytes(a2h, unsigned: x2, signed: wh)
+            a3l = dotBytes(a3l, unsigned: x3, signed: wl); a3h = dotBytes(a3h, unsigned: x3, signed: wh)
+            wp += 4 &* cout
+            j &+= 4
+        }
+        #endif
         // Taps j and j + 1 (x86-64, see pairedTaps).
         while pairedTaps && j &+ 1 < flatCount {
-            let x0 = barrier.hide(broadcastPair(p0 + j)), x1 = barrier.hide(broadcastPair(p1 + j))
-            let x2 = barrier.hide(broadcastPair(p2 + j)), x3 = barrier.hide(broadcastPair(p3 + j))
+            let x0 = barrier.hideInput(broadcastPair(p0 + j)), x1 = barrier.hideInput(broadcastPair(p1 + j))
+            let x2 = barrier.hideInput(broadcastPair(p2 + j)), x3 = barrier.hideInput(broadcastPair(p3 + j))
             let row0: SIMD16<Int8> = loadLanes(wp), row1: SIMD16<Int8> = loadLanes(wp + cout)
             let wl = barrier.hide(interleaveWidened(row0.lowHalf, row1.lowHalf))
             let wh = barrier.hide(interleaveWidened(row0.highHalf, row1.highHalf))
@@ -567,8 +562,10 @@ private func conv2dTile16Q8(input: UnsafePointer<Int8>, inputPixelStep: Int, inp
         }
         // One tap at a time: an odd last tap, or every tap without pairs.
         while j < flatCount {
-            let x0 = SIMD8<Int32>(repeating: Int32(p0[j])), x1 = SIMD8<Int32>(repeating: Int32(p1[j]))
-            let x2 = SIMD8<Int32>(repeating: Int32(p2[j])), x3 = SIMD8<Int32>(repeating: Int32(p3[j]))
+            let x0 = SIMD8<Int32>(repeating: Int32(p0[j]) &+ tapInputOffset)
+            let x1 = SIMD8<Int32>(repeating: Int32(p1[j]) &+ tapInputOffset)
+            let x2 = SIMD8<Int32>(repeating: Int32(p2[j]) &+ tapInputOffset)
+            let x3 = SIMD8<Int32>(repeating: Int32(p3[j]) &+ tapInputOffset)
             let wl = loadWidened8(wp), wh = loadWidened8(wp + 8)
             a0l &+= wl &* x0; a0h &+= wh &* x0
             a1l &+= wl &* x1; a1h &+= wh &* x1
@@ -605,20 +602,33 @@ private func conv2dTile8Q8(input: UnsafePointer<Int8>, inputPixelStep: Int, inpu
         let p1 = p0 + inputPixelStep, p2 = p1 + inputPixelStep, p3 = p2 + inputPixelStep
         var wp = weights + r &* weightsKyStride
         var j = 0
+        #if arch(x86_64) && SPRIG_ISA_VNNI
+        while j &+ 4 <= flatCount {
+            let w = quadRows8(wp, step: cout)
+            a0 = dotBytes(a0, unsigned: inputQuad8(p0 + j), signed: w)
+            a1 = dotBytes(a1, unsigned: inputQuad8(p1 + j), signed: w)
+            a2 = dotBytes(a2, unsigned: inputQuad8(p2 + j), signed: w)
+            a3 = dotBytes(a3, unsigned: inputQuad8(p3 + j), signed: w)
+            wp += 4 &* cout
+            j &+= 4
+        }
+        #endif
         while pairedTaps && j &+ 1 < flatCount {
             let row0: SIMD8<Int8> = loadLanes(wp), row1: SIMD8<Int8> = loadLanes(wp + cout)
             let w = barrier.hide(interleaveWidened(row0, row1))
-            a0 &+= barrier.hide(multiplyAddPairs(w, barrier.hide(broadcastPair(p0 + j))))
-            a1 &+= barrier.hide(multiplyAddPairs(w, barrier.hide(broadcastPair(p1 + j))))
-            a2 &+= barrier.hide(multiplyAddPairs(w, barrier.hide(broadcastPair(p2 + j))))
-            a3 &+= barrier.hide(multiplyAddPairs(w, barrier.hide(broadcastPair(p3 + j))))
+            a0 &+= barrier.hide(multiplyAddPairs(w, barrier.hideInput(broadcastPair(p0 + j))))
+            a1 &+= barrier.hide(multiplyAddPairs(w, barrier.hideInput(broadcastPair(p1 + j))))
+            a2 &+= barrier.hide(multiplyAddPairs(w, barrier.hideInput(broadcastPair(p2 + j))))
+            a3 &+= barrier.hide(multiplyAddPairs(w, barrier.hideInput(broadcastPair(p3 + j))))
             wp += 2 &* cout
             j &+= 2
         }
         while j < flatCount {
             let w = loadWidened8(wp)
-            a0 &+= w &* SIMD8<Int32>(repeating: Int32(p0[j])); a1 &+= w &* SIMD8<Int32>(repeating: Int32(p1[j]))
-            a2 &+= w &* SIMD8<Int32>(repeating: Int32(p2[j])); a3 &+= w &* SIMD8<Int32>(repeating: Int32(p3[j]))
+            a0 &+= w &* SIMD8<Int32>(repeating: Int32(p0[j]) &+ tapInputOffset)
+            a1 &+= w &* SIMD8<Int32>(repeating: Int32(p1[j]) &+ tapInputOffset)
+            a2 &+= w &* SIMD8<Int32>(repeating: Int32(p2[j]) &+ tapInputOffset)
+            a3 &+= w &* SIMD8<Int32>(repeating: Int32(p3[j]) &+ tapInputOffset)
             wp += cout
             j &+= 1
         }
@@ -646,20 +656,33 @@ private func conv2dTile4Q8(input: UnsafePointer<Int8>, inputPixelStep: Int, inpu
         let p1 = p0 + inputPixelStep, p2 = p1 + inputPixelStep, p3 = p2 + inputPixelStep
         var wp = weights + r &* weightsKyStride
         var j = 0
+        #if arch(x86_64) && SPRIG_ISA_VNNI
+        while j &+ 4 <= flatCount {
+            let w = quadRows4(wp, step: cout)
+            a0 = dotBytes(a0, unsigned: inputQuad4(p0 + j), signed: w)
+            a1 = dotBytes(a1, unsigned: inputQuad4(p1 + j), signed: w)
+            a2 = dotBytes(a2, unsigned: inputQuad4(p2 + j), signed: w)
+            a3 = dotBytes(a3, unsigned: inputQuad4(p3 + j), signed: w)
+            wp += 4 &* cout
+            j &+= 4
+        }
+        #endif
         while pairedTaps && j &+ 1 < flatCount {
             let row0: SIMD4<Int8> = loadLanes(wp), row1: SIMD4<Int8> = loadLanes(wp + cout)
             let w = barrier.hide(interleaveWidened(row0, row1))
-            a0 &+= barrier.hide(multiplyAddPairs(w, barrier.hide(broadcastPair4(p0 + j))))
-            a1 &+= barrier.hide(multiplyAddPairs(w, barrier.hide(broadcastPair4(p1 + j))))
-            a2 &+= barrier.hide(multiplyAddPairs(w, barrier.hide(broadcastPair4(p2 + j))))
-            a3 &+= barrier.hide(multiplyAddPairs(w, barrier.hide(broadcastPair4(p3 + j))))
+            a0 &+= barrier.hide(multiplyAddPairs(w, barrier.hideInput(broadcastPair4(p0 + j))))
+            a1 &+= barrier.hide(multiplyAddPairs(w, barrier.hideInput(broadcastPair4(p1 + j))))
+            a2 &+= barrier.hide(multiplyAddPairs(w, barrier.hideInput(broadcastPair4(p2 + j))))
+            a3 &+= barrier.hide(multiplyAddPairs(w, barrier.hideInput(broadcastPair4(p3 + j))))
             wp += 2 &* cout
             j &+= 2
         }
         while j < flatCount {
             let w = loadWidened4(wp)
-            a0 &+= w &* SIMD4<Int32>(repeating: Int32(p0[j])); a1 &+= w &* SIMD4<Int32>(repeating: Int32(p1[j]))
-            a2 &+= w &* SIMD4<Int32>(repeating: Int32(p2[j])); a3 &+= w &* SIMD4<Int32>(repeating: Int32(p3[j]))
+            a0 &+= w &* SIMD4<Int32>(repeating: Int32(p0[j]) &+ tapInputOffset)
+            a1 &+= w &* SIMD4<Int32>(repeating: Int32(p1[j]) &+ tapInputOffset)
+            a2 &+= w &* SIMD4<Int32>(repeating: Int32(p2[j]) &+ tapInputOffset)
+            a3 &+= w &* SIMD4<Int32>(repeating: Int32(p3[j]) &+ tapInputOffset)
             wp += cout
             j &+= 1
         }
@@ -670,170 +693,6 @@ private func conv2dTile4Q8(input: UnsafePointer<Int8>, inputPixelStep: Int, inpu
     storeLanes(stage(low.apply(SIMD8(lowHalf: a2, highHalf: a2))).lowHalf, output + 2 &* outputPixelStep)
     storeLanes(stage(low.apply(SIMD8(lowHalf: a3, highHalf: a3))).lowHalf, output + 3 &* outputPixelStep)
 }
-
-#if arch(x86_64) && SPRIG_ISA_VNNI
-/// `conv2dTile16Q8` with the taps four at a time through `dotBytes` (vpdpbusd, see
-/// KernelDotQ8.swift): `initial` = bias − (zp + 128)·Σ w, and each input byte goes in
-/// as x + 128. A kernel row's last 1–3 taps go as a pair and a single tap.
-private func conv2dTile16Q8Quads(input: UnsafePointer<Int8>, inputPixelStep: Int, inputRowStride: Int,
-                                 tapRows: Int, flatCount: Int,
-                                 weights: UnsafePointer<Int8>, weightsKyStride: Int, outputChannels cout: Int,
-                                 initial: SIMD16<Int32>,
-                                 output: UnsafeMutablePointer<Int8>, outputPixelStep: Int,
-                                 low: Requant8, high: Requant8, stage: OutputStageQ8) {
-    var a0l = initial.lowHalf, a1l = a0l, a2l = a0l, a3l = a0l
-    var a0h = initial.highHalf, a1h = a0h, a2h = a0h, a3h = a0h
-    let barrier = PairBarrier(count: cout)
-    var r = 0
-    while r < tapRows {
-        let p0 = input + r &* inputRowStride
-        let p1 = p0 + inputPixelStep, p2 = p1 + inputPixelStep, p3 = p2 + inputPixelStep
-        var wp = weights + r &* weightsKyStride
-        var j = 0
-        while j &+ 4 <= flatCount {
-            let (wl, wh) = quadRows16(wp, step: cout)
-            let x0 = inputQuad8(p0 + j), x1 = inputQuad8(p1 + j), x2 = inputQuad8(p2 + j), x3 = inputQuad8(p3 + j)
-            a0l = dotBytes(a0l, unsigned: x0, signed: wl); a0h = dotBytes(a0h, unsigned: x0, signed: wh)
-            a1l = dotBytes(a1l, unsigned: x1, signed: wl); a1h = dotBytes(a1h, unsigned: x1, signed: wh)
-            a2l = dotBytes(a2l, unsigned: x2, signed: wl); a2h = dotBytes(a2h, unsigned: x2, signed: wh)
-            a3l = dotBytes(a3l, unsigned: x3, signed: wl); a3h = dotBytes(a3h, unsigned: x3, signed: wh)
-            wp += 4 &* cout
-            j &+= 4
-        }
-        // The last 1–3 taps: a pair (vpmaddwd), then one tap, each input + 128.
-        if j &+ 1 < flatCount {
-            let x0 = barrier.hidePlus128(broadcastPair(p0 + j)), x1 = barrier.hidePlus128(broadcastPair(p1 + j))
-            let x2 = barrier.hidePlus128(broadcastPair(p2 + j)), x3 = barrier.hidePlus128(broadcastPair(p3 + j))
-            let row0: SIMD16<Int8> = loadLanes(wp), row1: SIMD16<Int8> = loadLanes(wp + cout)
-            let wl = barrier.hide(interleaveWidened(row0.lowHalf, row1.lowHalf))
-            let wh = barrier.hide(interleaveWidened(row0.highHalf, row1.highHalf))
-            a0l &+= barrier.hide(multiplyAddPairs(wl, x0)); a0h &+= barrier.hide(multiplyAddPairs(wh, x0))
-            a1l &+= barrier.hide(multiplyAddPairs(wl, x1)); a1h &+= barrier.hide(multiplyAddPairs(wh, x1))
-            a2l &+= barrier.hide(multiplyAddPairs(wl, x2)); a2h &+= barrier.hide(multiplyAddPairs(wh, x2))
-            a3l &+= barrier.hide(multiplyAddPairs(wl, x3)); a3h &+= barrier.hide(multiplyAddPairs(wh, x3))
-            wp += 2 &* cout
-            j &+= 2
-        }
-        if j < flatCount {
-            let x0 = SIMD8<Int32>(repeating: Int32(p0[j]) &+ 128), x1 = SIMD8<Int32>(repeating: Int32(p1[j]) &+ 128)
-            let x2 = SIMD8<Int32>(repeating: Int32(p2[j]) &+ 128), x3 = SIMD8<Int32>(repeating: Int32(p3[j]) &+ 128)
-            let wl = loadWidened8(wp), wh = loadWidened8(wp + 8)
-            a0l &+= wl &* x0; a0h &+= wh &* x0
-            a1l &+= wl &* x1; a1h &+= wh &* x1
-            a2l &+= wl &* x2; a2h &+= wh &* x2
-            a3l &+= wl &* x3; a3h &+= wh &* x3
-        }
-        r &+= 1
-    }
-    let o1 = output + outputPixelStep, o2 = o1 + outputPixelStep, o3 = o2 + outputPixelStep
-    storeLanes(stage(low.apply(a0l)), output)
-    storeLanes(stage(high.apply(a0h)), output + 8)
-    storeLanes(stage(low.apply(a1l)), o1)
-    storeLanes(stage(high.apply(a1h)), o1 + 8)
-    storeLanes(stage(low.apply(a2l)), o2)
-    storeLanes(stage(high.apply(a2h)), o2 + 8)
-    storeLanes(stage(low.apply(a3l)), o3)
-    storeLanes(stage(high.apply(a3h)), o3 + 8)
-}
-
-/// `conv2dTile16Q8Quads` for 8 channels.
-private func conv2dTile8Q8Quads(input: UnsafePointer<Int8>, inputPixelStep: Int, inputRowStride: Int,
-                                tapRows: Int, flatCount: Int,
-                                weights: UnsafePointer<Int8>, weightsKyStride: Int, outputChannels cout: Int,
-                                initial: SIMD16<Int32>,
-                                output: UnsafeMutablePointer<Int8>, outputPixelStep: Int,
-                                low: Requant8, stage: OutputStageQ8) {
-    var a0 = initial.lowHalf, a1 = a0, a2 = a0, a3 = a0
-    let barrier = PairBarrier(count: cout)
-    var r = 0
-    while r < tapRows {
-        let p0 = input + r &* inputRowStride
-        let p1 = p0 + inputPixelStep, p2 = p1 + inputPixelStep, p3 = p2 + inputPixelStep
-        var wp = weights + r &* weightsKyStride
-        var j = 0
-        while j &+ 4 <= flatCount {
-            let w = quadRows8(wp, step: cout)
-            a0 = dotBytes(a0, unsigned: inputQuad8(p0 + j), signed: w)
-            a1 = dotBytes(a1, unsigned: inputQuad8(p1 + j), signed: w)
-            a2 = dotBytes(a2, unsigned: inputQuad8(p2 + j), signed: w)
-            a3 = dotBytes(a3, unsigned: inputQuad8(p3 + j), signed: w)
-            wp += 4 &* cout
-            j &+= 4
-        }
-        if j &+ 1 < flatCount {
-            let row0: SIMD8<Int8> = loadLanes(wp), row1: SIMD8<Int8> = loadLanes(wp + cout)
-            let w = barrier.hide(interleaveWidened(row0, row1))
-            a0 &+= barrier.hide(multiplyAddPairs(w, barrier.hidePlus128(broadcastPair(p0 + j))))
-            a1 &+= barrier.hide(multiplyAddPairs(w, barrier.hidePlus128(broadcastPair(p1 + j))))
-            a2 &+= barrier.hide(multiplyAddPairs(w, barrier.hidePlus128(broadcastPair(p2 + j))))
-            a3 &+= barrier.hide(multiplyAddPairs(w, barrier.hidePlus128(broadcastPair(p3 + j))))
-            wp += 2 &* cout
-            j &+= 2
-        }
-        if j < flatCount {
-            let w = loadWidened8(wp)
-            a0 &+= w &* SIMD8<Int32>(repeating: Int32(p0[j]) &+ 128)
-            a1 &+= w &* SIMD8<Int32>(repeating: Int32(p1[j]) &+ 128)
-            a2 &+= w &* SIMD8<Int32>(repeating: Int32(p2[j]) &+ 128)
-            a3 &+= w &* SIMD8<Int32>(repeating: Int32(p3[j]) &+ 128)
-        }
-        r &+= 1
-    }
-    storeLanes(stage(low.apply(a0)), output)
-    storeLanes(stage(low.apply(a1)), output + outputPixelStep)
-    storeLanes(stage(low.apply(a2)), output + 2 &* outputPixelStep)
-    storeLanes(stage(low.apply(a3)), output + 3 &* outputPixelStep)
-}
-
-/// `conv2dTile16Q8Quads` for 4 channels (`low` as in `conv2dTile4Q8`).
-private func conv2dTile4Q8Quads(input: UnsafePointer<Int8>, inputPixelStep: Int, inputRowStride: Int,
-                                tapRows: Int, flatCount: Int,
-                                weights: UnsafePointer<Int8>, weightsKyStride: Int, outputChannels cout: Int,
-                                initial: SIMD16<Int32>,
-                                output: UnsafeMutablePointer<Int8>, outputPixelStep: Int,
-                                low: Requant8, stage: OutputStageQ8) {
-    var a0 = initial.lowHalf.lowHalf, a1 = a0, a2 = a0, a3 = a0
-    let barrier = PairBarrier(count: cout)
-    var r = 0
-    while r < tapRows {
-        let p0 = input + r &* inputRowStride
-        let p1 = p0 + inputPixelStep, p2 = p1 + inputPixelStep, p3 = p2 + inputPixelStep
-        var wp = weights + r &* weightsKyStride
-        var j = 0
-        while j &+ 4 <= flatCount {
-            let w = quadRows4(wp, step: cout)
-            a0 = dotBytes(a0, unsigned: inputQuad4(p0 + j), signed: w)
-            a1 = dotBytes(a1, unsigned: inputQuad4(p1 + j), signed: w)
-            a2 = dotBytes(a2, unsigned: inputQuad4(p2 + j), signed: w)
-            a3 = dotBytes(a3, unsigned: inputQuad4(p3 + j), signed: w)
-            wp += 4 &* cout
-            j &+= 4
-        }
-        if j &+ 1 < flatCount {
-            let row0: SIMD4<Int8> = loadLanes(wp), row1: SIMD4<Int8> = loadLanes(wp + cout)
-            let w = barrier.hide(interleaveWidened(row0, row1))
-            a0 &+= barrier.hide(multiplyAddPairs(w, barrier.hidePlus128(broadcastPair4(p0 + j))))
-            a1 &+= barrier.hide(multiplyAddPairs(w, barrier.hidePlus128(broadcastPair4(p1 + j))))
-            a2 &+= barrier.hide(multiplyAddPairs(w, barrier.hidePlus128(broadcastPair4(p2 + j))))
-            a3 &+= barrier.hide(multiplyAddPairs(w, barrier.hidePlus128(broadcastPair4(p3 + j))))
-            wp += 2 &* cout
-            j &+= 2
-        }
-        if j < flatCount {
-            let w = loadWidened4(wp)
-            a0 &+= w &* SIMD4<Int32>(repeating: Int32(p0[j]) &+ 128)
-            a1 &+= w &* SIMD4<Int32>(repeating: Int32(p1[j]) &+ 128)
-            a2 &+= w &* SIMD4<Int32>(repeating: Int32(p2[j]) &+ 128)
-            a3 &+= w &* SIMD4<Int32>(repeating: Int32(p3[j]) &+ 128)
-        }
-        r &+= 1
-    }
-    storeLanes(stage(low.apply(SIMD8(lowHalf: a0, highHalf: a0))).lowHalf, output)
-    storeLanes(stage(low.apply(SIMD8(lowHalf: a1, highHalf: a1))).lowHalf, output + outputPixelStep)
-    storeLanes(stage(low.apply(SIMD8(lowHalf: a2, highHalf: a2))).lowHalf, output + 2 &* outputPixelStep)
-    storeLanes(stage(low.apply(SIMD8(lowHalf: a3, highHalf: a3))).lowHalf, output + 3 &* outputPixelStep)
-}
-#endif
 
 extension Requant8 {
     /// Channels `channel ..< channel + 4` of `requant`, in lanes 0 ..< 4 and again

@@ -14,8 +14,10 @@
 // The weights are HWIO: the four taps j ..< j + 4 of one output channel sit `cout`
 // bytes apart. `quadRows` gathers them into the instruction's layout, four taps of
 // channel 0, then of channel 1, … (a byte transpose, shared by the 4 pixels of a tile).
-// A kernel row's last 1–3 taps (when its tap count is not a multiple of 4) form a short
-// quad: its missing taps get zero weights, and their input bytes are never read.
+// A kernel row's last 1–3 taps (when its tap count is not a multiple of 4) go through
+// the pair and one-tap loops, with the same + 128 (`tapInputOffset`). A short quad
+// with zero weights for the missing taps measured slower (15 against 10 µs on a
+// 3×3 conv of one input channel): it has to gather its input bytes one by one.
 #if arch(x86_64) && SPRIG_ISA_VNNI
 import SprigISA
 #endif
@@ -31,11 +33,17 @@ var quadTaps: Bool {
     #endif
 }
 
-/// The value the q8 tiles subtract from each input byte before a product: the zero
-/// point, plus the 128 that the unsigned operand of `dotBytes` adds (see above).
+/// What the q8 tiles add to each input byte before a product: 128 with quads of taps
+/// (the unsigned operand of `dotBytes`, see above; the taps left after the quads take
+/// it too), else 0.
+@inline(__always)
+var tapInputOffset: Int32 { quadTaps ? 128 : 0 }
+
+/// The value the q8 tiles take out through `initial`, times Σ w: the zero point, plus
+/// `tapInputOffset`.
 @inline(__always)
 func tileInputOffset(zeroPoint: Int32) -> Int32 {
-    quadTaps ? zeroPoint &+ 128 : zeroPoint
+    zeroPoint &+ tapInputOffset
 }
 
 #if arch(x86_64) && SPRIG_ISA_VNNI
@@ -51,27 +59,6 @@ func inputQuad8(_ p: UnsafePointer<Int8>) -> SIMD8<Int32> {
 @inline(__always)
 func inputQuad4(_ p: UnsafePointer<Int8>) -> SIMD4<Int32> {
     SIMD4(repeating: Int32(bitPattern: UnsafeRawPointer(p).loadUnaligned(as: UInt32.self) ^ 0x8080_8080))
-}
-
-/// `inputQuad8` of a short quad: `p[0 ..< count]` (count 1...3), the other bytes 0.
-/// Reads only `count` bytes.
-@inline(__always)
-func inputQuad8(_ p: UnsafePointer<Int8>, count: Int) -> SIMD8<Int32> {
-    SIMD8(repeating: Int32(bitPattern: shortQuad(p, count: count)))
-}
-
-/// `inputQuad8(_:count:)` in 4 lanes.
-@inline(__always)
-func inputQuad4(_ p: UnsafePointer<Int8>, count: Int) -> SIMD4<Int32> {
-    SIMD4(repeating: Int32(bitPattern: shortQuad(p, count: count)))
-}
-
-@inline(__always)
-private func shortQuad(_ p: UnsafePointer<Int8>, count: Int) -> UInt32 {
-    var v = UInt32(UInt8(bitPattern: p[0]) ^ 0x80)
-    if count > 1 { v |= UInt32(UInt8(bitPattern: p[1]) ^ 0x80) << 8 }
-    if count > 2 { v |= UInt32(UInt8(bitPattern: p[2]) ^ 0x80) << 16 }
-    return v
 }
 
 /// `[a0, b0, a1, b1, …]`: two vectors interleaved lane by lane (one two-source shuffle,
@@ -111,16 +98,16 @@ func interleaveLanes(_ a: SIMD4<Int16>, _ b: SIMD4<Int16>) -> SIMD8<Int16> {
     SIMD8<Int16>(a[0], b[0], a[1], b[1], a[2], b[2], a[3], b[3])
 }
 
-/// The weight rows `w + k·step` (k < rows, rows 1...4; the others zero) of 16 channels,
+/// The weight rows `w + k·step` (k < 4) of 16 channels,
 /// transposed to `dotBytes` order: byte 4c + k = row k, channel c. Channels 0 ..< 8 in
 /// the first vector, 8 ..< 16 in the second. Two rounds of interleaves: bytes of rows
 /// 0 and 1 (and of 2 and 3) into pairs per channel, then the pairs into quads.
 @inline(__always)
-func quadRows16(_ w: UnsafePointer<Int8>, step: Int, rows: Int = 4) -> (SIMD8<Int32>, SIMD8<Int32>) {
+func quadRows16(_ w: UnsafePointer<Int8>, step: Int) -> (SIMD8<Int32>, SIMD8<Int32>) {
     let r0: SIMD16<Int8> = loadLanes(w)
-    let r1: SIMD16<Int8> = rows > 1 ? loadLanes(w + step) : SIMD16()
-    let r2: SIMD16<Int8> = rows > 2 ? loadLanes(w + 2 &* step) : SIMD16()
-    let r3: SIMD16<Int8> = rows > 3 ? loadLanes(w + 3 &* step) : SIMD16()
+    let r1: SIMD16<Int8> = loadLanes(w + step)
+    let r2: SIMD16<Int8> = loadLanes(w + 2 &* step)
+    let r3: SIMD16<Int8> = loadLanes(w + 3 &* step)
     let pairs01 = unsafeBitCast(interleaveLanes(r0, r1), to: SIMD16<Int16>.self)
     let pairs23 = unsafeBitCast(interleaveLanes(r2, r3), to: SIMD16<Int16>.self)
     let quads = unsafeBitCast(interleaveLanes(pairs01, pairs23), to: SIMD16<Int32>.self)
@@ -129,11 +116,11 @@ func quadRows16(_ w: UnsafePointer<Int8>, step: Int, rows: Int = 4) -> (SIMD8<In
 
 /// `quadRows16` for 8 channels.
 @inline(__always)
-func quadRows8(_ w: UnsafePointer<Int8>, step: Int, rows: Int = 4) -> SIMD8<Int32> {
+func quadRows8(_ w: UnsafePointer<Int8>, step: Int) -> SIMD8<Int32> {
     let r0: SIMD8<Int8> = loadLanes(w)
-    let r1: SIMD8<Int8> = rows > 1 ? loadLanes(w + step) : SIMD8()
-    let r2: SIMD8<Int8> = rows > 2 ? loadLanes(w + 2 &* step) : SIMD8()
-    let r3: SIMD8<Int8> = rows > 3 ? loadLanes(w + 3 &* step) : SIMD8()
+    let r1: SIMD8<Int8> = loadLanes(w + step)
+    let r2: SIMD8<Int8> = loadLanes(w + 2 &* step)
+    let r3: SIMD8<Int8> = loadLanes(w + 3 &* step)
     let pairs01 = unsafeBitCast(interleaveLanes(r0, r1), to: SIMD8<Int16>.self)
     let pairs23 = unsafeBitCast(interleaveLanes(r2, r3), to: SIMD8<Int16>.self)
     return unsafeBitCast(interleaveLanes(pairs01, pairs23), to: SIMD8<Int32>.self)
@@ -141,11 +128,11 @@ func quadRows8(_ w: UnsafePointer<Int8>, step: Int, rows: Int = 4) -> SIMD8<Int3
 
 /// `quadRows16` for 4 channels.
 @inline(__always)
-func quadRows4(_ w: UnsafePointer<Int8>, step: Int, rows: Int = 4) -> SIMD4<Int32> {
+func quadRows4(_ w: UnsafePointer<Int8>, step: Int) -> SIMD4<Int32> {
     let r0: SIMD4<Int8> = loadLanes(w)
-    let r1: SIMD4<Int8> = rows > 1 ? loadLanes(w + step) : SIMD4()
-    let r2: SIMD4<Int8> = rows > 2 ? loadLanes(w + 2 &* step) : SIMD4()
-    let r3: SIMD4<Int8> = rows > 3 ? loadLanes(w + 3 &* step) : SIMD4()
+    let r1: SIMD4<Int8> = loadLanes(w + step)
+    let r2: SIMD4<Int8> = loadLanes(w + 2 &* step)
+    let r3: SIMD4<Int8> = loadLanes(w + 3 &* step)
     let pairs01 = unsafeBitCast(interleaveLanes(r0, r1), to: SIMD4<Int16>.self)
     let pairs23 = unsafeBitCast(interleaveLanes(r2, r3), to: SIMD4<Int16>.self)
     return unsafeBitCast(interleaveLanes(pairs01, pairs23), to: SIMD4<Int32>.self)

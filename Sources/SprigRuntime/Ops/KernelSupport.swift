@@ -194,12 +194,13 @@ struct PairBarrier {
         zero32 = SIMD8(repeating: Int32(truncatingIfNeeded: count >> 63))
     }
 
-    /// `v + 128` in every lane, its provenance hidden as `hide` does (one vpaddw): the
-    /// input pairs of the quad tiles' last taps, which take x + 128 (KernelDotQ8.swift).
+    /// An input pair, `v + tapInputOffset` in every lane, its provenance hidden as
+    /// `hide` does (one vpaddw): with VNNI the taps left after the quads take x + 128
+    /// (KernelDotQ8.swift); otherwise this is `hide`.
     @inline(__always)
-    func hidePlus128(_ v: SIMD16<Int16>) -> SIMD16<Int16> { v &+ (zero16 &+ 128) }
+    func hideInput(_ v: SIMD16<Int16>) -> SIMD16<Int16> { v &+ (zero16 &+ Int16(tapInputOffset)) }
     @inline(__always)
-    func hidePlus128(_ v: SIMD8<Int16>) -> SIMD8<Int16> { v &+ (zero16.lowHalf &+ 128) }
+    func hideInput(_ v: SIMD8<Int16>) -> SIMD8<Int16> { v &+ (zero16.lowHalf &+ Int16(tapInputOffset)) }
 
     /// `v`, with its provenance hidden from the optimizer (one vpaddw).
     @inline(__always)
