@@ -132,7 +132,7 @@ public enum ImageFolder {
                 for (path, image) in images {
                     if image.height != height || image.width != width {
                         guard options.resize else {
-                            throw DataError.image(path: path, detail: "is \(image.height)×\(image.width), the model takes \(height)×\(width), "
+                            throw DataError.image(path: path, detail: "is \(image.height)×\(image.width), not the \(height)×\(width) asked for (the model's input or --size), "
                                 + "and resizing is off (--no-resize); resize the image or drop --no-resize")
                         }
                     }
