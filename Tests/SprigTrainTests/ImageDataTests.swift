@@ -1,7 +1,8 @@
 // Image files and image folders (ImageDecoding.swift, ImageFolder.swift), and the digits:
 //   - PNG gray, RGB, RGBA, palette and 16-bit, written here through libpng with known pixels
-//     and decoded back exactly; JPEG baseline and progressive, of flat 8×8 blocks (which
-//     JPEG keeps to within ±2), checked against the planted values and for the frame marker;
+//     and decoded back exactly; JPEG baseline and progressive, of flat blocks (which JPEG
+//     keeps to within ±2 away from their edges), checked against the planted values and for
+//     the frame marker (SOF0 / SOF2);
 //   - PGM/PPM bytes written by hand (comments, maxval 255 and 65535), and their errors;
 //   - area resizing against hand-computed means; gray/RGB conversion against BT.601;
 //   - the stratified split's per-class counts, hand-computed;
@@ -80,27 +81,33 @@ final class ImageDataTests: XCTestCase {
 
     // MARK: JPEG
 
-    /// 16×16 of four flat 8×8 blocks; JPEG keeps a flat block's value to within a step or two.
-    func flatBlocks(channels: Int) -> (pixels: [UInt8], values: [[UInt8]]) {
+    /// 2×2 flat blocks of `side`×`side` pixels. JPEG keeps a flat block's value to within a
+    /// step or two away from its edges (colour: 16×16 blocks, one MCU each, because 4:2:0
+    /// chroma is subsampled and upsampled across block edges).
+    func flatBlocks(channels: Int, side: Int = 8) -> (pixels: [UInt8], values: [[UInt8]]) {
         let values: [[UInt8]] = channels == 1 ? [[20], [100], [180], [240]]
             : [[200, 40, 40], [40, 200, 40], [40, 40, 200], [128, 128, 128]]
-        var pixels = [UInt8](repeating: 0, count: 16 * 16 * channels)
-        for y in 0..<16 {
-            for x in 0..<16 {
-                let block = (y / 8) * 2 + x / 8
-                for c in 0..<channels { pixels[(y * 16 + x) * channels + c] = values[block][c] }
+        let n = 2 * side
+        var pixels = [UInt8](repeating: 0, count: n * n * channels)
+        for y in 0..<n {
+            for x in 0..<n {
+                let block = (y / side) * 2 + x / side
+                for c in 0..<channels { pixels[(y * n + x) * channels + c] = values[block][c] }
             }
         }
         return (pixels, values)
     }
 
-    func assertFlatBlocks(_ image: DecodedImage, _ values: [[UInt8]], tolerance: Int, file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(image.shape, [16, 16, values[0].count], file: file, line: line)
+    /// The largest difference from the planted blocks over pixels at least `margin` from a block edge.
+    func assertFlatBlocks(_ image: DecodedImage, _ values: [[UInt8]], side: Int, margin: Int, tolerance: Int,
+                          file: StaticString = #filePath, line: UInt = #line) {
+        let n = 2 * side
+        XCTAssertEqual(image.shape, [n, n, values[0].count], file: file, line: line)
         var worst = 0
-        for y in 0..<16 {
-            for x in 0..<16 {
+        for y in 0..<n where (y % side) >= margin && (y % side) < side - margin {
+            for x in 0..<n where (x % side) >= margin && (x % side) < side - margin {
                 for c in 0..<image.channels {
-                    let got = Int(image.pixels[(y * 16 + x) * image.channels + c]), want = Int(values[(y / 8) * 2 + x / 8][c])
+                    let got = Int(image.pixels[(y * n + x) * image.channels + c]), want = Int(values[(y / side) * 2 + x / side][c])
                     worst = max(worst, abs(got - want))
                 }
             }
@@ -115,15 +122,18 @@ final class ImageDataTests: XCTestCase {
 
     func testJPEGBaselineAndProgressive() throws {
         for channels in [1, 3] {
-            let (pixels, values) = flatBlocks(channels: channels)
-            let baseline = try ImageCodec.encodeJPEG(pixels, width: 16, height: 16, channels: channels, quality: 100)
-            let progressive = try ImageCodec.encodeJPEG(pixels, width: 16, height: 16, channels: channels, quality: 100, progressive: true)
+            // Gray: 8×8 blocks, every pixel checked. Colour: 16×16 blocks, 3 pixels from each edge.
+            let side = channels == 1 ? 8 : 16, margin = channels == 1 ? 0 : 3
+            let (pixels, values) = flatBlocks(channels: channels, side: side)
+            let baseline = try ImageCodec.encodeJPEG(pixels, width: 2 * side, height: 2 * side, channels: channels, quality: 100)
+            let progressive = try ImageCodec.encodeJPEG(pixels, width: 2 * side, height: 2 * side, channels: channels, quality: 100,
+                                                        progressive: true)
             XCTAssertTrue(hasMarker(baseline, 0xC0), "baseline SOF0")
             XCTAssertFalse(hasMarker(baseline, 0xC2))
             XCTAssertTrue(hasMarker(progressive, 0xC2), "progressive SOF2")
-            // Colour: chroma subsampling and YCbCr rounding cost a few steps at block edges.
-            assertFlatBlocks(try ImageCodec.decode(baseline, path: "b.jpg"), values, tolerance: channels == 1 ? 1 : 4)
-            assertFlatBlocks(try ImageCodec.decode(progressive, path: "p.jpg"), values, tolerance: channels == 1 ? 1 : 4)
+            for (bytes, name) in [(baseline, "b.jpg"), (progressive, "p.jpg")] {
+                assertFlatBlocks(try ImageCodec.decode(bytes, path: name), values, side: side, margin: margin, tolerance: 2)
+            }
         }
     }
 

@@ -97,6 +97,7 @@ func runDemo(_ a: ParsedArguments) throws {
     guard Set(sourceClasses).isDisjoint(with: targetClasses) else {
         throw UsageError(description: "--source \(sourceClasses) and --target \(targetClasses) overlap; the target classes must be new")
     }
+    let targetNames = splits.classNames.map { names in targetClasses.map { names[$0] } } ?? classNames(targetClasses, data: dataName)
     let source = try splits.train.filtered(classes: sourceClasses)
     let sourceTest = try splits.test.filtered(classes: sourceClasses)
     let targetTest = try splits.test.filtered(classes: targetClasses)
@@ -186,6 +187,7 @@ func runDemo(_ a: ParsedArguments) throws {
                 settings.shots = shots
                 settings.episodes = episodes
                 settings.seed = UInt64(seed)
+                settings.classNames = targetNames
                 let keep = i == 1 && method == .head
                 let bar = json ? nil : ProgressBar("finetune \(methodName(method)) \(shots)-shot", total: episodes, unit: "ep")
                 let report = try fewShotEpisodes(blob: try readFileBytes(atPath: blobs[i]), path: blobs[i], train: targetTrain,
@@ -218,7 +220,6 @@ func runDemo(_ a: ParsedArguments) throws {
     // What the report adds: fine-tuning curves, the confusion matrix, per-op latency, the arena
     // map; and the device files (not timed as a stage, so that the stage times stay the pipeline's).
     say("report: fine-tuning curves, confusion matrix, per-op latency, arena map, device files")
-    let targetNames = splits.classNames.map { names in targetClasses.map { names[$0] } } ?? classNames(targetClasses, data: dataName)
     let targetTrain = try splits.train.filtered(classes: targetClasses)
     var curves: [[(epochs: Int, accuracies: [Double])]] = []
     for i in columns.indices {

@@ -105,13 +105,14 @@ func fewShotSettings(_ a: ParsedArguments) throws -> FewShotSettings {
 /// unless `showProgress` is false, and writes `--out`.
 func fewShotEpisodes(_ a: ParsedArguments, progress showProgress: Bool) throws -> FewShotReport {
     let path = a.positional[0]
-    let settings = try fewShotSettings(a)
+    var settings = try fewShotSettings(a)
     let bytes = try readFileBytes(atPath: path)
     let (source, splits) = try loadDataForModel(a, recorded: try BlobFile(path).dataRecord, input: nil, command: "finetune",
                                                 model: path, quiet: !showProgress)
     let classes = try ClassSelection.parse(a.string("classes", default: "5-9"), present: splits.train.labelsPresent)
     let train = try splits.train.filtered(classes: classes)
     let test = try splits.test.filtered(classes: classes)
+    if let names = splits.classNames { settings.classNames = classes.map { $0 < names.count ? names[$0] : "\($0)" } }
     let out = a.string("out")
     let bar = showProgress ? ProgressBar("finetune \(methodName(settings.options.method)) \(settings.shots)-shot",
                                          total: settings.episodes, unit: "ep") : nil
