@@ -45,14 +45,14 @@ final class ImageFolderCLITests: XCTestCase {
     }
 
     /// Writes `root/CLASS/i.png|jpg` of `side`×`side` RGB: class k image i has pixel (y, x) =
-    /// (k·50 + i, y·10, x·10), so every image differs.
+    /// ((k·50 + i) mod 256, y·10, x·10).
     func makeFolder(_ root: String, classes: [String], perClass: Int, side: Int = 6) throws {
         for (k, name) in classes.enumerated() {
             let folder = (root as NSString).appendingPathComponent(name)
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             for i in 0..<perClass {
                 var pixels: [UInt8] = []
-                for y in 0..<side { for x in 0..<side { pixels += [UInt8(k * 50 + i), UInt8(y * 10), UInt8(x * 10)] } }
+                for y in 0..<side { for x in 0..<side { pixels += [UInt8(truncatingIfNeeded: k * 50 + i), UInt8(y * 10), UInt8(x * 10)] } }
                 let jpeg = i % 3 == 2
                 let bytes = jpeg ? try ImageCodec.encodeJPEG(pixels, width: side, height: side, channels: 3)
                     : try ImageCodec.encodePNG(pixels, width: side, height: side, channels: 3)
@@ -208,5 +208,32 @@ final class ImageFolderCLITests: XCTestCase {
         let raw = RawBlob(bytes: try readFileBytes(atPath: blob))
         XCTAssertEqual(raw.metadata("labels"), "gear,nut,spring")
         XCTAssertEqual(DataRecord.decode(raw.metadata("data")), record)
+    }
+
+    func testDemoOnAnImageFolderSplitsHalfAndHalfAndNamesReachTheBlobs() throws {
+        // 6 classes of 8 RGB images (PNG and JPEG): the demo's default is source 0-2, target 3-5.
+        let root = path("six")
+        let names = ["apple", "banana", "cherry", "date", "elder", "fig"]
+        try makeFolder(root, classes: names, perClass: 8, side: 12)
+        let out = path("demo")
+        let r = try sprig(["demo", "--data", root, "--epochs", "1", "--steps", "2", "--episodes", "1", "--out-dir", out, "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let summary = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(summary["target_classes"] as? [String], ["date", "elder", "fig"])
+        XCTAssertEqual(summary["held_out_images"] as? Int, 6)   // 3 classes × round(8 · 0.2)
+        let report = try String(contentsOfFile: out + "/report.html", encoding: .utf8)
+        XCTAssertTrue(report.contains("trained on classes 0-2 (apple, banana, cherry)"))
+        for name in ["date", "elder", "fig"] { XCTAssertTrue(report.contains("<th>\(name)</th>"), name) }
+        XCTAssertEqual(RawBlob(bytes: try readFileBytes(atPath: out + "/pruned-q8.sprig")).metadata("labels"), "apple,banana,cherry")
+        XCTAssertEqual(RawBlob(bytes: try readFileBytes(atPath: out + "/tuned-q8.sprig")).metadata("labels"), "date,elder,fig")
+        XCTAssertEqual(try String(contentsOfFile: out + "/device-classes.txt", encoding: .utf8), "date,elder,fig\n")
+        let shots = try IDX.read(path: out + "/device-shots.idx", dimensionCounts: [4], axisNames: ["N", "H", "W", "C"])
+        XCTAssertEqual(shots.dimensions, [15, 12, 12, 3])
+        // Fewer than 4 classes without --source and --target: a usage error that says what to do.
+        let three = path("three")
+        try makeFolder(three, classes: ["a", "b", "c"], perClass: 6, side: 12)
+        let refused = try sprig(["demo", "--data", three, "--out-dir", path("demo3")])
+        XCTAssertEqual(refused.status, 2, refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("has 3 classes; the demo needs at least 4"), refused.stderr)
     }
 }
