@@ -107,6 +107,10 @@ final class ImageFolderCLITests: XCTestCase {
         let resized = try sprig(["data", mixed, "--size", "6x6", "--json"])
         XCTAssertEqual(resized.status, 0, resized.stderr)
 
+        let comma = path("comma")
+        try makeFolder(comma, classes: ["a", "b,c"], perClass: 2)
+        try expectFailure(["data", comma], [comma + "/b,c", "name with a comma"])
+
         let tooFew = path("too-few")
         try makeFolder(tooFew, classes: ["a", "b"], perClass: 1)
         try expectFailure(["data", tooFew], ["has 1 image; a train/test split needs at least 2 per class"])

@@ -225,6 +225,10 @@ public enum ImageFolder {
         guard folders.count >= 2 else {
             throw DataError.folder(path: path, detail: "has a single class ('\(folders[0])'); a classifier needs at least 2 class folders")
         }
+        if let bad = folders.first(where: { $0.contains(",") }) {
+            throw DataError.folder(path: join(path, bad), detail: "a class folder name with a comma; the blob and the board "
+                + "keep class names comma-separated, so rename it")
+        }
         guard folders.count <= 256 else {
             throw DataError.folder(path: path, detail: "has \(folders.count) class folders; at most 256 are supported")
         }
