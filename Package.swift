@@ -91,9 +91,16 @@ let package = Package(
             swiftSettings: hostSIMD
         ),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        // Debian's libpng and libjpeg(-turbo) behind a C shim: both report errors by longjmp
+        // (or exit), which must not cross Swift frames, so every call is made from C between a
+        // setjmp and its return (Sources/CImageCodecs/include/sprig_image_codecs.h).
+        .target(
+            name: "CImageCodecs",
+            linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]
+        ),
         .target(
             name: "SprigTrain",
-            dependencies: ["SprigRuntime", "CZlib"],
+            dependencies: ["SprigRuntime", "CZlib", "CImageCodecs"],
             resources: [.copy("Resources")],
             swiftSettings: hostSIMD
         ),

@@ -48,11 +48,12 @@ public func blobName(_ a: Architecture) -> String {
 /// - Parameters:
 ///   - calibration: images for q8, of the model's input shape; unused for f32.
 ///   - source: where the network came from, kept in the blob's metadata.
+///   - data: the checkpoint's data record (`DataRecord.json`), kept as the blob's metadata "data".
 /// - Throws: ``CompileError`` naming the stage and the problem: a calibration set of
 ///   another shape than the model's input, a graph whose values may not stay finite,
 ///   a fine-tuning plan that does not fit.
 public func compileNetwork(_ network: Sequential, architecture: Architecture, calibration: Dataset?,
-                           options: CompileOptions = CompileOptions(), source: String? = nil) throws -> [UInt8] {
+                           options: CompileOptions = CompileOptions(), source: String? = nil, data: String? = nil) throws -> [UInt8] {
     if options.precision == .q8, let method = options.fineTuneMethods.first(where: \.trainsBackbone) {
         throw CompileError("fine-tuning method \(method.name) trains the backbone in Float32, so it needs f32; a q8 blob can plan head only")
     }
@@ -60,6 +61,7 @@ public func compileNetwork(_ network: Sequential, architecture: Architecture, ca
     var builder = try lowerNetwork(try loweringSteps(network), input: architecture.input, name: blobName(architecture),
                                    labels: labels)
     if let source { builder.setMetadata("source", source) }
+    if let data { builder.setMetadata(DataRecord.metadataKey, data) }
     // Prove the Float32 graph before calibrating on it: shapes, and values that stay finite.
     let f32: [UInt8]
     do {

@@ -23,6 +23,9 @@ public struct FewShotSettings: Sendable {
     public var augmentation: Int?
     /// Ignore the blob's plan and size one for this request (host simulation only).
     public var replan = false
+    /// The names of the new classes, in the order of `classes`, for the tuned blob's labels
+    /// (from the data: an image folder's folder names, …). Nil: looked up in the blob's labels.
+    public var classNames: [String]?
 
     public init(method: FineTuneMethod = .head) {
         options = FineTuneOptions(method: method)
@@ -169,7 +172,9 @@ public func fewShotEpisodes(blob bytes: [UInt8], path: String, train: Dataset, t
 
     // Class names for the tuned blob: the original labels of these classes, if the blob has them.
     var names = classes.map { "class\($0)" }
-    if let labels = model.metadata(key: "labels") {
+    if let given = settings.classNames, given.count == classes.count {
+        names = given
+    } else if let labels = model.metadata(key: "labels") {
         let all = String(decoding: labels, as: UTF8.self).split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         if classes.allSatisfy({ $0 < all.count }) { names = classes.map { all[$0] } }
     }

@@ -170,6 +170,7 @@ struct DemoReportData {
     var sourceSpec: String
     var targetSpec: String
     var targetNames: [String]
+    var sourceNames: [String]
     var budget: String
     var shots: Int
     var episodes: Int
@@ -282,7 +283,7 @@ func demoReport(_ d: DemoReportData) -> String {
     dt { font-weight: bold; } dd { margin: 0; word-break: break-all; }
     </style></head><body>
     <h1>Sprig demo</h1>
-    <p>A <code>cnn</code> supernet trained on Fashion-MNIST classes \(xmlEscape(d.sourceSpec)), pruned by DAP to \(xmlEscape(d.budget)) of its
+    <p>A <code>cnn</code> supernet trained on classes \(xmlEscape(d.sourceSpec)) (\(xmlEscape(d.sourceNames.joined(separator: ", ")))), pruned by DAP to \(xmlEscape(d.budget)) of its
     parameters, compiled to int8, and adapted on the device runtime to classes \(xmlEscape(d.targetSpec)) (\(xmlEscape(d.targetNames.joined(separator: ", "))))
     from \(d.shots) images of each. Data: <code>\(xmlEscape(d.data))</code>. Written \(date).</p>
     <h2 id="results">Results</h2>

@@ -18,6 +18,7 @@ let commands: [Command] = [
     runCommand,
     fixturesCommand,
     makeRGBCommand,
+    dataCommand,
     finetuneCommand,
 ]
 

@@ -53,6 +53,10 @@ public enum DataError: Error, Equatable, Sendable, CustomStringConvertible {
     case sourceMissing(path: String, hint: String)
     /// An argument is out of its valid range.
     case invalidArgument(name: String, value: String, expected: String)
+    /// An image file cannot be decoded or used (corrupt, truncated, unsupported, wrong size).
+    case image(path: String, detail: String)
+    /// An image folder's layout is not usable; `detail` says what to do.
+    case folder(path: String, detail: String)
 
     public var description: String {
         switch self {
@@ -74,6 +78,10 @@ public enum DataError: Error, Equatable, Sendable, CustomStringConvertible {
             return "data not found at \(path); \(hint)"
         case .invalidArgument(let name, let value, let expected):
             return "invalid \(name): \(value), expected \(expected)"
+        case .image(let path, let detail):
+            return "\(path): \(detail)"
+        case .folder(let path, let detail):
+            return "\(path): \(detail)"
         }
     }
 }

@@ -1,13 +1,17 @@
-// Where the training and test data come from: `--data builtin | fashion-mnist | DIR`.
+// Where the training and test data come from: `--data builtin | fashion-mnist | digits | DIR`.
 //
 //   builtin        (default) the committed 10,000/2,000-image Fashion-MNIST subset in
 //                  Sources/SprigTrain/Resources/fashion-mnist-subset, shipped as a SwiftPM
 //                  resource and found through Bundle.module or next to the executable
 //   fashion-mnist  the full 60,000/10,000 set of the Debian package dataset-fashion-mnist,
 //                  /usr/share/datasets/fashion-mnist/*.gz
-//   DIR            any directory holding the four files, raw or .gz
+//   digits         the UCI handwritten digits (8×8, 1,797 images, 10 classes), committed in
+//                  Sources/SprigTrain/Resources/digits by tools/make-digits; found like builtin
+//   DIR            a directory holding the four IDX files (raw or .gz), or else an image
+//                  folder: one subfolder per class, or train/ and test/ each with class
+//                  subfolders (ImageFolder.swift). What the directory holds decides.
 //
-// The four files always carry the official names:
+// The four IDX files always carry the official names:
 //   train-images-idx3-ubyte  train-labels-idx1-ubyte  t10k-images-idx3-ubyte  t10k-labels-idx1-ubyte
 
 import Foundation
@@ -16,6 +20,24 @@ import Foundation
 public struct DataSplits: Equatable, Sendable {
     public var train: Dataset
     public var test: Dataset
+    /// The name of each label (index = label), when the source has names (an image folder's
+    /// class folders, the digits "0"..."9").
+    public var classNames: [String]? = nil
+    /// How Sprig split the data, when the source had no split of its own.
+    public var split: SplitRecord? = nil
+
+    public init(train: Dataset, test: Dataset, classNames: [String]? = nil, split: SplitRecord? = nil) {
+        self.train = train
+        self.test = test
+        self.classNames = classNames
+        self.split = split
+    }
+}
+
+/// A seeded, stratified train/test split that Sprig made (`ImageFolder.stratifiedSplit`).
+public struct SplitRecord: Equatable, Sendable {
+    public var testFraction: Double
+    public var seed: UInt64
 }
 
 /// The paths of the four IDX files of a source.
@@ -32,7 +54,9 @@ public enum DataSource: Equatable, Sendable, CustomStringConvertible {
     case builtin
     /// The full Fashion-MNIST of the Debian package `dataset-fashion-mnist`.
     case fashionMNIST
-    /// The four files in a directory.
+    /// The UCI handwritten digits, 8×8, committed as IDX (tools/make-digits).
+    case digits
+    /// The four files in a directory, or an image folder.
     case directory(String)
 
     /// The default `--data`.
@@ -43,6 +67,9 @@ public enum DataSource: Equatable, Sendable, CustomStringConvertible {
 
     /// The directory inside the resource bundle (and the source tree) holding the subset.
     public static let builtinSubdirectory = "fashion-mnist-subset"
+
+    /// The directory inside the resource bundle (and the source tree) holding the digits.
+    public static let digitsSubdirectory = "digits"
 
     /// Environment variable that, when set, overrides where the built-in subset is looked for.
     public static let builtinEnvironmentVariable = "SPRIG_BUILTIN_DATA"
@@ -56,6 +83,7 @@ public enum DataSource: Equatable, Sendable, CustomStringConvertible {
         switch argument {
         case "builtin": self = .builtin
         case "fashion-mnist": self = .fashionMNIST
+        case "digits": self = .digits
         default: self = .directory(argument)
         }
     }
@@ -64,6 +92,7 @@ public enum DataSource: Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .builtin: return "builtin"
         case .fashionMNIST: return "fashion-mnist"
+        case .digits: return "digits"
         case .directory(let path): return path
         }
     }
@@ -78,15 +107,19 @@ public enum DataSource: Equatable, Sendable, CustomStringConvertible {
             return try DataSource.findFiles(in: try DataSource.builtinDirectory(), hint: DataSource.builtinHint)
         case .fashionMNIST:
             return try DataSource.findFiles(in: DataSource.fashionMNISTDirectory, hint: DataSource.fashionMNISTHint)
+        case .digits:
+            return try DataSource.findFiles(in: try DataSource.builtinDirectory(DataSource.digitsSubdirectory), hint: DataSource.digitsHint)
         case .directory(let path):
             return try DataSource.findFiles(in: path, hint: DataSource.directoryHint)
         }
     }
 
     static let builtinHint = "the built-in subset is incomplete; regenerate it with tools/make-default-data"
+    static let digitsHint = "the committed digits are incomplete; regenerate them with tools/make-digits"
     static let fashionMNISTHint = "install it with: apt-get install dataset-fashion-mnist (or pass --data DIR)"
     static let directoryHint = "the directory must hold train-images-idx3-ubyte, train-labels-idx1-ubyte, "
-        + "t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (each raw or .gz)"
+        + "t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (each raw or .gz), or be an image folder "
+        + "with one subfolder per class (or train/ and test/ each with class subfolders)"
 
     /// Each of the four names, raw or `.gz` (raw preferred), in `directory`.
     static func findFiles(in directory: String, hint: String) throws -> DataFiles {
@@ -108,10 +141,37 @@ public enum DataSource: Equatable, Sendable, CustomStringConvertible {
     /// ```
     ///
     /// - Throws: the errors of `files()` and `Dataset.load`.
-    public func load() throws -> DataSplits {
+    public func load(images: ImageFolderOptions = ImageFolderOptions()) throws -> DataSplits {
+        if let folder = imageFolder { return try ImageFolder.load(folder, options: images) }
         let f = try files()
-        return DataSplits(train: try Dataset.load(imagesPath: f.trainImages, labelsPath: f.trainLabels),
-                          test: try Dataset.load(imagesPath: f.testImages, labelsPath: f.testLabels))
+        var splits = DataSplits(train: try Dataset.load(imagesPath: f.trainImages, labelsPath: f.trainLabels),
+                                test: try Dataset.load(imagesPath: f.testImages, labelsPath: f.testLabels))
+        if self == .digits { splits.classNames = (0...9).map(String.init) }
+        return splits
+    }
+
+    /// The directory, when this source is a directory that holds no IDX files but has
+    /// subfolders (an image folder); nil otherwise (a directory with neither is reported by
+    /// `files()` with both layouts in the hint).
+    public var imageFolder: String? {
+        guard case .directory(let path) = self else { return nil }
+        if (try? DataSource.findFiles(in: path, hint: "")) != nil { return nil }
+        return ImageFolder.looksLikeImageFolder(path) ? path : nil
+    }
+
+    /// "idx", "images" (an image folder) or the source's own name, for reports.
+    public var kind: String {
+        switch self {
+        case .builtin, .fashionMNIST, .digits: return description
+        case .directory: return imageFolder == nil ? "idx" : "images"
+        }
+    }
+
+    /// How this source is recorded in a checkpoint: its name, or a directory made absolute
+    /// (so that a later command run elsewhere finds it).
+    public var recordedName: String {
+        guard case .directory(let path) = self else { return description }
+        return URL(fileURLWithPath: path).standardizedFileURL.path
     }
 
     /// The directory of the built-in subset. Looked for, in order:
@@ -125,13 +185,15 @@ public enum DataSource: Equatable, Sendable, CustomStringConvertible {
     /// 4. the source tree this file was compiled from.
     ///
     /// - Throws: `DataError.sourceMissing` listing every place tried.
-    public static func builtinDirectory() throws -> String {
+    public static func builtinDirectory(_ subdirectory: String = builtinSubdirectory) throws -> String {
+        let builtinSubdirectory = subdirectory
         var tried: [String] = []
         func found(_ path: String) -> Bool {
             tried.append(path)
             return isRegularFile((path as NSString).appendingPathComponent(fileNames.trainLabels + ".gz"))
         }
-        if let override = ProcessInfo.processInfo.environment[builtinEnvironmentVariable], !override.isEmpty {
+        if subdirectory == DataSource.builtinSubdirectory,
+           let override = ProcessInfo.processInfo.environment[builtinEnvironmentVariable], !override.isEmpty {
             if found(override) { return override }
             throw DataError.sourceMissing(path: override, hint: "\(builtinEnvironmentVariable) points to a directory without the subset")
         }

@@ -13,7 +13,7 @@ let compileCommand = Command(
     positionals: 1...1,
     options: [
         OptionSpec(name: "precision", value: "P", help: "f32 or q8.", defaultValue: "q8"),
-        OptionSpec(name: "calib-data", value: "SOURCE", help: "Calibration images for q8: builtin, fashion-mnist or a directory.", defaultValue: "builtin"),
+        OptionSpec(name: "calib-data", value: "SOURCE", help: "Calibration images for q8: " + dataSourceHelp, defaultValue: "the data the checkpoint records, else builtin"),
         OptionSpec(name: "calib-classes", value: "SPEC", help: "Classes of the calibration images.", defaultValue: "the checkpoint's"),
         OptionSpec(name: "calib-count", value: "N", help: "Calibration images (from the training split).", defaultValue: "256"),
         OptionSpec(name: "percentile", value: "X", help: "Keep this central fraction of each activation's values (1 = min/max).", defaultValue: "1"),
@@ -67,13 +67,17 @@ func compileOptions(_ a: ParsedArguments) throws -> CompileOptions {
 
 /// The calibration images for a q8 compile of `architecture`: `--calib-data` (its
 /// training split), of `--calib-classes` or the checkpoint's classes, shuffled.
-func calibrationImages(_ a: ParsedArguments, architecture: Architecture, checkpoint: String) throws -> Dataset {
-    let source = DataSource(argument: a.string("calib-data", default: "builtin"))
+func calibrationImages(_ a: ParsedArguments, architecture: Architecture, checkpoint: String, record: DataRecord?) throws -> Dataset {
+    let source: DataSource
     let train: Dataset
     do {
-        train = try source.load().train
+        let loaded = try loadDataForModel(a, option: "calib-data", recorded: record, input: architecture.input, command: "compile",
+                                          model: checkpoint, quiet: a.flag("json"))
+        (source, train) = (loaded.source, loaded.splits.train)
+    } catch let error as UsageError {
+        throw error
     } catch {
-        throw CommandError(description: "q8 needs calibration images: \(error)")
+        throw CommandError(description: "q8 needs calibration images: \(plainDescription(error))")
     }
     try requireShape(train, of: architecture, model: checkpoint, data: "--calib-data \(source)")
     let classes = try a.string("calib-classes").map { try ClassSelection.parse($0, present: train.labelsPresent) }
@@ -89,10 +93,13 @@ func compileCheckpoint(_ a: ParsedArguments) throws -> (out: String, precision: 
     let options = try compileOptions(a)
     let out = a.string("out", default: "model.sprig")
     let (network, architecture) = try loadCheckpoint(path: path)
-    let calibration = options.precision == .q8 ? try calibrationImages(a, architecture: architecture, checkpoint: path) : nil
+    let record = try DataRecord.read(checkpoint: path)
+    let calibration = options.precision == .q8
+        ? try calibrationImages(a, architecture: architecture, checkpoint: path, record: record) : nil
     let blob: [UInt8]
     do {
-        blob = try compileNetwork(network, architecture: architecture, calibration: calibration, options: options, source: path)
+        blob = try compileNetwork(network, architecture: architecture, calibration: calibration, options: options, source: path,
+                                  data: record?.json)
     } catch let error as CompileError {
         throw CommandError(description: "\(path): \(error)")
     }

@@ -20,12 +20,12 @@ import SprigTrain
 let demoCommand = Command(
     name: "demo",
     summary: "The whole pipeline: train a supernet, DAP-prune it to 10%, compile to int8, adapt on-device from 5 shots, report.",
-    usage: "sprig demo [--data builtin|fashion-mnist|DIR] [--budget 10%] [--shots 5] [--episodes 10] [--out-dir demo-out] [--json]",
+    usage: "sprig demo [--data builtin|fashion-mnist|digits|DIR] [--budget 10%] [--shots 5] [--episodes 10] [--out-dir demo-out] [--json]",
     positionals: 0...0,
     options: [
-        OptionSpec(name: "data", value: "SOURCE", help: "builtin (a committed Fashion-MNIST subset), fashion-mnist (the full set) or a directory.", defaultValue: "builtin"),
-        OptionSpec(name: "source", value: "SPEC", help: "Classes the supernet learns.", defaultValue: "0-4"),
-        OptionSpec(name: "target", value: "SPEC", help: "New classes the device learns from the shots.", defaultValue: "5-9"),
+        OptionSpec(name: "data", value: "SOURCE", help: "builtin (a committed Fashion-MNIST subset), fashion-mnist (the full set), digits (8×8), a directory of IDX files or an image folder.", defaultValue: "builtin"),
+        OptionSpec(name: "source", value: "SPEC", help: "Classes the supernet learns.", defaultValue: "the first half of the classes (0-4 of 10)"),
+        OptionSpec(name: "target", value: "SPEC", help: "New classes the device learns from the shots.", defaultValue: "the other classes (5-9 of 10)"),
         OptionSpec(name: "epochs", value: "N", help: "Supernet training epochs.", defaultValue: "5"),
         OptionSpec(name: "budget", value: "B", help: "Pruning budget (any `sprig prune --budget` form).", defaultValue: "10%"),
         OptionSpec(name: "steps", value: "N", help: "DAP search steps.", defaultValue: "\(DAPConfig().steps)"),
@@ -35,10 +35,13 @@ let demoCommand = Command(
         OptionSpec(name: "threads", value: "N", help: "Threads for GEMM and the layers.", defaultValue: "2"),
         OptionSpec(name: "out-dir", value: "DIR", help: "Where the checkpoints, blobs, plots and report.html go.", defaultValue: "demo-out"),
         OptionSpec(name: "json", value: nil, help: "Print one JSON object with the table's figures and each stage's seconds."),
-    ],
+    ] + imageFolderOptionSpecs,
     details: """
     About 1½ minutes on the built-in data and 3 with --data fashion-mnist on a 2-core machine.
     Open demo-out/report.html for the table and the plots; tools/report-check renders it.
+    With N classes (labels 0..N-1, an image folder's classes in sorted folder-name order), the supernet
+    learns the first ⌊N/2⌋ and the device the rest, unless --source and --target say otherwise; N must be
+    at least 4. The supernet is the cnn preset at the data's own image size (docs/data.md).
 
     """,
     run: runDemo)
@@ -71,7 +74,6 @@ func runDemo(_ a: ParsedArguments) throws {
     let episodes = try a.int("episodes", default: 10, range: 1...10_000)
     let seed = try a.int("seed", default: 1, range: 0...Int.max)
     let steps = try a.int("steps", default: DAPConfig().steps, range: 1...10_000_000)
-    let sourceSpec = a.string("source", default: "0-4"), targetSpec = a.string("target", default: "5-9")
     let commandLine = shellLine(CommandLine.arguments)
     let loadStart = loadAverages()
     try Interrupt.createOutputDirectory(outDir)
@@ -85,12 +87,17 @@ func runDemo(_ a: ParsedArguments) throws {
         return value
     }
 
-    let splits = try DataSource(argument: dataName).load()
+    let (dataSource, splits, record) = try loadDataSource(a)
+    if !json { reportSplit(splits, source: dataSource, command: "demo") }
+    let (defaultSource, defaultTarget) = try demoClassSplit(labels: splits.train.labelsPresent, given: (a.string("source"), a.string("target")),
+                                                             data: dataName)
+    let sourceSpec = a.string("source") ?? defaultSource, targetSpec = a.string("target") ?? defaultTarget
     let sourceClasses = try ClassSelection.parse(sourceSpec, present: splits.train.labelsPresent)
     let targetClasses = try ClassSelection.parse(targetSpec, present: splits.train.labelsPresent)
     guard Set(sourceClasses).isDisjoint(with: targetClasses) else {
         throw UsageError(description: "--source \(sourceClasses) and --target \(targetClasses) overlap; the target classes must be new")
     }
+    let targetNames = splits.classNames.map { names in targetClasses.map { names[$0] } } ?? classNames(targetClasses, data: dataName)
     let source = try splits.train.filtered(classes: sourceClasses)
     let sourceTest = try splits.test.filtered(classes: sourceClasses)
     let targetTest = try splits.test.filtered(classes: targetClasses)
@@ -99,7 +106,10 @@ func runDemo(_ a: ParsedArguments) throws {
 
     // 1. Train.
     let supernetPath = outDir + "/supernet.safetensors"
-    let architecture = try Architecture(family: "cnn", classes: sourceClasses.count, sourceClasses: sourceClasses)
+    var architecture = try Architecture(family: "cnn", classes: sourceClasses.count, sourceClasses: sourceClasses,
+                                        input: inputSpec(of: source, source: dataSource))
+    if let names = splits.classNames { architecture.classNames = sourceClasses.map { names[$0] } }
+    let dataMetadata = [DataRecord.metadataKey: record.json]
     say("1/5 training the cnn supernet (\(architecture.widths.map(String.init).joined(separator: "-"))) on classes \(sourceSpec), \(source.count) images, \(epochs) epochs")
     var training: [(step: Int, loss: Double, accuracy: Double, epoch: Int)] = []
     try stage("train") {
@@ -115,7 +125,7 @@ func runDemo(_ a: ParsedArguments) throws {
             bar?.update(p.step, status: String(format: "epoch %d/%d loss %.4f acc %.3f %.0f img/s", p.epoch, epochs, p.loss,
                                                p.accuracy, p.imagesPerSecond))
         }
-        try saveCheckpoint(network, architecture: architecture, to: supernetPath)
+        try saveCheckpoint(network, architecture: architecture, to: supernetPath, metadata: dataMetadata)
     }
 
     // 2. Prune.
@@ -134,7 +144,8 @@ func runDemo(_ a: ParsedArguments) throws {
         pruning.set("method", "dap")
         pruning.set("budget", budgetText)
         pruning.set("supernet", supernetPath)
-        try saveCheckpoint(outcome.network, architecture: outcome.architecture, to: prunedPath, metadata: ["pruning": pruning.text])
+        try saveCheckpoint(outcome.network, architecture: outcome.architecture, to: prunedPath,
+                           metadata: dataMetadata.merging(["pruning": pruning.text]) { $1 })
         if let trace = outcome.trace {
             try writeFileAtomically(Array(traceJSON(trace, groups: outcome.groups).utf8), to: outDir + "/trace.json")
         }
@@ -155,7 +166,7 @@ func runDemo(_ a: ParsedArguments) throws {
             options.maxShots = max(shots, options.maxShots)
             let calibration = try splits.train.filtered(classes: architecture.sourceClasses).shuffled(seed: 7)
             try writeFileAtomically(try compileNetwork(network, architecture: architecture, calibration: calibration,
-                                                       options: options, source: checkpoint), to: blobs[i])
+                                                       options: options, source: checkpoint, data: record.json), to: blobs[i])
             let file = try BlobFile(blobs[i])
             let macs = Int(clamping: file.model.work.macs)
             columns[i].params = file.model.parameterCount
@@ -176,6 +187,7 @@ func runDemo(_ a: ParsedArguments) throws {
                 settings.shots = shots
                 settings.episodes = episodes
                 settings.seed = UInt64(seed)
+                settings.classNames = targetNames
                 let keep = i == 1 && method == .head
                 let bar = json ? nil : ProgressBar("finetune \(methodName(method)) \(shots)-shot", total: episodes, unit: "ep")
                 let report = try fewShotEpisodes(blob: try readFileBytes(atPath: blobs[i]), path: blobs[i], train: targetTrain,
@@ -208,7 +220,6 @@ func runDemo(_ a: ParsedArguments) throws {
     // What the report adds: fine-tuning curves, the confusion matrix, per-op latency, the arena
     // map; and the device files (not timed as a stage, so that the stage times stay the pipeline's).
     say("report: fine-tuning curves, confusion matrix, per-op latency, arena map, device files")
-    let targetNames = classNames(targetClasses, data: dataName)
     let targetTrain = try splits.train.filtered(classes: targetClasses)
     var curves: [[(epochs: Int, accuracies: [Double])]] = []
     for i in columns.indices {
@@ -230,23 +241,16 @@ func runDemo(_ a: ParsedArguments) throws {
     let confusion = confusionMatrix(truth: truth, predicted: try predictions(tuned, on: targetTest), classes: targetClasses.count)
     let pruned = try BlobFile(blobs[1])
     let perOp = try perOpLatency(pruned, image: Array(sourceTest.image(0)))
-    // The device files: episode 0's shots (labels 0..<n, the order of --target) and the held-out images.
-    let episode0 = try EpisodeSampler(dataset: targetTrain).sample(nWay: targetClasses.count, kShot: shots, query: .perClass(0), seed: UInt64(seed))
-    func idxImages(_ data: Dataset, _ indices: [Int]) -> IDXArray {
-        IDXArray(dimensions: [indices.count, data.rows, data.cols] + (data.channels == 1 ? [] : [data.channels]),
-                 data: indices.flatMap { Array(data.image($0)) })
-    }
-    try IDX.write(idxImages(targetTrain, episode0.supportIndices), to: outDir + "/device-shots.idx", gzip: false)
-    try IDX.write(IDXArray(dimensions: [episode0.supportLabels.count], data: episode0.supportLabels.map { UInt8($0) }),
-                  to: outDir + "/device-shots-labels.idx", gzip: false)
-    try IDX.write(idxImages(targetTest, Array(0..<targetTest.count)), to: outDir + "/device-test.idx", gzip: false)
-    try IDX.write(IDXArray(dimensions: [targetTest.count], data: Array(targetTest.labels)), to: outDir + "/device-test-labels.idx", gzip: false)
-    try writeFileAtomically(Array((targetNames.joined(separator: ",") + "\n").utf8), to: outDir + "/device-classes.txt")
+    // The device files: episode 0's shots (labels 0..<n, the order of --target) and the held-out images,
+    // written by the function behind `sprig data --device-files`.
+    try writeDeviceFiles(train: splits.train, test: splits.test, classes: targetClasses, names: targetNames, shots: shots,
+                         seed: UInt64(seed), directory: outDir, fileNames: .demo)
     let fullCost: Double = [.params: Double(outcome.before.params), .macs: Double(outcome.before.macs),
                             .arena: Double(outcome.before.arenaBytes)][budget.kind] ?? 0
     let target = budget.absolute.map { fullCost > 0 ? $0 / fullCost : 0 } ?? budget.fraction
     var data = DemoReportData(columns: columns, stages: stages, outcome: outcome, budgetTarget: target, budgetRamp: budgetRamp,
                               data: dataName, sourceSpec: sourceSpec, targetSpec: targetSpec, targetNames: targetNames,
+                              sourceNames: splits.classNames.map { names in sourceClasses.map { names[$0] } } ?? classNames(sourceClasses, data: dataName),
                               budget: budgetText, shots: shots, episodes: episodes, seed: seed, epochs: epochs, outDir: outDir)
     data.training = training
     data.epochCurves = curves
@@ -293,6 +297,33 @@ func runDemo(_ a: ParsedArguments) throws {
         print(table)
         print("stages: " + stages.map { "\($0.0) \(duration($0.1))" }.joined(separator: ", ") + "; total \(duration(total))")
         print("wrote \(outDir)/report.html (open it in a browser), the checkpoints, the blobs and the tuned blob \(outDir)/tuned-q8.sprig")
+    }
+}
+
+/// The demo's source and target classes when `--source`/`--target` are not given: the first
+/// ⌊N/2⌋ labels present and the rest (0-4 and 5-9 for 10 classes). With one of the two
+/// given, the other is every remaining label.
+///
+/// - Throws: `UsageError` when fewer than 4 classes are present and the split is not given.
+func demoClassSplit(labels: [Int], given: (source: String?, target: String?), data: String) throws -> (source: String, target: String) {
+    func spec(_ c: [Int]) -> String { c.map(String.init).joined(separator: ",") }
+    switch given {
+    case let (s?, t?): return (s, t)
+    case let (s?, nil):
+        let taken = Set(try ClassSelection.parse(s, present: labels))
+        return (s, spec(labels.filter { !taken.contains($0) }))
+    case let (nil, t?):
+        let taken = Set(try ClassSelection.parse(t, present: labels))
+        return (spec(labels.filter { !taken.contains($0) }), t)
+    case (nil, nil):
+        guard labels.count >= 4 else {
+            throw UsageError(description: "\(data) has \(labels.count) classes; the demo needs at least 4 (2 source, 2 new), "
+                + "or give --source and --target")
+        }
+        let half = labels.count / 2
+        let source = Array(labels[..<half]), target = Array(labels[half...])
+        func range(_ c: [Int]) -> String { c.last! - c.first! == c.count - 1 ? "\(c.first!)-\(c.last!)" : spec(c) }
+        return (range(source), range(target))
     }
 }
 

@@ -13,7 +13,7 @@ let finetuneCommand = Command(
     usage: "sprig finetune MODEL.sprig [--data SOURCE] [--classes 5-9] [--shots K] [--method M] [--layers L] [--seed S] [--episodes E] [--replan] [--out TUNED.sprig] [--json]",
     positionals: 1...1,
     options: [
-        OptionSpec(name: "data", value: "SOURCE", help: "builtin, fashion-mnist or a directory of IDX files.", defaultValue: "builtin"),
+        OptionSpec(name: "data", value: "SOURCE", help: dataSourceHelp, defaultValue: "the data the blob records, else builtin"),
         OptionSpec(name: "classes", value: "SPEC", help: "The new classes (their shots come from the train split, the test from the test split).", defaultValue: "5-9"),
         OptionSpec(name: "shots", value: "K", help: "Shots per class.", defaultValue: "5"),
         OptionSpec(name: "method", value: "M", help: "imprint (class means), head (imprint, then train the classifier on cached features), bias (imprint, then train every backbone bias and the classifier, TinyTL) or last (imprint, then train the last L layers and the classifier). bias and last need a Float32 blob.", defaultValue: "head"),
@@ -105,13 +105,14 @@ func fewShotSettings(_ a: ParsedArguments) throws -> FewShotSettings {
 /// unless `showProgress` is false, and writes `--out`.
 func fewShotEpisodes(_ a: ParsedArguments, progress showProgress: Bool) throws -> FewShotReport {
     let path = a.positional[0]
-    let settings = try fewShotSettings(a)
+    var settings = try fewShotSettings(a)
     let bytes = try readFileBytes(atPath: path)
-    let source = DataSource(argument: a.string("data", default: "builtin"))
-    let splits = try source.load()
+    let (source, splits) = try loadDataForModel(a, recorded: try BlobFile(path).dataRecord, input: nil, command: "finetune",
+                                                model: path, quiet: !showProgress)
     let classes = try ClassSelection.parse(a.string("classes", default: "5-9"), present: splits.train.labelsPresent)
     let train = try splits.train.filtered(classes: classes)
     let test = try splits.test.filtered(classes: classes)
+    if let names = splits.classNames { settings.classNames = classes.map { $0 < names.count ? names[$0] : "\($0)" } }
     let out = a.string("out")
     let bar = showProgress ? ProgressBar("finetune \(methodName(settings.options.method)) \(settings.shots)-shot",
                                          total: settings.episodes, unit: "ep") : nil

@@ -12,7 +12,7 @@ let pruneCommand = Command(
     options: [
         OptionSpec(name: "method", value: "M", help: "dap, l1, slim, random or uniform.", defaultValue: "dap"),
         OptionSpec(name: "budget", value: "B", help: "10% (of params), params:N, macs:N, macs:25%, arena:64KB.", defaultValue: "10%"),
-        OptionSpec(name: "data", value: "SOURCE", help: "builtin, fashion-mnist or a directory of IDX files.", defaultValue: "builtin"),
+        OptionSpec(name: "data", value: "SOURCE", help: dataSourceHelp, defaultValue: "the data the supernet records, else builtin"),
         OptionSpec(name: "classes", value: "SPEC", help: "Source classes, in the supernet's output order.", defaultValue: "the checkpoint's"),
         OptionSpec(name: "seed", value: "S", help: "Seed of the search (gates, data order), of random, and of the fine-tuning.", defaultValue: "1"),
         OptionSpec(name: "steps", value: "N", help: "DAP: alternating steps (one weight step on split A, one θ step on split B).", defaultValue: "\(DAPConfig().steps)"),
@@ -112,9 +112,10 @@ func runPrune(_ a: ParsedArguments) throws {
     let input = architecture.input
     var source = try Dataset(images: [], labels: [], rows: input.height, cols: input.width, channels: input.channels)
     var test: Dataset?
+    let record = try DataRecord.read(checkpoint: path)
     if needsData {
-        let dataSource = DataSource(argument: a.string("data", default: "builtin"))
-        let splits = try dataSource.load()
+        let (dataSource, splits) = try loadDataForModel(a, recorded: record, input: input, command: "prune", model: path,
+                                                        quiet: a.flag("json"))
         try requireShape(splits.train, of: architecture, model: path, data: dataSource.description)
         let classes = try a.string("classes").map { try ClassSelection.parse($0, present: splits.train.labelsPresent) }
             ?? architecture.sourceClasses
@@ -134,7 +135,9 @@ func runPrune(_ a: ParsedArguments) throws {
     pruning.set("supernet", path)
     pruning.set("seed", Int(settings.seed))
     pruning.set("kept", raw: "[" + outcome.groups.map { "\($0.kept)" }.joined(separator: ",") + "]")
-    try saveCheckpoint(outcome.network, architecture: outcome.architecture, to: out, metadata: ["pruning": pruning.text])
+    var metadata = ["pruning": pruning.text]
+    if let record { metadata[DataRecord.metadataKey] = record.json }  // the pruned net was trained on the same data
+    try saveCheckpoint(outcome.network, architecture: outcome.architecture, to: out, metadata: metadata)
     if let tracePath = a.string("trace"), let trace = outcome.trace {
         try writeFileAtomically(Array(traceJSON(trace, groups: outcome.groups).utf8), to: tracePath)
     }

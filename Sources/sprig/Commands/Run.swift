@@ -10,7 +10,7 @@ let runCommand = Command(
     usage: "sprig run MODEL.sprig [--data SOURCE] [--classes SPEC] [--limit N] [--json]",
     positionals: 1...1,
     options: [
-        OptionSpec(name: "data", value: "SOURCE", help: "builtin, fashion-mnist or a directory of IDX files.", defaultValue: "builtin"),
+        OptionSpec(name: "data", value: "SOURCE", help: dataSourceHelp, defaultValue: "the data the blob records, else builtin"),
         OptionSpec(name: "classes", value: "SPEC", help: "Classes of the test split, in the model's output order (e.g. 0-4).",
                    defaultValue: "0..outputs-1"),
         OptionSpec(name: "limit", value: "N", help: "Use at most N test images (0 = all).", defaultValue: "0"),
@@ -22,8 +22,9 @@ let runCommand = Command(
 func runRun(_ a: ParsedArguments) throws {
     let blob = try BlobFile(a.positional[0])
     let outputs = blob.model.tensor(blob.model.output(0) ?? 0).elementCount
-    let source = DataSource(argument: a.string("data", default: "builtin"))
-    let test = try source.load().test
+    let (source, splits) = try loadDataForModel(a, recorded: blob.dataRecord, input: nil, command: "run", model: blob.path,
+                                                quiet: a.flag("json"))
+    let test = splits.test
     let classes = try ClassSelection.parse(a.string("classes") ?? "0-\(outputs - 1)", present: test.labelsPresent)
     guard classes.count <= outputs else {
         throw UsageError(description: "--classes: \(classes.count) classes but \(blob.path) has \(outputs) outputs")

@@ -11,7 +11,7 @@ let trainCommand = Command(
     options: [
         OptionSpec(name: "model", value: "NAME", help: "A preset: " + Architecture.presets.joined(separator: ", ") + ".", defaultValue: "cnn"),
         OptionSpec(name: "model-spec", value: "FILE", help: "Your own network description (JSON; docs/checkpoint-format.md). Its input, if given, must be the data's shape."),
-        OptionSpec(name: "data", value: "SOURCE", help: "builtin, fashion-mnist or a directory of IDX files (images N×H×W or N×H×W×C).", defaultValue: "builtin"),
+        OptionSpec(name: "data", value: "SOURCE", help: dataSourceHelp, defaultValue: "builtin"),
         OptionSpec(name: "classes", value: "SPEC", help: "Classes to train on (relabelled 0..n-1).", defaultValue: "0-4"),
         OptionSpec(name: "epochs", value: "N", help: "Passes over the training split.", defaultValue: "5"),
         OptionSpec(name: "batch", value: "N", help: "Mini-batch size.", defaultValue: "64"),
@@ -22,7 +22,8 @@ let trainCommand = Command(
         OptionSpec(name: "threads", value: "N", help: "Threads for GEMM and the layers (1 gives byte-identical checkpoints).", defaultValue: "2"),
         OptionSpec(name: "out", value: "PATH", help: "Checkpoint to write (atomically).", defaultValue: "supernet.safetensors"),
         OptionSpec(name: "json", value: nil, help: "Print one JSON object (accuracy, images_per_second, seconds, …)."),
-    ],
+    ] + imageFolderOptionSpecs,
+    details: "The checkpoint records the data source, its split, the class names and the per-channel mean and std of the\ntraining images (docs/data.md); compile, run and eval use that record when --data is not given.",
     run: runTrain)
 
 let evalCommand = Command(
@@ -31,7 +32,7 @@ let evalCommand = Command(
     usage: "sprig eval CKPT [--data SOURCE] [--classes SPEC] [--json]",
     positionals: 1...1,
     options: [
-        OptionSpec(name: "data", value: "SOURCE", help: "builtin, fashion-mnist or a directory of IDX files.", defaultValue: "builtin"),
+        OptionSpec(name: "data", value: "SOURCE", help: dataSourceHelp, defaultValue: "the data the checkpoint records, else builtin"),
         OptionSpec(name: "classes", value: "SPEC", help: "Classes, in the checkpoint's output order.", defaultValue: "the checkpoint's"),
         OptionSpec(name: "json", value: nil, help: "Print one JSON object (accuracy, loss, images_per_second, seconds)."),
     ],
@@ -48,12 +49,13 @@ func runTrain(_ a: ParsedArguments) throws {
     let out = a.string("out", default: "supernet.safetensors")
     GEMM.defaultThreads = threads
 
-    let source = DataSource(argument: a.string("data", default: "builtin"))
-    let splits = try source.load()
+    let (source, splits, record) = try loadDataSource(a)
+    if !a.flag("json") { reportSplit(splits, source: source) }
     let classes = try ClassSelection.parse(a.string("classes", default: "0-4"), present: splits.train.labelsPresent)
     let train = try splits.train.filtered(classes: classes)
     let test = try splits.test.filtered(classes: classes)
-    let architecture = try modelArchitecture(a, input: inputSpec(of: train, source: source), classes: classes)
+    var architecture = try modelArchitecture(a, input: inputSpec(of: train, source: source), classes: classes)
+    if let names = splits.classNames { architecture.classNames = classes.map { $0 < names.count ? names[$0] : "\($0)" } }
     options.normalization = architecture.normalization
     options.augmentShift = try a.int("augment", default: architecture.isConvolutional ? 1 : 0, range: 0...4)
     let family = architecture.family
@@ -65,7 +67,7 @@ func runTrain(_ a: ParsedArguments) throws {
     }
     let result = try trainWithProgress(network, on: train, options: options)
     let evaluation = try evaluate(network, on: test, normalization: architecture.normalization)
-    try saveCheckpoint(network, architecture: architecture, to: out)
+    try saveCheckpoint(network, architecture: architecture, to: out, metadata: [DataRecord.metadataKey: record.json])
     if a.flag("json") {
         var o = JSONObject()
         o.set("model", family)
@@ -95,6 +97,13 @@ func inputSpec(of train: Dataset, source: DataSource) -> InputSpec {
     return InputSpec(height: train.rows, width: train.cols, channels: train.channels, mean: n.mean, std: n.std)
 }
 
+/// Says on standard error how Sprig split an image folder, when it did.
+func reportSplit(_ splits: DataSplits, source: DataSource, command: String = "train") {
+    guard let split = splits.split else { return }
+    printError("sprig \(command): \(source) has no train/ and test/: stratified split, test fraction \(split.testFraction), "
+        + "seed \(split.seed): \(splits.train.count) training and \(splits.test.count) test images")
+}
+
 /// Throws, naming both shapes, when `data`'s images are not the model's input.
 func requireShape(_ data: Dataset, of architecture: Architecture, model: String, data source: String) throws {
     guard data.shape == architecture.input.shape else {
@@ -115,8 +124,9 @@ func trainWithProgress(_ network: Sequential, on data: Dataset, options: TrainOp
 func runEval(_ a: ParsedArguments) throws {
     let path = a.positional[0]
     let (network, architecture) = try loadCheckpoint(path: path)
-    let source = DataSource(argument: a.string("data", default: "builtin"))
-    let test = try source.load().test
+    let (source, splits) = try loadDataForModel(a, recorded: try DataRecord.read(checkpoint: path), input: architecture.input,
+                                                command: "eval", model: path, quiet: a.flag("json"))
+    let test = splits.test
     let classes = try a.string("classes").map { try ClassSelection.parse($0, present: test.labelsPresent) } ?? architecture.sourceClasses
     guard classes.count == architecture.classes else {
         throw UsageError(description: "--classes: \(classes.count) classes but \(path) has \(architecture.classes) outputs")

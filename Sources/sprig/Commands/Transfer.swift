@@ -26,7 +26,7 @@ let transferCommand = Command(
         OptionSpec(name: "model-spec", value: "FILE", help: "Or your own network description (JSON) for the supernet."),
         OptionSpec(name: "width", value: "X", help: "Width multiplier of the preset's default widths.", defaultValue: "1.0"),
         OptionSpec(name: "epochs", value: "N", help: "Epochs of the supernet's training.", defaultValue: "5 (quick: 3)"),
-        OptionSpec(name: "data", value: "SOURCE", help: "builtin, fashion-mnist or a directory of IDX files.", defaultValue: "fashion-mnist"),
+        OptionSpec(name: "data", value: "SOURCE", help: dataSourceHelp, defaultValue: "fashion-mnist"),
         OptionSpec(name: "source", value: "SPEC", help: "Source classes (the supernet's).", defaultValue: "0-4"),
         OptionSpec(name: "target", value: "SPEC", help: "Target classes, learnt from the shots.", defaultValue: "5-9"),
         OptionSpec(name: "budgets", value: "LIST", help: "Budgets (any `sprig prune --budget` form), comma-separated.", defaultValue: "5%,10%,25%,50% (quick: 10%,25%)"),
