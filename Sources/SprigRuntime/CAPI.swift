@@ -20,6 +20,7 @@ let sprigArena: Int32 = -3
 let sprigArgument: Int32 = -4
 let sprigNotBound: Int32 = -5
 let sprigFineTune: Int32 = -6
+let sprigNoNames: Int32 = -7
 
 @_cdecl("sprig_state_bytes")
 public func sprigStateBytes() -> Int {
@@ -119,6 +120,30 @@ public func sprigErrorMessage(_ state: UnsafeRawPointer?, _ buffer: UnsafeMutabl
         buffer[n] = 0
     }
     return text.utf8.count
+}
+
+/// Class `index`'s name from the blob's `labels` (see `Model.className`): copies at most
+/// `bytes − 1` bytes and a NUL into `buffer` and returns the name's full length, like
+/// `snprintf`; `buffer` may be NULL when `bytes` is 0 (a length query).
+@_cdecl("sprig_class_name")
+public func sprigClassName(_ state: UnsafeRawPointer?, _ index: Int32, _ buffer: UnsafeMutablePointer<CChar>?,
+                           _ bytes: Int) -> Int32 {
+    guard let s = cstate(state), let model = s.pointee.model else { return sprigNotBound }
+    let count = model.classNameCount
+    guard count > 0 else {
+        s.pointee.lastError = .argumentMismatch(expected: 0, found: Int(index))
+        return sprigNoNames
+    }
+    guard let name = model.className(Int(index)), buffer != nil || bytes == 0 else {
+        s.pointee.lastError = .argumentMismatch(expected: count, found: Int(index))
+        return sprigArgument
+    }
+    if let buffer, bytes > 0 {
+        let n = min(name.count, bytes - 1)
+        for i in 0..<n { buffer[i] = CChar(bitPattern: name[i]) }
+        buffer[n] = 0
+    }
+    return Int32(truncatingIfNeeded: name.count)
 }
 
 @_cdecl("sprig_finetune")
