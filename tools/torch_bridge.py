@@ -304,6 +304,9 @@ def save_checkpoint(model, description, path, metadata=None):
     meta.setdefault("format", "sprig-checkpoint-2")
     tmp = path + ".tmp-torch-bridge"
     save_file(out, tmp, metadata=meta)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     os.replace(tmp, path)
 
 
@@ -325,15 +328,19 @@ def read_torch(path_in):
         raise BridgeError(f"{path_in}: __metadata__ has no 'architecture'")
     description = json.loads(meta["architecture"])
     model = build_module(description)
-    state = {k: torch.from_numpy(v.astype(np.float32)) for k, v in load_file(path_in).items()}
-    try:
-        model.load_state_dict(state, strict=False)
-    except RuntimeError as e:
-        raise BridgeError(f"{path_in}: {e}")
-    expected = {k for k in model.state_dict() if not k.endswith("num_batches_tracked")}
-    missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+    state = {k: torch.from_numpy(v.astype(np.float32)) for k, v in load_file(path_in).items()
+             if not k.endswith("num_batches_tracked")}
+    expected = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     if missing or unexpected:
         raise BridgeError(f"{path_in}: tensors missing {missing}, unexpected {unexpected}")
+    for name, target in expected.items():
+        if tuple(state[name].shape) != tuple(target.shape):
+            already = (" (its __metadata__ format is sprig-checkpoint-2: is it a Sprig checkpoint already? "
+                       "from-torch takes PyTorch's layouts, as to-torch writes them)") if meta.get("format") == "sprig-checkpoint-2" else ""
+            raise BridgeError(f"{path_in}: tensor '{name}' has shape {list(state[name].shape)}, the description needs "
+                              f"{list(target.shape)} in PyTorch's layout{already}")
+    model.load_state_dict(state, strict=False)
     meta["format"] = "sprig-checkpoint-2"
     model.sprig_metadata = meta
     return model, description

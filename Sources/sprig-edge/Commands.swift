@@ -283,6 +283,7 @@ func info(_ a: Arguments, _ help: String) throws(EdgeError) -> Int32 {
     let m = loaded.model
     let name = text(m.metadata(key: "name"))
     let precision = text(m.metadata(key: "precision"))
+    let labels = text(m.metadata(key: "labels"))
     if a.json {
         var ops = ""
         for o in 0..<m.opCount {
@@ -295,6 +296,7 @@ func info(_ a: Arguments, _ help: String) throws(EdgeError) -> Int32 {
             ops += ",\"macs\":\(w.macs),\"element_ops\":\(w.elementOps)}"
         }
         writeOut("{\"file\":\(jsonString(loaded.path)),\"name\":\(jsonString(name)),\"precision\":\(jsonString(precision))"
+            + ",\"labels\":\(jsonString(labels))"
             + ",\"blob_bytes\":\(m.bytes.count),\"arena_bytes\":\(m.arenaBytes)"
             + ",\"finetune_arena_bytes\":\(m.finetuneArenaBytes),\"params\":\(m.parameterCount)"
             + ",\"macs\":\(m.work.macs),\"element_ops\":\(m.work.elementOps)"
@@ -304,6 +306,7 @@ func info(_ a: Arguments, _ help: String) throws(EdgeError) -> Int32 {
     var s = "\(loaded.path): \(m.bytes.count) bytes, version \(BlobLayout.version), CRC 0x\(hex32(m.crc)) ok\n"
     if !name.isEmpty { s += "name:       \(name)\n" }
     if !precision.isEmpty { s += "precision:  \(precision)\n" }
+    if !labels.isEmpty { s += "classes:    \(m.classNameCount): \(labels)\n" }
     s += "params:     \(m.parameterCount)\n"
     s += "work:       \(m.work.macs) MACs, \(m.work.elementOps) element ops per invoke\n"
     s += "arena:      \(m.arenaBytes) bytes (inference)"

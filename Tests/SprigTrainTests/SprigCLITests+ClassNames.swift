@@ -32,6 +32,10 @@ extension SprigCLITests {
         XCTAssertEqual(RawBlob(bytes: [UInt8](try Data(contentsOf: URL(fileURLWithPath: blob)))).metadata("labels"),
                        names.joined(separator: ","))
 
+        let info = try json(try sprig(["info", blob, "--json"], tool: "sprig-edge").stdout, "info --json")
+        XCTAssertEqual(info["labels"] as? String, "coat,bag,ankle boot")
+        XCTAssertTrue(try sprig(["info", blob], tool: "sprig-edge").stdout.contains("classes:    3: coat,bag,ankle boot\n"))
+
         // Each prediction line is "index name", the name the one of that index.
         let run = try sprig(["run", blob, images], tool: "sprig-edge")
         XCTAssertEqual(run.status, 0, run.stderr)

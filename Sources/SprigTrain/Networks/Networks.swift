@@ -161,8 +161,8 @@ private func nameList(_ names: [String]) -> String {
 /// Sprig's layouts are channels-last: Conv2D `[KH][KW][Cin][Cout]`, DepthwiseConv2D
 /// `[KH][KW][C]`. PyTorch stores them as OIHW, `[Cout][Cin][KH][KW]` and `[C][1][KH][KW]`.
 func layoutHint(found: [Int], expected: [Int]) -> String {
-    let pytorch = "; this looks like PyTorch's OIHW layout: convert the checkpoint with tools/torch-bridge "
-        + "(docs/checkpoint-format.md)"
+    let pytorch = "; this looks like PyTorch's OIHW layout: convert the checkpoint with "
+        + "`tools/torch-bridge from-torch FILE --out NEW.safetensors` (docs/checkpoint-format.md)"
     if expected.count == 4, found == [expected[3], expected[2], expected[0], expected[1]] { return pytorch }
     if expected.count == 3, found == [expected[2], 1, expected[0], expected[1]] { return pytorch }
     if Tensor.elementCount(found) == Tensor.elementCount(expected) {
