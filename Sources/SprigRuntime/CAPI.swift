@@ -203,11 +203,43 @@ public func sprigTunedBlobBytes(_ state: UnsafeRawPointer?) -> Int {
     }
 }
 
+/// `names`: UTF-8 class names separated by ',' (`names_bytes` bytes, no NUL needed), one per
+/// fine-tuned class; they become the tuned blob's `labels`. NULL or 0 bytes: no names.
+@inline(__always)
+func cNames(_ names: UnsafePointer<CChar>?, _ bytes: Int) -> UnsafeRawBufferPointer? {
+    guard let names, bytes > 0 else { return nil }
+    return UnsafeRawBufferPointer(start: UnsafeRawPointer(names), count: bytes)
+}
+
+@_cdecl("sprig_tuned_blob_bytes_named")
+public func sprigTunedBlobBytesNamed(_ state: UnsafeRawPointer?, _ names: UnsafePointer<CChar>?, _ namesBytes: Int) -> Int {
+    guard let s = cstate(state), let tuner = s.pointee.tuner else { return Int(sprigFineTune) }
+    do {
+        return try tuner.tunedBlobBytes(classNames: cNames(names, namesBytes))
+    } catch {
+        s.pointee.lastError = error
+        return Int(sprigFineTune)
+    }
+}
+
 @_cdecl("sprig_write_tuned_blob")
 public func sprigWriteTunedBlob(_ state: UnsafeRawPointer?, _ buffer: UnsafeMutableRawPointer?, _ bytes: Int) -> Int {
     guard let s = cstate(state), let tuner = s.pointee.tuner else { return Int(sprigFineTune) }
     do {
         return try tuner.writeTunedBlob(into: UnsafeMutableRawBufferPointer(start: buffer, count: buffer == nil ? 0 : bytes))
+    } catch {
+        s.pointee.lastError = error
+        return Int(sprigFineTune)
+    }
+}
+
+@_cdecl("sprig_write_tuned_blob_named")
+public func sprigWriteTunedBlobNamed(_ state: UnsafeRawPointer?, _ names: UnsafePointer<CChar>?, _ namesBytes: Int,
+                                     _ buffer: UnsafeMutableRawPointer?, _ bytes: Int) -> Int {
+    guard let s = cstate(state), let tuner = s.pointee.tuner else { return Int(sprigFineTune) }
+    do {
+        return try tuner.writeTunedBlob(into: UnsafeMutableRawBufferPointer(start: buffer, count: buffer == nil ? 0 : bytes),
+                                        classNames: cNames(names, namesBytes))
     } catch {
         s.pointee.lastError = error
         return Int(sprigFineTune)

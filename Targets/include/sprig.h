@@ -111,6 +111,16 @@ long sprig_tuned_blob_bytes(const void *state);
    negative code. The same blob, shots and seed give the same bytes. */
 long sprig_write_tuned_blob(const void *state, void *buffer, size_t buffer_bytes);
 
+/* The same, naming the fine-tuned classes: `names` holds names_bytes bytes of
+   UTF-8 names separated by ',' (no NUL needed), one per class in label order,
+   e.g. "cat,dog,bird"; they become the tuned blob's labels, which
+   sprig_class_name() and `sprig-edge run` read. A count other than the classes
+   returns SPRIG_E_FINETUNE (the message names both counts). NULL or 0 bytes:
+   no names, as above. */
+long sprig_tuned_blob_bytes_named(const void *state, const char *names, size_t names_bytes);
+long sprig_write_tuned_blob_named(const void *state, const char *names, size_t names_bytes, void *buffer,
+                                  size_t buffer_bytes);
+
 /* The last failure on this state, as a NUL-terminated line in `buffer`.
    Returns the message length (the full length, even if truncated). */
 size_t sprig_error_message(const void *state, char *buffer, size_t buffer_bytes);

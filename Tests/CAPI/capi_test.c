@@ -87,6 +87,19 @@ static int finetune(void *state, const char *shots_path, const char *labels_path
     if (sprig_output_count(tuned_state) != 5) return fail("tuned output count");
     /* Tuned without names: the old labels named other classes, so none are kept. */
     if (sprig_class_name(tuned_state, 0, message, sizeof message) != SPRIG_E_NO_NAMES) return fail("tuned blob without names has names");
+    /* Tuned with names: a wrong count is refused; the right one is read back by sprig_class_name. */
+    static const char names[] = "cat,dog,bird,fish,frog";
+    if (sprig_tuned_blob_bytes_named(state, names, 12) != SPRIG_E_FINETUNE) return fail("3 names for 5 classes accepted");
+    long named_bytes = sprig_tuned_blob_bytes_named(state, names, strlen(names));
+    if (named_bytes <= bytes) return fail("named tuned blob bytes");
+    void *named = aligned_alloc(16, ((size_t)named_bytes + 15) / 16 * 16);
+    if (sprig_write_tuned_blob_named(state, names, strlen(names), named, (size_t)named_bytes) != named_bytes)
+        return fail("write named tuned blob");
+    static unsigned char named_state[SPRIG_STATE_BYTES_MAX] __attribute__((aligned(16)));
+    if (sprig_load(named, (size_t)named_bytes, named_state, sizeof named_state, NULL) != SPRIG_OK) return fail("reload named");
+    char name[16];
+    if (sprig_class_name(named_state, 3, name, sizeof name) != 4 || strcmp(name, "fish") != 0) return fail("named class 3");
+    if (sprig_class_name(named_state, 5, name, sizeof name) != SPRIG_E_ARGUMENT) return fail("named class 5 accepted");
     int right = 0;
     for (int i = 0; i < count; i++) {
         sprig_set_input_u8(tuned_state, shots + 16 + 784 * i, 784);
