@@ -43,6 +43,23 @@ public func blobName(_ a: Architecture) -> String {
     "\(a.family)-\(a.widths.map(String.init).joined(separator: "-"))"
 }
 
+/// The blob's class labels: the description's `class_names`, one per output, else the
+/// dataset class numbers. The blob stores them joined by commas (docs/blob-format.md), so
+/// a name may be neither empty nor hold a comma.
+/// - Throws: ``CompileError`` naming the name at fault, or the counts when they differ.
+public func blobLabels(_ architecture: Architecture) throws -> [String] {
+    guard let names = architecture.classNames else { return architecture.sourceClasses.map(String.init) }
+    guard names.count == architecture.classes else {
+        throw CompileError("__metadata__['architecture'] head.class_names: \(names.count) names for \(architecture.classes) "
+            + "classes; give one name per output")
+    }
+    for (i, name) in names.enumerated() where name.isEmpty || name.contains(",") {
+        throw CompileError("__metadata__['architecture'] head.class_names[\(i)]: '\(name)' "
+            + (name.isEmpty ? "is empty" : "holds a comma, which separates the names in the blob") + "; rename the class")
+    }
+    return names
+}
+
 /// Compiles `network` (described by `architecture`) into blob bytes.
 ///
 /// - Parameters:
@@ -57,7 +74,7 @@ public func compileNetwork(_ network: Sequential, architecture: Architecture, ca
     if options.precision == .q8, let method = options.fineTuneMethods.first(where: \.trainsBackbone) {
         throw CompileError("fine-tuning method \(method.name) trains the backbone in Float32, so it needs f32; a q8 blob can plan head only")
     }
-    let labels = architecture.classNames ?? architecture.sourceClasses.map(String.init)
+    let labels = try blobLabels(architecture)
     var builder = try lowerNetwork(try loweringSteps(network), input: architecture.input, name: blobName(architecture),
                                    labels: labels)
     if let source { builder.setMetadata("source", source) }

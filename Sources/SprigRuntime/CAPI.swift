@@ -20,6 +20,7 @@ let sprigArena: Int32 = -3
 let sprigArgument: Int32 = -4
 let sprigNotBound: Int32 = -5
 let sprigFineTune: Int32 = -6
+let sprigNoNames: Int32 = -7
 
 @_cdecl("sprig_state_bytes")
 public func sprigStateBytes() -> Int {
@@ -121,6 +122,30 @@ public func sprigErrorMessage(_ state: UnsafeRawPointer?, _ buffer: UnsafeMutabl
     return text.utf8.count
 }
 
+/// Class `index`'s name from the blob's `labels` (see `Model.className`): copies at most
+/// `bytes − 1` bytes and a NUL into `buffer` and returns the name's full length, like
+/// `snprintf`; `buffer` may be NULL when `bytes` is 0 (a length query).
+@_cdecl("sprig_class_name")
+public func sprigClassName(_ state: UnsafeRawPointer?, _ index: Int32, _ buffer: UnsafeMutablePointer<CChar>?,
+                           _ bytes: Int) -> Int32 {
+    guard let s = cstate(state), let model = s.pointee.model else { return sprigNotBound }
+    let count = model.classNameCount
+    guard count > 0 else {
+        s.pointee.lastError = .argumentMismatch(expected: 0, found: Int(index))
+        return sprigNoNames
+    }
+    guard let name = model.className(Int(index)), buffer != nil || bytes == 0 else {
+        s.pointee.lastError = .argumentMismatch(expected: count, found: Int(index))
+        return sprigArgument
+    }
+    if let buffer, bytes > 0 {
+        let n = min(name.count, bytes - 1)
+        for i in 0..<n { buffer[i] = CChar(bitPattern: name[i]) }
+        buffer[n] = 0
+    }
+    return Int32(truncatingIfNeeded: name.count)
+}
+
 @_cdecl("sprig_finetune")
 public func sprigFinetune(_ state: UnsafeMutableRawPointer?, _ arena: UnsafeMutableRawPointer?, _ arenaBytes: Int,
                           _ shots: UnsafePointer<UInt8>?, _ labels: UnsafePointer<UInt8>?, _ shotCount: Int,
@@ -178,11 +203,43 @@ public func sprigTunedBlobBytes(_ state: UnsafeRawPointer?) -> Int {
     }
 }
 
+/// `names`: UTF-8 class names separated by ',' (`names_bytes` bytes, no NUL needed), one per
+/// fine-tuned class; they become the tuned blob's `labels`. NULL or 0 bytes: no names.
+@inline(__always)
+func cNames(_ names: UnsafePointer<CChar>?, _ bytes: Int) -> UnsafeRawBufferPointer? {
+    guard let names, bytes > 0 else { return nil }
+    return UnsafeRawBufferPointer(start: UnsafeRawPointer(names), count: bytes)
+}
+
+@_cdecl("sprig_tuned_blob_bytes_named")
+public func sprigTunedBlobBytesNamed(_ state: UnsafeRawPointer?, _ names: UnsafePointer<CChar>?, _ namesBytes: Int) -> Int {
+    guard let s = cstate(state), let tuner = s.pointee.tuner else { return Int(sprigFineTune) }
+    do {
+        return try tuner.tunedBlobBytes(classNames: cNames(names, namesBytes))
+    } catch {
+        s.pointee.lastError = error
+        return Int(sprigFineTune)
+    }
+}
+
 @_cdecl("sprig_write_tuned_blob")
 public func sprigWriteTunedBlob(_ state: UnsafeRawPointer?, _ buffer: UnsafeMutableRawPointer?, _ bytes: Int) -> Int {
     guard let s = cstate(state), let tuner = s.pointee.tuner else { return Int(sprigFineTune) }
     do {
         return try tuner.writeTunedBlob(into: UnsafeMutableRawBufferPointer(start: buffer, count: buffer == nil ? 0 : bytes))
+    } catch {
+        s.pointee.lastError = error
+        return Int(sprigFineTune)
+    }
+}
+
+@_cdecl("sprig_write_tuned_blob_named")
+public func sprigWriteTunedBlobNamed(_ state: UnsafeRawPointer?, _ names: UnsafePointer<CChar>?, _ namesBytes: Int,
+                                     _ buffer: UnsafeMutableRawPointer?, _ bytes: Int) -> Int {
+    guard let s = cstate(state), let tuner = s.pointee.tuner else { return Int(sprigFineTune) }
+    do {
+        return try tuner.writeTunedBlob(into: UnsafeMutableRawBufferPointer(start: buffer, count: buffer == nil ? 0 : bytes),
+                                        classNames: cNames(names, namesBytes))
     } catch {
         s.pointee.lastError = error
         return Int(sprigFineTune)

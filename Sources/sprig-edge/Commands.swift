@@ -10,11 +10,12 @@ let usage = """
       sprig-edge run MODEL.sprig IMAGES.idx [LABELS.idx] [--json | --logits] [--max-macs N]
       sprig-edge bench MODEL.sprig [--runs N] [--per-op] [--json] [--max-macs N]
       sprig-edge finetune MODEL.sprig SHOTS.idx LABELS.idx --out TUNED.sprig [--method M] [--layers L]
-                          [--epochs N] [--seed S] [--augment A] [--classes NAMES] [--json] [--max-macs N]
+                          [--epochs N] [--seed S] [--augment A] [--names A,B,C] [--json] [--max-macs N]
       sprig-edge COMMAND --help
       sprig-edge --version    the release, the commit it was built from, the blob format it reads
 
-    IDX files are uncompressed, as in MNIST (gunzip them first).
+    IDX files are uncompressed, as in MNIST: a gzip file is refused with "gunzip it first".
+    `sprig data` on the host writes them (docs/deploy.md).
     --max-macs N: refuse a model whose one invoke needs more than N multiply-accumulates
     (counted exactly at load; `info` prints them). Default 1000000000 (1 G); the models
     Sprig makes need 0.1-10 M.
@@ -33,9 +34,11 @@ let helps: [String: String] = [
         """,
     "run": """
         sprig-edge run MODEL.sprig IMAGES.idx [LABELS.idx] [--json | --logits]
-          Runs the model on every image and prints one predicted class per line.
-          With LABELS.idx, prints the accuracy instead. --json prints one JSON object
-          (predictions, or accuracy, correct and count). --logits prints, per image,
+          Runs the model on every image and prints one predicted class per line: its
+          index, and its name when the blob stores class names (`sprig inspect` shows
+          them as labels): "8 bag". With LABELS.idx, prints the accuracy and, per class,
+          the correct and total counts with the names. --json prints one JSON object
+          (predictions and names, or accuracy, correct, count and per_class). --logits prints, per image,
           the output vector as hexadecimal IEEE-754 bit patterns (exact) and the argmax.
           --max-macs N refuses a model that needs more per image (default 1000000000).
 
@@ -66,7 +69,8 @@ struct Arguments {
     var augment: Int?
     var layers: Int?
     var out: String?
-    var classes: String?
+    /// `--names` (or its older spelling `--classes`): the new classes' names, comma-separated.
+    var names: String?
     /// The most multiply-accumulates one invoke may need (`--max-macs`).
     var maxMacs: UInt64 = defaultMaxMacs
     /// The options given, in order (to refuse those that do not apply to the command).
@@ -77,7 +81,7 @@ struct Arguments {
         "info": ["--json"],
         "run": ["--json", "--logits", "--max-macs"],
         "bench": ["--runs", "--per-op", "--json", "--max-macs"],
-        "finetune": ["--method", "--out", "--classes", "--epochs", "--augment", "--layers", "--seed", "--json",
+        "finetune": ["--method", "--out", "--names", "--classes", "--epochs", "--augment", "--layers", "--seed", "--json",
                      "--max-macs"],
     ]
 
@@ -104,9 +108,9 @@ struct Arguments {
                     throw UsageError(message: "--runs: '\(v)' is not a whole number from 1 to 10000000")
                 }
                 runs = n
-            case "--method", "--out", "--classes":
+            case "--method", "--out", "--names", "--classes":
                 guard let v = it.next() else { throw UsageError(message: "\(w) needs a value") }
-                if w == "--method" { method = v } else if w == "--out" { out = v } else { classes = v }
+                if w == "--method" { method = v } else if w == "--out" { out = v } else { names = v }
             case "--epochs":
                 guard let v = it.next(), let n = Int(v), n >= 1, n <= 10_000 else {
                     throw UsageError(message: "--epochs needs a whole number from 1 to 10000")
@@ -213,6 +217,10 @@ struct LoadedModel {
         } catch {
             throw EdgeError(message: "\(error.path): \(error.reason)")
         }
+        if let message = gzipMessage(path, UnsafeRawBufferPointer(buffer)) {
+            buffer.deallocate()
+            throw EdgeError(message: message)
+        }
         do {
             model = try Model(bytes: UnsafeRawBufferPointer(buffer))
         } catch {
@@ -248,6 +256,19 @@ struct LoadedModel {
     }
 }
 
+/// "FILE is gzip-compressed: gunzip it first" for bytes that start with gzip's magic
+/// 1f 8b (RFC 1952), where an IDX file or a blob is expected; nil otherwise.
+func gzipMessage(_ path: String, _ bytes: UnsafeRawBufferPointer) -> String? {
+    guard bytes.count >= 2, bytes[0] == 0x1F, bytes[1] == 0x8B else { return nil }
+    return "\(path) is gzip-compressed: gunzip it first (sprig-edge reads uncompressed IDX files and blobs)"
+}
+
+/// `index`, and the blob's name for that class when it stores one: `3 bag`.
+func predictionText(_ model: Model, _ index: Int) -> String {
+    guard let name = model.className(index) else { return "\(index)" }
+    return "\(index) \(text(name))"
+}
+
 func usageFail(_ message: String, _ help: String) -> Int32 {
     writeErr("sprig-edge: \(message)\n\n" + help)
     return 2
@@ -262,6 +283,7 @@ func info(_ a: Arguments, _ help: String) throws(EdgeError) -> Int32 {
     let m = loaded.model
     let name = text(m.metadata(key: "name"))
     let precision = text(m.metadata(key: "precision"))
+    let labels = text(m.metadata(key: "labels"))
     if a.json {
         var ops = ""
         for o in 0..<m.opCount {
@@ -274,6 +296,7 @@ func info(_ a: Arguments, _ help: String) throws(EdgeError) -> Int32 {
             ops += ",\"macs\":\(w.macs),\"element_ops\":\(w.elementOps)}"
         }
         writeOut("{\"file\":\(jsonString(loaded.path)),\"name\":\(jsonString(name)),\"precision\":\(jsonString(precision))"
+            + ",\"labels\":\(jsonString(labels))"
             + ",\"blob_bytes\":\(m.bytes.count),\"arena_bytes\":\(m.arenaBytes)"
             + ",\"finetune_arena_bytes\":\(m.finetuneArenaBytes),\"params\":\(m.parameterCount)"
             + ",\"macs\":\(m.work.macs),\"element_ops\":\(m.work.elementOps)"
@@ -283,6 +306,7 @@ func info(_ a: Arguments, _ help: String) throws(EdgeError) -> Int32 {
     var s = "\(loaded.path): \(m.bytes.count) bytes, version \(BlobLayout.version), CRC 0x\(hex32(m.crc)) ok\n"
     if !name.isEmpty { s += "name:       \(name)\n" }
     if !precision.isEmpty { s += "precision:  \(precision)\n" }
+    if !labels.isEmpty { s += "classes:    \(m.classNameCount): \(labels)\n" }
     s += "params:     \(m.parameterCount)\n"
     s += "work:       \(m.work.macs) MACs, \(m.work.elementOps) element ops per invoke\n"
     s += "arena:      \(m.arenaBytes) bytes (inference)"
@@ -369,9 +393,14 @@ func run(_ a: Arguments, _ help: String) throws(EdgeError) -> Int32 {
     }
     defer { labelFile?.buffer.deallocate() }
 
+    let m = loaded.model
+    let classes = interpreter.outputCount
     var correct = 0
+    var classCorrect = [Int](repeating: 0, count: classes)
+    var classCount = [Int](repeating: 0, count: classes)
     var predictions = ""
     var json = ""
+    var namesJSON = ""
     for i in 0..<images.count {
         do {
             try interpreter.setInput(pixels: images.item(i))
@@ -380,26 +409,51 @@ func run(_ a: Arguments, _ help: String) throws(EdgeError) -> Int32 {
         }
         interpreter.invoke()
         let p = interpreter.argmax()
-        if let l = labels, Int(l.data[i]) == p { correct += 1 }
+        if let l = labels {
+            let truth = Int(l.data[i])
+            classCount[truth] += 1
+            if truth == p {
+                correct += 1
+                classCorrect[truth] += 1
+            }
+        }
         if a.logits {
             var line = ""
             for k in 0..<interpreter.outputCount { line += hex32(interpreter.output(k).bitPattern) + " " }
             predictions += line + "argmax=\(p)\n"
         } else if labels == nil {
-            if a.json { json += (i > 0 ? "," : "") + "\(p)" } else { predictions += "\(p)\n" }
+            if a.json {
+                json += (i > 0 ? "," : "") + "\(p)"
+                namesJSON += (i > 0 ? "," : "") + jsonString(text(m.className(p)))
+            } else {
+                predictions += predictionText(m, p) + "\n"
+            }
         }
     }
+    let named = m.classNameCount > 0
     if a.logits {
         writeOut(predictions)
-    } else if let _ = labels {
+    } else if labels != nil {
         let accuracy = images.count > 0 ? Double(correct) / Double(images.count) : 0
         if a.json {
-            writeOut("{\"accuracy\":\(number(accuracy)),\"correct\":\(correct),\"count\":\(images.count)}\n")
+            var perClass = ""
+            for c in 0..<classes where classCount[c] > 0 {
+                perClass += (perClass.isEmpty ? "" : ",") + "{\"class\":\(c)"
+                    + (named ? ",\"name\":\(jsonString(text(m.className(c))))" : "")
+                    + ",\"correct\":\(classCorrect[c]),\"count\":\(classCount[c])}"
+            }
+            writeOut("{\"accuracy\":\(number(accuracy)),\"correct\":\(correct),\"count\":\(images.count)"
+                + ",\"per_class\":[\(perClass)]}\n")
         } else {
-            writeOut("accuracy: \(fixed(accuracy * 100, 2))% (\(correct)/\(images.count))\n")
+            var s = "accuracy: \(fixed(accuracy * 100, 2))% (\(correct)/\(images.count))\n"
+            for c in 0..<classes where classCount[c] > 0 {
+                s += "  \(predictionText(m, c)): \(fixed(100 * Double(classCorrect[c]) / Double(classCount[c]), 2))% "
+                    + "(\(classCorrect[c])/\(classCount[c]))\n"
+            }
+            writeOut(s)
         }
     } else if a.json {
-        writeOut("{\"predictions\":[\(json)],\"count\":\(images.count)}\n")
+        writeOut("{\"predictions\":[\(json)]" + (named ? ",\"names\":[\(namesJSON)]" : "") + ",\"count\":\(images.count)}\n")
     } else {
         writeOut(predictions)
     }
@@ -412,6 +466,10 @@ func readIDX(_ path: String) throws(EdgeError) -> (buffer: UnsafeMutableRawBuffe
         buffer = try readFile(path)
     } catch {
         throw EdgeError(message: "\(error.path): \(error.reason)")
+    }
+    if let message = gzipMessage(path, UnsafeRawBufferPointer(buffer)) {
+        buffer.deallocate()
+        throw EdgeError(message: message)
     }
     do {
         return (buffer, try IDXView(UnsafeRawBufferPointer(buffer)))

@@ -8,7 +8,7 @@ import SprigRuntime
 let finetuneHelp = """
     sprig-edge finetune MODEL.sprig SHOTS.idx LABELS.idx --out TUNED.sprig
                         [--method imprint|head|bias|last] [--layers L] [--epochs N] [--seed S]
-                        [--augment A] [--classes NAMES] [--json] [--max-macs N]
+                        [--augment A] [--names A,B,C] [--json] [--max-macs N]
       Fine-tunes the classifier on a few labelled images and writes the tuned blob.
       SHOTS.idx: uncompressed IDX images of the model's input size; LABELS.idx: one byte
       per shot, 0 .. N-1 for the N new classes, each class with at least one shot.
@@ -25,7 +25,11 @@ let finetuneHelp = """
       --epochs   training epochs (default 30); --seed the batch order (default 0);
       --augment  shifted copies per shot: 0, 1 (±1 px) or 2 (±1, ±2 px); default: head 1,
                  the others 0, never above the level the blob's plan was sized for.
-      --classes  class names separated by commas, one per class (stored as `labels`).
+      --names    the new classes' names, comma-separated, one per class in label order
+                 (label 0 first); their count must equal the classes in LABELS.idx. They
+                 are stored in the tuned blob (its `labels`), and `sprig-edge run` prints
+                 them. Without --names the tuned blob has no names (the old ones named other
+                 classes). --classes is the older spelling of --names.
       --max-macs refuse a model whose one invoke needs more multiply-accumulates
                  (default 1000000000).
       The arena is the blob's fine-tuning plan (finetune_arena_bytes); more classes,
@@ -49,7 +53,7 @@ func finetune(_ a: Arguments, _ help: String) throws(EdgeError) -> Int32 {
         method = m
     }
     var nameCount = 0
-    if let names = a.classes {
+    if let names = a.names {
         nameCount = 1
         var empty = names.isEmpty
         var last: UInt8 = UInt8(ascii: ",")
@@ -60,7 +64,7 @@ func finetune(_ a: Arguments, _ help: String) throws(EdgeError) -> Int32 {
             }
             last = byte
         }
-        if last == UInt8(ascii: ",") || empty { return usageFail("--classes: '\(names)' has an empty class name", help) }
+        if last == UInt8(ascii: ",") || empty { return usageFail("--names: '\(names)' has an empty class name", help) }
     }
     let modelPath = a.positional[0], shotsPath = a.positional[1], labelsPath = a.positional[2]
 
@@ -91,12 +95,16 @@ func finetune(_ a: Arguments, _ help: String) throws(EdgeError) -> Int32 {
     guard labels.count == shots.count else {
         throw EdgeError(message: "\(labelsPath): dims[0]: \(labels.count) labels for \(shots.count) shots in \(shotsPath)")
     }
-    var classCount = nameCount
-    if nameCount == 0 {
-        for i in 0..<labels.count where Int(labels.data[i]) + 1 > classCount { classCount = Int(labels.data[i]) + 1 }
+    // The classes are the labels 0 ... max; --names must name each of them.
+    var classCount = 0
+    var highest = 0
+    for i in 0..<labels.count where Int(labels.data[i]) + 1 > classCount {
+        classCount = Int(labels.data[i]) + 1
+        highest = i
     }
-    for i in 0..<labels.count where Int(labels.data[i]) >= classCount {
-        throw EdgeError(message: "\(labelsPath): label[\(i)]: is \(labels.data[i]), --classes names \(classCount) classes")
+    if nameCount > 0 && nameCount != classCount {
+        throw EdgeError(message: "\(labelsPath): --names gives \(nameCount) names, but the labels have \(classCount) classes "
+            + "(0 to \(classCount - 1): label[\(highest)] is \(classCount - 1)); give one name per class, label 0 first")
     }
 
     // One arena of the plan's size.
@@ -122,7 +130,7 @@ func finetune(_ a: Arguments, _ help: String) throws(EdgeError) -> Int32 {
     }
     let t1 = now()
     // Serialise into one buffer, then write it atomically.
-    let names = a.classes ?? ""
+    let names = a.names ?? ""
     let nameBytes = UnsafeMutableRawBufferPointer.allocate(byteCount: max(names.utf8.count, 1), alignment: 1)
     defer { nameBytes.deallocate() }
     var k = 0
@@ -130,7 +138,7 @@ func finetune(_ a: Arguments, _ help: String) throws(EdgeError) -> Int32 {
         nameBytes[k] = byte
         k += 1
     }
-    let classNames: UnsafeRawBufferPointer? = a.classes == nil ? nil : UnsafeRawBufferPointer(rebasing: nameBytes[0..<k])
+    let classNames: UnsafeRawBufferPointer? = a.names == nil ? nil : UnsafeRawBufferPointer(rebasing: nameBytes[0..<k])
     let size: Int
     do throws(SprigError) {
         size = try tuner.tunedBlobBytes(classNames: classNames)

@@ -39,7 +39,8 @@ enum {
     SPRIG_E_ARENA = -3,          /* the arena is too small or misaligned */
     SPRIG_E_ARGUMENT = -4,       /* an argument does not fit the model */
     SPRIG_E_NOT_BOUND = -5,      /* sprig_bind has not succeeded on this state */
-    SPRIG_E_FINETUNE = -6        /* fine-tuning or serialisation refused (shots, labels, plan, buffer) */
+    SPRIG_E_FINETUNE = -6,       /* fine-tuning or serialisation refused (shots, labels, plan, buffer) */
+    SPRIG_E_NO_NAMES = -7        /* the blob stores no class names */
 };
 
 /* Fine-tuning methods (docs/finetune.md). BIAS and LAST train inside the
@@ -78,6 +79,21 @@ int sprig_output_count(const void *state);
 float sprig_output(const void *state, int index);
 int sprig_argmax(const void *state);
 
+/* The name of class `index` (output `index`), from the blob's `labels`:
+   `sprig compile` stores the checkpoint's class names, `sprig-edge finetune
+   --names` the new ones. Copies at most buffer_bytes - 1 bytes of UTF-8 and a
+   NUL into `buffer` and returns the name's full length, as snprintf does (so
+   a return >= buffer_bytes means it was cut; `buffer` may be NULL when
+   buffer_bytes is 0, to ask the length). Needs a loaded blob, not a bound one.
+   Returns SPRIG_E_NOT_BOUND when sprig_load has not succeeded,
+   SPRIG_E_NO_NAMES when the blob stores no names (e.g. a blob tuned without
+   names), SPRIG_E_ARGUMENT for an index outside 0 .. names-1 or a NULL buffer
+   with buffer_bytes > 0. Reads the blob in place; allocates nothing.
+
+     char name[32];
+     if (sprig_class_name(state, sprig_argmax(state), name, sizeof name) >= 0) puts(name);  */
+int sprig_class_name(const void *state, int index, char *buffer, size_t buffer_bytes);
+
 /* Fine-tunes the classifier on `shot_count` 8-bit images (each as large as the
    input) with labels 0 .. classes-1, inside `arena` (16-byte aligned, at least
    sprig_finetune_arena_bytes()). `method` is one of SPRIG_METHOD_*; `epochs`
@@ -94,6 +110,16 @@ long sprig_tuned_blob_bytes(const void *state);
 /* Writes the tuned blob into `buffer` (16-byte aligned); returns its length or a
    negative code. The same blob, shots and seed give the same bytes. */
 long sprig_write_tuned_blob(const void *state, void *buffer, size_t buffer_bytes);
+
+/* The same, naming the fine-tuned classes: `names` holds names_bytes bytes of
+   UTF-8 names separated by ',' (no NUL needed), one per class in label order,
+   e.g. "cat,dog,bird"; they become the tuned blob's labels, which
+   sprig_class_name() and `sprig-edge run` read. A count other than the classes
+   returns SPRIG_E_FINETUNE (the message names both counts). NULL or 0 bytes:
+   no names, as above. */
+long sprig_tuned_blob_bytes_named(const void *state, const char *names, size_t names_bytes);
+long sprig_write_tuned_blob_named(const void *state, const char *names, size_t names_bytes, void *buffer,
+                                  size_t buffer_bytes);
 
 /* The last failure on this state, as a NUL-terminated line in `buffer`.
    Returns the message length (the full length, even if truncated). */

@@ -85,6 +85,21 @@ static int finetune(void *state, const char *shots_path, const char *labels_path
     void *tuned_arena = aligned_alloc(16, arena_bytes);
     if (sprig_bind(tuned_state, tuned_arena, arena_bytes) != SPRIG_OK) return fail("bind tuned");
     if (sprig_output_count(tuned_state) != 5) return fail("tuned output count");
+    /* Tuned without names: the old labels named other classes, so none are kept. */
+    if (sprig_class_name(tuned_state, 0, message, sizeof message) != SPRIG_E_NO_NAMES) return fail("tuned blob without names has names");
+    /* Tuned with names: a wrong count is refused; the right one is read back by sprig_class_name. */
+    static const char names[] = "cat,dog,bird,fish,frog";
+    if (sprig_tuned_blob_bytes_named(state, names, 12) != SPRIG_E_FINETUNE) return fail("3 names for 5 classes accepted");
+    long named_bytes = sprig_tuned_blob_bytes_named(state, names, strlen(names));
+    if (named_bytes <= bytes) return fail("named tuned blob bytes");
+    void *named = aligned_alloc(16, ((size_t)named_bytes + 15) / 16 * 16);
+    if (sprig_write_tuned_blob_named(state, names, strlen(names), named, (size_t)named_bytes) != named_bytes)
+        return fail("write named tuned blob");
+    static unsigned char named_state[SPRIG_STATE_BYTES_MAX] __attribute__((aligned(16)));
+    if (sprig_load(named, (size_t)named_bytes, named_state, sizeof named_state, NULL) != SPRIG_OK) return fail("reload named");
+    char name[16];
+    if (sprig_class_name(named_state, 3, name, sizeof name) != 4 || strcmp(name, "fish") != 0) return fail("named class 3");
+    if (sprig_class_name(named_state, 5, name, sizeof name) != SPRIG_E_ARGUMENT) return fail("named class 5 accepted");
     int right = 0;
     for (int i = 0; i < count; i++) {
         sprig_set_input_u8(tuned_state, shots + 16 + 784 * i, 784);
@@ -93,6 +108,31 @@ static int finetune(void *state, const char *shots_path, const char *labels_path
     }
     printf("capi-test: fine-tuned on %d shots, tuned blob %ld bytes, %d/%d shots recalled\n", count, bytes, right, count);
     return right * 2 > count ? 0 : fail("tuned head recalls fewer than half of its own shots");
+}
+
+/* The reference CNN's labels (SprigCompile/ReferenceModels.swift), written out here:
+   each name, its length, truncation as snprintf, and the refusals. */
+static int class_names(void *state) {
+    static const char *names[10] = {"t-shirt", "trouser", "pullover", "dress", "coat",
+                                    "sandal", "shirt", "sneaker", "bag", "boot"};
+    char name[64];
+    for (int i = 0; i < 10; i++) {
+        memset(name, 'x', sizeof name);
+        int n = sprig_class_name(state, i, name, sizeof name);
+        if (n != (int)strlen(names[i]) || strcmp(name, names[i]) != 0) {
+            printf("class %d: %d '%s', expected '%s'\n", i, n, n >= 0 ? name : "", names[i]);
+            return fail("class name");
+        }
+    }
+    memset(name, 'x', sizeof name);
+    if (sprig_class_name(state, 2, name, 4) != 8 || strcmp(name, "pul") != 0 || name[4] != 'x')
+        return fail("class name cut to the buffer");
+    if (sprig_class_name(state, 7, NULL, 0) != 7) return fail("class name length query");
+    if (sprig_class_name(state, 10, name, sizeof name) != SPRIG_E_ARGUMENT) return fail("class 10 accepted");
+    if (sprig_class_name(state, -1, name, sizeof name) != SPRIG_E_ARGUMENT) return fail("class -1 accepted");
+    if (sprig_class_name(state, 0, NULL, 8) != SPRIG_E_ARGUMENT) return fail("NULL buffer accepted");
+    if (sprig_class_name(NULL, 0, name, sizeof name) != SPRIG_E_NOT_BOUND) return fail("NULL state accepted");
+    return 0;
 }
 
 int main(int argc, char **argv) {
@@ -145,6 +185,8 @@ int main(int argc, char **argv) {
         line++;
     }
     if (sprig_set_input_u8(state, idx + 16, 100) != SPRIG_E_ARGUMENT) return fail("wrong pixel count accepted");
+
+    if (class_names(state) != 0) return 1;
 
     if (argc == 7 && finetune(state, argv[4], argv[5], argv[6], is_int8) != 0) return 1;
 

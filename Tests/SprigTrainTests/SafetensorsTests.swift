@@ -201,7 +201,7 @@ final class SafetensorsTests: XCTestCase {
         XCTAssertThrowsError(try SafetensorsTensor(shape: [-1], uint8s: []))
         let file = SafetensorsFile(tensors: ["n": try SafetensorsTensor(shape: [1], int64s: [3])])
         XCTAssertThrowsError(try file.floats("n")) { error in
-            XCTAssertEqual(error as? SafetensorsError, .wrongDType(tensor: "n", found: "I64", expected: "F32"))
+            XCTAssertEqual(error as? SafetensorsError, .wrongDType(path: "<checkpoint>", tensor: "n", found: "I64", expected: "F32"))
         }
         XCTAssertThrowsError(try file.tensor("missing")) { error in
             guard case SafetensorsError.missingTensor(_, "missing")? = error as? SafetensorsError else { return XCTFail("\(error)") }

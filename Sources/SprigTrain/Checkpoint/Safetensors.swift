@@ -134,7 +134,7 @@ public struct SafetensorsTensor: Equatable, Sendable {
 
     private func require(_ wanted: SafetensorsDType) throws {
         guard dtype == wanted else {
-            throw SafetensorsError.wrongDType(tensor: "", found: dtype.rawValue, expected: wanted.rawValue)
+            throw SafetensorsError.wrongDType(path: "", tensor: "", found: dtype.rawValue, expected: wanted.rawValue)
         }
     }
 
@@ -188,8 +188,8 @@ public enum SafetensorsError: Error, Equatable, Sendable, CustomStringConvertibl
     case invalidName(name: String)
     /// Constructing a tensor with the wrong number of bytes or values.
     case valueCountMismatch(tensor: String, shape: [Int], dtype: String, expectedBytes: Int, foundBytes: Int)
-    /// Reading values as the wrong type.
-    case wrongDType(tensor: String, found: String, expected: String)
+    /// Reading values as the wrong type (`path` is empty for a tensor not read from a file).
+    case wrongDType(path: String, tensor: String, found: String, expected: String)
     /// A tensor that is not in the file.
     case missingTensor(path: String, tensor: String)
 
@@ -231,8 +231,8 @@ public enum SafetensorsError: Error, Equatable, Sendable, CustomStringConvertibl
             return "cannot store a tensor named '\(name)'"
         case .valueCountMismatch(let t, let shape, let dtype, let expected, let found):
             return "\(t.isEmpty ? "tensor" : "tensor '\(t)'"): shape \(shape) of \(dtype) needs \(expected) bytes, got \(found)"
-        case .wrongDType(let t, let found, let expected):
-            return "\(t.isEmpty ? "tensor" : "tensor '\(t)'") is \(found), not \(expected)"
+        case .wrongDType(let p, let t, let found, let expected):
+            return "\(p.isEmpty ? "" : "\(p): ")\(t.isEmpty ? "tensor" : "tensor '\(t)'") is \(found), not \(expected)"
         case .missingTensor(let p, let t):
             return "\(p): no tensor named '\(t)'"
         }
@@ -267,14 +267,14 @@ public struct SafetensorsFile: Equatable, Sendable {
         return t
     }
 
-    /// Shape and values of an F32 tensor.
-    /// - Throws: `.missingTensor`, or `.wrongDType` naming the tensor.
-    public func floats(_ name: String) throws -> (shape: [Int], values: [Float]) {
-        let t = try tensor(name)
+    /// Shape and values of an F32 tensor. `path` only labels the error.
+    /// - Throws: `.missingTensor`, or `.wrongDType` naming the file and the tensor.
+    public func floats(_ name: String, path: String = "<checkpoint>") throws -> (shape: [Int], values: [Float]) {
+        let t = try tensor(name, path: path)
         do {
             return (t.shape, try t.floats())
-        } catch SafetensorsError.wrongDType(_, let found, let expected) {
-            throw SafetensorsError.wrongDType(tensor: name, found: found, expected: expected)
+        } catch SafetensorsError.wrongDType(_, _, let found, let expected) {
+            throw SafetensorsError.wrongDType(path: path, tensor: name, found: found, expected: expected)
         }
     }
 

@@ -71,8 +71,14 @@ public func saveCheckpoint(_ network: Sequential, architecture: Architecture, to
 
 /// Loads a checkpoint: rebuilds its network from the architecture and fills every tensor.
 ///
-/// - Throws: errors naming the file and the tensor for a missing tensor, a shape
-///   mismatch, a NaN or infinite value, or a missing or malformed architecture.
+/// Every tensor the description implies must be present with its exact shape (so an OIHW
+/// PyTorch weight is refused, with a hint), and no other tensor may be. F32, F16 and BF16
+/// tensors are accepted; F16 and BF16 are widened to Float32 exactly.
+///
+/// - Throws: `NetworkError.checkpoint` naming the file and the tensors for missing or
+///   unexpected tensors, a shape mismatch (both shapes), another dtype, a NaN or infinite
+///   value, or a missing or malformed architecture; `SafetensorsError` naming the file
+///   for a file that is not valid safetensors.
 public func loadCheckpoint(path: String) throws -> (network: Sequential, architecture: Architecture) {
     let file = try SafetensorsFile.read(path: path)
     guard let json = file.metadata["architecture"] else {
@@ -104,20 +110,65 @@ public func loadCheckpoint(path: String) throws -> (network: Sequential, archite
             + "only \(present)")
     }
     let network = try buildNetwork(architecture, seed: 0)
-    for entry in namedTensors(network) {
-        guard file.tensors[entry.name] != nil else {
-            throw NetworkError.checkpoint(path: path, detail: "tensor '\(entry.name)' is missing")
-        }
-        let (shape, values) = try file.floats(entry.name)
+    let entries = namedTensors(network)
+    // The names first: every tensor the description needs is there, and nothing else is.
+    let missing = entries.map(\.name).filter { file.tensors[$0] == nil }
+    guard missing.isEmpty else {
+        throw NetworkError.checkpoint(path: path, detail: "\(missing.count == 1 ? "tensor" : "\(missing.count) tensors") "
+            + "\(nameList(missing)) missing: the description in __metadata__['architecture'] needs "
+            + "\(missing.count == 1 ? "it" : "them") (`sprig describe \(path)` lists every tensor)")
+    }
+    let needed = Set(entries.map(\.name))
+    let unexpected = file.tensors.keys.filter { !needed.contains($0) }.sorted()
+    guard unexpected.isEmpty else {
+        let batchCounter = unexpected.allSatisfy { $0.hasSuffix("num_batches_tracked") }
+        throw NetworkError.checkpoint(path: path, detail: "\(unexpected.count == 1 ? "tensor" : "\(unexpected.count) tensors") "
+            + "\(nameList(unexpected)) \(unexpected.count == 1 ? "is" : "are") not part of the description in "
+            + "__metadata__['architecture']"
+            + (batchCounter ? " (PyTorch's BatchNorm counters; tools/torch-bridge writes checkpoints without them)" : ""))
+    }
+    // Then each tensor: dtype, exact shape, finite values.
+    for entry in entries {
+        let tensor = file.tensors[entry.name]!
         var target = entry.get()
-        guard shape == target.shape else {
-            throw NetworkError.checkpoint(path: path, detail: "tensor '\(entry.name)' has shape \(shape), the network needs \(target.shape)")
+        guard tensor.shape == target.shape else {
+            throw NetworkError.checkpoint(path: path, detail: "tensor '\(entry.name)' has shape \(tensor.shape), the "
+                + "description needs \(target.shape)" + layoutHint(found: tensor.shape, expected: target.shape))
+        }
+        let values: [Float]
+        switch tensor.dtype {
+        case .f32, .f16, .bf16:
+            values = try tensor.widenedFloats()
+        default:
+            throw NetworkError.checkpoint(path: path, detail: "tensor '\(entry.name)' dtype is \(tensor.dtype.rawValue); a "
+                + "checkpoint's weights are F32, F16 or BF16 (F16 and BF16 are widened to F32 exactly)")
         }
         try requireFinite(values, tensor: entry.name, path: path)
         target.storage = values
         entry.set(target)
     }
     return (network, architecture)
+}
+
+/// `'a', 'b', 'c'`, or the first five and how many more.
+private func nameList(_ names: [String]) -> String {
+    let shown = names.prefix(5).map { "'\($0)'" }.joined(separator: ", ")
+    return names.count > 5 ? shown + " and \(names.count - 5) more" : shown
+}
+
+/// What a mis-shaped tensor most likely is, as a clause to append to the error.
+///
+/// Sprig's layouts are channels-last: Conv2D `[KH][KW][Cin][Cout]`, DepthwiseConv2D
+/// `[KH][KW][C]`. PyTorch stores them as OIHW, `[Cout][Cin][KH][KW]` and `[C][1][KH][KW]`.
+func layoutHint(found: [Int], expected: [Int]) -> String {
+    let pytorch = "; this looks like PyTorch's OIHW layout: convert the checkpoint with "
+        + "`tools/torch-bridge from-torch FILE --out NEW.safetensors` (docs/checkpoint-format.md)"
+    if expected.count == 4, found == [expected[3], expected[2], expected[0], expected[1]] { return pytorch }
+    if expected.count == 3, found == [expected[2], 1, expected[0], expected[1]] { return pytorch }
+    if Tensor.elementCount(found) == Tensor.elementCount(expected) {
+        return "; the element count is right, so the layout is probably another one (docs/checkpoint-format.md, Tensors)"
+    }
+    return ""
 }
 
 /// Throws `NetworkError.checkpoint` naming the first NaN or infinite element of a tensor.
