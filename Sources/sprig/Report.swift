@@ -16,13 +16,10 @@ import SprigPrune
 import SprigRuntime
 import SprigTrain
 
-/// Fashion-MNIST's class names, by label.
-let fashionMNISTClassNames = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
-
 /// The names of `classes` in data set `data`: Fashion-MNIST's for its sources, else "class N".
 func classNames(_ classes: [Int], data: String) -> [String] {
     let fashion = data == "builtin" || data == "fashion-mnist"
-    return classes.map { fashion && $0 < fashionMNISTClassNames.count ? fashionMNISTClassNames[$0] : "class \($0)" }
+    return classes.map { fashion && $0 < DataSource.fashionMNISTClassNames.count ? DataSource.fashionMNISTClassNames[$0] : "class \($0)" }
 }
 
 // MARK: The machine

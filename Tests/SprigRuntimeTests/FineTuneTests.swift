@@ -712,7 +712,7 @@ final class EdgeFinetuneTests: XCTestCase {
             ("wrong dims", [path("model.sprig"), path("wrong-images.idx"), path("ok-labels.idx")], "wrong-images.idx: dims"),
             ("empty", [path("model.sprig"), path("empty-images.idx"), path("empty-labels.idx")], "empty-images.idx: dims[0]"),
             ("label out of range", [path("model.sprig"), path("ok-images.idx"), path("range-labels.idx"),
-                                    "--classes", "a,b,c,d,e"], "range-labels.idx: label[8]: is 7"),
+                                    "--names", "a,b,c,d,e"], "range-labels.idx: --names gives 5 names, but the labels have 8 classes (0 to 7: label[8] is 7)"),
             ("more classes than planned", [path("model.sprig"), path("ok-images.idx"), path("range-labels.idx")],
              "range-labels.idx: finetune_max_classes: 8 classes, the plan holds 5"),
             ("class without shots", [path("model.sprig"), path("gap-images.idx"), path("gap-labels.idx")],

@@ -62,6 +62,10 @@ public enum DataSource: Equatable, Sendable, CustomStringConvertible {
     /// The default `--data`.
     public static let `default` = DataSource.builtin
 
+    /// Fashion-MNIST's class names, by label (Xiao, Rasul and Vollgraf, 2017).
+    public static let fashionMNISTClassNames = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                                "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+
     /// Where `dataset-fashion-mnist` installs the files.
     public static let fashionMNISTDirectory = "/usr/share/datasets/fashion-mnist"
 
@@ -146,7 +150,11 @@ public enum DataSource: Equatable, Sendable, CustomStringConvertible {
         let f = try files()
         var splits = DataSplits(train: try Dataset.load(imagesPath: f.trainImages, labelsPath: f.trainLabels),
                                 test: try Dataset.load(imagesPath: f.testImages, labelsPath: f.testLabels))
-        if self == .digits { splits.classNames = (0...9).map(String.init) }
+        switch self {
+        case .digits: splits.classNames = (0...9).map(String.init)
+        case .builtin, .fashionMNIST: splits.classNames = DataSource.fashionMNISTClassNames
+        case .directory: break
+        }
         return splits
     }
 
