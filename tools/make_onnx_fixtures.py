@@ -8,7 +8,8 @@ uint8 images normalised as Sprig does: x = (p / 255 - mean[c]) / std[c].
 Outputs, in the folder given (Tests/Fixtures/onnx):
   NAME.onnx               the exported model
   NAME-expected.txt       one line per image: the logits as float32 bit patterns (hex)
-  rgb16-input.idx         8 seeded 16x16x3 images (IDX, 4 dims), for the RGB models
+  rgb32-input.idx         8 seeded 32x32x3 images (IDX, 4 dims), for the MobileNet-style models
+  rgb16-input.idx         8 seeded 16x16x3 images, for the residual net
 The 28x28x1 model reads the first 8 images of Tests/Fixtures/ref-input.idx.
 """
 
@@ -168,8 +169,11 @@ torch.manual_seed(1)
 gen = torch.Generator().manual_seed(2)
 root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 gray = read_idx(os.path.join(root, "Tests/Fixtures/ref-input.idx"))[:IMAGES][..., None]
-rgb = np.random.default_rng(3).integers(0, 256, size=(IMAGES, 16, 16, 3), dtype=np.uint8)
-write_idx(os.path.join(out_dir, "rgb16-input.idx"), rgb)
+rng = np.random.default_rng(3)
+rgb32 = rng.integers(0, 256, size=(IMAGES, 32, 32, 3), dtype=np.uint8)
+rgb16 = rng.integers(0, 256, size=(IMAGES, 16, 16, 3), dtype=np.uint8)
+write_idx(os.path.join(out_dir, "rgb32-input.idx"), rgb32)
+write_idx(os.path.join(out_dir, "rgb16-input.idx"), rgb16)
 
 fmnist = dict(mean=[0.2860], std=[0.3530])
 imagenet = dict(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
@@ -180,9 +184,9 @@ export(cnn, "cnn-opset13", (1, 28, 28), 13, gray, **fmnist)
 
 mobilenet = MobileNet()
 randomize_bn(mobilenet, gen)
-export(mobilenet, "mobilenet-opset13", (3, 16, 16), 13, rgb, **imagenet)
-export(mobilenet, "mobilenet-bn-opset17", (3, 16, 16), 17, rgb, keep_bn=True, **imagenet)
+export(mobilenet, "mobilenet-opset13", (3, 32, 32), 13, rgb32, **imagenet)
+export(mobilenet, "mobilenet-bn-opset17", (3, 32, 32), 17, rgb32, keep_bn=True, **imagenet)
 
 resnet = ResNet()
 randomize_bn(resnet, gen)
-export(resnet, "resnet-opset17", (3, 16, 16), 17, rgb, **imagenet)
+export(resnet, "resnet-opset17", (3, 16, 16), 17, rgb16, **imagenet)
