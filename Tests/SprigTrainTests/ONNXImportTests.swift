@@ -184,19 +184,30 @@ final class ONNXImportTests: XCTestCase {
         XCTAssertLessThan(r.error, 1e-4)
     }
 
-    /// The MobileNet-style graph maps onto residual blocks with identity shortcuts where
-    /// PyTorch adds; the residual net gets a projection shortcut and a ReLU after each add.
+    /// The MobileNet-style graph with its BatchNormalization nodes maps onto the description's
+    /// inverted residuals where PyTorch adds; exported with BN folded into the convs (convs
+    /// with a bias), the same blocks are residual blocks with an identity shortcut. The
+    /// residual net gets a projection shortcut and a ReLU after each add.
     func testBlocksOfTheFixturesAreTheDescriptionsBlocks() throws {
         let mobile = try importONNX(try fixture("mobilenet-bn-opset17.onnx"), options: Self.imagenet)
-        let blocks = mobile.architecture.layers.compactMap { layer -> ResidualSpec? in
-            if case .residual(let r) = layer { return r } else { return nil }
+        let inverted = mobile.architecture.layers.compactMap { layer -> InvertedResidualSpec? in
+            if case .invertedResidual(let b) = layer { return b } else { return nil }
         }
-        XCTAssertEqual(blocks.count, 2)
-        XCTAssertEqual(blocks.map(\.shortcut), [.identity, .identity])
-        XCTAssertEqual(blocks.map(\.activation), [.none, .none])
-        XCTAssertEqual(blocks[0].body.map(\.kind), ["conv", "batch_norm", "relu6", "depthwise", "batch_norm", "relu6", "conv", "batch_norm"])
+        XCTAssertEqual(inverted, [InvertedResidualSpec(expand: 24, filters: 8, kernel: 3, stride: 1, residual: true),
+                                  InvertedResidualSpec(expand: 32, filters: 12, kernel: 3, stride: 1, residual: true)])
         XCTAssertEqual(mobile.architecture.input, InputSpec(height: 32, width: 32, channels: 3, mean: [0.485, 0.456, 0.406],
                                                             std: [0.229, 0.224, 0.225]))
+        let folded = try importONNX(try fixture("mobilenet-opset13.onnx"), options: Self.imagenet)
+        let blocks = folded.architecture.layers.compactMap { layer -> ResidualSpec? in
+            if case .residual(let r) = layer { return r } else { return nil }
+        }
+        XCTAssertEqual(blocks.map(\.shortcut), [.identity, .identity])
+        XCTAssertEqual(blocks.map(\.activation), [.none, .none])
+        XCTAssertEqual(blocks[0].body, [.conv(ConvSpec(filters: 24, kernel: 1, bias: true)), .relu6,
+                                        .depthwise(DepthwiseSpec(kernel: 3, bias: true)), .relu6,
+                                        .conv(ConvSpec(filters: 8, kernel: 1, bias: true))])
+        // Both have the same pruning groups.
+        XCTAssertEqual(try mobile.architecture.plan().widths, try folded.architecture.plan().widths)
         let resnet = try importONNX(try fixture("resnet-opset17.onnx"))
         let rblocks = resnet.architecture.layers.compactMap { layer -> ResidualSpec? in
             if case .residual(let r) = layer { return r } else { return nil }

@@ -376,10 +376,25 @@ private struct ONNXImporter {
             activation = .relu
             chain.end = graph.nodes[next[0]].outputs.first ?? ""
         }
-        let spec = ResidualSpec(body: body.pieces.map(\.spec), shortcut: shortcut, activation: activation)
-        chain.pieces.append(Piece(spec: .residual(spec), params: body.pieces.flatMap(\.params) + shortcutParams))
+        let bodySpecs = body.pieces.map(\.spec)
+        if shortcut == .identity, activation == .none, let block = ONNXImporter.invertedResidual(bodySpecs) {
+            // Exactly MobileNetV2's block: the description's own (same layers, tensors and groups).
+            chain.pieces.append(Piece(spec: .invertedResidual(block), params: body.pieces.flatMap(\.params)))
+        } else {
+            let spec = ResidualSpec(body: bodySpecs, shortcut: shortcut, activation: activation)
+            chain.pieces.append(Piece(spec: .residual(spec), params: body.pieces.flatMap(\.params) + shortcutParams))
+        }
         chain.shape = body.shape
         chain.flattened = nil
+    }
+
+    /// The inverted residual whose `layers` are exactly `body` (with its add), or nil.
+    static func invertedResidual(_ body: [LayerSpec]) -> InvertedResidualSpec? {
+        guard body.count == 8, case .conv(let expand) = body[0], case .depthwise(let dw) = body[3],
+              case .conv(let project) = body[6] else { return nil }
+        let block = InvertedResidualSpec(expand: expand.filters, filters: project.filters, kernel: dw.kernel, stride: dw.stride,
+                                         residual: true)
+        return block.layers == body ? block : nil
     }
 
     /// A shortcut branch as the description's projection: a 1×1 conv without bias, padding 0, then BN.
