@@ -10,7 +10,8 @@
 //
 // (a MobileNetV2 inverted residual is such a block: its body is
 // conv 1×1, BN, ReLU6, depthwise, BN, ReLU6, conv 1×1, BN, and the add has no
-// activation). The last node must be a Gemm (or MatMul + Add): the head.
+// activation; when the body is exactly that, it becomes the description's
+// `inverted_residual`). The last node must be a Gemm (or MatMul + Add): the head.
 //
 // Op → layer:
 //   Conv (group 1)                 conv         W OIHW → [KH][KW][Cin][Cout]
