@@ -6,6 +6,7 @@
 import Foundation
 import SprigCompile
 import SprigPrune
+import SprigRuntime
 import SprigTestSupport
 import SprigTrain
 import XCTest
@@ -124,6 +125,32 @@ final class ONNXImportPipelineTests: XCTestCase {
         let worst = zip(reference.flatMap { $0 }, quantized.flatMap { $0 }).map { abs($0 - $1) }.max()!
         print("onnx mobilenet int8 vs f32: largest logit difference \(worst), logit range \(range)")
         XCTAssertLessThan(worst, 0.15 * range)
+    }
+
+    /// `sprig export` of the committed reference blob, imported back and compiled to f32,
+    /// computes what the blob computes (a second producer: Sprig's own exporter, opset 13,
+    /// with Identity nodes and GlobalAveragePool → Flatten → Gemm).
+    func testExportOfTheReferenceBlobImportsBackToTheSameFunction() throws {
+        let reference = packageRoot.appendingPathComponent("Tests/Fixtures/ref-cnn-f32.sprig").path
+        let blobBytes = Array(try Data(contentsOf: URL(fileURLWithPath: reference)))
+        let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: blobBytes.count, alignment: 16)
+        defer { storage.deallocate() }
+        storage.copyBytes(from: blobBytes)
+        let input = try XCTUnwrap(try Model(bytes: UnsafeRawBufferPointer(storage)).input(0))
+        let onnx = path("ref.onnx"), checkpoint = path("ref.safetensors"), blob = path("ref.sprig")
+        var r = try sprig(["export", reference, "--onnx", onnx])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        r = try sprig(["import", onnx, "--mean", "\(input.mean)", "--std", "\(input.std)", "--out", checkpoint])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        r = try sprig(["compile", checkpoint, "--precision", "f32", "--out", blob])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let images = try idxImages(packageRoot.appendingPathComponent("Tests/Fixtures/ref-input.idx").path, count: 16)
+        let expected = try runBlob(blobBytes, images)
+        let actual = try runBlob(Array(try Data(contentsOf: URL(fileURLWithPath: blob))), images)
+        var worst: Float = 0
+        for (a, e) in zip(actual.flatMap { $0 }, expected.flatMap { $0 }) where abs(e) > 1e-3 { worst = max(worst, abs(a - e) / abs(e)) }
+        XCTAssertEqual(actual.map(argmax), expected.map(argmax))
+        XCTAssertLessThan(worst, 1e-5)
     }
 
     // MARK: CLI errors
