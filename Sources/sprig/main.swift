@@ -15,6 +15,7 @@ let commands: [Command] = [
     benchCommand,
     inspectCommand,
     exportCommand,
+    importCommand,
     runCommand,
     fixturesCommand,
     makeRGBCommand,
