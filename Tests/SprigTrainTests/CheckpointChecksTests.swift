@@ -11,20 +11,7 @@ import Foundation
 import SprigTrain
 import XCTest
 
-final class CheckpointChecksTests: XCTestCase {
-    var directory: URL!
-
-    override func setUpWithError() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("sprig-ckpt-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: directory)
-    }
-
-    func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
-
+final class CheckpointChecksTests: ScratchTestCase {
     // MARK: Widening
 
     /// binary16 by its definition: (−1)^s · 2^(e−15) · (1 + m/1024), subnormal 2^−14 · m/1024.

@@ -13,20 +13,7 @@ import Foundation
 @testable import SprigTrain
 import XCTest
 
-final class ImageDataTests: XCTestCase {
-    var directory: URL!
-
-    override func setUpWithError() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("sprig-images-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: directory)
-    }
-
-    func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
-
+final class ImageDataTests: ScratchTestCase {
     // MARK: PNG
 
     func testPNGGrayRGBRoundTripExactly() throws {

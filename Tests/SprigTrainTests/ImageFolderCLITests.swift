@@ -11,39 +11,7 @@ import Foundation
 @testable import SprigTrain
 import XCTest
 
-final class ImageFolderCLITests: XCTestCase {
-    var directory: URL!
-
-    override func setUpWithError() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("sprig-folder-cli-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: directory)
-    }
-
-    func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
-
-    func sprig(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        guard let exe = sprigExecutable() else { throw XCTSkip("sprig is not built beside the tests nor in .build/debug") }
-        let p = Process()
-        p.executableURL = exe
-        p.arguments = arguments
-        let errPath = path("stderr-\(UUID().uuidString)")
-        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
-        let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-        defer { try? err.close() }
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: outData, as: UTF8.self),
-                String(decoding: try Data(contentsOf: URL(fileURLWithPath: errPath)), as: UTF8.self))
-    }
-
+final class ImageFolderCLITests: ScratchTestCase {
     /// Writes `root/CLASS/i.png|jpg` of `side`×`side` RGB: class k image i has pixel (y, x) =
     /// ((k·50 + i) mod 256, y·10, x·10).
     func makeFolder(_ root: String, classes: [String], perClass: Int, side: Int = 6) throws {

@@ -11,40 +11,7 @@ import SprigTestSupport
 import SprigTrain
 import XCTest
 
-final class ONNXImportPipelineTests: XCTestCase {
-    var directory: URL!
-
-    override func setUpWithError() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("sprig-onnx-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: directory)
-    }
-
-    func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
-
-    /// Runs `sprig arguments`; returns its exit status, standard output and standard error.
-    func sprig(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        guard let exe = sprigExecutable() else { throw XCTSkip("sprig is not built beside the tests nor in .build/debug") }
-        let p = Process()
-        p.executableURL = exe
-        p.arguments = arguments
-        let errPath = path("stderr-\(UUID().uuidString)")
-        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
-        let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-        defer { try? err.close() }
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let errData = try Data(contentsOf: URL(fileURLWithPath: errPath))
-        return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
-    }
-
+final class ONNXImportPipelineTests: ScratchTestCase {
     func json(_ text: String) throws -> [String: Any] {
         try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], text)
     }

@@ -79,41 +79,7 @@ struct RawBlob {
     }
 }
 
-final class SprigCLITests: XCTestCase {
-    var directory: URL!
-
-    override func setUpWithError() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("sprig-cli-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: directory)
-    }
-
-    func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
-
-    /// Runs `sprig arguments`; returns its exit status, standard output and standard error.
-    func sprig(_ arguments: [String], tool: String = "sprig") throws -> (status: Int32, stdout: String, stderr: String) {
-        guard let exe = sprigExecutable(tool) else { throw XCTSkip("\(tool) is not built beside the tests nor in .build/debug") }
-        let p = Process()
-        p.executableURL = exe
-        p.arguments = arguments
-        // Standard error goes to a file, so that only one pipe is read and neither can fill up and block the child.
-        let errPath = path("stderr-\(UUID().uuidString)")
-        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
-        let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-        defer { try? err.close() }
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let errData = try Data(contentsOf: URL(fileURLWithPath: errPath))
-        return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
-    }
-
+final class SprigCLITests: ScratchTestCase {
     func json(_ text: String, _ context: String) throws -> [String: Any] {
         let object = try JSONSerialization.jsonObject(with: Data(text.utf8))
         return try XCTUnwrap(object as? [String: Any], "\(context): not a JSON object: \(text)")
