@@ -270,6 +270,12 @@ final class DatasetTests: XCTestCase {
             XCTAssertTrue(p.hasSuffix("t10k-images-idx3-ubyte[.gz]"), p)
             XCTAssertTrue(hint.contains("t10k-labels-idx1-ubyte"), hint)
         }
+        // A mistyped source is not a directory at all: said so, naming the word given.
+        XCTAssertThrowsError(try DataSource(argument: "fashion_mnist").load()) { error in
+            guard case DataError.sourceMissing(let p, let hint)? = error as? DataError else { return XCTFail("\(error)") }
+            XCTAssertEqual(p, "fashion_mnist")
+            XCTAssertTrue(hint.hasPrefix("it is not a directory; --data takes builtin, fashion-mnist"), hint)
+        }
         try test.write(imagesPath: dir + "/t10k-images-idx3-ubyte", labelsPath: dir + "/t10k-labels-idx1-ubyte.gz")
         let loaded = try DataSource.directory(dir).load()
         XCTAssertEqual(loaded.train, train)

@@ -114,6 +114,7 @@ public enum DataSource: Equatable, Sendable, CustomStringConvertible {
         case .digits:
             return try DataSource.findFiles(in: try DataSource.builtinDirectory(DataSource.digitsSubdirectory), hint: DataSource.digitsHint)
         case .directory(let path):
+            guard isDirectory(path) else { throw DataError.sourceMissing(path: path, hint: DataSource.notADirectoryHint) }
             return try DataSource.findFiles(in: path, hint: DataSource.directoryHint)
         }
     }
@@ -121,6 +122,8 @@ public enum DataSource: Equatable, Sendable, CustomStringConvertible {
     static let builtinHint = "the built-in subset is incomplete; regenerate it with tools/make-default-data"
     static let digitsHint = "the committed digits are incomplete; regenerate them with tools/make-digits"
     static let fashionMNISTHint = "install it with: apt-get install dataset-fashion-mnist (or pass --data DIR)"
+    static let notADirectoryHint = "it is not a directory; --data takes builtin, fashion-mnist, digits, "
+        + "a directory of the four IDX files, or an image folder"
     static let directoryHint = "the directory must hold train-images-idx3-ubyte, train-labels-idx1-ubyte, "
         + "t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (each raw or .gz), or be an image folder "
         + "with one subfolder per class (or train/ and test/ each with class subfolders)"
