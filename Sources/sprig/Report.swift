@@ -16,12 +16,6 @@ import SprigPrune
 import SprigRuntime
 import SprigTrain
 
-/// The names of `classes` in data set `data`: Fashion-MNIST's for its sources, else "class N".
-func classNames(_ classes: [Int], data: String) -> [String] {
-    let fashion = data == "builtin" || data == "fashion-mnist"
-    return classes.map { fashion && $0 < DataSource.fashionMNISTClassNames.count ? DataSource.fashionMNISTClassNames[$0] : "class \($0)" }
-}
-
 // MARK: The machine
 
 /// What /proc/cpuinfo and /proc/loadavg say about this machine (Linux; "unknown" elsewhere).

@@ -20,8 +20,8 @@ import Foundation
 public struct DataSplits: Equatable, Sendable {
     public var train: Dataset
     public var test: Dataset
-    /// The name of each label (index = label), when the source has names (an image folder's
-    /// class folders, the digits "0"..."9").
+    /// The name of each label (index = label), when the source has names (Fashion-MNIST's, an
+    /// image folder's class folders, the digits "0"..."9").
     public var classNames: [String]? = nil
     /// How Sprig split the data, when the source had no split of its own.
     public var split: SplitRecord? = nil
@@ -31,6 +31,11 @@ public struct DataSplits: Equatable, Sendable {
         self.test = test
         self.classNames = classNames
         self.split = split
+    }
+
+    /// The names of `classes`: the source's own (Fashion-MNIST's, an image folder's), else "class N".
+    public func names(of classes: [Int]) -> [String] {
+        classes.map { c in classNames.flatMap { c >= 0 && c < $0.count ? $0[c] : nil } ?? "class \(c)" }
     }
 }
 

@@ -38,10 +38,7 @@ func runData(_ a: ParsedArguments) throws {
     let train = splits.train, test = splits.test
     let present = Array(Set(train.labelsPresent + test.labelsPresent)).sorted()
     let labelCount = max((present.last ?? -1) + 1, splits.classNames?.count ?? 0)
-    func name(_ c: Int) -> String {
-        if let names = splits.classNames, c < names.count { return names[c] }
-        return classNames([c], data: source.description)[0]
-    }
+    func name(_ c: Int) -> String { splits.names(of: [c])[0] }
     let trainCounts = train.classCounts, testCounts = test.classCounts
     var written: [String] = []
     if let out = a.string("out") {

@@ -97,7 +97,7 @@ func runDemo(_ a: ParsedArguments) throws {
     guard Set(sourceClasses).isDisjoint(with: targetClasses) else {
         throw UsageError(description: "--source \(sourceClasses) and --target \(targetClasses) overlap; the target classes must be new")
     }
-    let targetNames = splits.classNames.map { names in targetClasses.map { names[$0] } } ?? classNames(targetClasses, data: dataName)
+    let targetNames = splits.names(of: targetClasses)
     let source = try splits.train.filtered(classes: sourceClasses)
     let sourceTest = try splits.test.filtered(classes: sourceClasses)
     let targetTest = try splits.test.filtered(classes: targetClasses)
@@ -250,7 +250,7 @@ func runDemo(_ a: ParsedArguments) throws {
     let target = budget.absolute.map { fullCost > 0 ? $0 / fullCost : 0 } ?? budget.fraction
     var data = DemoReportData(columns: columns, stages: stages, outcome: outcome, budgetTarget: target, budgetRamp: budgetRamp,
                               data: dataName, sourceSpec: sourceSpec, targetSpec: targetSpec, targetNames: targetNames,
-                              sourceNames: splits.classNames.map { names in sourceClasses.map { names[$0] } } ?? classNames(sourceClasses, data: dataName),
+                              sourceNames: splits.names(of: sourceClasses),
                               budget: budgetText, shots: shots, episodes: episodes, seed: seed, epochs: epochs, outDir: outDir)
     data.training = training
     data.epochCurves = curves

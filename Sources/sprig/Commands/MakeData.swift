@@ -46,7 +46,7 @@ func runMakeRGB(_ a: ParsedArguments) throws {
     try Interrupt.createOutputDirectory(out)
     if a.flag("images") {
         let classes = try ClassSelection.parse(a.string("classes", default: "all"), present: train.labelsPresent)
-        let names = splits.classNames.map { n in classes.map { n[$0] } } ?? classNames(classes, data: source.description)
+        let names = splits.names(of: classes)
         var written = 0
         for (k, c) in classes.enumerated() {
             // A class name may hold "/" (Fashion-MNIST's "T-shirt/top"): not in a folder name.
