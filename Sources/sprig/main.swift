@@ -14,6 +14,7 @@ let commands: [Command] = [
     compileCommand,
     benchCommand,
     inspectCommand,
+    compareCommand,
     exportCommand,
     importCommand,
     runCommand,
