@@ -138,7 +138,7 @@ let package = Package(
         .target(name: "CAllocCounter", path: "Tests/CAllocCounter"),
         .testTarget(
             name: "SprigRuntimeTests",
-            dependencies: ["SprigRuntime", "SprigWriter", "SprigCompile", "SprigTestSupport", "CAllocCounter"]
+            dependencies: ["SprigRuntime", "SprigWriter", "SprigTrain", "SprigCompile", "SprigTestSupport", "CAllocCounter"]
         ),
         .testTarget(
             name: "SprigPruneTests",

@@ -2,6 +2,7 @@
 // every activation tensor, through the interpreter's per-op observer.
 
 import SprigRuntime
+import SprigTrain
 
 /// Errors of calibration, naming what is wrong.
 public enum CalibrationError: Error, Equatable, CustomStringConvertible {

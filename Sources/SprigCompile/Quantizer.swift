@@ -9,43 +9,8 @@
 // produced by Dequantize ops, so a q8 blob has the same interface as its f32 twin.
 
 import SprigRuntime
+import SprigTrain
 import SprigWriter
-
-/// A calibrated real range of one activation tensor.
-public struct ActivationRange: Equatable, Sendable {
-    public var min: Float
-    public var max: Float
-    public init(min: Float, max: Float) {
-        self.min = min
-        self.max = max
-    }
-
-    /// Widens the range to cover `value`.
-    public mutating func include(_ value: Float) {
-        if value < min { min = value }
-        if value > max { max = value }
-    }
-}
-
-/// Asymmetric int8 parameters for a real range; 0 is always representable.
-///
-/// Example: [-1, 3] gives scale 4/255 ≈ 0.01569 and zero point
-/// round(-128 + 1/0.01569) = -64.
-public func activationQuant(_ range: ActivationRange) -> QuantParams {
-    let lo = Swift.min(range.min, 0), hi = Swift.max(range.max, 0)
-    let span = hi - lo
-    let scale = span > 0 && span.isFinite ? span / 255 : 1.0 / 255
-    let zero = (-128 - lo / scale).rounded(.toNearestOrAwayFromZero)
-    return QuantParams(scale: scale, zeroPoint: Int32(Swift.max(-128, Swift.min(127, zero))))
-}
-
-/// Quantizes a real value with `q`, saturating to int8.
-func quantizeValue(_ x: Float, _ q: QuantParams) -> Int8 {
-    let v = (x / q.scale).rounded(.toNearestOrAwayFromZero) + Float(q.zeroPoint)
-    if !(v >= -128) { return -128 }
-    if v > 127 { return 127 }
-    return Int8(v)
-}
 
 /// Errors of the quantizer, each naming the op or tensor at fault.
 public enum QuantizeError: Error, Equatable, CustomStringConvertible {
@@ -133,19 +98,8 @@ public func quantizeNetwork(_ source: BlobBuilder, ranges: [Int: ActivationRange
             default: axis = 2
             }
             let channels = w.shape[axis]
-            // Per-channel symmetric scales.
-            var maxAbs = [Float](repeating: 0, count: channels)
-            for (i, v) in weights.enumerated() {
-                let c = channelOf(i, shape: w.shape, axis: axis)
-                maxAbs[c] = max(maxAbs[c], abs(v))
-            }
-            let scales = maxAbs.map { $0 > 0 ? $0 / 127 : Float(1e-8) }
-            var q8 = [Int8](repeating: 0, count: weights.count)
-            for (i, v) in weights.enumerated() {
-                let c = channelOf(i, shape: w.shape, axis: axis)
-                q8[i] = quantizeValue(v, QuantParams(scale: scales[c], zeroPoint: 0))
-                if q8[i] == -128 { q8[i] = -127 }
-            }
+            // Per-channel symmetric scales, as quantization-aware training rounds them.
+            let (q8, scales) = quantizeWeightsPerChannel(weights, shape: w.shape, axis: axis)
             let wq = out.addConstant(w.name, int8s: q8, shape: w.shape,
                                      quant: scales.map { QuantParams(scale: $0, zeroPoint: 0) },
                                      quantAxis: axis)
@@ -205,13 +159,6 @@ public func quantizeNetwork(_ source: BlobBuilder, ranges: [Int: ActivationRange
         out.addOutput(f)
     }
     return out
-}
-
-/// Index along `axis` of flat element `i` of a row-major tensor of `shape`.
-func channelOf(_ i: Int, shape: [Int], axis: Int) -> Int {
-    var inner = 1
-    for d in shape[(axis + 1)...] { inner *= d }
-    return (i / inner) % shape[axis]
 }
 
 /// Little-endian f32 bytes to floats.

@@ -45,8 +45,11 @@ public typealias PruneJobProgress = (_ stage: String, _ progress: PruneProgress)
 /// - Parameters:
 ///   - source: the source task's training images (labels 0..<classes).
 ///   - finetuneEpochs: epochs of source training for the extracted network (0: none).
+///   - quantizationAwareEpochs: epochs after those that train with the int8 blob's rounding
+///     (`withQuantizationAwareness`, at a quarter of the fine-tuning rate), for a network that
+///     will be compiled to q8; its weights are then left on their int8 grid (0: none).
 public func pruneNetwork(_ network: Sequential, architecture: Architecture, source: Dataset, settings: PruneSettings,
-                         finetuneEpochs: Int = 1, finetuneLearningRate: Float = 0.02,
+                         finetuneEpochs: Int = 1, finetuneLearningRate: Float = 0.02, quantizationAwareEpochs: Int = 0,
                          progress: PruneJobProgress = { _, _ in }) throws -> PruneOutcome {
     let supernet = try GatedSupernet(network: network, architecture: architecture)
     let space = supernet.pruningSpace
@@ -57,16 +60,24 @@ public func pruneNetwork(_ network: Sequential, architecture: Architecture, sour
     let (small, smallArchitecture) = try supernet.extract(keep: keep)
     let kept = supernet.keptIndices(keep).map(\.count)
     let finetuneStart = Date()
-    if finetuneEpochs > 0 {
-        var options = TrainOptions()
-        options.epochs = finetuneEpochs
-        options.learningRate = finetuneLearningRate
-        options.augmentShift = architecture.isConvolutional ? 1 : 0
-        options.normalization = architecture.normalization
-        options.seed = settings.seed &+ 1000
-        let total = ((source.count + options.batchSize - 1) / options.batchSize) * finetuneEpochs
+    var options = TrainOptions()
+    options.augmentShift = architecture.isConvolutional ? 1 : 0
+    options.normalization = architecture.normalization
+    func finetune(_ stage: String, epochs: Int, learningRate: Float, seed: UInt64) throws {
+        options.epochs = epochs
+        options.learningRate = learningRate
+        options.seed = seed
+        let total = ((source.count + options.batchSize - 1) / options.batchSize) * epochs
         _ = try train(small, on: source, options: options) { p in
-            progress("finetune", PruneProgress(step: p.step, total: total, loss: Double(p.loss), cost: nil, t1: nil, t2: nil))
+            progress(stage, PruneProgress(step: p.step, total: total, loss: Double(p.loss), cost: nil, t1: nil, t2: nil))
+        }
+    }
+    if finetuneEpochs > 0 {
+        try finetune("finetune", epochs: finetuneEpochs, learningRate: finetuneLearningRate, seed: settings.seed &+ 1000)
+    }
+    if quantizationAwareEpochs > 0 {
+        try withQuantizationAwareness(small) {
+            try finetune("qat", epochs: quantizationAwareEpochs, learningRate: finetuneLearningRate / 4, seed: settings.seed &+ 2000)
         }
     }
     let full = space.fullCost(settings.budget.kind)

@@ -6,6 +6,7 @@
 import SprigCompile
 import SprigRuntime
 import SprigTestSupport
+import SprigTrain
 import XCTest
 
 final class CorruptionTests: XCTestCase {

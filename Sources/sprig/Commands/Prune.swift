@@ -28,6 +28,7 @@ let pruneCommand = Command(
         OptionSpec(name: "slim-epochs", value: "N", help: "slim: epochs of sparsity training.", defaultValue: "1"),
         OptionSpec(name: "slim-lambda", value: "X", help: "slim: L1 weight on the scales.", defaultValue: "1e-4"),
         OptionSpec(name: "finetune-epochs", value: "N", help: "Source epochs for the extracted network (every method gets the same).", defaultValue: "1"),
+        OptionSpec(name: "qat-epochs", value: "N", help: "Then N epochs of quantization-aware training (the int8 blob's rounding in the loop; weights left on their int8 grid), for a net you compile to q8.", defaultValue: "0"),
         OptionSpec(name: "threads", value: "N", help: "Threads for GEMM and the layers.", defaultValue: "2"),
         OptionSpec(name: "trace", value: "PATH", help: "DAP: write the inclusion probabilities during the search as JSON."),
         OptionSpec(name: "out", value: "PATH", help: "Checkpoint to write (atomically).", defaultValue: "pruned.safetensors"),
@@ -105,10 +106,11 @@ func runPrune(_ a: ParsedArguments) throws {
     let budget = try parseBudget(a.string("budget", default: "10%"))
     let settings = try pruneSettings(a, budget: budget)
     let finetuneEpochs = try a.int("finetune-epochs", default: 1, range: 0...1000)
+    let qatEpochs = try a.int("qat-epochs", default: 0, range: 0...1000)
     GEMM.defaultThreads = try a.int("threads", default: 2, range: 1...64)
     let out = a.string("out", default: "pruned.safetensors")
     let (network, architecture) = try loadCheckpoint(path: path)
-    let needsData = settings.method == .dap || settings.method == .slim || finetuneEpochs > 0
+    let needsData = settings.method == .dap || settings.method == .slim || finetuneEpochs > 0 || qatEpochs > 0
     let input = architecture.input
     var source = try Dataset(images: [], labels: [], rows: input.height, cols: input.width, channels: input.channels)
     var test: Dataset?
@@ -127,13 +129,14 @@ func runPrune(_ a: ParsedArguments) throws {
     }
     let bars = StageBars()
     let outcome = try pruneNetwork(network, architecture: architecture, source: source, settings: settings,
-                                   finetuneEpochs: finetuneEpochs, progress: bars.update)
+                                   finetuneEpochs: finetuneEpochs, quantizationAwareEpochs: qatEpochs, progress: bars.update)
     let accuracy = try test.map { try evaluate(outcome.network, on: $0, normalization: architecture.normalization).accuracy }
     var pruning = JSONObject()
     pruning.set("method", settings.method.rawValue)
     pruning.set("budget", a.string("budget", default: "10%"))
     pruning.set("supernet", path)
     pruning.set("seed", Int(settings.seed))
+    if qatEpochs > 0 { pruning.set("qat_epochs", qatEpochs) }
     pruning.set("kept", raw: "[" + outcome.groups.map { "\($0.kept)" }.joined(separator: ",") + "]")
     var metadata = ["pruning": pruning.text]
     if let record { metadata[DataRecord.metadataKey] = record.json }  // the pruned net was trained on the same data
