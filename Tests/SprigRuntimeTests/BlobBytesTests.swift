@@ -144,3 +144,45 @@ final class BlobBytesTests: XCTestCase {
         return o
     }
 }
+
+/// The emitter's own contract: where sections go, and the typed errors for a
+/// buffer that is too short or a second pass that disagrees with the first.
+final class BlobEmitterTests: XCTestCase {
+    /// The example in BlobSections' doc comment, by hand: a 5-entry table ends
+    /// at 64 + 80 = 144; 3 tensors (192), 1 op (64), 2 IO (32), 7 bytes of
+    /// STRINGS padded to 16, 48 of DATA.
+    func testSectionsPlaceTheDocumentedExample() throws {
+        let s = try XCTUnwrap(BlobSections(tensorCount: 3, opCount: 1, ioCount: 2, metadataCount: 0, stringsBytes: 7, dataBytes: 48))
+        XCTAssertEqual(s.count, 5)
+        XCTAssertEqual([s.tensors.offset, s.ops.offset, s.io.offset, s.strings.offset, s.data.offset], [144, 336, 400, 432, 448])
+        XCTAssertEqual(s.fileBytes, 496)
+        XCTAssertEqual((0..<s.count).map { s.entry($0).kind }, [.tensors, .ops, .io, .strings, .data])
+        XCTAssertEqual([s.metadata.offset, s.metadata.bytes, s.metadata.count], [0, 0, 0])
+        XCTAssertNil(BlobSections(tensorCount: -1, opCount: 0, ioCount: 0, metadataCount: 0, stringsBytes: 0, dataBytes: 0))
+        XCTAssertNil(BlobSections(tensorCount: 0, opCount: 0, ioCount: 0, metadataCount: 0, stringsBytes: 0, dataBytes: Int.max))
+    }
+
+    func testAShortBufferIsATypedErrorAndNothingIsStoredPastIt() throws {
+        let s = try XCTUnwrap(BlobSections(tensorCount: 1, opCount: 0, ioCount: 0, metadataCount: 0, stringsBytes: 0, dataBytes: 16))
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: s.fileBytes, alignment: 16)
+        defer { buffer.deallocate() }
+        buffer.initializeMemory(as: UInt8.self, repeating: 0xA5)
+        let short = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<(s.fileBytes - 16)])
+        var e = BlobEmitter(into: short, sections: s)
+        e.header(arenaBytes: 0, finetune: FineTunePlan(arenaBytes: 0, maxClasses: 0, maxShots: 0))
+        let value: [Float] = [1, 2, 3, 4]
+        _ = value.withUnsafeBytes { e.constant($0) }
+        XCTAssertThrowsError(try e.finish()) { XCTAssertEqual($0 as? SprigError, .truncated(needed: s.fileBytes, available: s.fileBytes - 16)) }
+        XCTAssertTrue(buffer[(s.fileBytes - 16)...].allSatisfy { $0 == 0xA5 })
+    }
+
+    func testASecondPassThatPlacesOtherBytesIsRefused() throws {
+        let s = try XCTUnwrap(BlobSections(tensorCount: 0, opCount: 0, ioCount: 0, metadataCount: 0, stringsBytes: 4, dataBytes: 0))
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: s.fileBytes, alignment: 16)
+        defer { buffer.deallocate() }
+        var e = BlobEmitter(into: buffer, sections: s)
+        _ = Array("abc".utf8).withUnsafeBytes { e.string($0) }
+        // STRINGS is section 3: TENSORS, OPS, IO, STRINGS, DATA.
+        XCTAssertThrowsError(try e.finish()) { XCTAssertEqual($0 as? SprigError, .fieldMismatch(field: .sectionBytes, index: 3, expected: 4, found: 3)) }
+    }
+}

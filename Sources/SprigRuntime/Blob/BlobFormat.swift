@@ -144,9 +144,10 @@ public enum BlobLayout {
 // MARK: Field offsets
 //
 // The byte offset of every field inside its record, as docs/blob-format.md
-// and the drawing at the top of BlobReader.swift give them. The reader, the
-// validator, the host's BlobBuilder and the on-device tuned-blob writer all
-// read and write through these names; none spells an offset as a number.
+// and the drawing at the top of BlobReader.swift give them. The reader and
+// the validator read through these names, and BlobEmitter.swift, the one
+// writer that the host's BlobBuilder and the on-device tuned-blob writer
+// share, writes through them; none spells an offset as a number.
 
 /// The 64-byte header.
 public enum HeaderField {
