@@ -47,11 +47,11 @@ public func hostileBlobs(scaleShift: Int = 0) throws -> [HostileBlob] {
         for i in 0..<aliases { b.addConstant("alias\(i)", floats: [0], shape: [1]) }
         var blob = try b.build()
         let record = { (t: Int) in tensorRecordOffset(blob, t) }
-        let at = readLE32(blob, record(1) + 20)
+        let at = readLE32(blob, record(1) + TensorField.dataOffset)
         for t in 3..<(3 + aliases) {
-            writeLE32(&blob, record(t) + 4, UInt32(big))
-            writeLE32(&blob, record(t) + 20, at)
-            writeLE32(&blob, record(t) + 24, UInt32(4 * big))
+            writeLE32(&blob, record(t) + TensorField.dim(0), UInt32(big))
+            writeLE32(&blob, record(t) + TensorField.dataOffset, at)
+            writeLE32(&blob, record(t) + TensorField.dataBytes, UInt32(4 * big))
         }
         repairCRC(&blob)
         out.append(HostileBlob(name: "aliased-data", what: "\(aliases) records aliasing the \(4 * big)-byte constant",
@@ -67,15 +67,15 @@ public func hostileBlobs(scaleShift: Int = 0) throws -> [HostileBlob] {
         let aliases = 4000
         for i in 0..<aliases { b.addConstant("alias\(i)", int8s: [1], shape: [1], quant: [QuantParams(scale: 1, zeroPoint: 0)]) }
         var blob = try b.build()
-        let at = readLE32(blob, tensorRecordOffset(blob, table) + 36)
-        let dataAt = readLE32(blob, tensorRecordOffset(blob, table) + 20)
+        let at = readLE32(blob, tensorRecordOffset(blob, table) + TensorField.quantOffset)
+        let dataAt = readLE32(blob, tensorRecordOffset(blob, table) + TensorField.dataOffset)
         for t in (table + 1)...(table + aliases) {
             let r = tensorRecordOffset(blob, t)
-            writeLE32(&blob, r + 4, UInt32(channels))
-            writeLE32(&blob, r + 20, dataAt)
-            writeLE32(&blob, r + 24, UInt32(channels))
-            writeLE32(&blob, r + 28, UInt32(channels))
-            writeLE32(&blob, r + 36, at)
+            writeLE32(&blob, r + TensorField.dim(0), UInt32(channels))
+            writeLE32(&blob, r + TensorField.dataOffset, dataAt)
+            writeLE32(&blob, r + TensorField.dataBytes, UInt32(channels))
+            writeLE32(&blob, r + TensorField.quantCount, UInt32(channels))
+            writeLE32(&blob, r + TensorField.quantOffset, at)
         }
         repairCRC(&blob)
         out.append(HostileBlob(name: "aliased-quant",
@@ -134,8 +134,11 @@ public func quantizeRoundTrip(scale: Float = 0.01) -> BlobBuilder {
 }
 
 private func sectionOffset(_ blob: [UInt8], kind: UInt32) -> Int {
-    let count = Int(readLE32(blob, 20)), table = Int(readLE32(blob, 24))
-    for s in 0..<count where readLE32(blob, table + 16 * s) == kind { return Int(readLE32(blob, table + 16 * s + 4)) }
+    let count = Int(readLE32(blob, HeaderField.sectionCount)), table = Int(readLE32(blob, HeaderField.sectionTable))
+    for s in 0..<count {
+        let e = table + s * BlobLayout.sectionEntryBytes
+        if readLE32(blob, e + SectionField.kind) == kind { return Int(readLE32(blob, e + SectionField.offset)) }
+    }
     return 0
 }
 
@@ -152,7 +155,6 @@ private func writeLE32(_ b: inout [UInt8], _ at: Int, _ v: UInt32) {
 }
 
 private func repairCRC(_ b: inout [UInt8]) {
-    writeLE32(&b, 8, 0)
-    let crc = b.withUnsafeBytes { CRC32.blob($0) }
-    writeLE32(&b, 8, crc)
+    let crc = b.withUnsafeBytes { CRC32.blob($0) }  // the CRC field counts as zero
+    writeLE32(&b, HeaderField.crc, crc)
 }

@@ -1,7 +1,9 @@
-// The .sprig writer, the mirror of SprigRuntime's BlobReader.swift. Host tools (the
+// The host's description of a network as a .sprig blob. Host tools (the
 // compiler, the fixture generator) describe a network with BlobBuilder;
-// `build()` plans the arena, lays the sections out, writes the CRC, and
-// loads the result once with `Model` to prove it is valid.
+// `build()` plans the arena, hands every record to the runtime's BlobEmitter
+// (SprigRuntime/Blob/BlobEmitter.swift, the one writer of the layout, which
+// the device's tuned-blob writer uses too), and loads the result once with
+// `Model` to prove it is valid.
 
 import SprigRuntime
 
@@ -154,152 +156,66 @@ public struct BlobBuilder: Sendable {
 
     /// Writes the blob and proves it by loading it.
     ///
+    /// The records go through the runtime's ``BlobEmitter``, the same code
+    /// that writes tuned blobs on a device: measured once, laid out by
+    /// ``BlobSections``, then written into one 16-byte aligned buffer.
+    ///
     /// - Parameter validate: false skips the proof, for tools that write
     ///   hostile blobs on purpose (`hostileBlobs()`); never for a real model.
     /// - Throws: the ``SprigError`` the reader raises if the description is
     ///   not a valid network (wrong shapes, missing quantization, …).
     public func build(validate: Bool = true) throws(SprigError) -> [UInt8] {
         let (arenaOffsets, peak) = plan()
-        var strings: [UInt8] = []
-        func intern(_ s: String) -> (Int, Int) {
-            let start = strings.count
-            strings.append(contentsOf: Array(s.utf8))
-            return (start, strings.count - start)
+        var measure = BlobEmitter.measuring()
+        emit(into: &measure, arenaOffsets: arenaOffsets, arenaBytes: peak)
+        guard let sections = BlobSections(tensorCount: tensors.count, opCount: ops.count,
+                                          ioCount: inputs.count + outputs.count, metadataCount: metadata.count,
+                                          stringsBytes: measure.stringsBytes, dataBytes: measure.dataBytes) else {
+            throw .countOverflow(field: .sectionBytes, index: 0, value: measure.dataBytes, maximum: Int.max)
         }
-        // DATA: constant bytes and quantization records, 16-aligned, relative for now.
-        var data: [UInt8] = []
-        var dataAt = [Int](repeating: 0, count: tensors.count)
-        var quantAt = [Int](repeating: -1, count: tensors.count)
-        for (t, tensor) in tensors.enumerated() {
-            if tensor.storage == .constant {
-                pad(&data, to: 16)
-                dataAt[t] = data.count
-                data.append(contentsOf: tensor.data)
-            }
-            if !tensor.quant.isEmpty {
-                pad(&data, to: 16)
-                quantAt[t] = data.count
-                for q in tensor.quant {
-                    appendU32(&data, q.scale.bitPattern)
-                    appendU32(&data, UInt32(bitPattern: q.zeroPoint))
-                }
-            }
-        }
-        pad(&data, to: 16)
-        let names = tensors.map { intern($0.name) }
-        let meta = metadata.map { (intern($0.key), intern($0.value)) }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(sections.fileBytes, 1), alignment: BlobLayout.alignment)
+        defer { buffer.deallocate() }
+        var emitter = BlobEmitter(into: buffer, sections: sections)
+        emit(into: &emitter, arenaOffsets: arenaOffsets, arenaBytes: peak)
+        let file = try emitter.finish()
+        if validate { _ = try Model(bytes: file) }
+        return Array(file)
+    }
 
-        // Section order: TENSORS, OPS, IO, METADATA?, STRINGS?, DATA.
-        var kinds: [(SectionKind, Int, Int)] = [  // kind, bytes, count
-            (.tensors, tensors.count * 64, tensors.count),
-            (.ops, ops.count * 64, ops.count),
-            (.io, (inputs.count + outputs.count) * 16, inputs.count + outputs.count),
-        ]
-        if !meta.isEmpty { kinds.append((.metadata, meta.count * 16, meta.count)) }
-        if !strings.isEmpty { kinds.append((.strings, strings.count, 0)) }
-        kinds.append((.data, data.count, 0))
-        let tableOffset = BlobLayout.headerBytes
-        var cursor = alignUp(tableOffset + kinds.count * 16, 16)
-        var sectionAt: [UInt32: Int] = [:]
-        for (kind, bytes, _) in kinds {
-            sectionAt[kind.rawValue] = cursor
-            cursor = alignUp(cursor + bytes, 16)
-        }
-        let fileBytes = cursor
-        let dataBase = sectionAt[SectionKind.data.rawValue] ?? 0
-        let stringsBase = sectionAt[SectionKind.strings.rawValue] ?? 0
-
-        var out = [UInt8](repeating: 0, count: fileBytes)
-        // Header.
-        put32(&out, HeaderField.magic, BlobLayout.magic)
-        put16(&out, HeaderField.version, UInt16(BlobLayout.version))
-        put16(&out, HeaderField.headerBytes, UInt16(BlobLayout.headerBytes))
-        put32(&out, HeaderField.fileBytes, UInt32(truncatingIfNeeded: fileBytes))
-        put32(&out, HeaderField.sectionCount, UInt32(kinds.count))
-        put32(&out, HeaderField.sectionTable, UInt32(tableOffset))
-        put32(&out, HeaderField.arenaBytes, UInt32(truncatingIfNeeded: peak))
-        put32(&out, HeaderField.finetuneArenaBytes, UInt32(truncatingIfNeeded: finetune.arenaBytes))
-        put32(&out, HeaderField.finetuneMaxClasses, UInt32(truncatingIfNeeded: finetune.maxClasses))
-        put32(&out, HeaderField.finetuneMaxShots, UInt32(truncatingIfNeeded: finetune.maxShots))
-        if let detail = finetuneDetail, finetune.arenaBytes > 0 {
-            out[HeaderField.finetunePlanVersion] = 1
-            out[HeaderField.finetuneAugmentation] = UInt8(truncatingIfNeeded: detail.augmentation)
-            out[HeaderField.finetuneMaxLayers] = UInt8(truncatingIfNeeded: detail.maxLayers)
-        }
-        for (i, (kind, bytes, count)) in kinds.enumerated() {
-            let e = tableOffset + i * BlobLayout.sectionEntryBytes
-            put32(&out, e + SectionField.kind, kind.rawValue)
-            put32(&out, e + SectionField.offset, UInt32(sectionAt[kind.rawValue] ?? 0))
-            put32(&out, e + SectionField.bytes, UInt32(truncatingIfNeeded: bytes))
-            put32(&out, e + SectionField.count, UInt32(truncatingIfNeeded: count))
-        }
-        // Tensors.
-        let tensorBase = sectionAt[SectionKind.tensors.rawValue] ?? 0
+    /// Every record, in order: header, tensors (names to STRINGS, constants
+    /// and quantization tables to DATA, tensor by tensor), ops, inputs then
+    /// outputs, metadata.
+    private func emit(into e: inout BlobEmitter, arenaOffsets: [Int: Int], arenaBytes: Int) {
+        e.header(arenaBytes: arenaBytes,
+                 finetune: FineTunePlan(arenaBytes: finetune.arenaBytes, maxClasses: finetune.maxClasses,
+                                        maxShots: finetune.maxShots, augmentation: finetuneDetail?.augmentation,
+                                        maxLayers: finetuneDetail?.maxLayers))
         for (t, tensor) in tensors.enumerated() {
-            let r = tensorBase + t * BlobLayout.tensorRecordBytes
-            out[r + TensorField.dtype] = tensor.dtype.rawValue
-            out[r + TensorField.rank] = UInt8(truncatingIfNeeded: tensor.shape.count)
-            out[r + TensorField.storage] = tensor.storage.rawValue
-            for (i, d) in tensor.shape.prefix(4).enumerated() { put32(&out, r + TensorField.dims + 4 * i, UInt32(truncatingIfNeeded: d)) }
-            let offset = tensor.storage == .constant ? dataBase + dataAt[t] : (arenaOffsets[t] ?? 0)
-            put32(&out, r + TensorField.dataOffset, UInt32(truncatingIfNeeded: offset))
-            put32(&out, r + TensorField.dataBytes, UInt32(truncatingIfNeeded: byteCount(tensor)))
-            put32(&out, r + TensorField.quantCount, UInt32(truncatingIfNeeded: tensor.quant.count))
-            put32(&out, r + TensorField.quantAxis, UInt32(truncatingIfNeeded: tensor.quant.count > 1 ? tensor.quantAxis : 0))
-            put32(&out, r + TensorField.quantOffset, UInt32(truncatingIfNeeded: quantAt[t] >= 0 ? dataBase + quantAt[t] : 0))
-            put32(&out, r + TensorField.nameOffset, UInt32(truncatingIfNeeded: names[t].0))
-            put32(&out, r + TensorField.nameBytes, UInt32(truncatingIfNeeded: names[t].1))
+            var name = tensor.name
+            let nameOffset = name.withUTF8 { e.string(UnsafeRawBufferPointer($0)) }
+            let dataOffset = tensor.storage == .constant ? tensor.data.withUnsafeBytes { e.constant($0) } : arenaOffsets[t] ?? 0
+            let quantOffset = tensor.quant.isEmpty ? 0 : e.quantTable(count: tensor.quant.count)
+            for (c, q) in tensor.quant.enumerated() { e.quantRecord(table: quantOffset, channel: c, q) }
+            let s = tensor.shape
+            e.tensor(t, TensorInfo(dtype: tensor.dtype, rank: s.count, storage: tensor.storage,
+                                   dims: (s.count > 0 ? s[0] : 0, s.count > 1 ? s[1] : 0, s.count > 2 ? s[2] : 0, s.count > 3 ? s[3] : 0),
+                                   dataOffset: dataOffset, dataBytes: byteCount(tensor), quantCount: tensor.quant.count,
+                                   quantAxis: tensor.quant.count > 1 ? tensor.quantAxis : 0, quantOffset: quantOffset,
+                                   nameOffset: nameOffset, nameBytes: tensor.name.utf8.count))
         }
-        // Ops.
-        let opBase = sectionAt[SectionKind.ops.rawValue] ?? 0
         for (o, op) in ops.enumerated() {
-            let r = opBase + o * BlobLayout.opRecordBytes
-            out[r + OpField.opcode] = op.opcode.rawValue
-            out[r + OpField.activation] = op.activation.rawValue
-            out[r + OpField.inputCount] = UInt8(truncatingIfNeeded: op.inputs.count)
-            for s in 0..<BlobLayout.maxInputs {
-                let t = s < op.inputs.count ? op.inputs[s] : -1
-                put32(&out, r + OpField.inputs + 4 * s, t < 0 ? BlobLayout.absent : UInt32(truncatingIfNeeded: t))
-            }
-            put32(&out, r + OpField.output, UInt32(truncatingIfNeeded: op.output))
-            for (i, p) in op.params.prefix(8).enumerated() { put32(&out, r + OpField.params + 4 * i, UInt32(bitPattern: p)) }
+            func input(_ s: Int) -> Int { s < op.inputs.count ? op.inputs[s] : -1 }
+            func param(_ i: Int) -> Int32 { i < op.params.count ? op.params[i] : 0 }
+            e.op(o, OpInfo(opcode: op.opcode, activation: op.activation, inputCount: op.inputs.count,
+                           inputs: (input(0), input(1), input(2), input(3), input(4), input(5)), output: op.output,
+                           params: (param(0), param(1), param(2), param(3), param(4), param(5), param(6), param(7))))
         }
-        // IO.
-        let ioBase = sectionAt[SectionKind.io.rawValue] ?? 0
-        var k = 0
-        for i in inputs {
-            let r = ioBase + BlobLayout.ioRecordBytes * k
-            put32(&out, r + IOField.role, 0)
-            put32(&out, r + IOField.tensor, UInt32(truncatingIfNeeded: i.tensor))
-            put32(&out, r + IOField.mean, i.mean.bitPattern)
-            put32(&out, r + IOField.std, i.std.bitPattern)
-            k += 1
+        for (k, i) in inputs.enumerated() { e.io(k, role: 0, tensor: i.tensor, mean: i.mean, std: i.std) }
+        for (k, t) in outputs.enumerated() { e.io(inputs.count + k, role: 1, tensor: t, mean: 0, std: 1) }
+        for (m, entry) in metadata.enumerated() {
+            var key = entry.key, value = entry.value
+            key.withUTF8 { k in value.withUTF8 { v in e.metadata(m, key: UnsafeRawBufferPointer(k), value: UnsafeRawBufferPointer(v)) } }
         }
-        for t in outputs {
-            let r = ioBase + BlobLayout.ioRecordBytes * k
-            put32(&out, r + IOField.role, 1)
-            put32(&out, r + IOField.tensor, UInt32(truncatingIfNeeded: t))
-            put32(&out, r + IOField.std, Float(1).bitPattern)
-            k += 1
-        }
-        // Metadata, strings, data.
-        if let metaBase = sectionAt[SectionKind.metadata.rawValue] {
-            for (m, (key, value)) in meta.enumerated() {
-                let r = metaBase + BlobLayout.metadataRecordBytes * m
-                put32(&out, r + MetadataField.keyOffset, UInt32(key.0))
-                put32(&out, r + MetadataField.keyBytes, UInt32(key.1))
-                put32(&out, r + MetadataField.valueOffset, UInt32(value.0))
-                put32(&out, r + MetadataField.valueBytes, UInt32(value.1))
-            }
-        }
-        for (i, b) in strings.enumerated() { out[stringsBase + i] = b }
-        for (i, b) in data.enumerated() { out[dataBase + i] = b }
-        // CRC last, over everything else.
-        let crc = out.withUnsafeBytes { CRC32.blob($0) }
-        put32(&out, HeaderField.crc, crc)
-        // Prove it.
-        if validate { try validateBlob(out) }
-        return out
     }
 
     private func byteCount(_ tensor: Tensor) -> Int {
@@ -322,20 +238,4 @@ func appendU32(_ a: inout [UInt8], _ v: UInt32) {
     a.append(UInt8(truncatingIfNeeded: v >> 8))
     a.append(UInt8(truncatingIfNeeded: v >> 16))
     a.append(UInt8(truncatingIfNeeded: v >> 24))
-}
-
-func put32(_ a: inout [UInt8], _ at: Int, _ v: UInt32) {
-    a[at] = UInt8(truncatingIfNeeded: v)
-    a[at + 1] = UInt8(truncatingIfNeeded: v >> 8)
-    a[at + 2] = UInt8(truncatingIfNeeded: v >> 16)
-    a[at + 3] = UInt8(truncatingIfNeeded: v >> 24)
-}
-
-func put16(_ a: inout [UInt8], _ at: Int, _ v: UInt16) {
-    a[at] = UInt8(truncatingIfNeeded: v)
-    a[at + 1] = UInt8(truncatingIfNeeded: v >> 8)
-}
-
-func pad(_ a: inout [UInt8], to alignment: Int) {
-    while a.count % alignment != 0 { a.append(0) }
 }

@@ -144,9 +144,10 @@ public enum BlobLayout {
 // MARK: Field offsets
 //
 // The byte offset of every field inside its record, as docs/blob-format.md
-// and the drawing at the top of BlobReader.swift give them. The reader, the
-// validator, the host's BlobBuilder and the on-device tuned-blob writer all
-// read and write through these names; none spells an offset as a number.
+// and the drawing at the top of BlobReader.swift give them. The reader and
+// the validator read through these names, and BlobEmitter.swift, the one
+// writer that the host's BlobBuilder and the on-device tuned-blob writer
+// share, writes through them; none spells an offset as a number.
 
 /// The 64-byte header.
 public enum HeaderField {
@@ -172,6 +173,10 @@ public enum TensorField {
     public static let nameOffset = 40, nameBytes = 44
     /// Bytes 48 … 63 are zero.
     public static let reservedTail = 48
+
+    /// Offset of `dims[i]` (`0 ..< 4`).
+    @inline(__always)
+    public static func dim(_ i: Int) -> Int { dims + 4 * i }
 }
 
 /// An op record (64 bytes, in OPS).
@@ -182,6 +187,14 @@ public enum OpField {
     public static let output = 28
     /// Eight i32 params, 4 bytes apart.
     public static let params = 32
+
+    /// Offset of input slot `s` (`0 ..< 6`).
+    @inline(__always)
+    public static func input(_ s: Int) -> Int { inputs + 4 * s }
+
+    /// Offset of param `i` (`0 ..< 8`).
+    @inline(__always)
+    public static func param(_ i: Int) -> Int { params + 4 * i }
 }
 
 /// An IO record (16 bytes, in IO).
@@ -213,6 +226,21 @@ public struct TensorInfo: Equatable, Sendable {
     public var quantOffset: Int
     public var nameOffset: Int
     public var nameBytes: Int
+
+    public init(dtype: DType, rank: Int, storage: Storage, dims: (Int, Int, Int, Int), dataOffset: Int, dataBytes: Int,
+                quantCount: Int, quantAxis: Int, quantOffset: Int, nameOffset: Int, nameBytes: Int) {
+        self.dtype = dtype
+        self.rank = rank
+        self.storage = storage
+        self.dims = dims
+        self.dataOffset = dataOffset
+        self.dataBytes = dataBytes
+        self.quantCount = quantCount
+        self.quantAxis = quantAxis
+        self.quantOffset = quantOffset
+        self.nameOffset = nameOffset
+        self.nameBytes = nameBytes
+    }
 
     /// Dimension `i` (0 when `i >= rank`).
     public func dim(_ i: Int) -> Int {
@@ -246,6 +274,16 @@ public struct OpInfo: Sendable {
     public var inputs: (Int, Int, Int, Int, Int, Int)
     public var output: Int
     public var params: (Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32)
+
+    public init(opcode: Opcode, activation: Activation, inputCount: Int, inputs: (Int, Int, Int, Int, Int, Int), output: Int,
+                params: (Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32)) {
+        self.opcode = opcode
+        self.activation = activation
+        self.inputCount = inputCount
+        self.inputs = inputs
+        self.output = output
+        self.params = params
+    }
 
     public func input(_ slot: Int) -> Int {
         switch slot {

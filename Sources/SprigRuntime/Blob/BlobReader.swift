@@ -245,8 +245,8 @@ public struct Model {
             dtype: DType(rawValue: readU8(bytes, r + TensorField.dtype)) ?? .f32,
             rank: rank,
             storage: Storage(rawValue: readU8(bytes, r + TensorField.storage)) ?? .arena,
-            dims: (toInt(readU32(bytes, r + TensorField.dims)), toInt(readU32(bytes, r + TensorField.dims + 4)),
-                   toInt(readU32(bytes, r + TensorField.dims + 8)), toInt(readU32(bytes, r + TensorField.dims + 12))),
+            dims: (toInt(readU32(bytes, r + TensorField.dim(0))), toInt(readU32(bytes, r + TensorField.dim(1))),
+                   toInt(readU32(bytes, r + TensorField.dim(2))), toInt(readU32(bytes, r + TensorField.dim(3)))),
             dataOffset: toInt(readU32(bytes, r + TensorField.dataOffset)),
             dataBytes: toInt(readU32(bytes, r + TensorField.dataBytes)),
             quantCount: toInt(readU32(bytes, r + TensorField.quantCount)),
@@ -267,10 +267,10 @@ public struct Model {
     public func op(_ index: Int) -> OpInfo {
         let r = opsOffset + index * BlobLayout.opRecordBytes
         func slot(_ i: Int) -> Int {
-            let v = readU32(bytes, r + OpField.inputs + 4 * i)
+            let v = readU32(bytes, r + OpField.input(i))
             return v == BlobLayout.absent ? -1 : toInt(v)
         }
-        func param(_ i: Int) -> Int32 { Int32(bitPattern: readU32(bytes, r + OpField.params + 4 * i)) }
+        func param(_ i: Int) -> Int32 { Int32(bitPattern: readU32(bytes, r + OpField.param(i))) }
         return OpInfo(
             opcode: Opcode(rawValue: readU8(bytes, r + OpField.opcode)) ?? .reshape,
             activation: Activation(rawValue: readU8(bytes, r + OpField.activation)) ?? .none,

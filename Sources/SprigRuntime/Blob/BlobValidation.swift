@@ -27,7 +27,7 @@ extension Model {
         // Shape: used dims ≥ 1, unused 0, product × size without overflow.
         var product = dtype.size
         for i in 0..<BlobLayout.maxRank {
-            let d = toInt(readU32(bytes, r + TensorField.dims + 4 * i))
+            let d = toInt(readU32(bytes, r + TensorField.dim(i)))
             if i < rank {
                 guard d >= 1 else { throw .invalidField(field: .tensorDims, index: t, value: d) }
                 let (p, overflow) = product.multipliedReportingOverflow(by: d)
@@ -75,7 +75,7 @@ extension Model {
         } else {
             if quantCount > 1 {
                 guard axis < rank else { throw .invalidField(field: .quantAxis, index: t, value: axis) }
-                let d = toInt(readU32(bytes, r + TensorField.dims + 4 * axis))
+                let d = toInt(readU32(bytes, r + TensorField.dim(axis)))
                 guard quantCount == d else {
                     throw .fieldMismatch(field: .quantCount, index: t, expected: d, found: quantCount)
                 }
@@ -198,7 +198,7 @@ extension Model {
             throw .invalidField(field: .opInputCount, index: o, value: inputCount)
         }
         for s in 0..<BlobLayout.maxInputs {
-            let v = readU32(bytes, r + OpField.inputs + 4 * s)
+            let v = readU32(bytes, r + OpField.input(s))
             if v == BlobLayout.absent { continue }
             guard s < inputCount else { throw .invalidField(field: .opInput, index: o, value: s) }
             guard toInt(v) < tensorCount else {
@@ -512,11 +512,11 @@ extension Model {
         for o in 0..<opCount {
             let r = opsOffset + o * BlobLayout.opRecordBytes
             for s in 0..<BlobLayout.maxInputs {
-                let v = readU32(bytes, r + OpField.inputs + 4 * s)
+                let v = readU32(bytes, r + OpField.input(s))
                 guard v != BlobLayout.absent, tensor(toInt(v)).storage == .constant else { continue }
                 for p in 0...o {
                     let pr = opsOffset + p * BlobLayout.opRecordBytes
-                    for q in 0..<(p == o ? s : BlobLayout.maxInputs) where readU32(bytes, pr + OpField.inputs + 4 * q) == v {
+                    for q in 0..<(p == o ? s : BlobLayout.maxInputs) where readU32(bytes, pr + OpField.input(q)) == v {
                         throw .sharedConstant(op: o, slot: s, tensor: toInt(v), firstOp: p)
                     }
                 }

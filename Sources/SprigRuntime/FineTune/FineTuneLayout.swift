@@ -140,8 +140,10 @@ public struct FineTuneLayout: Equatable, Sendable {
         if place.overflow { return nil }
     }
 
-    /// Bytes per tensor in the writer's renumbering table: new index, data,
-    /// quantization and name offsets (four i32).
+    /// Bytes per tensor in the writer's renumbering table (four i32). The
+    /// writer uses the first (the new index) since BlobEmitter places data,
+    /// quantization and names itself; the entry keeps its 16 bytes because
+    /// every plan in a blob header was sized with them.
     static let remapEntryBytes = 16
     /// Bytes per tensor in the segment's slot table (four i32, see ``BackboneSegment``).
     static let slotEntryBytes = 16

@@ -23,10 +23,13 @@
 //           when given, else dropped: the old labels name other classes) and
 //           `precision` (`mixed` when the features are int8).
 //
-// Sections are laid out as BlobBuilder lays them out: TENSORS, OPS, IO,
-// METADATA, STRINGS, DATA, each 16-aligned. Pass 1 (`tunedLayout`) sizes
-// everything and fills the renumbering table in the arena's scratch; pass 2
-// writes. The result is loaded with `Model` before it is handed back.
+// The records go through BlobEmitter (Blob/BlobEmitter.swift), the writer
+// BlobBuilder uses too, so sections, records, DATA and STRINGS are laid out
+// exactly as the compiler lays them out. Pass 1 (`tunedLayout`) renumbers the
+// tensors in the arena's scratch, places the new activations, and runs
+// `emitTuned` on a measuring emitter to size STRINGS and DATA; pass 2 runs
+// `emitTuned` again into the caller's buffer. The result is loaded with
+// `Model` before it is handed back.
 
 extension FineTuner {
     /// Exact bytes of the tuned blob.
@@ -36,7 +39,7 @@ extension FineTuner {
     /// - Throws: ``FineTuneError/notTuned``, ``FineTuneError/classNamesMismatch(names:classes:)``,
     ///   ``FineTuneError/formatLimit(limit:value:maximum:)``.
     public func tunedBlobBytes(classNames: UnsafeRawBufferPointer? = nil) throws(SprigError) -> Int {
-        try tunedLayout(classNames: classNames).fileBytes
+        try tunedLayout(classNames: classNames).sections.fileBytes
     }
 
     /// Writes the tuned blob into `buffer` (16-byte aligned, at least
@@ -45,183 +48,139 @@ extension FineTuner {
     /// The same model, shots and options always give the same bytes.
     /// - Throws: the errors of ``tunedBlobBytes(classNames:)``;
     ///   ``FineTuneError/bufferTooSmall(need:have:)``; ``SprigError/bufferMisaligned(address:)``.
-    ///   Nothing is written when it throws.
+    ///   Nothing is written when one of these is thrown.
     /// - Complexity: O(blob bytes + tensors × ops); no allocation.
     public func writeTunedBlob(into buffer: UnsafeMutableRawBufferPointer,
                                classNames: UnsafeRawBufferPointer? = nil) throws(SprigError) -> Int {
         let t = try tunedLayout(classNames: classNames)
-        guard buffer.count >= t.fileBytes, let out = buffer.baseAddress else {
-            throw .fineTune(.bufferTooSmall(need: t.fileBytes, have: buffer.count))
+        let fileBytes = t.sections.fileBytes
+        guard buffer.count >= fileBytes, let out = buffer.baseAddress else {
+            throw .fineTune(.bufferTooSmall(need: fileBytes, have: buffer.count))
         }
         let address = Int(bitPattern: out)
         guard address & (BlobLayout.alignment - 1) == 0 else { throw .bufferMisaligned(address: address) }
-        guard let layout else { throw .fineTune(.notTuned) }
-        out.initializeMemory(as: UInt8.self, repeating: 0, count: t.fileBytes)
-        let src = model.base
+        var emitter = BlobEmitter(into: buffer, sections: t.sections)
+        emitTuned(into: &emitter, t, classNames: classNames)
+        let file = try emitter.finish()
+        _ = try Model(bytes: file)
+        return file.count
+    }
+
+    /// Every record of the tuned blob, in the order the file holds them; run
+    /// by pass 1 on a measuring emitter and by pass 2 on the real one.
+    func emitTuned(into e: inout BlobEmitter, _ t: TunedLayout, classNames: UnsafeRawBufferPointer?) {
+        guard let layout else { return }
         let remap = int32s(layout.remap)
         let d = head.featureCount, c = classCount
+        e.header(arenaBytes: t.arenaBytes,
+                 finetune: FineTunePlan(arenaBytes: t.planBytes, maxClasses: plan.maxClasses, maxShots: plan.maxShots,
+                                        augmentation: plan.augmentation, maxLayers: plan.maxLayers))
 
-        // Header.
-        put32(out, HeaderField.magic, BlobLayout.magic)
-        out.storeBytes(of: UInt16(BlobLayout.version).littleEndian, toByteOffset: HeaderField.version, as: UInt16.self)
-        out.storeBytes(of: UInt16(BlobLayout.headerBytes).littleEndian, toByteOffset: HeaderField.headerBytes, as: UInt16.self)
-        put32(out, HeaderField.fileBytes, UInt32(truncatingIfNeeded: t.fileBytes))
-        put32(out, HeaderField.sectionCount, UInt32(truncatingIfNeeded: t.sectionCount))
-        put32(out, HeaderField.sectionTable, UInt32(BlobLayout.headerBytes))
-        put32(out, HeaderField.arenaBytes, UInt32(truncatingIfNeeded: t.arenaBytes))
-        put32(out, HeaderField.finetuneArenaBytes, UInt32(truncatingIfNeeded: t.planBytes))
-        put32(out, HeaderField.finetuneMaxClasses, UInt32(truncatingIfNeeded: plan.maxClasses))
-        put32(out, HeaderField.finetuneMaxShots, UInt32(truncatingIfNeeded: plan.maxShots))
-        if let augmentation = plan.augmentation, let layers = plan.maxLayers {
-            out.storeBytes(of: UInt8(1), toByteOffset: HeaderField.finetunePlanVersion, as: UInt8.self)
-            out.storeBytes(of: UInt8(truncatingIfNeeded: augmentation), toByteOffset: HeaderField.finetuneAugmentation, as: UInt8.self)
-            out.storeBytes(of: UInt8(truncatingIfNeeded: layers), toByteOffset: HeaderField.finetuneMaxLayers, as: UInt8.self)
-        }
-        // Section table.
-        // (No local functions that capture a `var`: those box it on the heap in debug builds.)
-        var entry = BlobLayout.headerBytes
-        putSection(out, &entry, .tensors, t.tensorsAt, t.tensorCount * BlobLayout.tensorRecordBytes, t.tensorCount)
-        putSection(out, &entry, .ops, t.opsAt, t.opCount * BlobLayout.opRecordBytes, t.opCount)
-        putSection(out, &entry, .io, t.ioAt, 2 * BlobLayout.ioRecordBytes, 2)
-        if t.metadataCount > 0 { putSection(out, &entry, .metadata, t.metadataAt, t.metadataCount * BlobLayout.metadataRecordBytes, t.metadataCount) }
-        if t.stringsBytes > 0 { putSection(out, &entry, .strings, t.stringsAt, t.stringsBytes, 0) }
-        putSection(out, &entry, .data, t.dataAt, t.dataBytes, 0)
-
-        // Kept tensors: the record copied, then data, quantization and name re-pointed.
-        for old in 0..<model.tensorCount {
-            let e = remap + 4 * old
-            guard e[0] >= 0 else { continue }
+        // Kept tensors: the record as it was, its name, data and quantization placed anew.
+        // After `bias` or `last`, trained constants come from the arena.
+        for old in 0..<model.tensorCount where remap[TunedLayout.stride * old] >= 0 {
             let info = model.tensor(old)
-            let r = t.tensorsAt + Int(e[0]) * BlobLayout.tensorRecordBytes
-            (out + r).copyMemory(from: src + model.tensorsOffset + old * BlobLayout.tensorRecordBytes,
-                                byteCount: BlobLayout.tensorRecordBytes)
+            var placed = info
+            let name = e.string(model.name(info))
+            placed.nameOffset = info.nameBytes > 0 ? name : 0
             if info.storage == .constant {
-                put32(out, r + TensorField.dataOffset, UInt32(truncatingIfNeeded: t.dataAt + Int(e[1])))
                 let trained = segment == nil ? -1 : Int(int32s(layout.slots)[4 * old + 2])
-                let from = trained >= 0 ? UnsafeRawPointer(base + layout.parameters.offset + trained) : src + info.dataOffset
-                (out + t.dataAt + Int(e[1])).copyMemory(from: from, byteCount: info.dataBytes)
+                placed.dataOffset = e.constant(trained >= 0
+                    ? UnsafeRawBufferPointer(start: base + layout.parameters.offset + trained, count: info.dataBytes)
+                    : model.constantBytes(info))
             }
             if info.quantCount > 0 {
-                put32(out, r + TensorField.quantOffset, UInt32(truncatingIfNeeded: t.dataAt + Int(e[2])))
-                (out + t.dataAt + Int(e[2])).copyMemory(from: src + info.quantOffset,
-                                                        byteCount: info.quantCount * BlobLayout.quantRecordBytes)
+                placed.quantOffset = e.quantTable(count: info.quantCount)
+                for q in 0..<info.quantCount { e.quantRecord(table: placed.quantOffset, channel: q, model.quant(info, q)) }
             }
-            put32(out, r + TensorField.nameOffset, info.nameBytes > 0 ? UInt32(truncatingIfNeeded: e[3]) : 0)
-            copyBytes(model.name(info), to: out + t.stringsAt + Int(e[3]))
+            e.tensor(Int(remap[TunedLayout.stride * old]), placed)
         }
         // New tensors.
-        func tensor(_ index: Int, _ storage: Storage, _ d0: Int, _ d1: Int, offset: Int, name: Int, _ label: StaticString) {
-            let r = t.tensorsAt + index * BlobLayout.tensorRecordBytes
-            let rank = d1 > 0 ? 2 : 1
-            out.storeBytes(of: DType.f32.rawValue, toByteOffset: r + TensorField.dtype, as: UInt8.self)
-            out.storeBytes(of: UInt8(rank), toByteOffset: r + TensorField.rank, as: UInt8.self)
-            out.storeBytes(of: storage.rawValue, toByteOffset: r + TensorField.storage, as: UInt8.self)
-            put32(out, r + TensorField.dims, UInt32(truncatingIfNeeded: d0))
-            put32(out, r + TensorField.dims + 4, UInt32(truncatingIfNeeded: d1))
-            put32(out, r + TensorField.dataOffset, UInt32(truncatingIfNeeded: offset))
-            put32(out, r + TensorField.dataBytes, UInt32(truncatingIfNeeded: 4 * d0 * max(d1, 1)))
-            put32(out, r + TensorField.nameOffset, UInt32(truncatingIfNeeded: name))
-            put32(out, r + TensorField.nameBytes, UInt32(truncatingIfNeeded: label.utf8CodeUnitCount))
-            copyBytes(UnsafeRawBufferPointer(start: label.utf8Start, count: label.utf8CodeUnitCount),
-                      to: out + t.stringsAt + name)
-        }
-        if t.featuresF32 >= 0 {
-            tensor(t.featuresF32, .arena, d, 0, offset: t.featuresF32At, name: t.names.featuresF32, "features.f32")
-        }
-        tensor(t.featuresL2, .arena, d, 0, offset: t.featuresL2At, name: t.names.featuresL2, "features.l2")
-        tensor(t.weight, .constant, c, d, offset: t.dataAt + t.weightAt, name: t.names.weight, "head.weight")
-        tensor(t.bias, .constant, c, 0, offset: t.dataAt + t.biasAt, name: t.names.bias, "head.bias")
-        tensor(t.logits, .arena, c, 0, offset: t.logitsAt, name: t.names.logits, "head.logits")
-        if t.probs >= 0 { tensor(t.probs, .arena, c, 0, offset: t.probsAt, name: t.names.probs, "head.probs") }
-        (out + t.dataAt + t.weightAt).copyMemory(from: floats(layout.weights), byteCount: 4 * c * d)
-        (out + t.dataAt + t.biasAt).copyMemory(from: floats(layout.bias), byteCount: 4 * c)
+        if t.featuresF32 >= 0 { newTensor(&e, t.featuresF32, d, 0, arena: t.featuresF32At, constant: nil, "features.f32") }
+        newTensor(&e, t.featuresL2, d, 0, arena: t.featuresL2At, constant: nil, "features.l2")
+        newTensor(&e, t.weight, c, d, arena: 0, constant: UnsafeRawBufferPointer(start: floats(layout.weights), count: 4 * c * d),
+                  "head.weight")
+        newTensor(&e, t.bias, c, 0, arena: 0, constant: UnsafeRawBufferPointer(start: floats(layout.bias), count: 4 * c),
+                  "head.bias")
+        newTensor(&e, t.logits, c, 0, arena: t.logitsAt, constant: nil, "head.logits")
+        if t.probs >= 0 { newTensor(&e, t.probs, c, 0, arena: t.probsAt, constant: nil, "head.probs") }
 
-        // Backbone ops: copied, tensor indices renumbered.
+        // Backbone ops, tensor indices renumbered.
         for o in 0..<head.firstOp {
-            let r = t.opsAt + o * BlobLayout.opRecordBytes
-            (out + r).copyMemory(from: src + model.opsOffset + o * BlobLayout.opRecordBytes, byteCount: BlobLayout.opRecordBytes)
-            for s in 0..<BlobLayout.maxInputs {
-                let v = readU32(model.bytes, model.opsOffset + o * BlobLayout.opRecordBytes + OpField.inputs + 4 * s)
-                if v != BlobLayout.absent { put32(out, r + OpField.inputs + 4 * s, UInt32(bitPattern: remap[4 * toInt(v)])) }
-            }
-            put32(out, r + OpField.output, UInt32(bitPattern: remap[4 * model.op(o).output]))
+            let op = model.op(o)
+            e.op(o, OpInfo(opcode: op.opcode, activation: op.activation, inputCount: op.inputCount,
+                           inputs: (renumbered(op.inputs.0, remap), renumbered(op.inputs.1, remap),
+                                    renumbered(op.inputs.2, remap), renumbered(op.inputs.3, remap),
+                                    renumbered(op.inputs.4, remap), renumbered(op.inputs.5, remap)),
+                           output: renumbered(op.output, remap), params: op.params))
         }
         // Head ops.
+        let feature = renumbered(head.featureTensor, remap)
         var o = head.firstOp
-        func op(_ opcode: Opcode, _ inputs: (Int, Int, Int), _ count: Int, _ output: Int, _ o: inout Int) {
-            let r = t.opsAt + o * BlobLayout.opRecordBytes
-            out.storeBytes(of: opcode.rawValue, toByteOffset: r + OpField.opcode, as: UInt8.self)
-            out.storeBytes(of: UInt8(count), toByteOffset: r + OpField.inputCount, as: UInt8.self)
-            for s in 0..<BlobLayout.maxInputs { put32(out, r + OpField.inputs + 4 * s, BlobLayout.absent) }
-            put32(out, r + OpField.inputs, UInt32(truncatingIfNeeded: inputs.0))
-            if count > 1 { put32(out, r + OpField.inputs + 4, UInt32(truncatingIfNeeded: inputs.1)) }
-            if count > 2 { put32(out, r + OpField.inputs + 8, UInt32(truncatingIfNeeded: inputs.2)) }
-            put32(out, r + OpField.output, UInt32(truncatingIfNeeded: output))
-            o += 1
-        }
-        let feature = Int(remap[4 * head.featureTensor])
         if t.featuresF32 >= 0 {
-            op(.dequantize, (feature, -1, -1), 1, t.featuresF32, &o)
-            op(.l2Normalize, (t.featuresF32, -1, -1), 1, t.featuresL2, &o)
+            headOp(&e, &o, .dequantize, (feature, -1, -1), t.featuresF32)
+            headOp(&e, &o, .l2Normalize, (t.featuresF32, -1, -1), t.featuresL2)
         } else {
-            op(.l2Normalize, (feature, -1, -1), 1, t.featuresL2, &o)
+            headOp(&e, &o, .l2Normalize, (feature, -1, -1), t.featuresL2)
         }
-        op(.dense, (t.featuresL2, t.weight, t.bias), 3, t.logits, &o)
-        if t.probs >= 0 { op(.softmax, (t.logits, -1, -1), 1, t.probs, &o) }
+        headOp(&e, &o, .dense, (t.featuresL2, t.weight, t.bias), t.logits)
+        if t.probs >= 0 { headOp(&e, &o, .softmax, (t.logits, -1, -1), t.probs) }
 
-        // IO: the original input record, renumbered; the new output.
+        // IO: the original input, renumbered; the new output.
         for i in 0..<model.ioCount where model.io(i).role == 0 {
-            (out + t.ioAt).copyMemory(from: src + model.ioOffset + i * BlobLayout.ioRecordBytes, byteCount: BlobLayout.ioRecordBytes)
-            put32(out, t.ioAt + IOField.tensor, UInt32(bitPattern: remap[4 * model.io(i).tensor]))
+            let input = model.io(i)
+            e.io(0, role: 0, tensor: renumbered(input.tensor, remap), mean: input.mean, std: input.std)
         }
-        put32(out, t.ioAt + BlobLayout.ioRecordBytes + IOField.role, 1)
-        put32(out, t.ioAt + BlobLayout.ioRecordBytes + IOField.tensor, UInt32(truncatingIfNeeded: t.probs >= 0 ? t.probs : t.logits))
-        put32(out, t.ioAt + BlobLayout.ioRecordBytes + IOField.std, Float(1).bitPattern)
+        e.io(1, role: 1, tensor: t.probs >= 0 ? t.probs : t.logits, mean: 0, std: 1)
 
-        // Metadata: records and their strings, in the order pass 1 counted them.
-        var cursor = t.names.metadata
+        // Metadata, in the order of tunedMetadataCount.
         for m in 0..<t.metadataCount {
             let (key, value) = tunedMetadata(m, classNames: classNames)
-            let r = t.metadataAt + m * BlobLayout.metadataRecordBytes
-            put32(out, r + MetadataField.keyOffset, UInt32(truncatingIfNeeded: cursor))
-            put32(out, r + MetadataField.keyBytes, UInt32(truncatingIfNeeded: key.count))
-            copyBytes(key, to: out + t.stringsAt + cursor)
-            cursor += key.count
-            put32(out, r + MetadataField.valueOffset, UInt32(truncatingIfNeeded: cursor))
-            put32(out, r + MetadataField.valueBytes, UInt32(truncatingIfNeeded: value.count))
-            copyBytes(value, to: out + t.stringsAt + cursor)
-            cursor += value.count
+            e.metadata(m, key: key, value: value)
         }
+    }
 
-        // CRC last, then prove the blob by loading it.
-        let file = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<t.fileBytes])
-        put32(out, HeaderField.crc, CRC32.blob(UnsafeRawBufferPointer(file)))
-        _ = try Model(bytes: UnsafeRawBufferPointer(file))
-        return t.fileBytes
+    /// A new f32 tensor `[d0]` or `[d0][d1]`: an activation at `arena`, or a
+    /// constant whose bytes are placed in DATA.
+    private func newTensor(_ e: inout BlobEmitter, _ index: Int, _ d0: Int, _ d1: Int, arena: Int,
+                           constant: UnsafeRawBufferPointer?, _ label: StaticString) {
+        let name = e.string(staticBytes(label))
+        var offset = arena
+        if let constant { offset = e.constant(constant) }
+        e.tensor(index, TensorInfo(dtype: .f32, rank: d1 > 0 ? 2 : 1, storage: constant == nil ? .arena : .constant,
+                                   dims: (d0, d1, 0, 0), dataOffset: offset, dataBytes: 4 * d0 * max(d1, 1),
+                                   quantCount: 0, quantAxis: 0, quantOffset: 0, nameOffset: name,
+                                   nameBytes: label.utf8CodeUnitCount))
+    }
+
+    /// Op `o` of the new head (up to three inputs, no activation, no params); advances `o`.
+    private func headOp(_ e: inout BlobEmitter, _ o: inout Int, _ opcode: Opcode, _ inputs: (Int, Int, Int), _ output: Int) {
+        let count = inputs.2 >= 0 ? 3 : inputs.1 >= 0 ? 2 : 1
+        e.op(o, OpInfo(opcode: opcode, activation: .none, inputCount: count,
+                       inputs: (inputs.0, inputs.1, inputs.2, -1, -1, -1), output: output, params: (0, 0, 0, 0, 0, 0, 0, 0)))
+        o += 1
     }
 
     // MARK: Pass 1: sizes and the renumbering table
 
-    /// Offsets and counts of a tuned blob (absolute in the file unless noted).
+    /// The tuned blob's sections, counts, new tensors and arena (offsets
+    /// absolute in the file, or in the arena for activations).
     struct TunedLayout {
+        /// Int32s per tensor in the renumbering table: the first is the new
+        /// index (-1: dropped); the entry keeps the 16 bytes the plan reserves
+        /// (FineTuneLayout.remapEntryBytes), which sizes every plan.
+        static let stride = FineTuneLayout.remapEntryBytes / 4
+        var sections = BlobSections()
         var tensorCount = 0, opCount = 0, metadataCount = 0
-        var sectionCount = 0
-        var tensorsAt = 0, opsAt = 0, ioAt = 0, metadataAt = 0, stringsAt = 0, dataAt = 0
-        var stringsBytes = 0, dataBytes = 0, fileBytes = 0
         /// Inference arena of the tuned blob, and its fine-tuning plan bytes.
         var arenaBytes = 0, planBytes = 0
         /// New tensor indices (-1: absent) and their arena offsets.
         var featuresF32 = -1, featuresL2 = -1, weight = -1, bias = -1, logits = -1, probs = -1
         var featuresF32At = 0, featuresL2At = 0, logitsAt = 0, probsAt = 0
-        /// Offsets of the head constants inside DATA.
-        var weightAt = 0, biasAt = 0
-        /// Offsets of the new strings inside STRINGS.
-        var names = (featuresF32: 0, featuresL2: 0, weight: 0, bias: 0, logits: 0, probs: 0, metadata: 0)
     }
 
     /// Sizes the tuned blob and fills the renumbering table (in the arena's
-    /// scratch): per original tensor, its new index (-1 = dropped) and the
-    /// offsets of its data, quantization and name in the new sections.
+    /// scratch): per original tensor, its new index, or -1 when dropped.
     func tunedLayout(classNames: UnsafeRawBufferPointer?) throws(SprigError) -> TunedLayout {
         guard let layout else { throw .fineTune(.notTuned) }
         if let names = classNames, names.count > 0 {
@@ -231,97 +190,66 @@ extension FineTuner {
         }
         let d = head.featureCount, c = classCount
         let remap = int32s(layout.remap)
+        let stride = TunedLayout.stride
         var t = TunedLayout()
 
         // Which tensors stay: the input, the features, and all the backbone touches.
-        for i in 0..<model.tensorCount { remap[4 * i] = -1 }
-        if let input = model.input(0) { remap[4 * input.tensor] = 0 }
-        remap[4 * head.featureTensor] = 0
+        for i in 0..<model.tensorCount { remap[stride * i] = -1 }
+        if let input = model.input(0) { remap[stride * input.tensor] = 0 }
+        remap[stride * head.featureTensor] = 0
         for o in 0..<head.firstOp {
             let op = model.op(o)
-            for s in 0..<op.inputCount where op.input(s) >= 0 { remap[4 * op.input(s)] = 0 }
-            remap[4 * op.output] = 0
+            for s in 0..<op.inputCount where op.input(s) >= 0 { remap[stride * op.input(s)] = 0 }
+            remap[stride * op.output] = 0
         }
-        // Renumber, and place names, constants and quantization records.
-        var kept = 0, strings = 0, data = 0, arenaEnd = 0
-        for i in 0..<model.tensorCount where remap[4 * i] >= 0 {
-            let info = model.tensor(i)
-            let e = remap + 4 * i
-            e[0] = Int32(truncatingIfNeeded: kept)
+        // Renumber in the original order; the kept activations keep their arena offsets.
+        var kept = 0, arenaEnd = 0
+        for i in 0..<model.tensorCount where remap[stride * i] >= 0 {
+            remap[stride * i] = Int32(truncatingIfNeeded: kept)
             kept += 1
-            e[3] = Int32(truncatingIfNeeded: strings)
-            strings += info.nameBytes
-            e[1] = 0
-            e[2] = -1
-            if info.storage == .constant {
-                data = roundUp(data, BlobLayout.alignment)
-                e[1] = Int32(truncatingIfNeeded: data)
-                data += info.dataBytes
-            } else {
-                arenaEnd = max(arenaEnd, info.dataOffset + info.dataBytes)
-            }
-            if info.quantCount > 0 {
-                data = roundUp(data, BlobLayout.alignment)
-                e[2] = Int32(truncatingIfNeeded: data)
-                data += info.quantCount * BlobLayout.quantRecordBytes
-            }
+            let info = model.tensor(i)
+            if info.storage == .arena { arenaEnd = max(arenaEnd, info.dataOffset + info.dataBytes) }
         }
-        // New tensors, their names, data and arena places.
+        // New tensors, and the new activations' places after the kept ones.
         var next = kept
         var arena = RegionCursor(cursor: roundUp(arenaEnd, BlobLayout.alignment))
         if head.quantizedFeatures {
-            t.featuresF32 = next; next += 1
-            t.names.featuresF32 = advance(&strings, by: 12)  // "features.f32"
+            t.featuresF32 = advance(&next, by: 1)
             t.featuresF32At = arena.take(4 * d).offset
         }
-        t.featuresL2 = next; next += 1
-        t.names.featuresL2 = advance(&strings, by: 11)  // "features.l2"
+        t.featuresL2 = advance(&next, by: 1)
         t.featuresL2At = arena.take(4 * d).offset
-        t.weight = next; next += 1
-        t.names.weight = advance(&strings, by: 11)  // "head.weight"
-        data = roundUp(data, BlobLayout.alignment)
-        t.weightAt = advance(&data, by: 4 * c * d)
-        t.bias = next; next += 1
-        t.names.bias = advance(&strings, by: 9)  // "head.bias"
-        data = roundUp(data, BlobLayout.alignment)
-        t.biasAt = advance(&data, by: 4 * c)
-        t.logits = next; next += 1
-        t.names.logits = advance(&strings, by: 11)  // "head.logits"
+        t.weight = advance(&next, by: 1)
+        t.bias = advance(&next, by: 1)
+        t.logits = advance(&next, by: 1)
         t.logitsAt = arena.take(4 * c).offset
         if head.softmax {
-            t.probs = next; next += 1
-            t.names.probs = advance(&strings, by: 10)  // "head.probs"
+            t.probs = advance(&next, by: 1)
             t.probsAt = arena.take(4 * c).offset
         }
         t.tensorCount = next
         t.opCount = head.firstOp + (head.quantizedFeatures ? 3 : 2) + (head.softmax ? 1 : 0)
         t.arenaBytes = arena.cursor
-        // Metadata strings.
-        t.names.metadata = strings
         t.metadataCount = tunedMetadataCount(classNames: classNames)
-        for m in 0..<t.metadataCount {
-            let (key, value) = tunedMetadata(m, classNames: classNames)
-            strings += key.count + value.count
-        }
-        t.stringsBytes = strings
-        t.dataBytes = roundUp(data, BlobLayout.alignment)
         guard t.tensorCount <= BlobLayout.maxTensors else {
             throw .fineTune(.formatLimit(limit: .tensors, value: t.tensorCount, maximum: BlobLayout.maxTensors))
         }
         guard t.opCount <= BlobLayout.maxOps else {
             throw .fineTune(.formatLimit(limit: .ops, value: t.opCount, maximum: BlobLayout.maxOps))
         }
-        // Sections, in BlobBuilder's order.
-        t.sectionCount = 4 + (t.metadataCount > 0 ? 1 : 0) + (t.stringsBytes > 0 ? 1 : 0)
-        var file = RegionCursor(cursor: roundUp(BlobLayout.headerBytes + t.sectionCount * BlobLayout.sectionEntryBytes,
-                                                BlobLayout.alignment))
-        t.tensorsAt = file.take(t.tensorCount * BlobLayout.tensorRecordBytes).offset
-        t.opsAt = file.take(t.opCount * BlobLayout.opRecordBytes).offset
-        t.ioAt = file.take(2 * BlobLayout.ioRecordBytes).offset
-        if t.metadataCount > 0 { t.metadataAt = file.take(t.metadataCount * BlobLayout.metadataRecordBytes).offset }
-        if t.stringsBytes > 0 { t.stringsAt = file.take(t.stringsBytes).offset }
-        t.dataAt = file.take(t.dataBytes).offset
-        t.fileBytes = file.cursor
+        // STRINGS and DATA as the writer will place them, then the sections.
+        var measure = BlobEmitter.measuring()
+        emitTuned(into: &measure, t, classNames: classNames)
+        let limit = maxU32AsInt
+        guard let sections = BlobSections(tensorCount: t.tensorCount, opCount: t.opCount, ioCount: 2,
+                                          metadataCount: t.metadataCount, stringsBytes: measure.stringsBytes,
+                                          dataBytes: measure.dataBytes) else {
+            throw .fineTune(.formatLimit(limit: .fileBytes, value: Int.max, maximum: limit))
+        }
+        guard sections.fileBytes <= limit else {
+            throw .fineTune(.formatLimit(limit: .fileBytes, value: sections.fileBytes, maximum: limit))
+        }
+        t.sections = sections
         // The tuned plan: the same classes and shots; its bytes follow the
         // inference arena and the per-tensor tables (see FineTuneLayout): the
         // renumbering table, and for `bias`/`last` the slot table too, so more
@@ -330,8 +258,6 @@ extension FineTuner {
         t.planBytes = plan.arenaBytes + (t.arenaBytes - model.arenaBytes)
             + FineTuneLayout.remapEntryBytes * moreTensors
             + (moreTensors > 0 ? FineTuneLayout.slotEntryBytes * moreTensors : 0)
-        let limit = maxU32AsInt
-        guard t.fileBytes <= limit else { throw .fineTune(.formatLimit(limit: .fileBytes, value: t.fileBytes, maximum: limit)) }
         guard t.arenaBytes <= limit, t.planBytes <= limit else {
             throw .fineTune(.formatLimit(limit: .arenaBytes, value: max(t.arenaBytes, t.planBytes), maximum: limit))
         }
@@ -382,25 +308,12 @@ private func advance(_ value: inout Int, by count: Int) -> Int {
     return at
 }
 
-private func putSection(_ out: UnsafeMutableRawPointer, _ entry: inout Int, _ kind: SectionKind, _ offset: Int,
-                        _ bytes: Int, _ count: Int) {
-    put32(out, entry + SectionField.kind, kind.rawValue)
-    put32(out, entry + SectionField.offset, UInt32(truncatingIfNeeded: offset))
-    put32(out, entry + SectionField.bytes, UInt32(truncatingIfNeeded: bytes))
-    put32(out, entry + SectionField.count, UInt32(truncatingIfNeeded: count))
-    entry += BlobLayout.sectionEntryBytes
-}
-
 private func staticBytes(_ s: StaticString) -> UnsafeRawBufferPointer {
     UnsafeRawBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount)
 }
 
+/// Tensor `index` of the original blob under its new number (-1 stays -1: an absent slot).
 @inline(__always)
-private func put32(_ p: UnsafeMutableRawPointer, _ at: Int, _ v: UInt32) {
-    p.storeBytes(of: v.littleEndian, toByteOffset: at, as: UInt32.self)
-}
-
-@inline(__always)
-private func copyBytes(_ bytes: UnsafeRawBufferPointer, to destination: UnsafeMutableRawPointer) {
-    if let s = bytes.baseAddress, bytes.count > 0 { destination.copyMemory(from: s, byteCount: bytes.count) }
+private func renumbered(_ index: Int, _ remap: UnsafeMutablePointer<Int32>) -> Int {
+    index < 0 ? -1 : Int(remap[FineTuner.TunedLayout.stride * index])
 }
