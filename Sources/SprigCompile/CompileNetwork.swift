@@ -18,7 +18,7 @@ public enum Precision: String, CaseIterable, Sendable {
 public struct CompileOptions: Sendable {
     public var precision: Precision = .q8
     /// Calibration images used (the first ones of the set given), for q8.
-    public var calibrationCount = 256
+    public var calibrationCount = calibrationImageCount
     /// The central fraction of each activation's values that its int8 range keeps (1: min/max).
     public var percentile = 1.0
     /// The fine-tuning plan: classes and shots per class the device may learn from.

@@ -63,21 +63,27 @@ public func pruneNetwork(_ network: Sequential, architecture: Architecture, sour
     var options = TrainOptions()
     options.augmentShift = architecture.isConvolutional ? 1 : 0
     options.normalization = architecture.normalization
-    func finetune(_ stage: String, epochs: Int, learningRate: Float, seed: UInt64) throws {
+    func finetune(_ stage: String, epochs: Int, learningRate: Float, seed: UInt64,
+                  beforeEpoch: (Int) throws -> Void = { _ in }) throws {
         options.epochs = epochs
         options.learningRate = learningRate
         options.seed = seed
         let total = ((source.count + options.batchSize - 1) / options.batchSize) * epochs
-        _ = try train(small, on: source, options: options) { p in
+        _ = try train(small, on: source, options: options, progress: { p in
             progress(stage, PruneProgress(step: p.step, total: total, loss: Double(p.loss), cost: nil, t1: nil, t2: nil))
-        }
+        }, beforeEpoch: beforeEpoch)
     }
     if finetuneEpochs > 0 {
         try finetune("finetune", epochs: finetuneEpochs, learningRate: finetuneLearningRate, seed: settings.seed &+ 1000)
     }
     if quantizationAwareEpochs > 0 {
-        try withQuantizationAwareness(small) {
-            try finetune("qat", epochs: quantizationAwareEpochs, learningRate: finetuneLearningRate / 4, seed: settings.seed &+ 2000)
+        // The ranges trained against are measured as `sprig compile` will measure them: the
+        // [min, max] over `CompileOptions().calibrationCount` shuffled training images.
+        let calibration = source.batches(size: 64, normalization: options.normalization, shuffleSeed: settings.seed &+ 3000)
+            .prefix((calibrationImageCount + 63) / 64).map { Tensor(shape: $0.shape, storage: $0.images) }
+        try withQuantizationAwareness(small) { qat in
+            try finetune("qat", epochs: quantizationAwareEpochs, learningRate: finetuneLearningRate / 4, seed: settings.seed &+ 2000,
+                         beforeEpoch: { _ in qat.calibrate(on: calibration) })
         }
     }
     let full = space.fullCost(settings.budget.kind)

@@ -42,6 +42,49 @@ final class QuantizationAwareTests: XCTestCase {
         XCTAssertEqual(fq.range!.max, 3.1, accuracy: 1e-6)
     }
 
+    /// `calibrate` measures every rounded output as the compiler measures the f32 blob's tensors:
+    /// the frozen ranges equal `SprigCompile.calibrate`'s ranges of the network's own f32 blob on
+    /// the same images (its int8 tensors, matched by name), and training no longer moves them.
+    func testCalibrationFreezesTheRangesTheCompilerWillMeasure() throws {
+        let input = InputSpec(height: 8, width: 8, channels: 3, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25])
+        let architecture = try Architecture(family: "mobilenet", classes: 5, width: 0.25, sourceClasses: [0, 1, 2, 3, 4], input: input)
+        let network = try buildNetwork(architecture, seed: 9)
+        var rng = SprigRNG(seed: 10)
+        let images = (0..<12).map { _ in (0..<192).map { _ in UInt8(rng.int(below: 256)) } }
+        let data = try Dataset(images: images.flatMap { $0 }, labels: (0..<12).map { UInt8($0 % 5) }, rows: 8, cols: 8, channels: 3)
+        let batches = data.batches(size: 5, normalization: architecture.normalization).map { Tensor(shape: $0.shape, storage: $0.images) }
+        try withQuantizationAwareness(network) { qat in
+            qat.calibrate(on: batches)
+            // The network's own f32 blob, lowered inside the wrapper's walk order from the unwrapped layers.
+            let frozen = qat.outputs.map(\.range)
+            XCTAssertTrue(qat.outputs.allSatisfy(\.frozen))
+            var options = TrainOptions()
+            options.epochs = 1
+            options.batchSize = 6
+            options.normalization = architecture.normalization
+            _ = try train(network, on: data, options: options)
+            XCTAssertEqual(qat.outputs.map(\.range), frozen, "training moves no frozen range")
+        }
+        // The weights are now snapped, as they were rounded during the calibration above.
+        let f32 = try lowerNetwork(try loweringSteps(network), input: input, name: "qat")
+        let ranges = try calibrate(blob: try f32.build(), samples: images)
+        // Recalibrate on the snapped network (the weights moved in training) and compare tensor by tensor.
+        try withQuantizationAwareness(network) { qat in
+            qat.calibrate(on: batches)
+            // Pools, GlobalAveragePool and Reshape keep their input's grid in the q8 blob, so
+            // they have no range of their own.
+            let written = f32.ops.filter { ![.maxPool2d, .avgPool2d, .globalAveragePool, .reshape].contains($0.opcode) }
+                .map(\.output).filter { f32.tensors[$0].name != "normalize" }
+            XCTAssertEqual(qat.outputs.count, written.count, "one rounded output per int8 activation the blob writes")
+            for (o, t) in zip(qat.outputs, written) {
+                let want = try XCTUnwrap(ranges[t]), got = try XCTUnwrap(o.range)
+                let tolerance = 1e-4 * Swift.max(1, abs(want.max - want.min))
+                XCTAssertEqual(got.min, want.min, accuracy: tolerance, f32.tensors[t].name)
+                XCTAssertEqual(got.max, want.max, accuracy: tolerance, f32.tensors[t].name)
+            }
+        }
+    }
+
     func testFakeQuantWeightsIsTheLayerWithRoundedWeightsAndTrainsTheFloatWeights() throws {
         var rng = SprigRNG(seed: 11)
         let dense = Dense(inputDimensions: 4, outputDimensions: 3, rng: &rng)
@@ -102,7 +145,7 @@ final class QuantizationAwareTests: XCTestCase {
         options.learningRate = 0.05
         options.normalization = architecture.normalization
         var sawWrapped = false
-        try withQuantizationAwareness(network) {
+        try withQuantizationAwareness(network) { _ in
             sawWrapped = network.layers.contains { $0 is FakeQuantOutput || $0 is FakeQuantWeights }
             _ = try train(network, on: data, options: options)
         }

@@ -10,15 +10,26 @@
 // weight the compiler writes: a network trained with `FakeQuantWeights` and then snapped
 // (`W ← q(W)`) compiles to an int8 blob whose weights are its f32 weights exactly.
 //
-// Activations. `FakeQuantOutput` rounds a layer's output to the int8 grid of a range it
-// tracks while training (the first batch's [min, max], then an exponential moving average,
-// as TensorFlow's and PyTorch's observers do); in eval mode the range is frozen.
+// Activations. `FakeQuantOutput` rounds a layer's output to the int8 grid of a range. The
+// compiler takes each int8 tensor's range from a calibration of the finished f32 blob (the
+// [min, max] over a few hundred training images, BatchNorm in eval mode, nothing rounded), so
+// training against any other range (an observer's moving average of batch extremes, as
+// TensorFlow's and PyTorch's do) trains the network for a grid it will not get.
+// `QuantizationAwareness.calibrate` measures the ranges as the compiler will and freezes them;
+// the prune's QAT stage does so before every epoch, so the grids trained against in the last
+// epoch are the ones the compiler finds but for that epoch's drift (small: the rate is cosine
+// to 0). Without a calibration the layer falls back to the observer (the first batch's
+// [min, max], then a moving average).
 //
 // Backward is the straight-through estimator: the rounding passes the gradient unchanged,
 // except where the output was clipped to the range, where it passes none. The weight's
 // gradient is the one of the rounded weight, added to the float weight.
 
 import SprigRuntime
+
+/// How many training images the compiler calibrates an int8 blob's ranges on by default, and
+/// quantization-aware training measures its frozen ranges on.
+public let calibrationImageCount = 256
 
 /// A calibrated real range of one activation tensor.
 public struct ActivationRange: Equatable, Sendable {
@@ -83,19 +94,37 @@ public func roundWeightsPerChannel(_ w: [Float], shape: [Int], axis: Int) -> [Fl
 /// A layer whose output goes through int8 rounding (see the top of this file).
 public final class FakeQuantOutput: Layer {
     public let inner: any Layer
-    /// The tracked range; nil before the first training batch.
+    /// The range the output is rounded to; nil before a calibration or the first training batch.
     public private(set) var range: ActivationRange?
-    /// Weight of a new batch's [min, max] in the moving average.
+    /// Set by a calibration: training no longer moves the range.
+    public private(set) var frozen = false
+    /// Weight of a new batch's [min, max] in the moving average (without a calibration).
     public var momentum: Float = 0.01
     private var passes: [Bool] = []
+    /// While calibrating: the output passes unrounded and widens `observed`.
+    fileprivate var observing = false
+    fileprivate var observed: ActivationRange?
 
     public init(_ inner: any Layer) { self.inner = inner }
 
     public var parameters: [Parameter] { inner.parameters }
 
+    /// Rounds to `range` from now on, in training too.
+    public func freeze(_ range: ActivationRange) {
+        self.range = range
+        frozen = true
+    }
+
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         var y = inner.forward(x, training: training)
-        if training, let lo = y.storage.min(), let hi = y.storage.max() {
+        if observing {
+            if let lo = y.storage.min(), let hi = y.storage.max() {
+                observed = ActivationRange(min: Swift.min(lo, observed?.min ?? lo), max: Swift.max(hi, observed?.max ?? hi))
+            }
+            passes = []
+            return y
+        }
+        if training, !frozen, let lo = y.storage.min(), let hi = y.storage.max() {
             if var r = range {
                 r.min += momentum * (lo - r.min)
                 r.max += momentum * (hi - r.max)
@@ -169,20 +198,44 @@ public final class FakeQuantWeights: Layer {
     }
 }
 
+/// A network inside `withQuantizationAwareness`: its rounded outputs, to calibrate.
+public struct QuantizationAwareness {
+    public let network: Sequential
+    /// Every wrapped output, in the order of the walk.
+    public let outputs: [FakeQuantOutput]
+
+    /// Sets every rounded output's range to its [min, max] over `batches` (normalised images),
+    /// with the network in eval mode and no output rounded, as the compiler calibrates the f32
+    /// blob (`SprigCompile.calibrate`), and freezes the ranges.
+    public func calibrate(on batches: [Tensor]) {
+        for o in outputs {
+            o.observing = true
+            o.observed = nil
+        }
+        defer { for o in outputs { o.observing = false } }
+        for x in batches { _ = network.forward(x, training: false) }
+        for o in outputs {
+            if let r = o.observed { o.freeze(r) }
+        }
+    }
+}
+
 /// Runs `body` (training, evaluating) on `network` with int8 rounding where the compiled blob
 /// rounds: every Conv2D, DepthwiseConv2D and Dense weight, and the output of every op the blob
 /// writes as an int8 tensor (an activation, a BatchNorm or weighted layer that no BatchNorm or
 /// activation follows, a residual add). Afterwards the network is as it was, but for its
 /// weights, which are left rounded (`FakeQuantWeights.snap`), so that its f32 and int8 blobs
 /// compute with the same weights.
-public func withQuantizationAwareness<R>(_ network: Sequential, _ body: () throws -> R) rethrows -> R {
-    let restore = wrapForQuantization(network)
+public func withQuantizationAwareness<R>(_ network: Sequential, _ body: (QuantizationAwareness) throws -> R) rethrows -> R {
+    var outputs: [FakeQuantOutput] = []
+    let restore = wrapForQuantization(network, outputs: &outputs)
     defer { restore() }
-    return try body()
+    return try body(QuantizationAwareness(network: network, outputs: outputs))
 }
 
-/// Wraps the layers of `chain` (recursively) in place; the closure unwraps them and snaps the weights.
-private func wrapForQuantization(_ chain: Sequential) -> () -> Void {
+/// Wraps the layers of `chain` (recursively) in place, adding the output wrappers to `outputs`;
+/// the closure unwraps them and snaps the weights.
+private func wrapForQuantization(_ chain: Sequential, outputs: inout [FakeQuantOutput]) -> () -> Void {
     var undo: [() -> Void] = []
     let original = chain.layers
     var snaps: [FakeQuantWeights] = []
@@ -192,11 +245,11 @@ private func wrapForQuantization(_ chain: Sequential) -> () -> Void {
         var wrapped: any Layer = layer
         switch layer {
         case let r as Residual:
-            undo.append(wrapForQuantization(r.body))
-            if !r.shortcut.layers.isEmpty { undo.append(wrapForQuantization(r.shortcut)) }
+            undo.append(wrapForQuantization(r.body, outputs: &outputs))
+            if !r.shortcut.layers.isEmpty { undo.append(wrapForQuantization(r.shortcut, outputs: &outputs)) }
             wrapped = FakeQuantOutput(r)
         case let s as Sequential:
-            undo.append(wrapForQuantization(s))
+            undo.append(wrapForQuantization(s, outputs: &outputs))
         case is ReLU, is ReLU6:
             wrapped = FakeQuantOutput(layer)
         case is BatchNorm2D:
@@ -207,6 +260,7 @@ private func wrapForQuantization(_ chain: Sequential) -> () -> Void {
                 wrapped = followedByNormOrActivation ? w : FakeQuantOutput(w)
             }
         }
+        if let o = wrapped as? FakeQuantOutput { outputs.append(o) }
         chain.layers[i] = wrapped
     }
     return {

@@ -51,9 +51,10 @@ public enum TrainError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// Trains `network` on `data` (labels 0 ..< classes).
+/// Trains `network` on `data` (labels 0 ..< classes); `beforeEpoch(e)` runs before epoch e (0-based).
 public func train(_ network: Sequential, on data: Dataset, options: TrainOptions,
-                  progress: (TrainProgress) -> Void = { _ in }) throws -> TrainResult {
+                  progress: (TrainProgress) -> Void = { _ in },
+                  beforeEpoch: (Int) throws -> Void = { _ in }) throws -> TrainResult {
     guard data.count > 0 else { throw TrainError.emptyData("training") }
     let stepsPerEpoch = (data.count + options.batchSize - 1) / options.batchSize
     let total = stepsPerEpoch * options.epochs
@@ -68,6 +69,7 @@ public func train(_ network: Sequential, on data: Dataset, options: TrainOptions
     var seen = 0
     var runningLoss: Float = 0, runningAccuracy: Float = 0
     for epoch in 0..<options.epochs {
+        try beforeEpoch(epoch)
         let batches = data.batches(size: options.batchSize, normalization: options.normalization,
                                    shuffleSeed: options.seed &+ UInt64(epoch) &* 7919,
                                    augmentation: options.augmentShift > 0 ? .shift(options.augmentShift) : .none)
