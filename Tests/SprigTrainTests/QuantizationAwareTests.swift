@@ -9,6 +9,20 @@ import SprigTrain
 import XCTest
 
 final class QuantizationAwareTests: XCTestCase {
+    /// A width-0.25 mobilenet on `input` (8×8×3) with weights from `seed`, and `images` random
+    /// images (from seed + 1) labelled 0…4 in turn, as raw bytes and as a data set.
+    private func tinyMobileNet(_ input: InputSpec, seed: UInt64, images count: Int) throws
+        -> (Architecture, Sequential, [[UInt8]], Dataset) {
+        let architecture = try Architecture(family: "mobilenet", classes: 5, width: 0.25, sourceClasses: [0, 1, 2, 3, 4], input: input)
+        let network = try buildNetwork(architecture, seed: seed)
+        var rng = SprigRNG(seed: seed + 1)
+        let size = input.height * input.width * input.channels
+        let images = (0..<count).map { _ in (0..<size).map { _ in UInt8(rng.int(below: 256)) } }
+        let data = try Dataset(images: images.flatMap { $0 }, labels: (0..<count).map { UInt8($0 % 5) },
+                               rows: input.height, cols: input.width, channels: input.channels)
+        return (architecture, network, images, data)
+    }
+
     func testWeightsRoundPerOutputChannelAsComputedByHand() {
         // Dense [Out 2][In 3]: channel 0 has max |w| = 1, so s = 1/127; channel 1 is all zero.
         let (levels, scales) = quantizeWeightsPerChannel([0.5, -1.0, 0.26, 0, 0, 0], shape: [2, 3], axis: 0)
@@ -47,15 +61,10 @@ final class QuantizationAwareTests: XCTestCase {
     /// the same images (its int8 tensors, matched by name), and training no longer moves them.
     func testCalibrationFreezesTheRangesTheCompilerWillMeasure() throws {
         let input = InputSpec(height: 8, width: 8, channels: 3, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25])
-        let architecture = try Architecture(family: "mobilenet", classes: 5, width: 0.25, sourceClasses: [0, 1, 2, 3, 4], input: input)
-        let network = try buildNetwork(architecture, seed: 9)
-        var rng = SprigRNG(seed: 10)
-        let images = (0..<12).map { _ in (0..<192).map { _ in UInt8(rng.int(below: 256)) } }
-        let data = try Dataset(images: images.flatMap { $0 }, labels: (0..<12).map { UInt8($0 % 5) }, rows: 8, cols: 8, channels: 3)
+        let (architecture, network, images, data) = try tinyMobileNet(input, seed: 9, images: 12)
         let batches = data.batches(size: 5, normalization: architecture.normalization).map { Tensor(shape: $0.shape, storage: $0.images) }
         try withQuantizationAwareness(network) { qat in
             qat.calibrate(on: batches)
-            // The network's own f32 blob, lowered inside the wrapper's walk order from the unwrapped layers.
             let frozen = qat.outputs.map(\.range)
             XCTAssertTrue(qat.outputs.allSatisfy(\.frozen))
             var options = TrainOptions()
@@ -133,11 +142,7 @@ final class QuantizationAwareTests: XCTestCase {
     /// f32 blob's to float rounding. Without the snap they differ by up to half a step.
     func testAQuantizationAwareNetworkCompilesToInt8WeightsEqualToItsF32Weights() throws {
         let input = InputSpec(height: 8, width: 8, channels: 3, mean: [0.5, 0.4, 0.3], std: [0.3, 0.3, 0.3])
-        let architecture = try Architecture(family: "mobilenet", classes: 5, width: 0.25, sourceClasses: [0, 1, 2, 3, 4], input: input)
-        let network = try buildNetwork(architecture, seed: 5)
-        var rng = SprigRNG(seed: 6)
-        let images = (0..<16).map { _ in (0..<192).map { _ in UInt8(rng.int(below: 256)) } }
-        let data = try Dataset(images: images.flatMap { $0 }, labels: (0..<16).map { UInt8($0 % 5) }, rows: 8, cols: 8, channels: 3)
+        let (architecture, network, images, data) = try tinyMobileNet(input, seed: 5, images: 16)
         let before = network.layers.map(ObjectIdentifier.init)
         var options = TrainOptions()
         options.epochs = 2
