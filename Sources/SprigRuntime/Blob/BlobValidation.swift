@@ -227,9 +227,14 @@ extension Model {
         }
         var unusedParams = 0
         switch opcode {
-        case .dense, .conv2d, .depthwiseConv2d:
-            scanned = try validateWeighted(o, op, opcode, xi)
-            unusedParams = opcode == .dense ? 0 : 6
+        case .dense:
+            scanned = try validateDense(o, op, xi)
+        case .conv2d:
+            scanned = try validateConv2D(o, op, xi)
+            unusedParams = 6
+        case .depthwiseConv2d:
+            scanned = try validateDepthwiseConv2D(o, op, xi)
+            unusedParams = 6
         case .maxPool2d, .avgPool2d:
             try expectCount(o, op, 1)
             try expectArena(o, 0, x)
@@ -345,8 +350,11 @@ extension Model {
         return scanned
     }
 
-    /// Dense, Conv2D and DepthwiseConv2D: weights, bias, requantization, shapes.
-    private func validateWeighted(_ o: Int, _ op: OpInfo, _ opcode: Opcode, _ xi: TensorInfo) throws(SprigError) -> Int {
+    /// Dense, Conv2D and DepthwiseConv2D, the checks before their shapes: the
+    /// input count, an arena input, constant weights and the dtypes. Returns the
+    /// weights' and the output's records.
+    func validateWeightedInputs(_ o: Int, _ op: OpInfo, _ xi: TensorInfo) throws(SprigError)
+        -> (weights: TensorInfo, output: TensorInfo) {
         let precision = xi.dtype
         try expectCount(o, op, precision == .f32 ? 3 : 5)
         try expectArena(o, 0, op.inputs.0)
@@ -357,38 +365,17 @@ extension Model {
         try expectDType(o, 1, wi, precision)
         let out = tensor(op.output)
         try expectDType(o, -1, out, precision)
-        let outChannels: Int
-        let quantAxis: Int
-        switch opcode {
-        case .dense:
-            guard wi.rank == 2 else { throw .shapeMismatch(op: o, slot: 1, expected: 2, found: wi.rank) }
-            outChannels = wi.dims.0
-            quantAxis = 0
-            guard xi.elementCount == wi.dims.1 else {
-                throw .shapeMismatch(op: o, slot: 0, expected: wi.dims.1, found: xi.elementCount)
-            }
-            guard out.elementCount == outChannels else {
-                throw .shapeMismatch(op: o, slot: -1, expected: outChannels, found: out.elementCount)
-            }
-        case .conv2d:
-            guard wi.rank == 4 else { throw .shapeMismatch(op: o, slot: 1, expected: 4, found: wi.rank) }
-            guard xi.rank == 3 else { throw .shapeMismatch(op: o, slot: 0, expected: 3, found: xi.rank) }
-            guard out.rank == 3 else { throw .shapeMismatch(op: o, slot: -1, expected: 3, found: out.rank) }
-            guard wi.dims.2 == xi.dims.2 else { throw .shapeMismatch(op: o, slot: 1, expected: xi.dims.2, found: wi.dims.2) }
-            outChannels = wi.dims.3
-            quantAxis = 3
-            try validateWindow(o, op, input: xi, kernelH: wi.dims.0, kernelW: wi.dims.1, firstParam: 0,
-                               outChannels: outChannels)
-        default:  // depthwise
-            guard wi.rank == 3 else { throw .shapeMismatch(op: o, slot: 1, expected: 3, found: wi.rank) }
-            guard xi.rank == 3 else { throw .shapeMismatch(op: o, slot: 0, expected: 3, found: xi.rank) }
-            guard out.rank == 3 else { throw .shapeMismatch(op: o, slot: -1, expected: 3, found: out.rank) }
-            guard wi.dims.2 == xi.dims.2 else { throw .shapeMismatch(op: o, slot: 1, expected: xi.dims.2, found: wi.dims.2) }
-            outChannels = wi.dims.2
-            quantAxis = 2
-            try validateWindow(o, op, input: xi, kernelH: wi.dims.0, kernelW: wi.dims.1, firstParam: 0,
-                               outChannels: outChannels)
-        }
+        return (wi, out)
+    }
+
+    /// Dense, Conv2D and DepthwiseConv2D, the checks after their shapes: the
+    /// bias, and in int8 the quantization of input, output and weights (per
+    /// tensor, or per output channel along `quantAxis`) and the requantization
+    /// tables. Returns the bytes of the tables it scanned.
+    func validateWeightedTail(_ o: Int, _ op: OpInfo, _ xi: TensorInfo, weights wi: TensorInfo, outChannels: Int,
+                              quantAxis: Int) throws(SprigError) -> Int {
+        let precision = xi.dtype
+        let w = op.inputs.1
         let b = op.inputs.2
         if b >= 0 {
             try expectConstant(o, 2, b)
@@ -432,7 +419,7 @@ extension Model {
     }
 
     /// Kernel, stride and padding rules, and the output shape they imply.
-    private func validateWindow(_ o: Int, _ op: OpInfo, input xi: TensorInfo, kernelH: Int, kernelW: Int,
+    func validateWindow(_ o: Int, _ op: OpInfo, input xi: TensorInfo, kernelH: Int, kernelW: Int,
                                 firstParam p: Int, outChannels: Int) throws(SprigError) {
         let strideH = Int(op.param(p)), strideW = Int(op.param(p + 1))
         let padTop = Int(op.param(p + 2)), padLeft = Int(op.param(p + 3))
@@ -462,31 +449,31 @@ extension Model {
         }
     }
 
-    private func expectCount(_ o: Int, _ op: OpInfo, _ n: Int) throws(SprigError) {
+    func expectCount(_ o: Int, _ op: OpInfo, _ n: Int) throws(SprigError) {
         guard op.inputCount == n else {
             throw .fieldMismatch(field: .opInputCount, index: o, expected: n, found: op.inputCount)
         }
     }
 
-    private func expectArena(_ o: Int, _ slot: Int, _ t: Int) throws(SprigError) {
+    func expectArena(_ o: Int, _ slot: Int, _ t: Int) throws(SprigError) {
         guard tensor(t).storage == .arena else { throw .storageMismatch(op: o, slot: slot, tensor: t) }
     }
 
-    private func expectConstant(_ o: Int, _ slot: Int, _ t: Int) throws(SprigError) {
+    func expectConstant(_ o: Int, _ slot: Int, _ t: Int) throws(SprigError) {
         guard tensor(t).storage == .constant else { throw .storageMismatch(op: o, slot: slot, tensor: t) }
     }
 
-    private func expectDType(_ o: Int, _ slot: Int, _ info: TensorInfo, _ dtype: DType) throws(SprigError) {
+    func expectDType(_ o: Int, _ slot: Int, _ info: TensorInfo, _ dtype: DType) throws(SprigError) {
         guard info.dtype == dtype else {
             throw .dtypeMismatch(op: o, slot: slot, expected: dtype, found: Int(info.dtype.rawValue))
         }
     }
 
-    private func expectPerTensor(_ o: Int, _ slot: Int, _ t: Int) throws(SprigError) {
+    func expectPerTensor(_ o: Int, _ slot: Int, _ t: Int) throws(SprigError) {
         guard tensor(t).quantCount == 1 else { throw .badQuantization(op: o, slot: slot, tensor: t) }
     }
 
-    private func expectSameQuant(_ o: Int, _ input: Int, _ output: Int) throws(SprigError) {
+    func expectSameQuant(_ o: Int, _ input: Int, _ output: Int) throws(SprigError) {
         try expectPerTensor(o, 0, input)
         try expectPerTensor(o, -1, output)
         let a = quant(tensor(input), 0), b = quant(tensor(output), 0)
@@ -495,7 +482,7 @@ extension Model {
         }
     }
 
-    private func expectMultiplier(_ o: Int, _ multiplier: Int32, _ shift: Int32) throws(SprigError) {
+    func expectMultiplier(_ o: Int, _ multiplier: Int32, _ shift: Int32) throws(SprigError) {
         guard multiplier == 0 || multiplier >= (1 << 30) else {
             throw .invalidField(field: .opParam, index: o, value: Int(multiplier))
         }

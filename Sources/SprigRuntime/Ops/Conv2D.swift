@@ -927,3 +927,24 @@ public func conv2dBackwardF32(input: UnsafePointer<Float>, weights: UnsafePointe
         }
     }
 }
+
+// MARK: - Validation (at load)
+
+extension Model {
+    /// Conv2D op `o` with input `xi` `[H][W][Cin]`: weights `[KH][KW][Cin][Cout]`,
+    /// params 0 … 5 the window (``Window2D``: strides, then pads top, left,
+    /// bottom, right) that gives the output `[OH][OW][Cout]`, then the bias and
+    /// the int8 quantization (per output channel along axis 3).
+    /// Returns the bytes of the requantization tables it scanned.
+    func validateConv2D(_ o: Int, _ op: OpInfo, _ xi: TensorInfo) throws(SprigError) -> Int {
+        let (wi, out) = try validateWeightedInputs(o, op, xi)
+        guard wi.rank == 4 else { throw .shapeMismatch(op: o, slot: 1, expected: 4, found: wi.rank) }
+        guard xi.rank == 3 else { throw .shapeMismatch(op: o, slot: 0, expected: 3, found: xi.rank) }
+        guard out.rank == 3 else { throw .shapeMismatch(op: o, slot: -1, expected: 3, found: out.rank) }
+        guard wi.dims.2 == xi.dims.2 else { throw .shapeMismatch(op: o, slot: 1, expected: xi.dims.2, found: wi.dims.2) }
+        let outChannels = wi.dims.3
+        try validateWindow(o, op, input: xi, kernelH: wi.dims.0, kernelW: wi.dims.1, firstParam: 0,
+                           outChannels: outChannels)
+        return try validateWeightedTail(o, op, xi, weights: wi, outChannels: outChannels, quantAxis: 3)
+    }
+}
