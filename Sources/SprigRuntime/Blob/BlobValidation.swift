@@ -189,7 +189,7 @@ extension Model {
         let r = opsOffset + o * BlobLayout.opRecordBytes
         let rawOpcode = readU8(bytes, r + OpField.opcode)
         guard let opcode = Opcode(rawValue: rawOpcode) else { throw .unknownOpcode(op: o, value: Int(rawOpcode)) }
-        guard let activation = Activation(rawValue: readU8(bytes, r + OpField.activation)) else {
+        guard Activation(rawValue: readU8(bytes, r + OpField.activation)) != nil else {
             throw .invalidField(field: .opActivation, index: o, value: Int(readU8(bytes, r + OpField.activation)))
         }
         guard readU8(bytes, r + OpField.reserved) == 0 else { throw .invalidField(field: .reserved, index: o, value: Int(readU8(bytes, r + OpField.reserved))) }
@@ -219,133 +219,21 @@ extension Model {
         guard precision == .f32 || precision == .i8 else {
             throw .dtypeMismatch(op: o, slot: 0, expected: .f32, found: Int(precision.rawValue))
         }
-        // Only ops that compute a new value may fuse an activation.
+        // Each op's own checks, in Ops/<Op>.swift: an op that does not compute a new value first
+        // refuses a fused activation; each ends by requiring the params it does not use to be 0.
         switch opcode {
-        case .dense, .conv2d, .depthwiseConv2d, .add: break
-        default:
-            guard activation == .none else { throw .invalidField(field: .opActivation, index: o, value: Int(activation.rawValue)) }
-        }
-        var unusedParams = 0
-        switch opcode {
-        case .dense:
-            scanned = try validateDense(o, op, xi)
-        case .conv2d:
-            scanned = try validateConv2D(o, op, xi)
-            unusedParams = 6
-        case .depthwiseConv2d:
-            scanned = try validateDepthwiseConv2D(o, op, xi)
-            unusedParams = 6
-        case .maxPool2d, .avgPool2d:
-            try expectCount(o, op, 1)
-            try expectArena(o, 0, x)
-            let out = tensor(op.output)
-            guard xi.rank == 3 else { throw .shapeMismatch(op: o, slot: 0, expected: 3, found: xi.rank) }
-            guard out.rank == 3 else { throw .shapeMismatch(op: o, slot: -1, expected: 3, found: out.rank) }
-            try validateWindow(o, op, input: xi, kernelH: Int(op.params.0), kernelW: Int(op.params.1), firstParam: 2,
-                               outChannels: xi.dims.2)
-            try expectDType(o, -1, out, precision)
-            if precision == .i8 { try expectSameQuant(o, x, op.output) }
-            unusedParams = 8
-        case .globalAveragePool:
-            try expectCount(o, op, 1)
-            try expectArena(o, 0, x)
-            guard xi.rank == 3 else { throw .shapeMismatch(op: o, slot: 0, expected: 3, found: xi.rank) }
-            let out = tensor(op.output)
-            try expectDType(o, -1, out, precision)
-            guard out.elementCount == xi.dims.2 else {
-                throw .shapeMismatch(op: o, slot: -1, expected: xi.dims.2, found: out.elementCount)
-            }
-            if precision == .i8 { try expectSameQuant(o, x, op.output) }
-        case .add:
-            try expectCount(o, op, 2)
-            try expectArena(o, 0, x)
-            let b = op.inputs.1
-            guard b >= 0 else { throw .invalidField(field: .opInput, index: o, value: 1) }
-            try expectArena(o, 1, b)
-            let bi = tensor(b), out = tensor(op.output)
-            try expectDType(o, 1, bi, precision)
-            try expectDType(o, -1, out, precision)
-            guard bi.elementCount == xi.elementCount else {
-                throw .shapeMismatch(op: o, slot: 1, expected: xi.elementCount, found: bi.elementCount)
-            }
-            guard out.elementCount == xi.elementCount else {
-                throw .shapeMismatch(op: o, slot: -1, expected: xi.elementCount, found: out.elementCount)
-            }
-            if precision == .i8 {
-                try expectPerTensor(o, 0, x)
-                try expectPerTensor(o, 1, b)
-                try expectPerTensor(o, -1, op.output)
-                guard op.params.0 >= 0 && op.params.0 <= 20 else {
-                    throw .invalidField(field: .opParam, index: o, value: Int(op.params.0))
-                }
-                try expectMultiplier(o, op.params.1, op.params.2)
-                try expectMultiplier(o, op.params.3, op.params.4)
-                try expectMultiplier(o, op.params.5, op.params.6)
-                unusedParams = 7
-            }
-        case .reshape:
-            try expectCount(o, op, 1)
-            try expectArena(o, 0, x)
-            let out = tensor(op.output)
-            try expectDType(o, -1, out, precision)
-            guard out.elementCount == xi.elementCount else {
-                throw .shapeMismatch(op: o, slot: -1, expected: xi.elementCount, found: out.elementCount)
-            }
-            if precision == .i8 { try expectSameQuant(o, x, op.output) }
-        case .softmax:
-            try expectArena(o, 0, x)
-            let out = tensor(op.output)
-            try expectDType(o, -1, out, precision)
-            guard out.elementCount == xi.elementCount else {
-                throw .shapeMismatch(op: o, slot: -1, expected: xi.elementCount, found: out.elementCount)
-            }
-            if precision == .f32 {
-                try expectCount(o, op, 1)
-            } else {
-                try expectCount(o, op, 2)
-                try expectPerTensor(o, 0, x)
-                try expectPerTensor(o, -1, op.output)
-                let q = quant(out, 0)
-                guard q.scale == 1.0 / 256.0, q.zeroPoint == -128 else { throw .badQuantization(op: o, slot: -1, tensor: op.output) }
-                let table = op.inputs.1
-                guard table >= 0 else { throw .invalidField(field: .opInput, index: o, value: 1) }
-                let ti = tensor(table)
-                try expectConstant(o, 1, table)
-                try expectDType(o, 1, ti, .i32)
-                guard ti.elementCount == 256 else { throw .shapeMismatch(op: o, slot: 1, expected: 256, found: ti.elementCount) }
-                let values = constantBytes(ti)
-                scanned = values.count
-                for i in 0..<256 {
-                    let v = Int32(bitPattern: readU32(values, 4 * i))
-                    guard v >= (i == 0 ? 1 : 0) && v <= (1 << 24) else {
-                        throw .invalidField(field: .opInput, index: o, value: Int(v))
-                    }
-                }
-            }
-        case .l2Normalize:
-            // Float32 only: y = x / max(‖x‖₂, 1e-12), same element count.
-            try expectCount(o, op, 1)
-            try expectArena(o, 0, x)
-            try expectDType(o, 0, xi, .f32)
-            let out = tensor(op.output)
-            try expectDType(o, -1, out, .f32)
-            guard out.elementCount == xi.elementCount else {
-                throw .shapeMismatch(op: o, slot: -1, expected: xi.elementCount, found: out.elementCount)
-            }
-        case .quantize, .dequantize:
-            try expectCount(o, op, 1)
-            try expectArena(o, 0, x)
-            let out = tensor(op.output)
-            let (from, to): (DType, DType) = opcode == .quantize ? (.f32, .i8) : (.i8, .f32)
-            try expectDType(o, 0, xi, from)
-            try expectDType(o, -1, out, to)
-            try expectPerTensor(o, opcode == .quantize ? -1 : 0, opcode == .quantize ? op.output : x)
-            guard out.elementCount == xi.elementCount else {
-                throw .shapeMismatch(op: o, slot: -1, expected: xi.elementCount, found: out.elementCount)
-            }
-        }
-        for i in unusedParams..<BlobLayout.paramCount where op.param(i) != 0 {
-            throw .invalidField(field: .opParam, index: o, value: Int(op.param(i)))
+        case .dense: scanned = try validateDense(o, op, xi)
+        case .conv2d: scanned = try validateConv2D(o, op, xi)
+        case .depthwiseConv2d: scanned = try validateDepthwiseConv2D(o, op, xi)
+        case .maxPool2d: try validateMaxPool2D(o, op, xi)
+        case .avgPool2d: try validateAvgPool2D(o, op, xi)
+        case .globalAveragePool: try validateGlobalAveragePool(o, op, xi)
+        case .add: try validateAdd(o, op, xi)
+        case .reshape: try validateReshape(o, op, xi)
+        case .softmax: scanned = try validateSoftmax(o, op, xi)
+        case .quantize: try validateQuantize(o, op, xi)
+        case .dequantize: try validateDequantize(o, op, xi)
+        case .l2Normalize: try validateL2Normalize(o, op, xi)
         }
         return scanned
     }
@@ -446,6 +334,20 @@ extension Model {
         guard out.dims.1 == ow else { throw .shapeMismatch(op: o, slot: -1, expected: ow, found: out.dims.1) }
         guard out.dims.2 == outChannels else {
             throw .shapeMismatch(op: o, slot: -1, expected: outChannels, found: out.dims.2)
+        }
+    }
+
+    /// Params `used ..< 8` of op `o` must be 0 (an op reads params `0 ..< used`).
+    func expectZeroParams(_ o: Int, _ op: OpInfo, from used: Int) throws(SprigError) {
+        for i in used..<BlobLayout.paramCount where op.param(i) != 0 {
+            throw .invalidField(field: .opParam, index: o, value: Int(op.param(i)))
+        }
+    }
+
+    /// Only ops that compute a new value (Dense, Conv2D, DepthwiseConv2D, Add) may fuse an activation.
+    func expectNoActivation(_ o: Int, _ op: OpInfo) throws(SprigError) {
+        guard op.activation == .none else {
+            throw .invalidField(field: .opActivation, index: o, value: Int(op.activation.rawValue))
         }
     }
 

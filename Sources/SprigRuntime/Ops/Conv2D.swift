@@ -945,6 +945,8 @@ extension Model {
         let outChannels = wi.dims.3
         try validateWindow(o, op, input: xi, kernelH: wi.dims.0, kernelW: wi.dims.1, firstParam: 0,
                            outChannels: outChannels)
-        return try validateWeightedTail(o, op, xi, weights: wi, outChannels: outChannels, quantAxis: 3)
+        let scanned = try validateWeightedTail(o, op, xi, weights: wi, outChannels: outChannels, quantAxis: 3)
+        try expectZeroParams(o, op, from: 6)
+        return scanned
     }
 }

@@ -248,6 +248,8 @@ extension Model {
         guard out.elementCount == outChannels else {
             throw .shapeMismatch(op: o, slot: -1, expected: outChannels, found: out.elementCount)
         }
-        return try validateWeightedTail(o, op, xi, weights: wi, outChannels: outChannels, quantAxis: 0)
+        let scanned = try validateWeightedTail(o, op, xi, weights: wi, outChannels: outChannels, quantAxis: 0)
+        try expectZeroParams(o, op, from: 0)
+        return scanned
     }
 }

@@ -276,6 +276,8 @@ extension Model {
         let outChannels = wi.dims.2
         try validateWindow(o, op, input: xi, kernelH: wi.dims.0, kernelW: wi.dims.1, firstParam: 0,
                            outChannels: outChannels)
-        return try validateWeightedTail(o, op, xi, weights: wi, outChannels: outChannels, quantAxis: 2)
+        let scanned = try validateWeightedTail(o, op, xi, weights: wi, outChannels: outChannels, quantAxis: 2)
+        try expectZeroParams(o, op, from: 6)
+        return scanned
     }
 }
