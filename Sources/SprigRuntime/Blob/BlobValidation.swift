@@ -306,37 +306,6 @@ extension Model {
         return multipliers.count + shifts.count
     }
 
-    /// Kernel, stride and padding rules, and the output shape they imply.
-    func validateWindow(_ o: Int, _ op: OpInfo, input xi: TensorInfo, kernelH: Int, kernelW: Int,
-                                firstParam p: Int, outChannels: Int) throws(SprigError) {
-        let strideH = Int(op.param(p)), strideW = Int(op.param(p + 1))
-        let padTop = Int(op.param(p + 2)), padLeft = Int(op.param(p + 3))
-        let padBottom = Int(op.param(p + 4)), padRight = Int(op.param(p + 5))
-        guard inRange(kernelH, 1, BlobLayout.maxKernel) else { throw .invalidField(field: .opParam, index: o, value: kernelH) }
-        guard inRange(kernelW, 1, BlobLayout.maxKernel) else { throw .invalidField(field: .opParam, index: o, value: kernelW) }
-        guard inRange(strideH, 1, BlobLayout.maxStride) else { throw .invalidField(field: .opParam, index: o, value: strideH) }
-        guard inRange(strideW, 1, BlobLayout.maxStride) else { throw .invalidField(field: .opParam, index: o, value: strideW) }
-        guard inRange(padTop, 0, kernelH - 1) else { throw .invalidField(field: .opParam, index: o, value: padTop) }
-        guard inRange(padBottom, 0, kernelH - 1) else { throw .invalidField(field: .opParam, index: o, value: padBottom) }
-        guard inRange(padLeft, 0, kernelW - 1) else { throw .invalidField(field: .opParam, index: o, value: padLeft) }
-        guard inRange(padRight, 0, kernelW - 1) else { throw .invalidField(field: .opParam, index: o, value: padRight) }
-        // Pads are below 16 here; dims fit in UInt32 (and in Int on every target).
-        let (spanH, overflowH) = xi.dims.0.addingReportingOverflow(padTop + padBottom)
-        let (spanW, overflowW) = xi.dims.1.addingReportingOverflow(padLeft + padRight)
-        guard !overflowH, !overflowW else { throw .shapeOverflow(tensor: op.inputs.0) }
-        guard spanH >= kernelH, spanW >= kernelW else {
-            throw .shapeMismatch(op: o, slot: 0, expected: kernelH, found: xi.dims.0)
-        }
-        let out = tensor(op.output)
-        let oh = (spanH - kernelH) / strideH + 1, ow = (spanW - kernelW) / strideW + 1
-        guard out.rank == 3 else { throw .shapeMismatch(op: o, slot: -1, expected: 3, found: out.rank) }
-        guard out.dims.0 == oh else { throw .shapeMismatch(op: o, slot: -1, expected: oh, found: out.dims.0) }
-        guard out.dims.1 == ow else { throw .shapeMismatch(op: o, slot: -1, expected: ow, found: out.dims.1) }
-        guard out.dims.2 == outChannels else {
-            throw .shapeMismatch(op: o, slot: -1, expected: outChannels, found: out.dims.2)
-        }
-    }
-
     /// Params `used ..< 8` of op `o` must be 0 (an op reads params `0 ..< used`).
     func expectZeroParams(_ o: Int, _ op: OpInfo, from used: Int) throws(SprigError) {
         for i in used..<BlobLayout.paramCount where op.param(i) != 0 {
@@ -467,4 +436,4 @@ extension Model {
 }
 
 @inline(__always)
-private func inRange(_ v: Int, _ lo: Int, _ hi: Int) -> Bool { v >= lo && v <= hi }
+func inRange(_ v: Int, _ lo: Int, _ hi: Int) -> Bool { v >= lo && v <= hi }

@@ -65,6 +65,21 @@ public func addQ8(a: UnsafePointer<Int8>, b: UnsafePointer<Int8>, output: Unsafe
     }
 }
 
+// MARK: - Params
+
+extension AddQ8Params {
+    /// The params of an int8 Add op: its params 0 … 6 (left shift, then the
+    /// multiplier and shift of a, of b and of the output), the zero points of
+    /// `a`, `b` and `output`, and the clamp of its fused activation.
+    init(_ op: OpInfo, a: QuantParams, b: QuantParams, output: QuantParams) {
+        let (lo, hi) = clampQ8(op.activation, output)
+        self.init(aZeroPoint: a.zeroPoint, bZeroPoint: b.zeroPoint, outputZeroPoint: output.zeroPoint,
+                  leftShift: op.params.0, aMultiplier: op.params.1, aShift: op.params.2,
+                  bMultiplier: op.params.3, bShift: op.params.4, outputMultiplier: op.params.5,
+                  outputShift: op.params.6, clampMin: lo, clampMax: hi)
+    }
+}
+
 // MARK: - Validation (at load)
 
 extension Model {

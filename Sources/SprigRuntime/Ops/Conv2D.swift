@@ -928,6 +928,17 @@ public func conv2dBackwardF32(input: UnsafePointer<Float>, weights: UnsafePointe
     }
 }
 
+// MARK: - Params
+
+/// The window of a Conv2D or DepthwiseConv2D op with input `x`, output `y`, weights `w`.
+func convolutionWindow(_ op: OpInfo, _ x: TensorInfo, _ y: TensorInfo, _ w: TensorInfo) -> Window2D {
+    Window2D(inputHeight: x.dims.0, inputWidth: x.dims.1, inputChannels: x.dims.2,
+             outputHeight: y.dims.0, outputWidth: y.dims.1, outputChannels: y.dims.2,
+             kernelHeight: w.dims.0, kernelWidth: w.dims.1,
+             strideHeight: Int(op.params.0), strideWidth: Int(op.params.1),
+             padTop: Int(op.params.2), padLeft: Int(op.params.3))
+}
+
 // MARK: - Validation (at load)
 
 extension Model {

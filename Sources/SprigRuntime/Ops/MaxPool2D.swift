@@ -196,6 +196,17 @@ public func maxPool2dBackwardF32(input: UnsafePointer<Float>, output: UnsafePoin
     }
 }
 
+// MARK: - Params
+
+/// The window of a MaxPool2D or AvgPool2D op with input `x` and output `y`.
+func poolWindow(_ op: OpInfo, _ x: TensorInfo, _ y: TensorInfo) -> Window2D {
+    Window2D(inputHeight: x.dims.0, inputWidth: x.dims.1, inputChannels: x.dims.2,
+             outputHeight: y.dims.0, outputWidth: y.dims.1, outputChannels: y.dims.2,
+             kernelHeight: Int(op.params.0), kernelWidth: Int(op.params.1),
+             strideHeight: Int(op.params.2), strideWidth: Int(op.params.3),
+             padTop: Int(op.params.4), padLeft: Int(op.params.5))
+}
+
 // MARK: - Validation (at load)
 
 extension Model {
