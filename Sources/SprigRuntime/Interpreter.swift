@@ -213,12 +213,7 @@ public struct Interpreter {
                 addF32(a: floats(x), b: floats(b), output: outFloats(y), count: y.elementCount,
                        clamp: clampF32(op.activation))
             } else {
-                let (lo, hi) = clampQ8(op.activation, model.quant(y, 0))
-                let params = AddQ8Params(
-                    aZeroPoint: model.quant(x, 0).zeroPoint, bZeroPoint: model.quant(b, 0).zeroPoint,
-                    outputZeroPoint: model.quant(y, 0).zeroPoint, leftShift: op.params.0,
-                    aMultiplier: op.params.1, aShift: op.params.2, bMultiplier: op.params.3, bShift: op.params.4,
-                    outputMultiplier: op.params.5, outputShift: op.params.6, clampMin: lo, clampMax: hi)
+                let params = AddQ8Params(op, a: model.quant(x, 0), b: model.quant(b, 0), output: model.quant(y, 0))
                 addQ8(a: int8s(x), b: int8s(b), output: mutableInt8s(y), count: y.elementCount, params: params)
             }
         case .reshape:
@@ -294,24 +289,6 @@ public struct Interpreter {
         return RequantQ8(multipliers: int32s(model.tensor(op.inputs.3)), shifts: int32s(model.tensor(op.inputs.4)),
                          outputZeroPoint: q.zeroPoint, clampMin: lo, clampMax: hi)
     }
-}
-
-/// The window of a Conv2D or DepthwiseConv2D op with input `x`, output `y`, weights `w`.
-func convolutionWindow(_ op: OpInfo, _ x: TensorInfo, _ y: TensorInfo, _ w: TensorInfo) -> Window2D {
-    Window2D(inputHeight: x.dims.0, inputWidth: x.dims.1, inputChannels: x.dims.2,
-             outputHeight: y.dims.0, outputWidth: y.dims.1, outputChannels: y.dims.2,
-             kernelHeight: w.dims.0, kernelWidth: w.dims.1,
-             strideHeight: Int(op.params.0), strideWidth: Int(op.params.1),
-             padTop: Int(op.params.2), padLeft: Int(op.params.3))
-}
-
-/// The window of a MaxPool2D or AvgPool2D op with input `x` and output `y`.
-func poolWindow(_ op: OpInfo, _ x: TensorInfo, _ y: TensorInfo) -> Window2D {
-    Window2D(inputHeight: x.dims.0, inputWidth: x.dims.1, inputChannels: x.dims.2,
-             outputHeight: y.dims.0, outputWidth: y.dims.1, outputChannels: y.dims.2,
-             kernelHeight: Int(op.params.0), kernelWidth: Int(op.params.1),
-             strideHeight: Int(op.params.2), strideWidth: Int(op.params.3),
-             padTop: Int(op.params.4), padLeft: Int(op.params.5))
 }
 
 /// The Float32 clamp of a fused activation.

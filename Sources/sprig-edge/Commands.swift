@@ -2,6 +2,19 @@
 import SprigRuntime
 #endif
 
+// An inference-only build (`tools/cross-build TARGET --inference-only` passes
+// `-D SPRIG_INFERENCE_ONLY`) leaves Finetune.swift out: nothing then refers to the
+// runtime's fine-tuning code, and the link's --gc-sections drops it.
+#if SPRIG_INFERENCE_ONLY
+let finetuneUsage = ""
+#else
+let finetuneUsage = """
+      sprig-edge finetune MODEL.sprig SHOTS.idx LABELS.idx --out TUNED.sprig [--method M] [--layers L]
+                          [--epochs N] [--seed S] [--augment A] [--names A,B,C] [--json] [--max-macs N]
+
+    """
+#endif
+
 let usage = """
     sprig-edge: run and inspect .sprig models on a device.
 
@@ -9,8 +22,8 @@ let usage = """
       sprig-edge info MODEL.sprig [--json]
       sprig-edge run MODEL.sprig IMAGES.idx [LABELS.idx] [--json | --logits] [--max-macs N]
       sprig-edge bench MODEL.sprig [--runs N] [--per-op] [--json] [--max-macs N]
-      sprig-edge finetune MODEL.sprig SHOTS.idx LABELS.idx --out TUNED.sprig [--method M] [--layers L]
-                          [--epochs N] [--seed S] [--augment A] [--names A,B,C] [--json] [--max-macs N]
+
+    """ + finetuneUsage + """
       sprig-edge COMMAND --help
       sprig-edge --version    the release, the commit it was built from, the blob format it reads
 
@@ -23,7 +36,15 @@ let usage = """
 
     """
 
-let helps: [String: String] = [
+let helps: [String: String] = {
+    var helps = commandHelps
+    #if !SPRIG_INFERENCE_ONLY
+    helps["finetune"] = finetuneHelp
+    #endif
+    return helps
+}()
+
+let commandHelps: [String: String] = [
     "info": """
         sprig-edge info MODEL.sprig [--json]
           Validates the blob and prints its ops, shapes, parameter count, blob bytes,
@@ -51,7 +72,6 @@ let helps: [String: String] = [
           --max-macs N refuses a model that needs more per invoke (default 1000000000).
 
         """,
-    "finetune": finetuneHelp,
 ]
 
 /// Parsed command-line words: positionals, flags, and flag values.
@@ -167,6 +187,10 @@ func edgeMain(_ args: [String]) -> Int32 {
         return 0
     }
     guard let help = helps[command] else {
+        if command == "finetune" {
+            writeErr("sprig-edge: finetune is not in this build (an inference-only build: info, run, bench)\n\n" + usage)
+            return 2
+        }
         writeErr("sprig-edge: unknown command '\(command)'\n\n" + usage)
         return 2
     }
@@ -185,8 +209,13 @@ func edgeMain(_ args: [String]) -> Int32 {
         switch command {
         case "info": return try info(parsed, help)
         case "run": return try run(parsed, help)
-        case "finetune": return try finetune(parsed, help)
-        default: return try bench(parsed, help)
+        case "bench": return try bench(parsed, help)
+        default:
+            #if SPRIG_INFERENCE_ONLY
+            return 2  // not reached: `helps` has no other command
+            #else
+            return try finetune(parsed, help)
+            #endif
         }
     } catch {
         writeErr("sprig-edge \(command): \(error.message)\n")

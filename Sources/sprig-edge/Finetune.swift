@@ -5,6 +5,9 @@
 import SprigRuntime
 #endif
 
+// Left out of an inference-only build (Commands.swift, SPRIG_INFERENCE_ONLY).
+#if !SPRIG_INFERENCE_ONLY
+
 let finetuneHelp = """
     sprig-edge finetune MODEL.sprig SHOTS.idx LABELS.idx --out TUNED.sprig
                         [--method imprint|head|bias|last] [--layers L] [--epochs N] [--seed S]
@@ -197,3 +200,5 @@ func failure(_ error: SprigError, model: String, shots: String, labels: String) 
         return EdgeError(message: "\(model): \(problem.message)")
     }
 }
+
+#endif

@@ -30,5 +30,10 @@ enum BuildStamp: BuildStamped {}
 
 /// The `--version` text.
 func versionText() -> String {
-    "sprig-edge \(sprigEdgeVersion)\ncommit: \(BuildStamp.commit)\nblob format: version \(BlobLayout.version) (reads and writes)\n"
+    #if SPRIG_INFERENCE_ONLY
+    return "sprig-edge \(sprigEdgeVersion) (inference only: no finetune)\ncommit: \(BuildStamp.commit)\n"
+        + "blob format: version \(BlobLayout.version) (reads)\n"
+    #else
+    return "sprig-edge \(sprigEdgeVersion)\ncommit: \(BuildStamp.commit)\nblob format: version \(BlobLayout.version) (reads and writes)\n"
+    #endif
 }

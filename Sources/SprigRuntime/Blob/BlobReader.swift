@@ -350,7 +350,9 @@ public struct Model {
             case .dense, .conv2d, .depthwiseConv2d:
                 total += tensor(op.inputs.1).elementCount
                 if op.inputs.2 >= 0 { total += tensor(op.inputs.2).elementCount }
-            default: break
+            case .maxPool2d, .avgPool2d, .globalAveragePool, .add, .reshape, .softmax, .quantize, .dequantize,
+                 .l2Normalize:
+                break  // no weights (a Softmax table is a constant, not a parameter)
             }
         }
         return total

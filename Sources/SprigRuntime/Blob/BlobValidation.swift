@@ -189,7 +189,7 @@ extension Model {
         let r = opsOffset + o * BlobLayout.opRecordBytes
         let rawOpcode = readU8(bytes, r + OpField.opcode)
         guard let opcode = Opcode(rawValue: rawOpcode) else { throw .unknownOpcode(op: o, value: Int(rawOpcode)) }
-        guard let activation = Activation(rawValue: readU8(bytes, r + OpField.activation)) else {
+        guard Activation(rawValue: readU8(bytes, r + OpField.activation)) != nil else {
             throw .invalidField(field: .opActivation, index: o, value: Int(readU8(bytes, r + OpField.activation)))
         }
         guard readU8(bytes, r + OpField.reserved) == 0 else { throw .invalidField(field: .reserved, index: o, value: Int(readU8(bytes, r + OpField.reserved))) }
@@ -219,134 +219,30 @@ extension Model {
         guard precision == .f32 || precision == .i8 else {
             throw .dtypeMismatch(op: o, slot: 0, expected: .f32, found: Int(precision.rawValue))
         }
-        // Only ops that compute a new value may fuse an activation.
+        // Each op's own checks, in Ops/<Op>.swift: an op that does not compute a new value first
+        // refuses a fused activation; each ends by requiring the params it does not use to be 0.
         switch opcode {
-        case .dense, .conv2d, .depthwiseConv2d, .add: break
-        default:
-            guard activation == .none else { throw .invalidField(field: .opActivation, index: o, value: Int(activation.rawValue)) }
-        }
-        var unusedParams = 0
-        switch opcode {
-        case .dense, .conv2d, .depthwiseConv2d:
-            scanned = try validateWeighted(o, op, opcode, xi)
-            unusedParams = opcode == .dense ? 0 : 6
-        case .maxPool2d, .avgPool2d:
-            try expectCount(o, op, 1)
-            try expectArena(o, 0, x)
-            let out = tensor(op.output)
-            guard xi.rank == 3 else { throw .shapeMismatch(op: o, slot: 0, expected: 3, found: xi.rank) }
-            guard out.rank == 3 else { throw .shapeMismatch(op: o, slot: -1, expected: 3, found: out.rank) }
-            try validateWindow(o, op, input: xi, kernelH: Int(op.params.0), kernelW: Int(op.params.1), firstParam: 2,
-                               outChannels: xi.dims.2)
-            try expectDType(o, -1, out, precision)
-            if precision == .i8 { try expectSameQuant(o, x, op.output) }
-            unusedParams = 8
-        case .globalAveragePool:
-            try expectCount(o, op, 1)
-            try expectArena(o, 0, x)
-            guard xi.rank == 3 else { throw .shapeMismatch(op: o, slot: 0, expected: 3, found: xi.rank) }
-            let out = tensor(op.output)
-            try expectDType(o, -1, out, precision)
-            guard out.elementCount == xi.dims.2 else {
-                throw .shapeMismatch(op: o, slot: -1, expected: xi.dims.2, found: out.elementCount)
-            }
-            if precision == .i8 { try expectSameQuant(o, x, op.output) }
-        case .add:
-            try expectCount(o, op, 2)
-            try expectArena(o, 0, x)
-            let b = op.inputs.1
-            guard b >= 0 else { throw .invalidField(field: .opInput, index: o, value: 1) }
-            try expectArena(o, 1, b)
-            let bi = tensor(b), out = tensor(op.output)
-            try expectDType(o, 1, bi, precision)
-            try expectDType(o, -1, out, precision)
-            guard bi.elementCount == xi.elementCount else {
-                throw .shapeMismatch(op: o, slot: 1, expected: xi.elementCount, found: bi.elementCount)
-            }
-            guard out.elementCount == xi.elementCount else {
-                throw .shapeMismatch(op: o, slot: -1, expected: xi.elementCount, found: out.elementCount)
-            }
-            if precision == .i8 {
-                try expectPerTensor(o, 0, x)
-                try expectPerTensor(o, 1, b)
-                try expectPerTensor(o, -1, op.output)
-                guard op.params.0 >= 0 && op.params.0 <= 20 else {
-                    throw .invalidField(field: .opParam, index: o, value: Int(op.params.0))
-                }
-                try expectMultiplier(o, op.params.1, op.params.2)
-                try expectMultiplier(o, op.params.3, op.params.4)
-                try expectMultiplier(o, op.params.5, op.params.6)
-                unusedParams = 7
-            }
-        case .reshape:
-            try expectCount(o, op, 1)
-            try expectArena(o, 0, x)
-            let out = tensor(op.output)
-            try expectDType(o, -1, out, precision)
-            guard out.elementCount == xi.elementCount else {
-                throw .shapeMismatch(op: o, slot: -1, expected: xi.elementCount, found: out.elementCount)
-            }
-            if precision == .i8 { try expectSameQuant(o, x, op.output) }
-        case .softmax:
-            try expectArena(o, 0, x)
-            let out = tensor(op.output)
-            try expectDType(o, -1, out, precision)
-            guard out.elementCount == xi.elementCount else {
-                throw .shapeMismatch(op: o, slot: -1, expected: xi.elementCount, found: out.elementCount)
-            }
-            if precision == .f32 {
-                try expectCount(o, op, 1)
-            } else {
-                try expectCount(o, op, 2)
-                try expectPerTensor(o, 0, x)
-                try expectPerTensor(o, -1, op.output)
-                let q = quant(out, 0)
-                guard q.scale == 1.0 / 256.0, q.zeroPoint == -128 else { throw .badQuantization(op: o, slot: -1, tensor: op.output) }
-                let table = op.inputs.1
-                guard table >= 0 else { throw .invalidField(field: .opInput, index: o, value: 1) }
-                let ti = tensor(table)
-                try expectConstant(o, 1, table)
-                try expectDType(o, 1, ti, .i32)
-                guard ti.elementCount == 256 else { throw .shapeMismatch(op: o, slot: 1, expected: 256, found: ti.elementCount) }
-                let values = constantBytes(ti)
-                scanned = values.count
-                for i in 0..<256 {
-                    let v = Int32(bitPattern: readU32(values, 4 * i))
-                    guard v >= (i == 0 ? 1 : 0) && v <= (1 << 24) else {
-                        throw .invalidField(field: .opInput, index: o, value: Int(v))
-                    }
-                }
-            }
-        case .l2Normalize:
-            // Float32 only: y = x / max(‖x‖₂, 1e-12), same element count.
-            try expectCount(o, op, 1)
-            try expectArena(o, 0, x)
-            try expectDType(o, 0, xi, .f32)
-            let out = tensor(op.output)
-            try expectDType(o, -1, out, .f32)
-            guard out.elementCount == xi.elementCount else {
-                throw .shapeMismatch(op: o, slot: -1, expected: xi.elementCount, found: out.elementCount)
-            }
-        case .quantize, .dequantize:
-            try expectCount(o, op, 1)
-            try expectArena(o, 0, x)
-            let out = tensor(op.output)
-            let (from, to): (DType, DType) = opcode == .quantize ? (.f32, .i8) : (.i8, .f32)
-            try expectDType(o, 0, xi, from)
-            try expectDType(o, -1, out, to)
-            try expectPerTensor(o, opcode == .quantize ? -1 : 0, opcode == .quantize ? op.output : x)
-            guard out.elementCount == xi.elementCount else {
-                throw .shapeMismatch(op: o, slot: -1, expected: xi.elementCount, found: out.elementCount)
-            }
-        }
-        for i in unusedParams..<BlobLayout.paramCount where op.param(i) != 0 {
-            throw .invalidField(field: .opParam, index: o, value: Int(op.param(i)))
+        case .dense: scanned = try validateDense(o, op, xi)
+        case .conv2d: scanned = try validateConv2D(o, op, xi)
+        case .depthwiseConv2d: scanned = try validateDepthwiseConv2D(o, op, xi)
+        case .maxPool2d: try validateMaxPool2D(o, op, xi)
+        case .avgPool2d: try validateAvgPool2D(o, op, xi)
+        case .globalAveragePool: try validateGlobalAveragePool(o, op, xi)
+        case .add: try validateAdd(o, op, xi)
+        case .reshape: try validateReshape(o, op, xi)
+        case .softmax: scanned = try validateSoftmax(o, op, xi)
+        case .quantize: try validateQuantize(o, op, xi)
+        case .dequantize: try validateDequantize(o, op, xi)
+        case .l2Normalize: try validateL2Normalize(o, op, xi)
         }
         return scanned
     }
 
-    /// Dense, Conv2D and DepthwiseConv2D: weights, bias, requantization, shapes.
-    private func validateWeighted(_ o: Int, _ op: OpInfo, _ opcode: Opcode, _ xi: TensorInfo) throws(SprigError) -> Int {
+    /// Dense, Conv2D and DepthwiseConv2D, the checks before their shapes: the
+    /// input count, an arena input, constant weights and the dtypes. Returns the
+    /// weights' and the output's records.
+    func validateWeightedInputs(_ o: Int, _ op: OpInfo, _ xi: TensorInfo) throws(SprigError)
+        -> (weights: TensorInfo, output: TensorInfo) {
         let precision = xi.dtype
         try expectCount(o, op, precision == .f32 ? 3 : 5)
         try expectArena(o, 0, op.inputs.0)
@@ -357,38 +253,17 @@ extension Model {
         try expectDType(o, 1, wi, precision)
         let out = tensor(op.output)
         try expectDType(o, -1, out, precision)
-        let outChannels: Int
-        let quantAxis: Int
-        switch opcode {
-        case .dense:
-            guard wi.rank == 2 else { throw .shapeMismatch(op: o, slot: 1, expected: 2, found: wi.rank) }
-            outChannels = wi.dims.0
-            quantAxis = 0
-            guard xi.elementCount == wi.dims.1 else {
-                throw .shapeMismatch(op: o, slot: 0, expected: wi.dims.1, found: xi.elementCount)
-            }
-            guard out.elementCount == outChannels else {
-                throw .shapeMismatch(op: o, slot: -1, expected: outChannels, found: out.elementCount)
-            }
-        case .conv2d:
-            guard wi.rank == 4 else { throw .shapeMismatch(op: o, slot: 1, expected: 4, found: wi.rank) }
-            guard xi.rank == 3 else { throw .shapeMismatch(op: o, slot: 0, expected: 3, found: xi.rank) }
-            guard out.rank == 3 else { throw .shapeMismatch(op: o, slot: -1, expected: 3, found: out.rank) }
-            guard wi.dims.2 == xi.dims.2 else { throw .shapeMismatch(op: o, slot: 1, expected: xi.dims.2, found: wi.dims.2) }
-            outChannels = wi.dims.3
-            quantAxis = 3
-            try validateWindow(o, op, input: xi, kernelH: wi.dims.0, kernelW: wi.dims.1, firstParam: 0,
-                               outChannels: outChannels)
-        default:  // depthwise
-            guard wi.rank == 3 else { throw .shapeMismatch(op: o, slot: 1, expected: 3, found: wi.rank) }
-            guard xi.rank == 3 else { throw .shapeMismatch(op: o, slot: 0, expected: 3, found: xi.rank) }
-            guard out.rank == 3 else { throw .shapeMismatch(op: o, slot: -1, expected: 3, found: out.rank) }
-            guard wi.dims.2 == xi.dims.2 else { throw .shapeMismatch(op: o, slot: 1, expected: xi.dims.2, found: wi.dims.2) }
-            outChannels = wi.dims.2
-            quantAxis = 2
-            try validateWindow(o, op, input: xi, kernelH: wi.dims.0, kernelW: wi.dims.1, firstParam: 0,
-                               outChannels: outChannels)
-        }
+        return (wi, out)
+    }
+
+    /// Dense, Conv2D and DepthwiseConv2D, the checks after their shapes: the
+    /// bias, and in int8 the quantization of input, output and weights (per
+    /// tensor, or per output channel along `quantAxis`) and the requantization
+    /// tables. Returns the bytes of the tables it scanned.
+    func validateWeightedTail(_ o: Int, _ op: OpInfo, _ xi: TensorInfo, weights wi: TensorInfo, outChannels: Int,
+                              quantAxis: Int) throws(SprigError) -> Int {
+        let precision = xi.dtype
+        let w = op.inputs.1
         let b = op.inputs.2
         if b >= 0 {
             try expectConstant(o, 2, b)
@@ -431,62 +306,45 @@ extension Model {
         return multipliers.count + shifts.count
     }
 
-    /// Kernel, stride and padding rules, and the output shape they imply.
-    private func validateWindow(_ o: Int, _ op: OpInfo, input xi: TensorInfo, kernelH: Int, kernelW: Int,
-                                firstParam p: Int, outChannels: Int) throws(SprigError) {
-        let strideH = Int(op.param(p)), strideW = Int(op.param(p + 1))
-        let padTop = Int(op.param(p + 2)), padLeft = Int(op.param(p + 3))
-        let padBottom = Int(op.param(p + 4)), padRight = Int(op.param(p + 5))
-        guard inRange(kernelH, 1, BlobLayout.maxKernel) else { throw .invalidField(field: .opParam, index: o, value: kernelH) }
-        guard inRange(kernelW, 1, BlobLayout.maxKernel) else { throw .invalidField(field: .opParam, index: o, value: kernelW) }
-        guard inRange(strideH, 1, BlobLayout.maxStride) else { throw .invalidField(field: .opParam, index: o, value: strideH) }
-        guard inRange(strideW, 1, BlobLayout.maxStride) else { throw .invalidField(field: .opParam, index: o, value: strideW) }
-        guard inRange(padTop, 0, kernelH - 1) else { throw .invalidField(field: .opParam, index: o, value: padTop) }
-        guard inRange(padBottom, 0, kernelH - 1) else { throw .invalidField(field: .opParam, index: o, value: padBottom) }
-        guard inRange(padLeft, 0, kernelW - 1) else { throw .invalidField(field: .opParam, index: o, value: padLeft) }
-        guard inRange(padRight, 0, kernelW - 1) else { throw .invalidField(field: .opParam, index: o, value: padRight) }
-        // Pads are below 16 here; dims fit in UInt32 (and in Int on every target).
-        let (spanH, overflowH) = xi.dims.0.addingReportingOverflow(padTop + padBottom)
-        let (spanW, overflowW) = xi.dims.1.addingReportingOverflow(padLeft + padRight)
-        guard !overflowH, !overflowW else { throw .shapeOverflow(tensor: op.inputs.0) }
-        guard spanH >= kernelH, spanW >= kernelW else {
-            throw .shapeMismatch(op: o, slot: 0, expected: kernelH, found: xi.dims.0)
-        }
-        let out = tensor(op.output)
-        let oh = (spanH - kernelH) / strideH + 1, ow = (spanW - kernelW) / strideW + 1
-        guard out.rank == 3 else { throw .shapeMismatch(op: o, slot: -1, expected: 3, found: out.rank) }
-        guard out.dims.0 == oh else { throw .shapeMismatch(op: o, slot: -1, expected: oh, found: out.dims.0) }
-        guard out.dims.1 == ow else { throw .shapeMismatch(op: o, slot: -1, expected: ow, found: out.dims.1) }
-        guard out.dims.2 == outChannels else {
-            throw .shapeMismatch(op: o, slot: -1, expected: outChannels, found: out.dims.2)
+    /// Params `used ..< 8` of op `o` must be 0 (an op reads params `0 ..< used`).
+    func expectZeroParams(_ o: Int, _ op: OpInfo, from used: Int) throws(SprigError) {
+        for i in used..<BlobLayout.paramCount where op.param(i) != 0 {
+            throw .invalidField(field: .opParam, index: o, value: Int(op.param(i)))
         }
     }
 
-    private func expectCount(_ o: Int, _ op: OpInfo, _ n: Int) throws(SprigError) {
+    /// Only ops that compute a new value (Dense, Conv2D, DepthwiseConv2D, Add) may fuse an activation.
+    func expectNoActivation(_ o: Int, _ op: OpInfo) throws(SprigError) {
+        guard op.activation == .none else {
+            throw .invalidField(field: .opActivation, index: o, value: Int(op.activation.rawValue))
+        }
+    }
+
+    func expectCount(_ o: Int, _ op: OpInfo, _ n: Int) throws(SprigError) {
         guard op.inputCount == n else {
             throw .fieldMismatch(field: .opInputCount, index: o, expected: n, found: op.inputCount)
         }
     }
 
-    private func expectArena(_ o: Int, _ slot: Int, _ t: Int) throws(SprigError) {
+    func expectArena(_ o: Int, _ slot: Int, _ t: Int) throws(SprigError) {
         guard tensor(t).storage == .arena else { throw .storageMismatch(op: o, slot: slot, tensor: t) }
     }
 
-    private func expectConstant(_ o: Int, _ slot: Int, _ t: Int) throws(SprigError) {
+    func expectConstant(_ o: Int, _ slot: Int, _ t: Int) throws(SprigError) {
         guard tensor(t).storage == .constant else { throw .storageMismatch(op: o, slot: slot, tensor: t) }
     }
 
-    private func expectDType(_ o: Int, _ slot: Int, _ info: TensorInfo, _ dtype: DType) throws(SprigError) {
+    func expectDType(_ o: Int, _ slot: Int, _ info: TensorInfo, _ dtype: DType) throws(SprigError) {
         guard info.dtype == dtype else {
             throw .dtypeMismatch(op: o, slot: slot, expected: dtype, found: Int(info.dtype.rawValue))
         }
     }
 
-    private func expectPerTensor(_ o: Int, _ slot: Int, _ t: Int) throws(SprigError) {
+    func expectPerTensor(_ o: Int, _ slot: Int, _ t: Int) throws(SprigError) {
         guard tensor(t).quantCount == 1 else { throw .badQuantization(op: o, slot: slot, tensor: t) }
     }
 
-    private func expectSameQuant(_ o: Int, _ input: Int, _ output: Int) throws(SprigError) {
+    func expectSameQuant(_ o: Int, _ input: Int, _ output: Int) throws(SprigError) {
         try expectPerTensor(o, 0, input)
         try expectPerTensor(o, -1, output)
         let a = quant(tensor(input), 0), b = quant(tensor(output), 0)
@@ -495,7 +353,7 @@ extension Model {
         }
     }
 
-    private func expectMultiplier(_ o: Int, _ multiplier: Int32, _ shift: Int32) throws(SprigError) {
+    func expectMultiplier(_ o: Int, _ multiplier: Int32, _ shift: Int32) throws(SprigError) {
         guard multiplier == 0 || multiplier >= (1 << 30) else {
             throw .invalidField(field: .opParam, index: o, value: Int(multiplier))
         }
@@ -578,4 +436,4 @@ extension Model {
 }
 
 @inline(__always)
-private func inRange(_ v: Int, _ lo: Int, _ hi: Int) -> Bool { v >= lo && v <= hi }
+func inRange(_ v: Int, _ lo: Int, _ hi: Int) -> Bool { v >= lo && v <= hi }

@@ -145,8 +145,10 @@ extension Model {
             channels = w.dims.0; steps = w.dims.1; channelStride = steps; stepStride = 1
         case .conv2d:  // [KH][KW][Cin][Cout]
             channels = w.dims.3; steps = w.dims.0 * w.dims.1 * w.dims.2; channelStride = 1; stepStride = channels
-        default:  // depthwise [KH][KW][C]
+        case .depthwiseConv2d:  // [KH][KW][C]
             channels = w.dims.2; steps = w.dims.0 * w.dims.1; channelStride = 1; stepStride = channels
+        case .maxPool2d, .avgPool2d, .globalAveragePool, .add, .reshape, .softmax, .quantize, .dequantize, .l2Normalize:
+            return x  // not reached: the caller sends only the weighted ops
         }
         if op.opcode != .dense && (op.params.2 != 0 || op.params.3 != 0 || op.params.4 != 0 || op.params.5 != 0) {
             input = x.withZero

@@ -64,3 +64,58 @@ public func addQ8(a: UnsafePointer<Int8>, b: UnsafePointer<Int8>, output: Unsafe
         i &+= 1
     }
 }
+
+// MARK: - Params
+
+extension AddQ8Params {
+    /// The params of an int8 Add op: its params 0 … 6 (left shift, then the
+    /// multiplier and shift of a, of b and of the output), the zero points of
+    /// `a`, `b` and `output`, and the clamp of its fused activation.
+    init(_ op: OpInfo, a: QuantParams, b: QuantParams, output: QuantParams) {
+        let (lo, hi) = clampQ8(op.activation, output)
+        self.init(aZeroPoint: a.zeroPoint, bZeroPoint: b.zeroPoint, outputZeroPoint: output.zeroPoint,
+                  leftShift: op.params.0, aMultiplier: op.params.1, aShift: op.params.2,
+                  bMultiplier: op.params.3, bShift: op.params.4, outputMultiplier: op.params.5,
+                  outputShift: op.params.6, clampMin: lo, clampMax: hi)
+    }
+}
+
+// MARK: - Validation (at load)
+
+extension Model {
+    /// Add op `o` with input `xi`: a second arena input and an output of the
+    /// same dtype and element count. In int8, every tensor per tensor and params
+    /// 0 … 6 the rescaling of ``AddQ8Params`` (left shift 0 … 20, then three
+    /// multiplier-and-shift pairs: a, b, output); in Float32 no params.
+    func validateAdd(_ o: Int, _ op: OpInfo, _ xi: TensorInfo) throws(SprigError) {
+        let x = op.inputs.0, precision = xi.dtype
+        try expectCount(o, op, 2)
+        try expectArena(o, 0, x)
+        let b = op.inputs.1
+        guard b >= 0 else { throw .invalidField(field: .opInput, index: o, value: 1) }
+        try expectArena(o, 1, b)
+        let bi = tensor(b), out = tensor(op.output)
+        try expectDType(o, 1, bi, precision)
+        try expectDType(o, -1, out, precision)
+        guard bi.elementCount == xi.elementCount else {
+            throw .shapeMismatch(op: o, slot: 1, expected: xi.elementCount, found: bi.elementCount)
+        }
+        guard out.elementCount == xi.elementCount else {
+            throw .shapeMismatch(op: o, slot: -1, expected: xi.elementCount, found: out.elementCount)
+        }
+        var usedParams = 0
+        if precision == .i8 {
+            try expectPerTensor(o, 0, x)
+            try expectPerTensor(o, 1, b)
+            try expectPerTensor(o, -1, op.output)
+            guard op.params.0 >= 0 && op.params.0 <= 20 else {
+                throw .invalidField(field: .opParam, index: o, value: Int(op.params.0))
+            }
+            try expectMultiplier(o, op.params.1, op.params.2)
+            try expectMultiplier(o, op.params.3, op.params.4)
+            try expectMultiplier(o, op.params.5, op.params.6)
+            usedParams = 7
+        }
+        try expectZeroParams(o, op, from: usedParams)
+    }
+}

@@ -224,3 +224,13 @@ public func avgPool2dBackwardF32(outputGradient dy: UnsafePointer<Float>, inputG
         }
     }
 }
+
+// MARK: - Validation (at load)
+
+extension Model {
+    /// AvgPool2D op `o`: the same contract as MaxPool2D (``validatePool2D``).
+    func validateAvgPool2D(_ o: Int, _ op: OpInfo, _ xi: TensorInfo) throws(SprigError) {
+        try expectNoActivation(o, op)
+        try validatePool2D(o, op, xi)
+    }
+}

@@ -927,3 +927,37 @@ public func conv2dBackwardF32(input: UnsafePointer<Float>, weights: UnsafePointe
         }
     }
 }
+
+// MARK: - Params
+
+/// The window of a Conv2D or DepthwiseConv2D op with input `x`, output `y`, weights `w`.
+func convolutionWindow(_ op: OpInfo, _ x: TensorInfo, _ y: TensorInfo, _ w: TensorInfo) -> Window2D {
+    Window2D(inputHeight: x.dims.0, inputWidth: x.dims.1, inputChannels: x.dims.2,
+             outputHeight: y.dims.0, outputWidth: y.dims.1, outputChannels: y.dims.2,
+             kernelHeight: w.dims.0, kernelWidth: w.dims.1,
+             strideHeight: Int(op.params.0), strideWidth: Int(op.params.1),
+             padTop: Int(op.params.2), padLeft: Int(op.params.3))
+}
+
+// MARK: - Validation (at load)
+
+extension Model {
+    /// Conv2D op `o` with input `xi` `[H][W][Cin]`: weights `[KH][KW][Cin][Cout]`,
+    /// params 0 … 5 the window (``Window2D``: strides, then pads top, left,
+    /// bottom, right) that gives the output `[OH][OW][Cout]`, then the bias and
+    /// the int8 quantization (per output channel along axis 3).
+    /// Returns the bytes of the requantization tables it scanned.
+    func validateConv2D(_ o: Int, _ op: OpInfo, _ xi: TensorInfo) throws(SprigError) -> Int {
+        let (wi, out) = try validateWeightedInputs(o, op, xi)
+        guard wi.rank == 4 else { throw .shapeMismatch(op: o, slot: 1, expected: 4, found: wi.rank) }
+        guard xi.rank == 3 else { throw .shapeMismatch(op: o, slot: 0, expected: 3, found: xi.rank) }
+        guard out.rank == 3 else { throw .shapeMismatch(op: o, slot: -1, expected: 3, found: out.rank) }
+        guard wi.dims.2 == xi.dims.2 else { throw .shapeMismatch(op: o, slot: 1, expected: xi.dims.2, found: wi.dims.2) }
+        let outChannels = wi.dims.3
+        try validateWindow(o, op, input: xi, kernelH: wi.dims.0, kernelW: wi.dims.1, firstParam: 0,
+                           outChannels: outChannels)
+        let scanned = try validateWeightedTail(o, op, xi, weights: wi, outChannels: outChannels, quantAxis: 3)
+        try expectZeroParams(o, op, from: 6)
+        return scanned
+    }
+}

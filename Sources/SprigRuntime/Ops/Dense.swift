@@ -230,3 +230,26 @@ public func activationBackwardF32(output: UnsafePointer<Float>, gradient: Unsafe
         if !(y > clamp.lower && y < clamp.upper) { gradient[i] = 0 }
     }
 }
+
+// MARK: - Validation (at load)
+
+extension Model {
+    /// Dense op `o` with input `xi`: weights `[Out][In]` with `In` the input's
+    /// element count, an output of `Out` elements, then the bias and the int8
+    /// quantization (per output channel along axis 0). No params.
+    /// Returns the bytes of the requantization tables it scanned.
+    func validateDense(_ o: Int, _ op: OpInfo, _ xi: TensorInfo) throws(SprigError) -> Int {
+        let (wi, out) = try validateWeightedInputs(o, op, xi)
+        guard wi.rank == 2 else { throw .shapeMismatch(op: o, slot: 1, expected: 2, found: wi.rank) }
+        let outChannels = wi.dims.0
+        guard xi.elementCount == wi.dims.1 else {
+            throw .shapeMismatch(op: o, slot: 0, expected: wi.dims.1, found: xi.elementCount)
+        }
+        guard out.elementCount == outChannels else {
+            throw .shapeMismatch(op: o, slot: -1, expected: outChannels, found: out.elementCount)
+        }
+        let scanned = try validateWeightedTail(o, op, xi, weights: wi, outChannels: outChannels, quantAxis: 0)
+        try expectZeroParams(o, op, from: 0)
+        return scanned
+    }
+}

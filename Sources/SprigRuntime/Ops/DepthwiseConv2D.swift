@@ -259,3 +259,25 @@ public func depthwiseConv2dBackwardF32(input: UnsafePointer<Float>, weights: Uns
         }
     }
 }
+
+// MARK: - Validation (at load)
+
+extension Model {
+    /// DepthwiseConv2D op `o` with input `xi` `[H][W][C]`: weights `[KH][KW][C]`,
+    /// params 0 … 5 the window (as Conv2D's) that gives the output `[OH][OW][C]`,
+    /// then the bias and the int8 quantization (per channel along axis 2).
+    /// Returns the bytes of the requantization tables it scanned.
+    func validateDepthwiseConv2D(_ o: Int, _ op: OpInfo, _ xi: TensorInfo) throws(SprigError) -> Int {
+        let (wi, out) = try validateWeightedInputs(o, op, xi)
+        guard wi.rank == 3 else { throw .shapeMismatch(op: o, slot: 1, expected: 3, found: wi.rank) }
+        guard xi.rank == 3 else { throw .shapeMismatch(op: o, slot: 0, expected: 3, found: xi.rank) }
+        guard out.rank == 3 else { throw .shapeMismatch(op: o, slot: -1, expected: 3, found: out.rank) }
+        guard wi.dims.2 == xi.dims.2 else { throw .shapeMismatch(op: o, slot: 1, expected: xi.dims.2, found: wi.dims.2) }
+        let outChannels = wi.dims.2
+        try validateWindow(o, op, input: xi, kernelH: wi.dims.0, kernelW: wi.dims.1, firstParam: 0,
+                           outChannels: outChannels)
+        let scanned = try validateWeightedTail(o, op, xi, weights: wi, outChannels: outChannels, quantAxis: 2)
+        try expectZeroParams(o, op, from: 6)
+        return scanned
+    }
+}

@@ -112,3 +112,24 @@ public func globalAveragePoolBackwardF32(outputGradient dy: UnsafePointer<Float>
         for c in 0..<channels { row[c] += dy[c] * reciprocal }
     }
 }
+
+// MARK: - Validation (at load)
+
+extension Model {
+    /// GlobalAveragePool op `o` with input `xi` `[H][W][C]`: an output of `C`
+    /// elements of the input's dtype; in int8 the input's quantization. No params.
+    func validateGlobalAveragePool(_ o: Int, _ op: OpInfo, _ xi: TensorInfo) throws(SprigError) {
+        try expectNoActivation(o, op)
+        let x = op.inputs.0
+        try expectCount(o, op, 1)
+        try expectArena(o, 0, x)
+        guard xi.rank == 3 else { throw .shapeMismatch(op: o, slot: 0, expected: 3, found: xi.rank) }
+        let out = tensor(op.output)
+        try expectDType(o, -1, out, xi.dtype)
+        guard out.elementCount == xi.dims.2 else {
+            throw .shapeMismatch(op: o, slot: -1, expected: xi.dims.2, found: out.elementCount)
+        }
+        if xi.dtype == .i8 { try expectSameQuant(o, x, op.output) }
+        try expectZeroParams(o, op, from: 0)
+    }
+}

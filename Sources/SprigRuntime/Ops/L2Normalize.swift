@@ -81,3 +81,22 @@ public func l2NormalizeBackwardF32(input: UnsafePointer<Float>, outputGradient d
         dx[i] += (du[i] - (linear ? 0 : u * dot)) / n
     }
 }
+
+// MARK: - Validation (at load)
+
+extension Model {
+    /// L2Normalize op `o` with input `xi`: Float32 only, an output of the same
+    /// element count. No params.
+    func validateL2Normalize(_ o: Int, _ op: OpInfo, _ xi: TensorInfo) throws(SprigError) {
+        try expectNoActivation(o, op)
+        try expectCount(o, op, 1)
+        try expectArena(o, 0, op.inputs.0)
+        try expectDType(o, 0, xi, .f32)
+        let out = tensor(op.output)
+        try expectDType(o, -1, out, .f32)
+        guard out.elementCount == xi.elementCount else {
+            throw .shapeMismatch(op: o, slot: -1, expected: xi.elementCount, found: out.elementCount)
+        }
+        try expectZeroParams(o, op, from: 0)
+    }
+}

@@ -195,3 +195,43 @@ public func maxPool2dBackwardF32(input: UnsafePointer<Float>, output: UnsafePoin
         }
     }
 }
+
+// MARK: - Params
+
+/// The window of a MaxPool2D or AvgPool2D op with input `x` and output `y`.
+func poolWindow(_ op: OpInfo, _ x: TensorInfo, _ y: TensorInfo) -> Window2D {
+    Window2D(inputHeight: x.dims.0, inputWidth: x.dims.1, inputChannels: x.dims.2,
+             outputHeight: y.dims.0, outputWidth: y.dims.1, outputChannels: y.dims.2,
+             kernelHeight: Int(op.params.0), kernelWidth: Int(op.params.1),
+             strideHeight: Int(op.params.2), strideWidth: Int(op.params.3),
+             padTop: Int(op.params.4), padLeft: Int(op.params.5))
+}
+
+// MARK: - Validation (at load)
+
+extension Model {
+    /// MaxPool2D op `o` with input `xi` `[H][W][C]`: params 0 … 7 the window
+    /// (kernel height and width, strides, pads top, left, bottom, right) that
+    /// gives the output `[OH][OW][C]`; in int8 the output keeps the input's
+    /// quantization.
+    func validateMaxPool2D(_ o: Int, _ op: OpInfo, _ xi: TensorInfo) throws(SprigError) {
+        try expectNoActivation(o, op)
+        try validatePool2D(o, op, xi)
+    }
+
+    /// MaxPool2D and AvgPool2D: one input, the window of params 0 … 7, the
+    /// output shape it gives, the input's dtype and (int8) its quantization.
+    func validatePool2D(_ o: Int, _ op: OpInfo, _ xi: TensorInfo) throws(SprigError) {
+        let x = op.inputs.0
+        try expectCount(o, op, 1)
+        try expectArena(o, 0, x)
+        let out = tensor(op.output)
+        guard xi.rank == 3 else { throw .shapeMismatch(op: o, slot: 0, expected: 3, found: xi.rank) }
+        guard out.rank == 3 else { throw .shapeMismatch(op: o, slot: -1, expected: 3, found: out.rank) }
+        try validateWindow(o, op, input: xi, kernelH: Int(op.params.0), kernelW: Int(op.params.1), firstParam: 2,
+                           outChannels: xi.dims.2)
+        try expectDType(o, -1, out, xi.dtype)
+        if xi.dtype == .i8 { try expectSameQuant(o, x, op.output) }
+        try expectZeroParams(o, op, from: 8)
+    }
+}

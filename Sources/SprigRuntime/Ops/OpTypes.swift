@@ -49,6 +49,42 @@ public struct Window2D: Equatable, Sendable {
     }
 }
 
+extension Model {
+    /// The window of op `o` with input `xi`: kernel `kernelH`×`kernelW` (1 … 16),
+    /// then params `p` … `p + 5`: strides (1 … 16), pads top, left, bottom,
+    /// right (each below its kernel size), and the output `[OH][OW][outChannels]`
+    /// they give.
+    func validateWindow(_ o: Int, _ op: OpInfo, input xi: TensorInfo, kernelH: Int, kernelW: Int,
+                        firstParam p: Int, outChannels: Int) throws(SprigError) {
+        let strideH = Int(op.param(p)), strideW = Int(op.param(p + 1))
+        let padTop = Int(op.param(p + 2)), padLeft = Int(op.param(p + 3))
+        let padBottom = Int(op.param(p + 4)), padRight = Int(op.param(p + 5))
+        guard inRange(kernelH, 1, BlobLayout.maxKernel) else { throw .invalidField(field: .opParam, index: o, value: kernelH) }
+        guard inRange(kernelW, 1, BlobLayout.maxKernel) else { throw .invalidField(field: .opParam, index: o, value: kernelW) }
+        guard inRange(strideH, 1, BlobLayout.maxStride) else { throw .invalidField(field: .opParam, index: o, value: strideH) }
+        guard inRange(strideW, 1, BlobLayout.maxStride) else { throw .invalidField(field: .opParam, index: o, value: strideW) }
+        guard inRange(padTop, 0, kernelH - 1) else { throw .invalidField(field: .opParam, index: o, value: padTop) }
+        guard inRange(padBottom, 0, kernelH - 1) else { throw .invalidField(field: .opParam, index: o, value: padBottom) }
+        guard inRange(padLeft, 0, kernelW - 1) else { throw .invalidField(field: .opParam, index: o, value: padLeft) }
+        guard inRange(padRight, 0, kernelW - 1) else { throw .invalidField(field: .opParam, index: o, value: padRight) }
+        // Pads are below 16 here; dims fit in UInt32 (and in Int on every target).
+        let (spanH, overflowH) = xi.dims.0.addingReportingOverflow(padTop + padBottom)
+        let (spanW, overflowW) = xi.dims.1.addingReportingOverflow(padLeft + padRight)
+        guard !overflowH, !overflowW else { throw .shapeOverflow(tensor: op.inputs.0) }
+        guard spanH >= kernelH, spanW >= kernelW else {
+            throw .shapeMismatch(op: o, slot: 0, expected: kernelH, found: xi.dims.0)
+        }
+        let out = tensor(op.output)
+        let oh = (spanH - kernelH) / strideH + 1, ow = (spanW - kernelW) / strideW + 1
+        guard out.rank == 3 else { throw .shapeMismatch(op: o, slot: -1, expected: 3, found: out.rank) }
+        guard out.dims.0 == oh else { throw .shapeMismatch(op: o, slot: -1, expected: oh, found: out.dims.0) }
+        guard out.dims.1 == ow else { throw .shapeMismatch(op: o, slot: -1, expected: ow, found: out.dims.1) }
+        guard out.dims.2 == outChannels else {
+            throw .shapeMismatch(op: o, slot: -1, expected: outChannels, found: out.dims.2)
+        }
+    }
+}
+
 /// A fused activation in Float32: the output is clamped to `[lower, upper]`.
 /// ReLU is `[0, +inf]`, ReLU6 `[0, 6]`, none `[-inf, +inf]`.
 public struct ClampF32: Equatable, Sendable {

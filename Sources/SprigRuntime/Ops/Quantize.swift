@@ -99,3 +99,36 @@ public func dequantizeQ8ToF32(input: UnsafePointer<Int8>, output: UnsafeMutableP
         i &+= 1
     }
 }
+
+// MARK: - Validation (at load)
+
+extension Model {
+    /// Quantize op `o` with input `xi`: Float32 in, int8 out with one
+    /// quantization record, the same element count. No params.
+    func validateQuantize(_ o: Int, _ op: OpInfo, _ xi: TensorInfo) throws(SprigError) {
+        try validateConversion(o, op, xi, from: .f32, to: .i8, quantized: -1)
+    }
+
+    /// Dequantize op `o` with input `xi`: int8 in with one quantization
+    /// record, Float32 out, the same element count. No params.
+    func validateDequantize(_ o: Int, _ op: OpInfo, _ xi: TensorInfo) throws(SprigError) {
+        try validateConversion(o, op, xi, from: .i8, to: .f32, quantized: 0)
+    }
+
+    /// Quantize and Dequantize: `quantized` is the slot of the int8 side (-1 the output, 0 the input).
+    private func validateConversion(_ o: Int, _ op: OpInfo, _ xi: TensorInfo, from: DType, to: DType,
+                                    quantized: Int) throws(SprigError) {
+        try expectNoActivation(o, op)
+        let x = op.inputs.0
+        try expectCount(o, op, 1)
+        try expectArena(o, 0, x)
+        let out = tensor(op.output)
+        try expectDType(o, 0, xi, from)
+        try expectDType(o, -1, out, to)
+        try expectPerTensor(o, quantized, quantized == -1 ? op.output : x)
+        guard out.elementCount == xi.elementCount else {
+            throw .shapeMismatch(op: o, slot: -1, expected: xi.elementCount, found: out.elementCount)
+        }
+        try expectZeroParams(o, op, from: 0)
+    }
+}

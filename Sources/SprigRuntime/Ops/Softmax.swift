@@ -156,3 +156,49 @@ public func makeSoftmaxExpTable(inputScale: Float, into table: UnsafeMutablePoin
         d &+= 1
     }
 }
+
+// MARK: - Validation (at load)
+
+extension Model {
+    /// Softmax op `o` with input `xi`: an output of the same dtype and element
+    /// count. In int8, a second input, the constant 256-entry Int32 table of
+    /// `makeSoftmaxExpTable` (entry 0 in 1 … 2^24, the others in 0 … 2^24),
+    /// and an output scale of 1/256 with zero point −128. No params.
+    /// Returns the bytes of the table it scanned.
+    func validateSoftmax(_ o: Int, _ op: OpInfo, _ xi: TensorInfo) throws(SprigError) -> Int {
+        try expectNoActivation(o, op)
+        let x = op.inputs.0
+        var scanned = 0
+        try expectArena(o, 0, x)
+        let out = tensor(op.output)
+        try expectDType(o, -1, out, xi.dtype)
+        guard out.elementCount == xi.elementCount else {
+            throw .shapeMismatch(op: o, slot: -1, expected: xi.elementCount, found: out.elementCount)
+        }
+        if xi.dtype == .f32 {
+            try expectCount(o, op, 1)
+        } else {
+            try expectCount(o, op, 2)
+            try expectPerTensor(o, 0, x)
+            try expectPerTensor(o, -1, op.output)
+            let q = quant(out, 0)
+            guard q.scale == 1.0 / 256.0, q.zeroPoint == -128 else { throw .badQuantization(op: o, slot: -1, tensor: op.output) }
+            let table = op.inputs.1
+            guard table >= 0 else { throw .invalidField(field: .opInput, index: o, value: 1) }
+            let ti = tensor(table)
+            try expectConstant(o, 1, table)
+            try expectDType(o, 1, ti, .i32)
+            guard ti.elementCount == 256 else { throw .shapeMismatch(op: o, slot: 1, expected: 256, found: ti.elementCount) }
+            let values = constantBytes(ti)
+            scanned = values.count
+            for i in 0..<256 {
+                let v = Int32(bitPattern: readU32(values, 4 * i))
+                guard v >= (i == 0 ? 1 : 0) && v <= (1 << 24) else {
+                    throw .invalidField(field: .opInput, index: o, value: Int(v))
+                }
+            }
+        }
+        try expectZeroParams(o, op, from: 0)
+        return scanned
+    }
+}
