@@ -21,6 +21,12 @@ public struct CompileOptions: Sendable {
     public var calibrationCount = calibrationImageCount
     /// The central fraction of each activation's values that its int8 range keeps (1: min/max).
     public var percentile = 1.0
+    /// Choose each activation's int8 range end to end, by the SQNR of the int8 outputs on
+    /// the calibration images (``fitRanges(_:blob:samples:fractions:passes:)``); `percentile`
+    /// is then unused.
+    public var fitRanges = false
+    /// Told what the range fit chose and measured.
+    public var onRangeFit: (@Sendable (RangeFit) -> Void)?
     /// The fine-tuning plan: classes and shots per class the device may learn from.
     public var maxClasses = 10
     public var maxShots = 20
@@ -95,9 +101,15 @@ public func compileNetwork(_ network: Sequential, architecture: Architecture, ca
         }
         let count = min(max(options.calibrationCount, 1), calibration.count)
         let ranges: [Int: ActivationRange]
+        let samples = (0..<count).map { Array(calibration.image($0)) }
         do {
-            ranges = try calibrate(blob: f32, samples: (0..<count).map { Array(calibration.image($0)) },
-                                   percentile: options.percentile)
+            if options.fitRanges {
+                let fit = try fitRanges(builder, blob: f32, samples: samples)
+                ranges = fit.ranges
+                options.onRangeFit?(fit)
+            } else {
+                ranges = try calibrate(blob: f32, samples: samples, percentile: options.percentile)
+            }
         } catch {
             throw CompileError(error.description)
         }

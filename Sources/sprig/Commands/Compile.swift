@@ -17,6 +17,7 @@ let compileCommand = Command(
         OptionSpec(name: "calib-classes", value: "SPEC", help: "Classes of the calibration images.", defaultValue: "the checkpoint's"),
         OptionSpec(name: "calib-count", value: "N", help: "Calibration images (from the training split).", defaultValue: "256"),
         OptionSpec(name: "percentile", value: "X", help: "Keep this central fraction of each activation's values (1 = min/max).", defaultValue: "1"),
+        OptionSpec(name: "fit-ranges", value: nil, help: "Choose each activation's int8 range (its central fraction of 1, 0.99999, 0.9999 or 0.999) by the SQNR of the q8 outputs against the f32 ones on the calibration images, instead of --percentile."),
         OptionSpec(name: "max-classes", value: "N", help: "Fine-tuning plan: classes the device may learn.", defaultValue: "10"),
         OptionSpec(name: "max-shots", value: "N", help: "Fine-tuning plan: shots per class.", defaultValue: "20"),
         OptionSpec(name: "finetune-methods", value: "LIST", help: "Fine-tuning plan: the methods it covers, comma-separated: head (always planned; covers imprint), bias, last:L (the last L layers). bias and last need --precision f32.", defaultValue: "head"),
@@ -62,6 +63,14 @@ func compileOptions(_ a: ParsedArguments) throws -> CompileOptions {
     o.fineTuneLayers = finetune.layers
     o.calibrationCount = try a.int("calib-count", default: o.calibrationCount, range: 1...100_000)
     o.percentile = try a.double("percentile", default: o.percentile, range: 0.5...1)
+    o.fitRanges = a.flag("fit-ranges")
+    if o.fitRanges && !a.flag("json") {
+        o.onRangeFit = { fit in
+            let clipped = fit.fractions.values.filter { $0 < 1 }.count
+            FileHandle.standardError.write(Data(String(format: "compile: ranges fitted: q8 outputs' SQNR %.1f dB with [min, max], %.1f dB with %d of %d ranges clipped (%d int8 blobs tried)\n",
+                fit.minMaxSQNR, fit.fittedSQNR, clipped, fit.fractions.count, fit.evaluations).utf8))
+        }
+    }
     return o
 }
 
