@@ -1,14 +1,28 @@
 #!/usr/bin/env python3
-"""Sprig against ONNX Runtime on the same blobs: cross-check and benchmark.
+"""Sprig against ONNX Runtime on the same blobs, f32 and int8: cross-check and benchmark.
 
-Run through tools/bench-peers (which makes the venv and builds the binaries).
-Batch 1, one thread, pinned by the caller (taskset); ORT and `sprig-edge bench`
-rounds interleaved; medians and minimums in seconds.
+Run through tools/bench-peers (which makes the venv, builds the binaries and pins
+to core 1). Each blob goes to ORT through `sprig export --onnx`: f32 blobs as a
+float graph, q8 blobs as a QDQ graph of the blob's own int8 tensors, which ORT
+fuses into its int8 kernels at graph optimisation level all.
+
+ORT is run with one thread (intra_op 1, inter_op 1, sequential execution) and
+timed per `session.run` call with perf_counter_ns in a tight loop over one
+prepared feed, so its figures include the Python binding's cost of a call. That
+cost is stated: every round also times session.run on a one-Identity graph (the
+call floor), and the table shows ORT less that floor beside it. `sprig-edge
+bench` times invokes in-process.
+
+Timing rounds are interleaved over all blobs (round r: for each blob, ORT then
+Sprig), so every ratio compares figures taken at the same time. Medians of the
+rounds' medians, minimums of their minimums, in seconds.
 """
 import argparse, json, os, platform, re, statistics, struct, subprocess, sys, tempfile, time
 
 import numpy as np
+import onnx
 import onnxruntime as ort
+from onnx import numpy_helper
 
 
 def read_idx(path):
@@ -21,22 +35,34 @@ def read_idx(path):
 
 
 def cpu_info():
-    model, flags, fam = "", [], "?"
+    model, flags, family, number = "", [], "?", "?"
     try:
         for line in open("/proc/cpuinfo"):
-            if line.startswith("model name") and not model:
-                model = line.split(":", 1)[1].strip()
-            if line.startswith("cpu family") and "family" not in model:
-                fam = line.split(":", 1)[1].strip()
-            if re.match(r"model\s*:", line) and "family" not in model and model:
-                model += f" (family {fam}, model {line.split(':', 1)[1].strip()})"
-            if line.startswith("flags") and not flags:
-                flags = line.split(":", 1)[1].split()
+            key, _, value = line.partition(":")
+            key, value = key.strip(), value.strip()
+            if key == "model name" and not model:
+                model = value
+            elif key == "cpu family" and family == "?":
+                family = value
+            elif key == "model" and number == "?":
+                number = value
+            elif key == "flags" and not flags:
+                flags = value.split()
     except OSError:
         pass
-    model = model or platform.processor()
+    model = (model or platform.processor()) + f" (family {family}, model {number})"
     wanted = ["avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx_vnni", "avx512_bf16"]
     return model, [f for f in wanted if f in flags]
+
+
+def edge_info(edge, blob):
+    """Precision and input normalisation (mean, std), as `sprig-edge info` prints them."""
+    txt = subprocess.run([edge, "info", blob], check=True, capture_output=True, text=True).stdout
+    m = re.search(r"\(p/255 - ([-+0-9.eE]+)\)/([-+0-9.eE]+)", txt)
+    if not m:
+        sys.exit(f"{blob}: no input normalisation in sprig-edge info")
+    p = re.search(r"^precision:\s*(\S+)", txt, re.M)
+    return (p.group(1) if p else "f32"), float(m.group(1)), float(m.group(2))
 
 
 def sprig_logits(edge, blob, idx):
@@ -58,6 +84,84 @@ def normalised_input(images, mean, std, shape):
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
 
+def output_quantization(onnx_path):
+    """(scale, zero point) of the DequantizeLinear that makes the graph output, or None."""
+    g = onnx.load(onnx_path).graph
+    out = g.output[0].name
+    inits = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    for n in g.node:
+        if n.output[0] == out and n.op_type == "DequantizeLinear":
+            return float(inits[n.input[1]]), int(inits[n.input[2]])
+    return None
+
+
+def session(onnx_path):
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(onnx_path, opts, providers=["CPUExecutionProvider"])
+
+
+def cross_check(row, ours, theirs, quant):
+    """f32: the largest relative difference. int8: the outputs' int8 values, recovered
+    through the output Dequantize's (scale, zero point), compared value by value."""
+    row["outputs"] = int(ours.size)
+    row["images"] = int(ours.shape[0])
+    row["argmax_agree"] = int(np.sum(ours.argmax(1) == theirs.argmax(1)))
+    row["max_abs_diff"] = float(np.max(np.abs(ours - theirs)))
+    row["max_rel_diff"] = float(np.max(np.abs(ours - theirs)) / max(float(np.max(np.abs(theirs))), 1e-30))
+    if quant is None:
+        return
+    s, z = quant
+    q_ours = np.rint(ours.astype(np.float64) / s).astype(np.int64) + z
+    q_theirs = np.rint(theirs.astype(np.float64) / s).astype(np.int64) + z
+    lsb = np.abs(q_ours - q_theirs)
+    row["int8_outputs_differing"] = int(np.count_nonzero(lsb))
+    row["int8_max_lsb_diff"] = int(lsb.max())
+    row["int8_lsb_histogram"] = {str(k): int(np.count_nonzero(lsb == k)) for k in range(1, int(lsb.max()) + 1)
+                                 if np.count_nonzero(lsb == k)}
+
+
+def time_ort(sess, feed, runs):
+    """Per-call seconds of `runs` session.run calls in a tight loop."""
+    ts = [0] * runs
+    run, clock = sess.run, time.perf_counter_ns
+    for i in range(runs):
+        t0 = clock(); run(None, feed); ts[i] = clock() - t0
+    return [t * 1e-9 for t in ts]
+
+
+def call_floor_seconds(tmp, runs):
+    """The median session.run time of a one-Identity graph on a [1, 1] tensor, same options:
+    the fixed cost of a call (Python binding, feed and fetch, ORT's run set-up)."""
+    from onnx import helper, TensorProto
+    g = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "floor",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1])])
+    path = os.path.join(tmp, "floor.onnx")
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), path)
+    sess = session(path)
+    feed = {"x": np.zeros((1, 1), np.float32)}
+    for _ in range(50):
+        sess.run(None, feed)
+    return statistics.median(time_ort(sess, feed, runs))
+
+
+def clock_overhead_seconds(n=10000):
+    clock = time.perf_counter_ns
+    ts = []
+    for _ in range(n):
+        t0 = clock(); ts.append(clock() - t0)
+    return statistics.median(ts) * 1e-9
+
+
+def net_name(blob):
+    base = os.path.basename(blob).removesuffix(".sprig")
+    return re.sub(r"(^|[-_.])(f32|q8)($|[-_.])", r"\1*\3", base)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("blobs", nargs="*")
@@ -71,77 +175,109 @@ def main():
     model, isa = cpu_info()
     images = read_idx(a.images)
     tmp = tempfile.mkdtemp(prefix="bench-peers-")
-    rows = []
+    rows, live = [], []
     for blob in a.blobs:
         name = os.path.basename(blob).removesuffix(".sprig")
-        row = {"blob": blob}
+        precision, mean, std = edge_info(a.edge, blob)
+        row = {"blob": blob, "net": net_name(blob), "precision": precision}
+        rows.append(row)
         onnx_path = os.path.join(tmp, name + ".onnx")
         r = subprocess.run([a.sprig, "export", blob, "--onnx", onnx_path], capture_output=True, text=True)
         if r.returncode != 0:
             row["error"] = r.stderr.strip()
-            rows.append(row)
             continue
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 1
-        opts.inter_op_num_threads = 1
-        sess = ort.InferenceSession(onnx_path, opts, providers=["CPUExecutionProvider"])
+        sess = session(onnx_path)
         inp = sess.get_inputs()[0]
-        mean, std = io_normalisation(a.edge, blob)
         x = normalised_input(images, mean, std, inp.shape)
         ours = sprig_logits(a.edge, blob, a.images)
         theirs = np.concatenate([sess.run(None, {inp.name: x[i:i + 1]})[0].reshape(1, -1) for i in range(x.shape[0])])
         if ours.shape != theirs.shape:
             row["error"] = f"output shapes differ: sprig {ours.shape}, ort {theirs.shape}"
-            rows.append(row)
             continue
-        row["max_rel_diff"] = float(np.max(np.abs(ours - theirs) / np.maximum(np.max(np.abs(theirs)), 1e-30)))
-        row["max_abs_diff"] = float(np.max(np.abs(ours - theirs)))
-        row["outputs"] = int(ours.size)
-        row["argmax_agree"] = int(np.sum(ours.argmax(1) == theirs.argmax(1)))
-        row["images"] = int(ours.shape[0])
-        # Benchmark: interleaved rounds.
-        one = x[0:1]
+        cross_check(row, ours, theirs, output_quantization(onnx_path))
+        feed = {inp.name: np.ascontiguousarray(x[0:1])}
         for _ in range(50):
-            sess.run(None, {inp.name: one})
-        ort_med, ort_min, sp_med, sp_min = [], [], [], []
-        for _ in range(a.rounds):
-            ts = []
-            for _ in range(a.runs):
-                t0 = time.perf_counter_ns(); sess.run(None, {inp.name: one}); ts.append(time.perf_counter_ns() - t0)
-            ort_med.append(statistics.median(ts) * 1e-9); ort_min.append(min(ts) * 1e-9)
-            b = json.loads(subprocess.run([a.edge, "bench", blob, "--runs", str(a.runs), "--json"], check=True,
-                                          capture_output=True, text=True).stdout)
-            sp_med.append(b["latency_seconds_median"]); sp_min.append(b["latency_seconds_min"])
-        row.update(ort_seconds_median=statistics.median(ort_med), ort_seconds_min=min(ort_min),
-                   sprig_seconds_median=statistics.median(sp_med), sprig_seconds_min=min(sp_min))
+            sess.run(None, feed)
+        live.append((row, sess, feed, {"ort_med": [], "ort_min": [], "sp_med": [], "sp_min": []}))
+
+    # Interleaved rounds over all blobs, each round also timing the empty-graph call floor.
+    floors = []
+    for _ in range(a.rounds):
+        floors.append(call_floor_seconds(tmp, a.runs))
+        for row, sess, feed, acc in live:
+            ts = time_ort(sess, feed, a.runs)
+            acc["ort_med"].append(statistics.median(ts)); acc["ort_min"].append(min(ts))
+            b = json.loads(subprocess.run([a.edge, "bench", row["blob"], "--runs", str(a.runs), "--json"],
+                                          check=True, capture_output=True, text=True).stdout)
+            acc["sp_med"].append(b["latency_seconds_median"]); acc["sp_min"].append(b["latency_seconds_min"])
+            row["sprig_instruction_set"] = b.get("instruction_set", "")
+    floor = statistics.median(floors) if floors else None
+    for row, _, _, acc in live:
+        row.update(ort_seconds_median=statistics.median(acc["ort_med"]), ort_seconds_min=min(acc["ort_min"]),
+                   sprig_seconds_median=statistics.median(acc["sp_med"]), sprig_seconds_min=min(acc["sp_min"]))
         row["ratio_sprig_to_ort"] = row["sprig_seconds_median"] / row["ort_seconds_median"]
-        rows.append(row)
+        row["ort_seconds_median_less_call_floor"] = row["ort_seconds_median"] - floor
+        row["ratio_sprig_to_ort_less_call_floor"] = row["sprig_seconds_median"] / row["ort_seconds_median_less_call_floor"]
+
+    # Per net: q8 time over f32 time, for Sprig and for ORT.
+    nets = {}
+    for row in rows:
+        if "error" not in row:
+            nets.setdefault(row["net"], {})[row["precision"]] = row
+    pairs = []
+    for net, by in nets.items():
+        if "f32" in by and "q8" in by:
+            f, q = by["f32"], by["q8"]
+            pairs.append({"net": net, "sprig_q8_to_f32": q["sprig_seconds_median"] / f["sprig_seconds_median"],
+                          "ort_q8_to_f32": q["ort_seconds_median"] / f["ort_seconds_median"]})
+
+    timing = ("ORT: 1 thread (intra_op 1, inter_op 1, sequential), graph optimisation all, CPU provider; "
+              "each session.run timed with perf_counter_ns in a tight loop over one prepared feed, so the "
+              "figures include the Python call; the call floor is the median session.run of a one-Identity "
+              "graph on a [1,1] tensor with the same options, timed the same way in every round, and "
+              "'less floor' subtracts it (an upper bound on the Python cost: it holds ORT's own per-run "
+              "set-up too). Sprig: sprig-edge bench, in-process clock_gettime, 50 warm-up invokes.")
     result = {"cpu_model": model, "isa": isa, "onnxruntime_version": ort.__version__, "threads": 1, "batch": 1,
-              "runs_per_round": a.runs, "rounds": a.rounds, "litert": "not done", "results": rows}
+              "runs_per_round": a.runs, "rounds": a.rounds, "ort_timing": timing,
+              "python_clock_overhead_seconds": clock_overhead_seconds(), "ort_call_floor_seconds": floor,
+              "litert": "not done",
+              "results": rows, "q8_to_f32": pairs}
     if a.json:
         print(json.dumps(result))
         return
-    print(f"CPU: {model}; ISA: {' '.join(isa)}; onnxruntime {ort.__version__}; batch 1, 1 thread, "
+    us = lambda s: f"{s * 1e6:8.1f}" if s is not None else "       -"
+    print(f"CPU: {model}; ISA: {' '.join(isa)}; onnxruntime {ort.__version__}; batch 1, 1 thread; "
           f"{a.rounds} interleaved rounds of {a.runs} runs; LiteRT: not done")
-    print(f"{'blob':<28}{'Sprig med':>11}{'Sprig min':>11}{'ORT med':>11}{'ORT min':>11}{'Sprig/ORT':>10}  cross-check")
+    print(timing)
+    print(f"Python perf_counter_ns pair: {result['python_clock_overhead_seconds'] * 1e9:.0f} ns; "
+          f"ORT call floor: {us(floor).strip()} µs")
+    print(f"\n{'blob':<26}{'prec':>5}{'Sprig med':>10}{'min':>9}{'ORT med':>9}{'min':>9}{'ORT-fl':>9}"
+          f"{'Sprig/ORT':>10}{'/ORT-fl':>9}   (µs)")
     for r in rows:
         n = os.path.basename(r["blob"])
         if "error" in r:
-            print(f"{n:<28}  not run: {r['error']}")
+            print(f"{n:<26}{r['precision']:>5}  not run: {r['error']}")
             continue
-        us = lambda s: f"{s * 1e6:9.1f}µs"
-        print(f"{n:<28}{us(r['sprig_seconds_median']):>11}{us(r['sprig_seconds_min']):>11}{us(r['ort_seconds_median']):>11}"
-              f"{us(r['ort_seconds_min']):>11}{r['ratio_sprig_to_ort']:>10.2f}  max rel diff {r['max_rel_diff']:.2e} "
-              f"over {r['outputs']} outputs, argmax agree {r['argmax_agree']}/{r['images']}")
-
-
-def io_normalisation(edge, blob):
-    """The input record's mean and std, as `sprig-edge info` prints them."""
-    txt = subprocess.run([edge, "info", blob], check=True, capture_output=True, text=True).stdout
-    m = re.search(r"\(p/255 - ([-+0-9.eE]+)\)/([-+0-9.eE]+)", txt)
-    if not m:
-        sys.exit(f"{blob}: no input normalisation in sprig-edge info")
-    return float(m.group(1)), float(m.group(2))
+        print(f"{n:<26}{r['precision']:>5}{us(r['sprig_seconds_median']):>10}{us(r['sprig_seconds_min']):>9}"
+              f"{us(r['ort_seconds_median']):>9}{us(r['ort_seconds_min']):>9}{us(r['ort_seconds_median_less_call_floor']):>9}"
+              f"{r['ratio_sprig_to_ort']:>10.2f}{r['ratio_sprig_to_ort_less_call_floor']:>9.2f}")
+    if pairs:
+        print(f"\n{'net':<26}{'Sprig q8/f32':>13}{'ORT q8/f32':>12}")
+        for p in pairs:
+            print(f"{p['net']:<26}{p['sprig_q8_to_f32']:>13.2f}{p['ort_q8_to_f32']:>12.2f}")
+    print("\ncross-check (sprig-edge run --logits against ORT on the same images):")
+    for r in rows:
+        if "error" in r:
+            continue
+        n = os.path.basename(r["blob"])
+        line = f"  {n:<26}argmax agree {r['argmax_agree']}/{r['images']}, "
+        if "int8_outputs_differing" in r:
+            hist = ", ".join(f"{c} by {k} LSB" for k, c in r["int8_lsb_histogram"].items()) or "none"
+            line += (f"int8 outputs differing {r['int8_outputs_differing']}/{r['outputs']} ({hist}; "
+                     f"ORT rounds once in float, Sprig twice, TFLite-style)")
+        else:
+            line += f"max rel diff {r['max_rel_diff']:.2e} over {r['outputs']} outputs"
+        print(line)
 
 
 if __name__ == "__main__":
