@@ -141,11 +141,11 @@ class Writer:
         scales = [wq[c if len(wq) > 1 else 0][0] for c in range(channels)] if int8 else None
         wt = self.tensor(f"w{i}", data.shape, data.dtype.type, data, scales,
                          [0] * channels if int8 else None, axis)
+        # An absent bias becomes zeros: some TFLite kernels insist on the third input.
         bias = op["inputs"][2] if len(op["inputs"]) > 2 else -1
-        if bias < 0:
-            return [wt, -1]
+        values = b.constant(bias) if bias >= 0 else np.zeros(channels, np.int32 if int8 else np.float32)
         sx = b.tensors[op["inputs"][0]]["quant"][0][0] if int8 else None
-        bt = self.tensor(f"b{i}", [channels], b.tensors[bias]["dtype"], b.constant(bias),
+        bt = self.tensor(f"b{i}", [channels], values.dtype.type, values,
                          [np.float32(sx) * np.float32(s) for s in scales] if int8 else None,
                          [0] * channels if int8 else None, 0)
         return [wt, bt]
