@@ -30,8 +30,9 @@ import onnxruntime as ort
 from onnx import numpy_helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sprig_blob import Blob
 try:
-    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
     from tflite_from_blob import tflite_from_blob
     LITERT = True
 except ImportError:
@@ -69,13 +70,12 @@ def cpu_info():
 
 
 def edge_info(edge, blob):
-    """Precision and input normalisation (mean, std), as `sprig-edge info` prints them."""
+    """Precision (from `sprig-edge info`) and the input normalisation (mean, std), read
+    from the blob's input record as stored: `info` prints them rounded to three digits."""
     txt = subprocess.run([edge, "info", blob], check=True, capture_output=True, text=True).stdout
-    m = re.search(r"\(p/255 - ([-+0-9.eE]+)\)/([-+0-9.eE]+)", txt)
-    if not m:
-        sys.exit(f"{blob}: no input normalisation in sprig-edge info")
     p = re.search(r"^precision:\s*(\S+)", txt, re.M)
-    return (p.group(1) if p else "f32"), float(m.group(1)), float(m.group(2))
+    mean, std = Blob(open(blob, "rb").read()).input_normalisation()
+    return (p.group(1) if p else "f32"), mean, std
 
 
 def sprig_logits(edge, blob, idx):
@@ -146,8 +146,11 @@ def time_ort(sess, feed, runs):
     return [t * 1e-9 for t in ts]
 
 
-def litert_interpreter(blob):
-    interp = Interpreter(model_content=tflite_from_blob(blob), num_threads=1)
+def litert_interpreter(blob, xnnpack=True):
+    """LiteRT on one thread; `xnnpack=False` runs TFLite's own builtin kernels (integer
+    requantization, as Sprig's), used only for the cross-check."""
+    kind = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    interp = Interpreter(model_content=tflite_from_blob(blob), num_threads=1, experimental_op_resolver_type=kind)
     interp.allocate_tensors()
     return interp
 
@@ -253,6 +256,7 @@ def main():
             try:
                 interp = litert_interpreter(blob)
                 cross_check(row, "litert", ours, litert_outputs(interp, x), quant)
+                cross_check(row, "tflite_builtin", ours, litert_outputs(litert_interpreter(blob, False), x), quant)
                 interp.set_tensor(interp.get_input_details()[0]["index"], np.ascontiguousarray(x[0:1].transpose(0, 2, 3, 1)))
                 for _ in range(50):
                     interp.invoke()
@@ -347,14 +351,15 @@ def main():
             print(f"{p['net']:<24}{ratio(p.get('sprig_q8_to_f32')):>13}{ratio(p.get('ort_q8_to_f32')):>12}"
                   f"{ratio(p.get('litert_q8_to_f32')):>15}")
     print("\ncross-check (sprig-edge run --logits against each peer on the same images; int8: the output's "
-          "int8 values; ORT rounds once in float where Sprig rounds twice, TFLite-style):")
+          "int8 values. ORT and LiteRT's XNNPACK requantize in float and round once, Sprig rounds twice, "
+          "TFLite-style; 'TFLite builtin kernels' is LiteRT without XNNPACK, integer requantization like Sprig's):")
     for r in rows:
         if "error" in r:
             continue
-        for peer, label in (("ort", "ORT"), ("litert", "LiteRT")):
+        for peer, label in (("ort", "ORT"), ("litert", "LiteRT"), ("tflite_builtin", "TFLite builtin kernels")):
             if f"{peer}_argmax_agree" not in r:
                 continue
-            line = f"  {os.path.basename(r['blob']):<24}{label:<7}argmax agree {r[f'{peer}_argmax_agree']}/{r['images']}, "
+            line = f"  {os.path.basename(r['blob']):<26}{label:<24}argmax agree {r[f'{peer}_argmax_agree']}/{r['images']}, "
             if f"{peer}_int8_outputs_differing" in r:
                 hist = ", ".join(f"{c} by {k} LSB" for k, c in r[f"{peer}_int8_lsb_histogram"].items()) or "none"
                 line += f"int8 outputs differing {r[f'{peer}_int8_outputs_differing']}/{r['outputs']} ({hist})"

@@ -16,55 +16,14 @@ Both are NHWC and the blob's int8 scheme is TFLite's, so the mapping is direct:
 The requantization multipliers and shifts are not written: TFLite derives them
 from the scales as Sprig's compiler does, XNNPACK requantizes in float.
 """
-import struct, sys
+import os, sys
 
 import flatbuffers
 import numpy as np
 from ai_edge_litert import schema_py_generated as tfl
 
-OPCODES = {1: "dense", 2: "conv2d", 3: "depthwise", 4: "maxpool", 5: "avgpool", 6: "gap", 7: "add",
-           8: "reshape", 9: "softmax", 10: "quantize", 11: "dequantize", 12: "l2normalize"}
-DTYPES = {1: np.float32, 2: np.int8, 3: np.int32}
-
-
-class Blob:
-    """The records of a .sprig blob (docs/blob-format.md); no validation beyond what this needs."""
-
-    def __init__(self, data):
-        self.data = data
-        u32 = lambda at: struct.unpack_from("<I", data, at)[0]
-        if data[:4] != b"SPRG":
-            raise ValueError("not a .sprig blob (bad magic)")
-        sections = {}
-        for s in range(u32(20)):
-            kind, offset, size, count = struct.unpack_from("<4I", data, u32(24) + 16 * s)
-            sections[kind] = (offset, count)
-        self.tensors = []
-        offset, count = sections[1]
-        for t in range(count):
-            r = offset + 64 * t
-            dtype, rank, storage = data[r], data[r + 1], data[r + 2]
-            dims = list(struct.unpack_from("<4I", data, r + 4))[:rank]
-            data_offset, data_bytes, qcount, qaxis, qoffset = struct.unpack_from("<5I", data, r + 20)
-            quant = [struct.unpack_from("<fi", data, qoffset + 8 * k) for k in range(qcount)]
-            self.tensors.append({"dtype": DTYPES[dtype], "dims": dims, "constant": storage == 1,
-                                 "offset": data_offset, "bytes": data_bytes, "quant": quant})
-        self.ops = []
-        offset, count = sections[2]
-        for o in range(count):
-            r = offset + 64 * o
-            slots = struct.unpack_from("<6I", data, r + 4)[:data[r + 2]]
-            self.ops.append({"op": OPCODES.get(data[r], f"opcode {data[r]}"), "act": data[r + 1],
-                             "inputs": [-1 if s == 0xFFFFFFFF else s for s in slots],
-                             "output": u32(r + 28), "params": list(struct.unpack_from("<8i", data, r + 32))})
-        offset, count = sections[3]
-        self.io = [struct.unpack_from("<IIff", data, offset + 16 * k) for k in range(count)]
-
-    def constant(self, t):
-        info = self.tensors[t]
-        return np.frombuffer(self.data, info["dtype"], count=info["bytes"] // np.dtype(info["dtype"]).itemsize,
-                             offset=info["offset"]).reshape(info["dims"])
-
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sprig_blob import Blob
 
 def same_pads(size, kernel, stride):
     """TFLite's SAME padding (before, after) along one axis."""
