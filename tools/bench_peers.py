@@ -331,24 +331,24 @@ def main():
     print(timing)
     print(f"Python perf_counter_ns pair: {result['python_clock_overhead_seconds'] * 1e9:.0f} ns; "
           f"ORT call floor: {us(floor).strip()} µs")
-    print(f"\n{'blob':<24}{'prec':>5}{'Sprig':>9}{'min':>8}{'ORT':>9}{'min':>8}{'ORT-fl':>9}{'LiteRT':>9}{'min':>8}"
+    print(f"\n{'blob':<26}{'prec':>5}{'Sprig':>9}{'min':>8}{'ORT':>9}{'min':>8}{'ORT-fl':>9}{'LiteRT':>9}{'min':>8}"
           f"{'S/ORT':>8}{'S/ORTfl':>8}{'S/LiteRT':>9}{'S/best':>8}   (medians and minimums, µs)")
     for r in rows:
         n = os.path.basename(r["blob"])
         if "error" in r:
-            print(f"{n:<24}{r['precision']:>5}  not run: {r['error']}")
+            print(f"{n:<26}{r['precision']:>5}  not run: {r['error']}")
             continue
-        print(f"{n:<24}{r['precision']:>5}{us(r['sprig_seconds_median']):>9}{us(r['sprig_seconds_min']):>8}"
+        print(f"{n:<26}{r['precision']:>5}{us(r['sprig_seconds_median']):>9}{us(r['sprig_seconds_min']):>8}"
               f"{us(r['ort_seconds_median']):>9}{us(r['ort_seconds_min']):>8}{us(r['ort_seconds_median_less_call_floor']):>9}"
               f"{us(r.get('litert_seconds_median')):>9}{us(r.get('litert_seconds_min')):>8}"
               f"{ratio(r['ratio_sprig_to_ort']):>8}{ratio(r['ratio_sprig_to_ort_less_call_floor']):>8}"
               f"{ratio(r.get('ratio_sprig_to_litert')):>9}{ratio(r['ratio_sprig_to_best_peer']):>8}")
         if "litert_error" in r:
-            print(f"{'':<24}  LiteRT not run: {r['litert_error']}")
+            print(f"{'':<26}  LiteRT not run: {r['litert_error']}")
     if pairs:
-        print(f"\n{'net':<24}{'Sprig q8/f32':>13}{'ORT q8/f32':>12}{'LiteRT q8/f32':>15}")
+        print(f"\n{'net':<26}{'Sprig q8/f32':>13}{'ORT q8/f32':>12}{'LiteRT q8/f32':>15}")
         for p in pairs:
-            print(f"{p['net']:<24}{ratio(p.get('sprig_q8_to_f32')):>13}{ratio(p.get('ort_q8_to_f32')):>12}"
+            print(f"{p['net']:<26}{ratio(p.get('sprig_q8_to_f32')):>13}{ratio(p.get('ort_q8_to_f32')):>12}"
                   f"{ratio(p.get('litert_q8_to_f32')):>15}")
     print("\ncross-check (sprig-edge run --logits against each peer on the same images; int8: the output's "
           "int8 values. ORT and LiteRT's XNNPACK requantize in float and round once, Sprig rounds twice, "
