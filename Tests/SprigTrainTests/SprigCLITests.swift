@@ -233,6 +233,12 @@ final class SprigCLITests: ScratchTestCase {
             XCTAssertTrue(run.stderr.contains("--finetune-methods"), "\(bad): \(run.stderr)")
             XCTAssertFalse(FileManager.default.fileExists(atPath: path("bad.sprig")), bad)
         }
+        // --fit-ranges chooses the fractions that --percentile would fix.
+        let both = try sprig(["compile", path("mlp.safetensors"), "--precision", "q8", "--fit-ranges", "--percentile", "0.999",
+                              "--out", path("both.sprig")])
+        XCTAssertEqual(both.status, 2, both.stderr)
+        XCTAssertTrue(both.stderr.contains("--fit-ranges"), both.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("both.sprig")))
     }
 
     // MARK: sprig prune and sprig transfer

@@ -9,7 +9,7 @@ import SprigTrain
 let compileCommand = Command(
     name: "compile",
     summary: "Compile a checkpoint into a .sprig blob (BN folded, activations fused; f32 or int8 with calibration).",
-    usage: "sprig compile CKPT [--precision f32|q8] [--calib-data SOURCE] [--calib-classes SPEC] [--max-classes 10] [--max-shots 20] [--finetune-methods head[,bias][,last:L]] --out MODEL.sprig [--json]",
+    usage: "sprig compile CKPT [--precision f32|q8] [--calib-data SOURCE] [--calib-classes SPEC] [--percentile F | --fit-ranges] [--max-classes 10] [--max-shots 20] [--finetune-methods head[,bias][,last:L]] --out MODEL.sprig [--json]",
     positionals: 1...1,
     options: [
         OptionSpec(name: "precision", value: "P", help: "f32 or q8.", defaultValue: "q8"),
@@ -64,6 +64,9 @@ func compileOptions(_ a: ParsedArguments) throws -> CompileOptions {
     o.calibrationCount = try a.int("calib-count", default: o.calibrationCount, range: 1...100_000)
     o.percentile = try a.double("percentile", default: o.percentile, range: 0.5...1)
     o.fitRanges = a.flag("fit-ranges")
+    if o.fitRanges && a.string("percentile") != nil {
+        throw UsageError(description: "--fit-ranges chooses each range's fraction itself; give it or --percentile, not both")
+    }
     if o.fitRanges && !a.flag("json") {
         o.onRangeFit = { fit in
             let clipped = fit.fractions.values.filter { $0 < 1 }.count
