@@ -174,10 +174,15 @@ public func fitRanges(_ builder: BlobBuilder, blob: [UInt8], samples: [[UInt8]],
         return noise > 0 ? 10 * log10(max(signal, .leastNormalMagnitude) / noise) : .infinity
     }
     // Tensors in the order they are written: the input, then each op's output.
-    let model = try HostBlob(blob).model
+    // (The model reads the blob's bytes in place: the HostBlob that holds them lives
+    // until the order is read.)
+    let f32 = try HostBlob(blob)
     var order: [Int] = []
-    if let input = model.input(0) { order.append(input.tensor) }
-    for o in 0..<model.opCount { order.append(model.op(o).output) }
+    withExtendedLifetime(f32) {
+        let model = f32.model
+        if let input = model.input(0) { order.append(input.tensor) }
+        for o in 0..<model.opCount { order.append(model.op(o).output) }
+    }
     order = order.filter { values[$0].map { !$0.isEmpty } ?? false }
 
     var choice: [Int: Double] = [:]
