@@ -345,6 +345,11 @@ private func conv2dPixelF32(input: UnsafePointer<Float>, weights: UnsafePointer<
 public func conv2dQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32, weights: UnsafePointer<Int8>,
                      bias: UnsafePointer<Int32>?, output: UnsafeMutablePointer<Int8>,
                      window: Window2D, requant: RequantQ8) {
+    #if arch(x86_64) && SPRIG_ISA_VNNI
+    // With VNNI, from weights packed once per call (Conv2DPackedQ8.swift) when it applies.
+    if conv2dPackedQ8(input: input, inputZeroPoint: inputZeroPoint, weights: weights, bias: bias, output: output,
+                      window: window, requant: requant) { return }
+    #endif
     let w = window
     let cout = w.outputChannels
     // Horizontal tiles: 4 consecutive interior columns of one row.
@@ -710,7 +715,7 @@ extension Requant8 {
 }
 
 /// One output pixel of `conv2dQ8`, channels `firstChannel ..< outputChannels`, with clipping.
-private func conv2dPixelQ8(input: UnsafePointer<Int8>, inputZeroPoint zeroPoint: Int32, weights: UnsafePointer<Int8>,
+func conv2dPixelQ8(input: UnsafePointer<Int8>, inputZeroPoint zeroPoint: Int32, weights: UnsafePointer<Int8>,
                            bias: UnsafePointer<Int32>?, output: UnsafeMutablePointer<Int8>, window w: Window2D,
                            oy: Int, ox: Int, firstChannel: Int, requant: RequantQ8, stage: OutputStageQ8) {
     let cin = w.inputChannels
