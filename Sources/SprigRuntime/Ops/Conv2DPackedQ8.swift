@@ -41,9 +41,10 @@
 #if arch(x86_64) && SPRIG_ISA_VNNI
 import SprigISA
 
-/// The stack scratch of one channel block's pack: 32 KiB (a 3×3 conv of up to 224
-/// input channels). A layer whose block needs more takes Conv2D.swift's tiles.
-typealias PackedConvScratch = InlineArray<512, SIMD16<Int32>>
+/// The stack scratch of the packs: 48 KiB, one block of a 3×3 conv of up to 336 input
+/// channels, or two side by side up to 160 (`packedTileWide`). A layer whose block needs
+/// more takes Conv2D.swift's tiles.
+typealias PackedConvScratch = InlineArray<768, SIMD16<Int32>>
 
 /// How one kernel row's taps are grouped in a pack (see the file comment).
 struct PackedGrouping {
@@ -209,26 +210,77 @@ func conv2dPackedQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32, weights: 
     let packBytes = columnBytes &+ (rowGrouped ? byRow.bytes(kernelRows: w.kernelHeight) : 0)
     guard cout > 0 && packBytes <= MemoryLayout<PackedConvScratch>.size else { return false }
 
-    var scratch = PackedConvScratch(repeating: SIMD16())
-    withUnsafeMutableBytes(of: &scratch) { buffer in
-        guard let base = buffer.baseAddress else { return }
-        let layer = PackedLayerQ8(input: input, zeroPoint: inputZeroPoint, weights: weights, bias: bias,
-                                  output: output, window: w, requant: requant)
-        // Blocks of 16 channels, or one of all of them below 16.
-        var block = 0
-        while let c = cout < 16 ? (block == 0 ? 0 : nil) : channelBlock(block, width: 16, count: cout) {
-            let active = cout < 16 ? cout : 16
-            let columns = packConvBlockQ8(weights, window: w, channel: c, active: active, grouping: byColumn,
-                                          into: base)
+    // Two blocks packed side by side when they fit (`packedTileWide`).
+    let paired = cout >= 32 && 2 &* packBytes <= MemoryLayout<PackedConvScratch>.size && wideTiles
+    let layer = PackedLayerQ8(input: input, zeroPoint: inputZeroPoint, weights: weights, bias: bias,
+                              output: output, window: w, requant: requant)
+    let body = { (base: UnsafeMutableRawPointer) in
+        /// Packs the block at channel `c` into `region` (0 or 1).
+        func pack(_ c: Int, active: Int, region: Int) -> PackedChannels {
+            let at = base + region &* packBytes
+            let columns = packConvBlockQ8(weights, window: w, channel: c, active: active, grouping: byColumn, into: at)
             let rows = rowGrouped
                 ? packConvBlockQ8(weights, window: w, channel: c, active: active, grouping: byRow,
-                                  into: base + columnBytes)
+                                  into: at + columnBytes)
                 : columns
-            layer.run(channel: c, active: active, firstBlock: block == 0, byColumn: columns, horizontal: rows)
-            block &+= 1
+            return layer.channels(c, active: active, byColumn: columns, horizontal: rows)
+        }
+        // Blocks of 16 channels (in pairs when `paired`), or one of all of them below 16.
+        var block = 0
+        while let c = cout < 16 ? (block == 0 ? 0 : nil) : channelBlock(block, width: 16, count: cout) {
+            let first = pack(c, active: cout < 16 ? cout : 16, region: 0)
+            if paired, let next = channelBlock(block &+ 1, width: 16, count: cout) {
+                layer.run(first, pack(next, active: 16, region: 1), paired: true, firstBlock: block == 0)
+                block &+= 2
+            } else {
+                layer.run(first, first, paired: false, firstBlock: block == 0)
+                block &+= 1
+            }
         }
     }
+    // The scratch is zeroed on entry (an InlineArray must be initialized): the small one
+    // when it is enough.
+    let need = paired ? 2 &* packBytes : packBytes
+    if need <= MemoryLayout<SmallPackScratch>.size {
+        withPackScratch(SmallPackScratch.self, body)
+    } else {
+        withPackScratch(PackedConvScratch.self, body)
+    }
     return true
+}
+
+/// The scratch of the small layers: 8 KiB.
+typealias SmallPackScratch = InlineArray<128, SIMD16<Int32>>
+
+/// Runs `body` on a zeroed stack scratch of `count` 64-byte vectors.
+@inline(__always)
+private func withPackScratch<let count: Int>(_: InlineArray<count, SIMD16<Int32>>.Type,
+                                             _ body: (UnsafeMutableRawPointer) -> Void) {
+    var scratch = InlineArray<count, SIMD16<Int32>>(repeating: SIMD16())
+    withUnsafeMutableBytes(of: &scratch) { buffer in
+        if let base = buffer.baseAddress { body(base) }
+    }
+}
+
+/// Whether the horizontal tiles take two blocks at once (`packedTileWide`): with
+/// AVX-512's 32 vector registers only (its 16 accumulators, 4 weight vectors and 4
+/// inputs would spill from AVX-VNNI's 16).
+var wideTiles: Bool {
+    #if SPRIG_ISA_AVX512_VNNI
+    return true
+    #else
+    return false
+    #endif
+}
+
+/// One packed block and what its pixels start from.
+struct PackedChannels {
+    /// Its first channel.
+    var channel: Int
+    var byColumn: PackedBlockQ8
+    var horizontal: PackedBlockQ8
+    var bias: SIMD16<Int32>
+    var epilogue: PackedEpilogue
 }
 
 /// One call of `conv2dPackedQ8`: the layer's pointers and geometry.
@@ -241,30 +293,37 @@ private struct PackedLayerQ8 {
     let window: Window2D
     let requant: RequantQ8
 
-    /// Every output pixel of channels `c ..< c + active`: tiles from `horizontal`
-    /// (rows clipped) and `byColumn` (columns clipped), then single pixels from
-    /// `byColumn`. A window whose reads would pass the input's end is computed, all
-    /// channels at once, by `conv2dPixelQ8` in the first block.
-    func run(channel c: Int, active: Int, firstBlock: Bool, byColumn: PackedBlockQ8, horizontal: PackedBlockQ8) {
+    /// The block at channel `c` with its bias and epilogue.
+    func channels(_ c: Int, active: Int, byColumn: PackedBlockQ8, horizontal: PackedBlockQ8) -> PackedChannels {
+        var biasVector = SIMD16<Int32>()
+        if let bias { biasVector = loadLanes(bias + c, active: active, padding: 0) }
+        let stage = OutputStageQ8(zeroPoint: requant.outputZeroPoint, clampMin: requant.clampMin,
+                                  clampMax: requant.clampMax)
+        return PackedChannels(channel: c, byColumn: byColumn, horizontal: horizontal, bias: biasVector,
+                              epilogue: PackedEpilogue(requant, channel: c, active: active, stage: stage))
+    }
+
+    /// Every output pixel of one block, or of two when `paired` (`second`; horizontal
+    /// tiles through `packedTileWide`): tiles from `horizontal` (rows clipped) and
+    /// `byColumn` (columns clipped), then single pixels from `byColumn`. A window whose
+    /// reads would pass the input's end is computed, all channels at once, by
+    /// `conv2dPixelQ8` in the first block. (Not an optional `second`: binding one copies
+    /// the block's kilobyte of constants at every pixel.)
+    func run(_ first: borrowing PackedChannels, _ second: borrowing PackedChannels, paired: Bool, firstBlock: Bool) {
         let w = window
         let cin = w.inputChannels
         let cout = w.outputChannels
         let rowStride = w.inputWidth &* cin
         let reach = PackedReach(end: input + w.inputHeight &* rowStride)
-        let stage = OutputStageQ8(zeroPoint: requant.outputZeroPoint, clampMin: requant.clampMin,
-                                  clampMax: requant.clampMax)
         let offset = SIMD16<Int32>(repeating: zeroPoint &+ 128)
-        var biasVector = SIMD16<Int32>()
-        if let bias { biasVector = loadLanes(bias + c, active: active, padding: 0) }
-        let epilogue = PackedEpilogue(requant, channel: c, active: active, stage: stage)
-
         let columns = interiorOutputs(stride: w.strideWidth, pad: w.padLeft, kernel: w.kernelWidth,
                                       extent: w.inputWidth, outputCount: w.outputWidth)
         let columnsTiledEnd = columns.first &+ (columns.end &- columns.first) / 4 &* 4
         let rows = interiorOutputs(stride: w.strideHeight, pad: w.padTop, kernel: w.kernelHeight,
                                    extent: w.inputHeight, outputCount: w.outputHeight)
         let rowsTiledEnd = rows.first &+ (rows.end &- rows.first) / 4 &* 4
-        let allGroups = (first: 0, end: horizontal.grouping.groups)
+        let grouping = first.horizontal.grouping
+        let allGroups = (first: 0, end: grouping.groups)
 
         var oy = 0
         while oy < w.outputHeight {
@@ -274,22 +333,33 @@ private struct PackedLayerQ8 {
             let rowTiled = oy >= rows.first && oy < rowsTiledEnd
             // 1. Horizontal tiles of this row.
             if columns.first < columnsTiledEnd {
-                let initial = biasVector &- offset &* horizontal.weightSum(rows: taps, groups: allGroups)
+                let initial = first.bias &- offset &* first.horizontal.weightSum(rows: taps, groups: allGroups)
+                let secondInitial = second.bias &- offset &* second.horizontal.weightSum(rows: taps, groups: allGroups)
                 var ox = columns.first
                 while ox < columnsTiledEnd {
-                    let first = input + ((rowOrigin &+ taps.first) &* rowStride &+ (ox &* w.strideWidth &- w.padLeft) &* cin)
+                    let start = input + ((rowOrigin &+ taps.first) &* rowStride &+ (ox &* w.strideWidth &- w.padLeft) &* cin)
                     let pixelStep = w.strideWidth &* cin
-                    let out = output + ((oy &* w.outputWidth &+ ox) &* cout &+ c)
-                    if reach.fits(lastPixel: first + 3 &* pixelStep, tapRows: tapRows, rowStride: rowStride,
-                                  groups: allGroups.end, grouping: horizontal.grouping) {
-                        packedTile(horizontal, input: first, pixelStep: pixelStep, rowStride: rowStride,
-                                   tapRows: tapRows, firstRow: taps.first, groups: allGroups, initial: initial,
-                                   output: out, outputPixelStep: cout, epilogue: epilogue)
+                    let out = output + (oy &* w.outputWidth &+ ox) &* cout
+                    if reach.fits(lastPixel: start + 3 &* pixelStep, tapRows: tapRows, rowStride: rowStride,
+                                  groups: allGroups.end, grouping: grouping) {
+                        if paired {
+                            packedTileWide(first.horizontal, second.horizontal, input: start, pixelStep: pixelStep,
+                                           rowStride: rowStride, tapRows: tapRows, firstRow: taps.first,
+                                           groups: allGroups, initial: (initial, secondInitial),
+                                           output: (out + first.channel, out + second.channel),
+                                           outputPixelStep: cout, epilogue: (first.epilogue, second.epilogue))
+                        } else {
+                            packedTile(first.horizontal, input: start, pixelStep: pixelStep, rowStride: rowStride,
+                                       tapRows: tapRows, firstRow: taps.first, groups: allGroups, initial: initial,
+                                       output: out + first.channel, outputPixelStep: cout, epilogue: first.epilogue)
+                        }
                     } else {
                         var p = 0
                         while p < 4 {
-                            pixel(channel: c, firstBlock: firstBlock, oy: oy, ox: ox &+ p, block: byColumn,
-                                  biasVector: biasVector, offset: offset, epilogue: epilogue, reach: reach)
+                            pixel(first, firstBlock: firstBlock, oy: oy, ox: ox &+ p, offset: offset, reach: reach)
+                            if paired {
+                                pixel(second, firstBlock: false, oy: oy, ox: ox &+ p, offset: offset, reach: reach)
+                            }
                             p &+= 1
                         }
                     }
@@ -302,12 +372,14 @@ private struct PackedLayerQ8 {
                 if ox >= columns.first && ox < columnsTiledEnd { ox = columnsTiledEnd; continue }
                 if rowTiled {
                     if (oy &- rows.first) % 4 == 0 {
-                        verticalTile(channel: c, firstBlock: firstBlock, oy: oy, ox: ox, block: byColumn,
-                                     biasVector: biasVector, offset: offset, epilogue: epilogue, reach: reach)
+                        verticalTile(first, firstBlock: firstBlock, oy: oy, ox: ox, offset: offset, reach: reach)
+                        if paired {
+                            verticalTile(second, firstBlock: false, oy: oy, ox: ox, offset: offset, reach: reach)
+                        }
                     }
                 } else {
-                    pixel(channel: c, firstBlock: firstBlock, oy: oy, ox: ox, block: byColumn,
-                          biasVector: biasVector, offset: offset, epilogue: epilogue, reach: reach)
+                    pixel(first, firstBlock: firstBlock, oy: oy, ox: ox, offset: offset, reach: reach)
+                    if paired { pixel(second, firstBlock: false, oy: oy, ox: ox, offset: offset, reach: reach) }
                 }
                 ox &+= 1
             }
@@ -317,9 +389,10 @@ private struct PackedLayerQ8 {
 
     /// The tile of output rows `oy ..< oy + 4` in column `ox` (columns clipped).
     @inline(__always)
-    private func verticalTile(channel c: Int, firstBlock: Bool, oy: Int, ox: Int, block: PackedBlockQ8,
-                              biasVector: SIMD16<Int32>, offset: SIMD16<Int32>, epilogue: PackedEpilogue,
-                              reach: PackedReach) {
+    private func verticalTile(_ channels: borrowing PackedChannels, firstBlock: Bool, oy: Int, ox: Int,
+                              offset: SIMD16<Int32>, reach: PackedReach) {
+        let c = channels.channel, block = channels.byColumn
+        let biasVector = channels.bias, epilogue = channels.epilogue
         let w = window
         let cin = w.inputChannels
         let rowStride = w.inputWidth &* cin
@@ -337,8 +410,7 @@ private struct PackedLayerQ8 {
         } else {
             var p = 0
             while p < 4 {
-                pixel(channel: c, firstBlock: firstBlock, oy: oy &+ p, ox: ox, block: block, biasVector: biasVector,
-                      offset: offset, epilogue: epilogue, reach: reach)
+                pixel(channels, firstBlock: firstBlock, oy: oy &+ p, ox: ox, offset: offset, reach: reach)
                 p &+= 1
             }
         }
@@ -346,9 +418,10 @@ private struct PackedLayerQ8 {
 
     /// Output pixel (oy, ox), channels `c ..< c + active`, clipped both ways.
     @inline(__always)
-    private func pixel(channel c: Int, firstBlock: Bool, oy: Int, ox: Int, block: PackedBlockQ8,
-                       biasVector: SIMD16<Int32>, offset: SIMD16<Int32>, epilogue: PackedEpilogue,
+    private func pixel(_ channels: borrowing PackedChannels, firstBlock: Bool, oy: Int, ox: Int, offset: SIMD16<Int32>,
                        reach: PackedReach) {
+        let c = channels.channel, block = channels.byColumn
+        let biasVector = channels.bias, epilogue = channels.epilogue
         let w = window
         let cin = w.inputChannels
         let rowStride = w.inputWidth &* cin
@@ -382,10 +455,10 @@ struct PackedEpilogue {
     let multiplier: SIMD16<Int32>
     let leftShift: SIMD16<Int32>
     let anyLeftShift: Bool
-    let rightShift: SIMD16<Int32>
-    /// `2^rightShift − 1`, and half of it.
-    let mask: SIMD16<Int32>
-    let halfMask: SIMD16<Int32>
+    /// The rounding of even and odd lanes in 64 bits (see `apply`): K, S and 31 + e.
+    let roundEven: SIMD8<Int64>, roundOdd: SIMD8<Int64>
+    let negativeEven: SIMD8<Int64>, negativeOdd: SIMD8<Int64>
+    let shiftEven: SIMD8<Int64>, shiftOdd: SIMD8<Int64>
     let stage: OutputStageQ8
     let lower: SIMD16<Int32>
     let upper: SIMD16<Int32>
@@ -405,10 +478,15 @@ struct PackedEpilogue {
         var l = 0
         while l < active { left = left || requant.shifts[c &+ l] > 0; l &+= 1 }
         anyLeftShift = left
-        let right = (zero &- shift).replacing(with: zero, where: shift .> zero)
-        rightShift = right
-        mask = (SIMD16(repeating: 1) &<< right) &- 1
-        halfMask = mask &>> 1
+        let right = unsafeBitCast((zero &- shift).replacing(with: zero, where: shift .> zero), to: SIMD8<Int64>.self)
+        let rightEven = (right &<< 32) &>> 32, rightOdd = right &>> 32
+        let none = SIMD8<Int64>(repeating: 0), one = SIMD8<Int64>(repeating: 1)
+        roundEven = (one &<< 30) &+ (one &<< (rightEven &+ 30)).replacing(with: none, where: rightEven .< one)
+        roundOdd = (one &<< 30) &+ (one &<< (rightOdd &+ 30)).replacing(with: none, where: rightOdd .< one)
+        negativeEven = (one &<< 31).replacing(with: none, where: rightEven .< one)
+        negativeOdd = (one &<< 31).replacing(with: none, where: rightOdd .< one)
+        shiftEven = rightEven &+ 31
+        shiftOdd = rightOdd &+ 31
         self.stage = stage
         lower = SIMD16(repeating: stage.lower)
         upper = SIMD16(repeating: stage.upper)
@@ -429,21 +507,32 @@ struct PackedEpilogue {
     }
 
     /// `stage(multiplyByQuantizedMultiplier(x))` lane by lane, as Requant8 and
-    /// OutputStageQ8 compute it (the multipliers are never Int32.min: see
-    /// `roundingDoublingHighMul(_:byMultiplier:)`).
+    /// OutputStageQ8 compute it, with its two roundings in one 64-bit step.
+    ///
+    /// Requant8 forms P = x·M (x after its left shift; M is never Int32.min, see
+    /// `roundingDoublingHighMul(_:byMultiplier:)`), then h = ⌊(P + 2^30) / 2^31⌋ (Int32,
+    /// exact), then `roundingDivideByPOT(h, e)`, which for e ≥ 1 is
+    /// ⌊(h + 2^(e−1) − [h < 0]) / 2^e⌋ and for e = 0 is h. Nested floors of divisions by
+    /// positive integers merge (⌊(⌊a/b⌋ + c)/d⌋ = ⌊(a + c·b)/(b·d)⌋ for integer c), and
+    /// h < 0 exactly when P < −2^30, so
+    ///
+    ///     result = (P + K − [P < −2^30]·S) >> (31 + e)      (arithmetic, Int64)
+    ///     K = 2^30 + 2^(30+e), S = 2^31 for e ≥ 1;  K = 2^30, S = 0 for e = 0.
+    ///
+    /// |P| ≤ 2^62 and K < 2^62, so nothing wraps. KernelQ8Tests compares every path
+    /// with the naive loop, extreme multipliers and shifts included.
     @inline(__always)
     func apply(_ x: SIMD16<Int32>) -> SIMD16<Int8> {
         let shifted = anyLeftShift ? x &<< leftShift : x
-        // The rounding doubling high multiply, even and odd lanes in 64 bits.
         let a64 = unsafeBitCast(shifted, to: SIMD8<Int64>.self), b64 = unsafeBitCast(multiplier, to: SIMD8<Int64>.self)
+        // vpmuldq of even lanes (sign-extended in place) and of odd lanes (shifted down).
         let even = ((a64 &<< 32) &>> 32) &* ((b64 &<< 32) &>> 32)
         let odd = (a64 &>> 32) &* (b64 &>> 32)
-        let evenRounded = unsafeBitCast(even &+ (1 << 30), to: SIMD8<UInt64>.self) &>> 31
-        let oddRounded = unsafeBitCast(odd &+ (1 << 30), to: SIMD8<UInt64>.self) &>> 31
-        let h = unsafeBitCast((evenRounded & 0xFFFF_FFFF) | (oddRounded &<< 32), to: SIMD16<Int32>.self)
-        // roundingDivideByPOT with the masks precomputed.
-        let threshold = halfMask &- (h &>> 31)
-        let r = (h &>> rightShift) &- ((threshold &- (h & mask)) &>> 31)
+        let limit = SIMD8<Int64>(repeating: -(1 << 30))
+        let evenSum = even &+ roundEven, oddSum = odd &+ roundOdd
+        let evenResult = evenSum.replacing(with: evenSum &- negativeEven, where: even .< limit) &>> shiftEven
+        let oddResult = oddSum.replacing(with: oddSum &- negativeOdd, where: odd .< limit) &>> shiftOdd
+        let r = unsafeBitCast((evenResult & 0xFFFF_FFFF) | (oddResult &<< 32), to: SIMD16<Int32>.self)
         let clamped = r.replacing(with: lower, where: r .< lower).replacing(with: upper, where: r .> upper) &+ zeroPoint
         // Narrowed by halves: LLVM keeps a 16-lane narrowing as byte inserts (vpmovdb each here).
         return SIMD16(lowHalf: narrowLanes(clamped.lowHalf), highHalf: narrowLanes(clamped.highHalf))
@@ -491,6 +580,61 @@ private func packedTile(_ block: PackedBlockQ8, input: UnsafePointer<Int8>, pixe
     epilogue.store(SIMD16(lowHalf: a1l, highHalf: a1h), o1)
     epilogue.store(SIMD16(lowHalf: a2l, highHalf: a2h), o2)
     epilogue.store(SIMD16(lowHalf: a3l, highHalf: a3h), o3)
+}
+
+/// `packedTile` for two blocks `a` and `b` at once (`wideTiles`): sixteen ymm
+/// accumulators, and per quad four weight loads, four input quads and sixteen vpdpbusd,
+/// so that each input quad feeds four products instead of two.
+private func packedTileWide(_ a: PackedBlockQ8, _ b: PackedBlockQ8, input: UnsafePointer<Int8>, pixelStep: Int,
+                            rowStride: Int, tapRows: Int, firstRow: Int, groups: (first: Int, end: Int),
+                            initial: (SIMD16<Int32>, SIMD16<Int32>),
+                            output: (UnsafeMutablePointer<Int8>, UnsafeMutablePointer<Int8>), outputPixelStep: Int,
+                            epilogue: (PackedEpilogue, PackedEpilogue)) {
+    var a0l = initial.0.lowHalf, a1l = a0l, a2l = a0l, a3l = a0l
+    var a0h = initial.0.highHalf, a1h = a0h, a2h = a0h, a3h = a0h
+    var b0l = initial.1.lowHalf, b1l = b0l, b2l = b0l, b3l = b0l
+    var b0h = initial.1.highHalf, b1h = b0h, b2h = b0h, b3h = b0h
+    let g = a.grouping
+    let quadsPerRow = (groups.end &- groups.first) &* g.quads
+    var r = 0
+    while r < tapRows {
+        let p0 = input + r &* rowStride
+        let p1 = p0 + pixelStep, p2 = p1 + pixelStep, p3 = p2 + pixelStep
+        let offset = (firstRow &+ r) &* a.quadRowBytes &+ groups.first &* a.groupBytes
+        var wa = a.quads + offset, wb = b.quads + offset
+        var group = 0
+        var q = 0
+        var j = 0
+        var n = 0
+        while n < quadsPerRow {
+            let wal = wa.loadUnaligned(as: SIMD8<Int32>.self), wah = (wa + 32).loadUnaligned(as: SIMD8<Int32>.self)
+            let wbl = wb.loadUnaligned(as: SIMD8<Int32>.self), wbh = (wb + 32).loadUnaligned(as: SIMD8<Int32>.self)
+            let x0 = inputQuad8(p0 + j), x1 = inputQuad8(p1 + j), x2 = inputQuad8(p2 + j), x3 = inputQuad8(p3 + j)
+            a0l = dotBytes(a0l, unsigned: x0, signed: wal); a0h = dotBytes(a0h, unsigned: x0, signed: wah)
+            b0l = dotBytes(b0l, unsigned: x0, signed: wbl); b0h = dotBytes(b0h, unsigned: x0, signed: wbh)
+            a1l = dotBytes(a1l, unsigned: x1, signed: wal); a1h = dotBytes(a1h, unsigned: x1, signed: wah)
+            b1l = dotBytes(b1l, unsigned: x1, signed: wbl); b1h = dotBytes(b1h, unsigned: x1, signed: wbh)
+            a2l = dotBytes(a2l, unsigned: x2, signed: wal); a2h = dotBytes(a2h, unsigned: x2, signed: wah)
+            b2l = dotBytes(b2l, unsigned: x2, signed: wbl); b2h = dotBytes(b2h, unsigned: x2, signed: wbh)
+            a3l = dotBytes(a3l, unsigned: x3, signed: wal); a3h = dotBytes(a3h, unsigned: x3, signed: wah)
+            b3l = dotBytes(b3l, unsigned: x3, signed: wbl); b3h = dotBytes(b3h, unsigned: x3, signed: wbh)
+            wa += 64
+            wb += 64
+            n &+= 1
+            q &+= 1
+            if q == g.quads { q = 0; group &+= 1; j = group &* g.inputStride } else { j &+= 4 }
+        }
+        r &+= 1
+    }
+    let (ea, eb) = epilogue
+    let (oa, ob) = output
+    let step = outputPixelStep
+    ea.store(SIMD16(lowHalf: a0l, highHalf: a0h), oa); eb.store(SIMD16(lowHalf: b0l, highHalf: b0h), ob)
+    ea.store(SIMD16(lowHalf: a1l, highHalf: a1h), oa + step); eb.store(SIMD16(lowHalf: b1l, highHalf: b1h), ob + step)
+    ea.store(SIMD16(lowHalf: a2l, highHalf: a2h), oa + 2 &* step)
+    eb.store(SIMD16(lowHalf: b2l, highHalf: b2h), ob + 2 &* step)
+    ea.store(SIMD16(lowHalf: a3l, highHalf: a3h), oa + 3 &* step)
+    eb.store(SIMD16(lowHalf: b3l, highHalf: b3h), ob + 3 &* step)
 }
 
 /// One output pixel × one block from its pack (see `packedTile`).
