@@ -715,7 +715,7 @@ extension Requant8 {
 }
 
 /// One output pixel of `conv2dQ8`, channels `firstChannel ..< outputChannels`, with clipping.
-func conv2dPixelQ8(input: UnsafePointer<Int8>, inputZeroPoint zeroPoint: Int32, weights: UnsafePointer<Int8>,
+private func conv2dPixelQ8(input: UnsafePointer<Int8>, inputZeroPoint zeroPoint: Int32, weights: UnsafePointer<Int8>,
                            bias: UnsafePointer<Int32>?, output: UnsafeMutablePointer<Int8>, window w: Window2D,
                            oy: Int, ox: Int, firstChannel: Int, requant: RequantQ8, stage: OutputStageQ8) {
     let cin = w.inputChannels
