@@ -45,7 +45,7 @@
 ///     stride ≥ 1, any padding).
 ///   - clamp: fused activation.
 /// - Complexity: O(OH·OW·KH·KW·Cin·Cout); no allocation.
-#if arch(x86_64) && SPRIG_ISA_VNNI
+#if (arch(x86_64) && SPRIG_ISA_VNNI) || (arch(arm64) && SPRIG_ISA_DOTPROD)
 import SprigISA
 #endif
 
@@ -345,8 +345,9 @@ private func conv2dPixelF32(input: UnsafePointer<Float>, weights: UnsafePointer<
 public func conv2dQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32, weights: UnsafePointer<Int8>,
                      bias: UnsafePointer<Int32>?, output: UnsafeMutablePointer<Int8>,
                      window: Window2D, requant: RequantQ8) {
-    #if arch(x86_64) && SPRIG_ISA_VNNI
-    // With VNNI, from weights packed once per call (Conv2DPackedQ8.swift) when it applies.
+    #if (arch(x86_64) && SPRIG_ISA_VNNI) || (arch(arm64) && SPRIG_ISA_DOTPROD)
+    // With 8-bit dot products, from weights packed once per call (Conv2DPackedQ8.swift)
+    // when they fit.
     if conv2dPackedQ8(input: input, inputZeroPoint: inputZeroPoint, weights: weights, bias: bias, output: output,
                       window: window, requant: requant) { return }
     #endif

@@ -1,6 +1,8 @@
-// Conv2D int8 from packed weights: the path `conv2dQ8` takes in a build with VNNI.
+// Conv2D int8 from packed weights: the path `conv2dQ8` takes in a build with 8-bit dot
+// products (VNNI's vpdpbusd on x86-64, sdot on aarch64 with the dot-product extension;
+// `quadDot` in KernelDotQ8.swift).
 //
-// vpdpbusd wants, per 32-bit lane (one output channel), the weights of 4 consecutive
+// Both want, per 32-bit lane (one output channel), the weights of 4 consecutive
 // taps side by side, where HWIO keeps one tap's channels side by side. The tiles of
 // Conv2D.swift transpose 4 weight rows into that order for every tile of 4 pixels
 // (`quadRows16`), and their pixel path for every pixel, so on the nets Sprig makes the
@@ -17,7 +19,8 @@
 //
 // The band makes every window whole, so there is one kind of tile and no clipping: a
 // padding tap reads the zero point, and contributes (zp − zp)·w = 0 once the tile's
-// initial value takes (zp + 128)·Σ w over all taps out (KernelDotQ8.swift's + 128).
+// initial value takes (zp + packedInputOffset)·Σ w over all taps out (KernelDotQ8.swift:
+// 128 with vpdpbusd, 0 with sdot).
 // The band is wide enough for the last tile's 4 pixels (those past the row are not
 // stored) and ends with slack for the over-read below.
 //
@@ -33,7 +36,10 @@
 // The sums are exact in wrapping Int32 as in Conv2D.swift, so the outputs are bit for bit
 // those of the naive loop (KernelQ8Tests compares them on every path). Without VNNI this
 // file is empty: the portable tiles of Conv2D.swift run everywhere else.
-#if arch(x86_64) && SPRIG_ISA_VNNI
+//
+// `wideTiles` is x86-64 AVX-512 only; on aarch64 a tile's eight accumulators are
+// sixteen of NEON's 32 registers.
+#if (arch(x86_64) && SPRIG_ISA_VNNI) || (arch(arm64) && SPRIG_ISA_DOTPROD)
 import SprigISA
 
 /// The stack scratch of a layer: 48 KiB for the packs (one block of a 3×3 conv of up to
@@ -107,8 +113,8 @@ private func packConvBlockQ8(_ weights: UnsafePointer<Int8>, window w: Window2D,
                 }
             }
             // Σ w of the quad per channel: its 4 bytes times 1 each.
-            sumLow = dotBytes(sumLow, unsigned: ones, signed: out.loadUnaligned(as: SIMD8<Int32>.self))
-            sumHigh = dotBytes(sumHigh, unsigned: ones, signed: (out + 32).loadUnaligned(as: SIMD8<Int32>.self))
+            sumLow = quadDot(sumLow, inputs: ones, weights: out.loadUnaligned(as: SIMD8<Int32>.self))
+            sumHigh = quadDot(sumHigh, inputs: ones, weights: (out + 32).loadUnaligned(as: SIMD8<Int32>.self))
             out += 64
             t &+= 4
         }
@@ -232,7 +238,7 @@ struct PackedChannels {
     /// Its first channel.
     var channel: Int
     var packed: PackedBlockQ8
-    /// bias − (zp + 128)·Σ w over every tap.
+    /// bias − (zp + packedInputOffset)·Σ w over every tap.
     var initial: SIMD16<Int32>
     var epilogue: PackedEpilogue
 }
@@ -252,7 +258,7 @@ private struct PackedLayerQ8 {
     func channels(_ c: Int, active: Int, packed: PackedBlockQ8) -> PackedChannels {
         var biasVector = SIMD16<Int32>()
         if let bias { biasVector = loadLanes(bias + c, active: active, padding: 0) }
-        let offset = SIMD16<Int32>(repeating: Int32(zeroPoint) &+ 128)
+        let offset = SIMD16<Int32>(repeating: Int32(zeroPoint) &+ packedInputOffset)
         let stage = OutputStageQ8(zeroPoint: requant.outputZeroPoint, clampMin: requant.clampMin,
                                   clampMax: requant.clampMax)
         return PackedChannels(channel: c, packed: packed,
@@ -416,7 +422,7 @@ struct PackedEpilogue {
 
 /// 4 output pixels × one block: `tapRows` kernel rows of the band, pixel p reading
 /// `input + p·pixelStep` and writing `output + p·outputPixelStep` for p < `count`;
-/// `initial` = bias − (zp + 128)·Σ w. Eight ymm accumulators, pixels 0...3 × channels
+/// `initial` = bias − (zp + packedInputOffset)·Σ w. Eight ymm accumulators, pixels 0...3 × channels
 /// 0 ..< 8 (l) and 8 ..< 16 (h); per quad two weight loads, four input quads and eight
 /// vpdpbusd.
 private func packedTile(_ block: PackedBlockQ8, input: UnsafePointer<Int8>, pixelStep: Int, rowStride: Int,
@@ -433,11 +439,11 @@ private func packedTile(_ block: PackedBlockQ8, input: UnsafePointer<Int8>, pixe
         var n = 0
         while n < block.quadsPerRow {
             let wl = wp.loadUnaligned(as: SIMD8<Int32>.self), wh = (wp + 32).loadUnaligned(as: SIMD8<Int32>.self)
-            let x0 = inputQuad8(p0 + j), x1 = inputQuad8(p1 + j), x2 = inputQuad8(p2 + j), x3 = inputQuad8(p3 + j)
-            a0l = dotBytes(a0l, unsigned: x0, signed: wl); a0h = dotBytes(a0h, unsigned: x0, signed: wh)
-            a1l = dotBytes(a1l, unsigned: x1, signed: wl); a1h = dotBytes(a1h, unsigned: x1, signed: wh)
-            a2l = dotBytes(a2l, unsigned: x2, signed: wl); a2h = dotBytes(a2h, unsigned: x2, signed: wh)
-            a3l = dotBytes(a3l, unsigned: x3, signed: wl); a3h = dotBytes(a3h, unsigned: x3, signed: wh)
+            let x0 = packedInputQuad(p0 + j), x1 = packedInputQuad(p1 + j), x2 = packedInputQuad(p2 + j), x3 = packedInputQuad(p3 + j)
+            a0l = quadDot(a0l, inputs: x0, weights: wl); a0h = quadDot(a0h, inputs: x0, weights: wh)
+            a1l = quadDot(a1l, inputs: x1, weights: wl); a1h = quadDot(a1h, inputs: x1, weights: wh)
+            a2l = quadDot(a2l, inputs: x2, weights: wl); a2h = quadDot(a2h, inputs: x2, weights: wh)
+            a3l = quadDot(a3l, inputs: x3, weights: wl); a3h = quadDot(a3h, inputs: x3, weights: wh)
             wp += 64
             j &+= 4
             n &+= 1
@@ -472,15 +478,15 @@ private func packedTileWide(_ a: PackedBlockQ8, _ b: PackedBlockQ8, input: Unsaf
         while n < a.quadsPerRow {
             let wal = wa.loadUnaligned(as: SIMD8<Int32>.self), wah = (wa + 32).loadUnaligned(as: SIMD8<Int32>.self)
             let wbl = wb.loadUnaligned(as: SIMD8<Int32>.self), wbh = (wb + 32).loadUnaligned(as: SIMD8<Int32>.self)
-            let x0 = inputQuad8(p0 + j), x1 = inputQuad8(p1 + j), x2 = inputQuad8(p2 + j), x3 = inputQuad8(p3 + j)
-            a0l = dotBytes(a0l, unsigned: x0, signed: wal); a0h = dotBytes(a0h, unsigned: x0, signed: wah)
-            b0l = dotBytes(b0l, unsigned: x0, signed: wbl); b0h = dotBytes(b0h, unsigned: x0, signed: wbh)
-            a1l = dotBytes(a1l, unsigned: x1, signed: wal); a1h = dotBytes(a1h, unsigned: x1, signed: wah)
-            b1l = dotBytes(b1l, unsigned: x1, signed: wbl); b1h = dotBytes(b1h, unsigned: x1, signed: wbh)
-            a2l = dotBytes(a2l, unsigned: x2, signed: wal); a2h = dotBytes(a2h, unsigned: x2, signed: wah)
-            b2l = dotBytes(b2l, unsigned: x2, signed: wbl); b2h = dotBytes(b2h, unsigned: x2, signed: wbh)
-            a3l = dotBytes(a3l, unsigned: x3, signed: wal); a3h = dotBytes(a3h, unsigned: x3, signed: wah)
-            b3l = dotBytes(b3l, unsigned: x3, signed: wbl); b3h = dotBytes(b3h, unsigned: x3, signed: wbh)
+            let x0 = packedInputQuad(p0 + j), x1 = packedInputQuad(p1 + j), x2 = packedInputQuad(p2 + j), x3 = packedInputQuad(p3 + j)
+            a0l = quadDot(a0l, inputs: x0, weights: wal); a0h = quadDot(a0h, inputs: x0, weights: wah)
+            b0l = quadDot(b0l, inputs: x0, weights: wbl); b0h = quadDot(b0h, inputs: x0, weights: wbh)
+            a1l = quadDot(a1l, inputs: x1, weights: wal); a1h = quadDot(a1h, inputs: x1, weights: wah)
+            b1l = quadDot(b1l, inputs: x1, weights: wbl); b1h = quadDot(b1h, inputs: x1, weights: wbh)
+            a2l = quadDot(a2l, inputs: x2, weights: wal); a2h = quadDot(a2h, inputs: x2, weights: wah)
+            b2l = quadDot(b2l, inputs: x2, weights: wbl); b2h = quadDot(b2h, inputs: x2, weights: wbh)
+            a3l = quadDot(a3l, inputs: x3, weights: wal); a3h = quadDot(a3h, inputs: x3, weights: wah)
+            b3l = quadDot(b3l, inputs: x3, weights: wbl); b3h = quadDot(b3h, inputs: x3, weights: wbh)
             wa += 64
             wb += 64
             j &+= 4

@@ -18,7 +18,7 @@
 // the pair and one-tap loops, with the same + 128 (`tapInputOffset`). A short quad
 // with zero weights for the missing taps measured slower (15 against 10 µs on a
 // 3×3 conv of one input channel): it has to gather its input bytes one by one.
-#if arch(x86_64) && SPRIG_ISA_VNNI
+#if (arch(x86_64) && SPRIG_ISA_VNNI) || (arch(arm64) && SPRIG_ISA_DOTPROD)
 import SprigISA
 #endif
 
@@ -60,6 +60,10 @@ func inputQuad8(_ p: UnsafePointer<Int8>) -> SIMD8<Int32> {
 func inputQuad4(_ p: UnsafePointer<Int8>) -> SIMD4<Int32> {
     SIMD4(repeating: Int32(bitPattern: UnsafeRawPointer(p).loadUnaligned(as: UInt32.self) ^ 0x8080_8080))
 }
+
+#endif
+
+#if (arch(x86_64) && SPRIG_ISA_VNNI) || (arch(arm64) && SPRIG_ISA_DOTPROD)
 
 /// `[a0, b0, a1, b1, …]`: two vectors interleaved lane by lane (one two-source shuffle,
 /// vpunpcklbw/vpunpckhbw or vpunpcklwd/vpunpckhwd; written lane by lane so that LLVM sees it).
@@ -140,6 +144,47 @@ func quadRows4(_ w: UnsafePointer<Int8>, step: Int) -> SIMD4<Int32> {
 
 #endif
 
+// The dot product of the packed kernels (Conv2DPackedQ8.swift): vpdpbusd on x86-64 with
+// VNNI, whose first operand is unsigned, so the inputs go in as x + 128 (XOR 0x80); or
+// sdot on aarch64 with the dot-product extension, signed × signed, the inputs as they
+// are. Either way a lane gets Σ_{k<4} (x_k + packedInputOffset)·w_k, and the kernels take
+// (zp + packedInputOffset)·Σ w back out.
+#if (arch(x86_64) && SPRIG_ISA_VNNI) || (arch(arm64) && SPRIG_ISA_DOTPROD)
+
+/// What the packed kernels add to each input byte before its product.
+@inline(__always)
+var packedInputOffset: Int32 {
+    #if arch(x86_64)
+    return 128
+    #else
+    return 0
+    #endif
+}
+
+/// The 4 input bytes `p[0 ..< 4]`, plus `packedInputOffset` each, as one Int32 lane repeated.
+@inline(__always)
+func packedInputQuad(_ p: UnsafePointer<Int8>) -> SIMD8<Int32> {
+    #if arch(x86_64)
+    return inputQuad8(p)
+    #else
+    return SIMD8(repeating: UnsafeRawPointer(p).loadUnaligned(as: Int32.self))
+    #endif
+}
+
+/// `acc[i] + Σ_{k<4} inputs[4i+k]·weights[4i+k]` over bytes, the input bytes as
+/// `packedInputQuad` made them, the weights signed (one vpdpbusd, or two sdot).
+@inline(__always)
+func quadDot(_ acc: SIMD8<Int32>, inputs: SIMD8<Int32>, weights: SIMD8<Int32>) -> SIMD8<Int32> {
+    #if arch(x86_64)
+    return dotBytes(acc, unsigned: inputs, signed: weights)
+    #else
+    return SIMD8(lowHalf: signedDotBytes(acc.lowHalf, inputs.lowHalf, weights.lowHalf),
+                 highHalf: signedDotBytes(acc.highHalf, inputs.highHalf, weights.highHalf))
+    #endif
+}
+
+#endif
+
 /// The instruction set the kernels of this build were compiled for (Package.swift's
 /// `SPRIG_ISA` on x86-64; the target's own on other architectures), as `sprig bench`
 /// and `sprig-edge bench` print it.
@@ -154,6 +199,8 @@ public var kernelInstructionSet: String {
     #else
     return "x86-64 SSE2 (no AVX2: slow)"
     #endif
+    #elseif arch(arm64) && SPRIG_ISA_DOTPROD
+    return "aarch64 NEON + dot product (sdot)"
     #elseif arch(arm64)
     return "aarch64 NEON"
     #elseif arch(arm)
