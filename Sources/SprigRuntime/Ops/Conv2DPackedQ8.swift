@@ -375,7 +375,9 @@ struct PackedEpilogue {
     }
 
     /// Requantizes `x` and stores its first `active` lanes at `output`.
-    @inline(__always)
+    // @_transparent: with @inline(__always) the optimizer left both this and `apply` as
+    // calls inside the tiles (a fifth of a MobileNet's int8 time went to the call).
+    @_transparent
     func store(_ x: SIMD16<Int32>, _ output: UnsafeMutablePointer<Int8>) {
         let bytes = apply(x)
         if active == 16 {
@@ -401,7 +403,7 @@ struct PackedEpilogue {
     ///
     /// |P| ≤ 2^62 and K < 2^62, so nothing wraps. KernelQ8Tests compares every path
     /// with the naive loop, extreme multipliers and shifts included.
-    @inline(__always)
+    @_transparent
     func apply(_ x: SIMD16<Int32>) -> SIMD16<Int8> {
         let shifted = anyLeftShift ? x &<< leftShift : x
         let a64 = unsafeBitCast(shifted, to: SIMD8<Int64>.self), b64 = unsafeBitCast(multiplier, to: SIMD8<Int64>.self)
@@ -415,21 +417,36 @@ struct PackedEpilogue {
         let r = unsafeBitCast((evenResult & 0xFFFF_FFFF) | (oddResult &<< 32), to: SIMD16<Int32>.self)
         let clamped = r.replacing(with: lower, where: r .< lower).replacing(with: upper, where: r .> upper) &+ zeroPoint
         // Narrowed by halves: LLVM keeps a 16-lane narrowing as byte inserts (vpmovdb each here).
-        return SIMD16(lowHalf: narrowLanes(clamped.lowHalf), highHalf: narrowLanes(clamped.highHalf))
+        let (low, high) = halves(clamped)
+        return unsafeBitCast((narrowLanes(low), narrowLanes(high)), to: SIMD16<Int8>.self)
     }
 }
 
+
+/// The two halves of `v`, and `joined` back: bit casts, because in these large
+/// functions the optimizer left the stdlib's `lowHalf`, `highHalf` and
+/// `init(lowHalf:highHalf:)` as calls (see KernelSupport.swift on stdlib SIMD helpers).
+@inline(__always)
+func halves(_ v: SIMD16<Int32>) -> (SIMD8<Int32>, SIMD8<Int32>) {
+    unsafeBitCast(v, to: (SIMD8<Int32>, SIMD8<Int32>).self)
+}
+
+@inline(__always)
+func joined(_ low: SIMD8<Int32>, _ high: SIMD8<Int32>) -> SIMD16<Int32> {
+    unsafeBitCast((low, high), to: SIMD16<Int32>.self)
+}
 
 /// 4 output pixels × one block: `tapRows` kernel rows of the band, pixel p reading
 /// `input + p·pixelStep` and writing `output + p·outputPixelStep` for p < `count`;
 /// `initial` = bias − (zp + packedInputOffset)·Σ w. Eight ymm accumulators, pixels 0...3 × channels
 /// 0 ..< 8 (l) and 8 ..< 16 (h); per quad two weight loads, four input quads and eight
 /// vpdpbusd.
+@inline(never)
 private func packedTile(_ block: PackedBlockQ8, input: UnsafePointer<Int8>, pixelStep: Int, rowStride: Int,
                         tapRows: Int, initial: SIMD16<Int32>, output: UnsafeMutablePointer<Int8>,
                         outputPixelStep: Int, count: Int, epilogue: PackedEpilogue) {
-    var a0l = initial.lowHalf, a1l = a0l, a2l = a0l, a3l = a0l
-    var a0h = initial.highHalf, a1h = a0h, a2h = a0h, a3h = a0h
+    var (a0l, a0h) = halves(initial)
+    var a1l = a0l, a2l = a0l, a3l = a0l, a1h = a0h, a2h = a0h, a3h = a0h
     var wp = block.quads
     var r = 0
     while r < tapRows {
@@ -451,23 +468,23 @@ private func packedTile(_ block: PackedBlockQ8, input: UnsafePointer<Int8>, pixe
         r &+= 1
     }
     let step = outputPixelStep
-    epilogue.store(SIMD16(lowHalf: a0l, highHalf: a0h), output)
-    if count > 1 { epilogue.store(SIMD16(lowHalf: a1l, highHalf: a1h), output + step) }
-    if count > 2 { epilogue.store(SIMD16(lowHalf: a2l, highHalf: a2h), output + 2 &* step) }
-    if count > 3 { epilogue.store(SIMD16(lowHalf: a3l, highHalf: a3h), output + 3 &* step) }
+    epilogue.store(joined(a0l, a0h), output)
+    if count > 1 { epilogue.store(joined(a1l, a1h), output + step) }
+    if count > 2 { epilogue.store(joined(a2l, a2h), output + 2 &* step) }
+    if count > 3 { epilogue.store(joined(a3l, a3h), output + 3 &* step) }
 }
 
 /// `packedTile` for two blocks `a` and `b` at once (`wideTiles`): sixteen ymm
 /// accumulators, and per quad four weight loads, four input quads and sixteen vpdpbusd,
 /// so that each input quad feeds four products instead of two.
+@inline(never)
 private func packedTileWide(_ a: PackedBlockQ8, _ b: PackedBlockQ8, input: UnsafePointer<Int8>, pixelStep: Int,
                             rowStride: Int, tapRows: Int, initial: (SIMD16<Int32>, SIMD16<Int32>),
                             output: (UnsafeMutablePointer<Int8>, UnsafeMutablePointer<Int8>), outputPixelStep: Int,
                             count: Int, epilogue: (PackedEpilogue, PackedEpilogue)) {
-    var a0l = initial.0.lowHalf, a1l = a0l, a2l = a0l, a3l = a0l
-    var a0h = initial.0.highHalf, a1h = a0h, a2h = a0h, a3h = a0h
-    var b0l = initial.1.lowHalf, b1l = b0l, b2l = b0l, b3l = b0l
-    var b0h = initial.1.highHalf, b1h = b0h, b2h = b0h, b3h = b0h
+    var (a0l, a0h) = halves(initial.0), (b0l, b0h) = halves(initial.1)
+    var a1l = a0l, a2l = a0l, a3l = a0l, a1h = a0h, a2h = a0h, a3h = a0h
+    var b1l = b0l, b2l = b0l, b3l = b0l, b1h = b0h, b2h = b0h, b3h = b0h
     var wa = a.quads, wb = b.quads
     var r = 0
     while r < tapRows {
@@ -497,19 +514,19 @@ private func packedTileWide(_ a: PackedBlockQ8, _ b: PackedBlockQ8, input: Unsaf
     let (ea, eb) = epilogue
     let (oa, ob) = output
     let step = outputPixelStep
-    ea.store(SIMD16(lowHalf: a0l, highHalf: a0h), oa)
-    eb.store(SIMD16(lowHalf: b0l, highHalf: b0h), ob)
+    ea.store(joined(a0l, a0h), oa)
+    eb.store(joined(b0l, b0h), ob)
     if count > 1 {
-        ea.store(SIMD16(lowHalf: a1l, highHalf: a1h), oa + step)
-        eb.store(SIMD16(lowHalf: b1l, highHalf: b1h), ob + step)
+        ea.store(joined(a1l, a1h), oa + step)
+        eb.store(joined(b1l, b1h), ob + step)
     }
     if count > 2 {
-        ea.store(SIMD16(lowHalf: a2l, highHalf: a2h), oa + 2 &* step)
-        eb.store(SIMD16(lowHalf: b2l, highHalf: b2h), ob + 2 &* step)
+        ea.store(joined(a2l, a2h), oa + 2 &* step)
+        eb.store(joined(b2l, b2h), ob + 2 &* step)
     }
     if count > 3 {
-        ea.store(SIMD16(lowHalf: a3l, highHalf: a3h), oa + 3 &* step)
-        eb.store(SIMD16(lowHalf: b3l, highHalf: b3h), ob + 3 &* step)
+        ea.store(joined(a3l, a3h), oa + 3 &* step)
+        eb.store(joined(b3l, b3h), ob + 3 &* step)
     }
 }
 
