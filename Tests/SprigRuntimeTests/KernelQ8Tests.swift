@@ -495,3 +495,43 @@ final class KernelQ8Tests: XCTestCase {
         }
     }
 }
+
+// MARK: - The fast paths of DepthwiseConv2D, Add and GlobalAveragePool
+
+extension KernelQ8Tests {
+    /// GlobalAveragePool over pixel counts on both sides of 256 (Int16 sums, 32 channels a
+    /// vector) and of 2^16 (the Float division), channel counts 1...70 (blocks of 16 and 32,
+    /// the last moved back), inputs all −128, all 127 (sums ±128·n, ±127·n) or with
+    /// rounding ties (sum = ±n/2 for even n).
+    func testGlobalAveragePoolFastPaths() {
+        var rng = SeededRNG(seed: 41)
+        let shapes = [(1, 1), (2, 3), (7, 7), (16, 16), (1, 255), (257, 1), (16, 17), (3, 100), (256, 256), (257, 256)]
+        for (t, (h, w)) in shapes.enumerated() {
+            for c in [1, 7, 15, 16, 17, 31, 32, 33, 47, 64, 70] where h * w * c <= 5_000_000 {
+                let n = h * w * c
+                var x: [Int8]
+                switch (t + c) % 5 {
+                case 0: x = [Int8](repeating: -128, count: n)
+                case 1: x = [Int8](repeating: 127, count: n)
+                case 2:
+                    // Channel k sums to ±(pixels / 2) (+ k for k odd): rounding ties.
+                    x = [Int8](repeating: 0, count: n)
+                    for k in 0 ..< c {
+                        var target = (h * w) / 2 * (k % 2 == 0 ? 1 : -1) + (k % 4 == 3 ? 1 : 0)
+                        var p = 0
+                        while target != 0 && p < h * w {
+                            let step = max(-128, min(127, target))
+                            x[p * c + k] = Int8(step)
+                            target -= step
+                            p += 1
+                        }
+                    }
+                case 3: x = rng.int8sWithExtremes(n, extremes: 0.9)
+                default: x = rng.int8s(n)
+                }
+                assertSame(runGlobalAveragePoolQ8(x, height: h, width: w, channels: c, trial: t + c),
+                           Naive.globalAveragePoolQ8(input: x, height: h, width: w, channels: c), "gap \(h)x\(w)x\(c)")
+            }
+        }
+    }
+}
