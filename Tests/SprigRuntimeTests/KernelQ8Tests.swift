@@ -534,4 +534,40 @@ extension KernelQ8Tests {
             }
         }
     }
+
+    /// Depthwise with every channel count 1...40 (blocks of 16 and 32 channels, the last
+    /// moved back; below 16 the Int32 loop), kernels 3×3 and 5×5 (and 3×5), strides 1 and 2,
+    /// paddings that clip rows and columns on either side, widths that leave 0...3
+    /// pixels after the tiles of 4, input zero points −128 and 127 (|x − zp| = 255),
+    /// weights at ±127 and −128, extreme multipliers and shifts; a zero point outside
+    /// the int8 range takes the Int32 loop.
+    func testDepthwiseConv2dInt16Paths() {
+        var rng = SeededRNG(seed: 42)
+        var trial = 0
+        for c in 1 ... 40 {
+            for (kh, kw, stride, pad) in [(3, 3, 1, 1), (3, 3, 2, 1), (5, 5, 1, 2), (5, 5, 2, 0), (3, 5, 1, 0), (3, 3, 2, 0)] {
+                let width = 5 + (trial * 7) % 9, height = 3 + (trial % 5)
+                var win = makeWindow(height: height, width: width, inputChannels: c, outputChannels: c,
+                                     kernelHeight: kh, kernelWidth: kw, strideHeight: stride, strideWidth: stride,
+                                     padTop: pad, padBottom: (pad + trial) % 3, padLeft: pad, padRight: (pad + trial + 1) % 3)
+                if win.outputWidth < 1 || win.outputHeight < 1 {
+                    win = makeWindow(height: 6, width: 9, inputChannels: c, outputChannels: c, kernelHeight: kh,
+                                     kernelWidth: kw, padTop: kh / 2, padBottom: kh / 2, padLeft: kw / 2, padRight: kw / 2)
+                }
+                let extreme = trial % 3 != 0
+                let wCount = kh * kw * c
+                let x = extreme ? rng.int8sWithExtremes(win.inputCount, extremes: 0.6) : rng.int8s(win.inputCount)
+                var w = extreme ? rng.int8sWithExtremes(wCount, extremes: 0.6) : rng.int8s(wCount)
+                if trial % 5 == 1 { w = w.map { $0 < 0 ? -127 : 127 } }
+                let zp: Int32 = [-128, 127, rng.int32(in: -128 ... 127), -128, 127, 300][trial % 6]
+                let b = trial % 7 == 3 ? nil : randomBias(&rng, c, extremes: extreme)
+                let q = extreme ? extremeRequant(&rng, channels: c) : randomRequant(&rng, channels: c)
+                assertSame(runConv2dQ8(x, zeroPoint: zp, w, b, win, q, depthwise: true, trial: trial),
+                           Naive.depthwiseConv2dQ8(input: x, inputZeroPoint: zp, weights: w, bias: b, window: win,
+                                                   requant: q),
+                           "depthwise int16 zp \(zp) " + win.label)
+                trial += 1
+            }
+        }
+    }
 }

@@ -131,6 +131,11 @@ public func depthwiseConv2dQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32,
     let channels = w.outputChannels
     let stage = OutputStageQ8(zeroPoint: requant.outputZeroPoint, clampMin: requant.clampMin,
                               clampMax: requant.clampMax)
+    if pairedTaps && channels >= 16 && inputZeroPoint >= -128 && inputZeroPoint <= 127 {
+        depthwiseConv2dQ8Int16(input: input, inputZeroPoint: inputZeroPoint, weights: weights, bias: bias,
+                               output: output, window: w, requant: requant, stage: stage)
+        return
+    }
     let zeroPoint8 = SIMD8<Int32>(repeating: inputZeroPoint)
     var oy = 0
     while oy < w.outputHeight {
@@ -214,6 +219,143 @@ public func depthwiseConv2dQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32,
         }
         oy &+= 1
     }
+}
+
+// MARK: - int8 in Int16 lanes (x86-64)
+//
+// On x86-64 (`pairedTaps`), C ≥ 16 and an int8 input zero point, the taps are
+// multiplied in Int16 lanes through `multiplyAddPairs` (vpmaddwd): `x − zp` of 16
+// channels is one SIMD16<Int16> (|x − zp| ≤ 255), and the weights of a tap are
+// split into an even vector (the weights of channels c, c+2, …, c+14 in the even
+// lanes, zeros in the odd ones) and an odd one. `multiplyAddPairs(x, even)` is then
+// `(x − zp)·w` of the even channels in 8 Int32 lanes (each pair is a product plus
+// 0), and the odd vector gives the odd channels: one vpmaddwd per 8 products where
+// the Int32 loop needs a vpmovsxbd and half a vpmulld (two uops) per 8.
+// The products are exact (|·| ≤ 255·128), and the Int32 sums wrap exactly as the
+// portable loop's do, in any order: the same accumulators bit for bit.
+//
+// Output pixels whose window lies wholly inside the input (interior columns) go
+// 4 at a time through one pass over the taps, sharing each tap's weight vectors;
+// the others (clipped columns) one at a time. Rows are clipped per output row.
+// The requantization parameters of a channel block are loaded once per tile.
+
+/// `depthwiseConv2dQ8` on x86-64 for `C ≥ 16` and `−128 ≤ inputZeroPoint ≤ 127`.
+private func depthwiseConv2dQ8Int16(input: UnsafePointer<Int8>, inputZeroPoint: Int32, weights: UnsafePointer<Int8>,
+                                    bias: UnsafePointer<Int32>?, output: UnsafeMutablePointer<Int8>,
+                                    window w: Window2D, requant: RequantQ8, stage: OutputStageQ8) {
+    let channels = w.outputChannels
+    let zp = SIMD16<Int16>(repeating: Int16(truncatingIfNeeded: inputZeroPoint))
+    let interior = interiorOutputs(stride: w.strideWidth, pad: w.padLeft, kernel: w.kernelWidth,
+                                   extent: w.inputWidth, outputCount: w.outputWidth)
+    var oy = 0
+    while oy < w.outputHeight {
+        let rowOrigin = oy &* w.strideHeight &- w.padTop
+        let rows = validTaps(origin: rowOrigin, kernel: w.kernelHeight, extent: w.inputHeight)
+        var ox = 0
+        while ox < w.outputWidth {
+            if ox >= interior.first && ox &+ 4 <= interior.end {
+                depthwiseTileQ8(FourPixels.self, input: input, zp: zp, weights: weights, bias: bias, output: output,
+                                window: w, requant: requant, stage: stage,
+                                oy: oy, ox: ox, rowOrigin: rowOrigin, rows: rows, cols: (0, w.kernelWidth))
+                ox &+= 4
+            } else {
+                let columnOrigin = ox &* w.strideWidth &- w.padLeft
+                let cols = validTaps(origin: columnOrigin, kernel: w.kernelWidth, extent: w.inputWidth)
+                depthwiseTileQ8(OnePixel.self, input: input, zp: zp, weights: weights, bias: bias, output: output,
+                                window: w, requant: requant, stage: stage,
+                                oy: oy, ox: ox, rowOrigin: rowOrigin, rows: rows, cols: cols)
+                ox &+= 1
+            }
+        }
+        oy &+= 1
+    }
+}
+
+/// The number of output pixels of a tile, as a type: each gets its own copy of the tile loop.
+private protocol PixelTile { static var pixels: Int { get } }
+private enum OnePixel: PixelTile { static var pixels: Int { 1 } }
+private enum FourPixels: PixelTile { static var pixels: Int { 4 } }
+
+/// `Tile.pixels` (1 or 4) consecutive output pixels of row `oy` from column `ox`, all with the
+/// valid taps `rows` × `cols`: every channel block of 16 (the last moved back to end at C).
+private func depthwiseTileQ8<Tile: PixelTile>(_: Tile.Type, input: UnsafePointer<Int8>, zp: SIMD16<Int16>,
+                             weights: UnsafePointer<Int8>, bias: UnsafePointer<Int32>?,
+                             output: UnsafeMutablePointer<Int8>, window w: Window2D, requant: RequantQ8,
+                             stage: OutputStageQ8, oy: Int, ox: Int, rowOrigin: Int,
+                             rows: (first: Int, end: Int), cols: (first: Int, end: Int)) {
+    let channels = w.outputChannels
+    let columnOrigin = ox &* w.strideWidth &- w.padLeft
+    let pixelStep = w.strideWidth &* channels
+    var block = 0
+    while let c = channelBlock(block, width: 16, count: channels) {
+        var even0 = SIMD8<Int32>(), odd0 = SIMD8<Int32>()
+        if let bias {
+            let b: SIMD16<Int32> = loadLanes(bias + c)
+            even0 = SIMD8(b[0], b[2], b[4], b[6], b[8], b[10], b[12], b[14])
+            odd0 = SIMD8(b[1], b[3], b[5], b[7], b[9], b[11], b[13], b[15])
+        }
+        var even1 = even0, odd1 = odd0, even2 = even0, odd2 = odd0, even3 = even0, odd3 = odd0
+        var ky = rows.first
+        while ky < rows.end {
+            var x = input + (((rowOrigin &+ ky) &* w.inputWidth &+ columnOrigin &+ cols.first) &* channels &+ c)
+            var k = weights + ((ky &* w.kernelWidth &+ cols.first) &* channels &+ c)
+            var kx = cols.first
+            while kx < cols.end {
+                let taps = widenedInt16(k)
+                accumulateProducts(widenedInt16(x) &- zp, taps, &even0, &odd0)
+                if Tile.pixels > 1 {
+                    accumulateProducts(widenedInt16(x + pixelStep) &- zp, taps, &even1, &odd1)
+                    accumulateProducts(widenedInt16(x + 2 &* pixelStep) &- zp, taps, &even2, &odd2)
+                    accumulateProducts(widenedInt16(x + 3 &* pixelStep) &- zp, taps, &even3, &odd3)
+                }
+                x += channels
+                k += channels
+                kx &+= 1
+            }
+            ky &+= 1
+        }
+        let qLow = Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c)
+        let qHigh = Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c &+ 8)
+        let out = output + ((oy &* w.outputWidth &+ ox) &* channels &+ c)
+        storeInterleavedQ8(even0, odd0, qLow, qHigh, stage, out)
+        if Tile.pixels > 1 {
+            storeInterleavedQ8(even1, odd1, qLow, qHigh, stage, out + channels)
+            storeInterleavedQ8(even2, odd2, qLow, qHigh, stage, out + 2 &* channels)
+            storeInterleavedQ8(even3, odd3, qLow, qHigh, stage, out + 3 &* channels)
+        }
+        block &+= 1
+    }
+}
+
+/// Adds the products `x·w` of 16 channels, `x` and `w` Int16 whose products fit Int16
+/// (|x| ≤ 255, |w| ≤ 128), to the Int32 sums of the even channels (`even`) and of the
+/// odd ones (`odd`): one vpmullw, then each product sign-extended from its half of a
+/// 32-bit lane by shifts (vpslld, vpsrad ×2).
+@inline(__always)
+private func accumulateProducts(_ x: SIMD16<Int16>, _ w: SIMD16<Int16>,
+                                _ even: inout SIMD8<Int32>, _ odd: inout SIMD8<Int32>) {
+    let p = unsafeBitCast(x &* w, to: SIMD8<Int32>.self)
+    even &+= (p &<< 16) &>> 16
+    odd &+= p &>> 16
+}
+
+/// 16 int8 at `p`, sign-extended to Int16 (vpmovsxbw).
+@inline(__always)
+private func widenedInt16(_ p: UnsafePointer<Int8>) -> SIMD16<Int16> {
+    let b: SIMD16<Int8> = loadLanes(p)
+    return SIMD16(Int16(b[0]), Int16(b[1]), Int16(b[2]), Int16(b[3]), Int16(b[4]), Int16(b[5]), Int16(b[6]), Int16(b[7]),
+                  Int16(b[8]), Int16(b[9]), Int16(b[10]), Int16(b[11]), Int16(b[12]), Int16(b[13]), Int16(b[14]), Int16(b[15]))
+}
+
+/// Requantizes the accumulators of 16 channels, the even channels in `even` and the odd
+/// ones in `odd`, and stores them in channel order at `out`.
+@_transparent
+private func storeInterleavedQ8(_ even: SIMD8<Int32>, _ odd: SIMD8<Int32>, _ qLow: Requant8, _ qHigh: Requant8,
+                                _ stage: OutputStageQ8, _ out: UnsafeMutablePointer<Int8>) {
+    let low = SIMD8(even[0], odd[0], even[1], odd[1], even[2], odd[2], even[3], odd[3])
+    let high = SIMD8(even[4], odd[4], even[5], odd[5], even[6], odd[6], even[7], odd[7])
+    storeLanes(stage(qLow.apply(low)), out)
+    storeLanes(stage(qHigh.apply(high)), out + 8)
 }
 
 // MARK: - Float32 backward (fine-tuning)
