@@ -244,7 +244,21 @@ private func depthwiseConv2dQ8Int16(input: UnsafePointer<Int8>, inputZeroPoint: 
                                     bias: UnsafePointer<Int32>?, output: UnsafeMutablePointer<Int8>,
                                     window w: Window2D, requant: RequantQ8, stage: OutputStageQ8) {
     let channels = w.outputChannels
-    let zp = SIMD16<Int16>(repeating: Int16(truncatingIfNeeded: inputZeroPoint))
+    if channels >= 32 {
+        depthwiseRowsQ8(Lanes32.self, input: input, inputZeroPoint: inputZeroPoint, weights: weights, bias: bias,
+                        output: output, window: w, requant: requant, stage: stage)
+    } else {
+        depthwiseRowsQ8(Lanes16.self, input: input, inputZeroPoint: inputZeroPoint, weights: weights, bias: bias,
+                        output: output, window: w, requant: requant, stage: stage)
+    }
+}
+
+/// Every output row, in channel blocks of `L.width`.
+private func depthwiseRowsQ8<L: ChannelLanes>(_: L.Type, input: UnsafePointer<Int8>, inputZeroPoint: Int32,
+                                              weights: UnsafePointer<Int8>, bias: UnsafePointer<Int32>?,
+                                              output: UnsafeMutablePointer<Int8>, window w: Window2D,
+                                              requant: RequantQ8, stage: OutputStageQ8) {
+    let zp = Int16(truncatingIfNeeded: inputZeroPoint)
     let interior = interiorOutputs(stride: w.strideWidth, pad: w.padLeft, kernel: w.kernelWidth,
                                    extent: w.inputWidth, outputCount: w.outputWidth)
     var oy = 0
@@ -254,15 +268,15 @@ private func depthwiseConv2dQ8Int16(input: UnsafePointer<Int8>, inputZeroPoint: 
         var ox = 0
         while ox < w.outputWidth {
             if ox >= interior.first && ox &+ 4 <= interior.end {
-                depthwiseTileQ8(FourPixels.self, input: input, zp: zp, weights: weights, bias: bias, output: output,
-                                window: w, requant: requant, stage: stage,
+                depthwiseTileQ8(FourPixels.self, L.self, input: input, zp: zp, weights: weights, bias: bias,
+                                output: output, window: w, requant: requant, stage: stage,
                                 oy: oy, ox: ox, rowOrigin: rowOrigin, rows: rows, cols: (0, w.kernelWidth))
                 ox &+= 4
             } else {
                 let columnOrigin = ox &* w.strideWidth &- w.padLeft
                 let cols = validTaps(origin: columnOrigin, kernel: w.kernelWidth, extent: w.inputWidth)
-                depthwiseTileQ8(OnePixel.self, input: input, zp: zp, weights: weights, bias: bias, output: output,
-                                window: w, requant: requant, stage: stage,
+                depthwiseTileQ8(OnePixel.self, L.self, input: input, zp: zp, weights: weights, bias: bias,
+                                output: output, window: w, requant: requant, stage: stage,
                                 oy: oy, ox: ox, rowOrigin: rowOrigin, rows: rows, cols: cols)
                 ox &+= 1
             }
@@ -276,10 +290,85 @@ private protocol PixelTile { static var pixels: Int { get } }
 private enum OnePixel: PixelTile { static var pixels: Int { 1 } }
 private enum FourPixels: PixelTile { static var pixels: Int { 4 } }
 
+/// A block of channels in Int16 lanes: 16 (ymm) or 32 (zmm with AVX-512).
+private protocol ChannelLanes {
+    associatedtype Values: SIMD where Values.Scalar == Int16
+    associatedtype Sums: SIMD where Sums.Scalar == Int32
+    associatedtype Requants
+    static var width: Int { get }
+    /// `width` int8 at `p`, sign-extended.
+    static func widened(_ p: UnsafePointer<Int8>) -> Values
+    static func subtract(_ x: Values, _ zp: Int16) -> Values
+    /// The bias of the even channels and of the odd ones.
+    static func splitBias(_ p: UnsafePointer<Int32>) -> (even: Sums, odd: Sums)
+    static func accumulate(_ x: Values, _ w: Values, _ even: inout Sums, _ odd: inout Sums)
+    static func requants(_ requant: RequantQ8, channel: Int) -> Requants
+    static func store(_ even: Sums, _ odd: Sums, _ q: Requants, _ stage: OutputStageQ8, _ out: UnsafeMutablePointer<Int8>)
+}
+
+private enum Lanes16: ChannelLanes {
+    static var width: Int { 16 }
+    @inline(__always)
+    static func widened(_ p: UnsafePointer<Int8>) -> SIMD16<Int16> { widenedInt16(p) }
+    @inline(__always)
+    static func subtract(_ x: SIMD16<Int16>, _ zp: Int16) -> SIMD16<Int16> { x &- SIMD16(repeating: zp) }
+    @inline(__always)
+    static func splitBias(_ p: UnsafePointer<Int32>) -> (even: SIMD8<Int32>, odd: SIMD8<Int32>) {
+        let b: SIMD16<Int32> = loadLanes(p)
+        return (SIMD8(b[0], b[2], b[4], b[6], b[8], b[10], b[12], b[14]),
+                SIMD8(b[1], b[3], b[5], b[7], b[9], b[11], b[13], b[15]))
+    }
+    @inline(__always)
+    static func accumulate(_ x: SIMD16<Int16>, _ w: SIMD16<Int16>, _ even: inout SIMD8<Int32>, _ odd: inout SIMD8<Int32>) {
+        accumulateProducts(x, w, &even, &odd)
+    }
+    @inline(__always)
+    static func requants(_ requant: RequantQ8, channel c: Int) -> (Requant8, Requant8) {
+        (Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c),
+         Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c &+ 8))
+    }
+    @_transparent
+    static func store(_ even: SIMD8<Int32>, _ odd: SIMD8<Int32>, _ q: (Requant8, Requant8), _ stage: OutputStageQ8,
+                      _ out: UnsafeMutablePointer<Int8>) {
+        storeInterleavedQ8(even, odd, q.0, q.1, stage, out)
+    }
+}
+
+private enum Lanes32: ChannelLanes {
+    static var width: Int { 32 }
+    @inline(__always)
+    static func widened(_ p: UnsafePointer<Int8>) -> SIMD32<Int16> {
+        SIMD32(lowHalf: widenedInt16(p), highHalf: widenedInt16(p + 16))
+    }
+    @inline(__always)
+    static func subtract(_ x: SIMD32<Int16>, _ zp: Int16) -> SIMD32<Int16> { x &- SIMD32(repeating: zp) }
+    @inline(__always)
+    static func splitBias(_ p: UnsafePointer<Int32>) -> (even: SIMD16<Int32>, odd: SIMD16<Int32>) {
+        let low = Lanes16.splitBias(p), high = Lanes16.splitBias(p + 16)
+        return (SIMD16(lowHalf: low.even, highHalf: high.even), SIMD16(lowHalf: low.odd, highHalf: high.odd))
+    }
+    @inline(__always)
+    static func accumulate(_ x: SIMD32<Int16>, _ w: SIMD32<Int16>, _ even: inout SIMD16<Int32>, _ odd: inout SIMD16<Int32>) {
+        let p = unsafeBitCast(x &* w, to: SIMD16<Int32>.self)
+        even &+= (p &<< 16) &>> 16
+        odd &+= p &>> 16
+    }
+    @inline(__always)
+    static func requants(_ requant: RequantQ8, channel c: Int) -> ((Requant8, Requant8), (Requant8, Requant8)) {
+        (Lanes16.requants(requant, channel: c), Lanes16.requants(requant, channel: c &+ 16))
+    }
+    @_transparent
+    static func store(_ even: SIMD16<Int32>, _ odd: SIMD16<Int32>, _ q: ((Requant8, Requant8), (Requant8, Requant8)),
+                      _ stage: OutputStageQ8, _ out: UnsafeMutablePointer<Int8>) {
+        storeInterleavedQ8(even.lowHalf, odd.lowHalf, q.0.0, q.0.1, stage, out)
+        storeInterleavedQ8(even.highHalf, odd.highHalf, q.1.0, q.1.1, stage, out + 16)
+    }
+}
+
 /// `Tile.pixels` (1 or 4) consecutive output pixels of row `oy` from column `ox`, all with the
-/// valid taps `rows` × `cols`: every channel block of 16 (the last moved back to end at C).
-private func depthwiseTileQ8<Tile: PixelTile>(_: Tile.Type, input: UnsafePointer<Int8>, zp: SIMD16<Int16>,
-                             weights: UnsafePointer<Int8>, bias: UnsafePointer<Int32>?,
+/// valid taps `rows` × `cols`: every channel block of `L.width` (the last moved back to end at C).
+private func depthwiseTileQ8<Tile: PixelTile, L: ChannelLanes>(_: Tile.Type, _: L.Type, input: UnsafePointer<Int8>,
+                             zp: Int16, weights: UnsafePointer<Int8>, bias: UnsafePointer<Int32>?,
                              output: UnsafeMutablePointer<Int8>, window w: Window2D, requant: RequantQ8,
                              stage: OutputStageQ8, oy: Int, ox: Int, rowOrigin: Int,
                              rows: (first: Int, end: Int), cols: (first: Int, end: Int)) {
@@ -287,13 +376,9 @@ private func depthwiseTileQ8<Tile: PixelTile>(_: Tile.Type, input: UnsafePointer
     let columnOrigin = ox &* w.strideWidth &- w.padLeft
     let pixelStep = w.strideWidth &* channels
     var block = 0
-    while let c = channelBlock(block, width: 16, count: channels) {
-        var even0 = SIMD8<Int32>(), odd0 = SIMD8<Int32>()
-        if let bias {
-            let b: SIMD16<Int32> = loadLanes(bias + c)
-            even0 = SIMD8(b[0], b[2], b[4], b[6], b[8], b[10], b[12], b[14])
-            odd0 = SIMD8(b[1], b[3], b[5], b[7], b[9], b[11], b[13], b[15])
-        }
+    while let c = channelBlock(block, width: L.width, count: channels) {
+        var even0 = L.Sums(), odd0 = L.Sums()
+        if let bias { (even0, odd0) = L.splitBias(bias + c) }
         var even1 = even0, odd1 = odd0, even2 = even0, odd2 = odd0, even3 = even0, odd3 = odd0
         var ky = rows.first
         while ky < rows.end {
@@ -301,12 +386,12 @@ private func depthwiseTileQ8<Tile: PixelTile>(_: Tile.Type, input: UnsafePointer
             var k = weights + ((ky &* w.kernelWidth &+ cols.first) &* channels &+ c)
             var kx = cols.first
             while kx < cols.end {
-                let taps = widenedInt16(k)
-                accumulateProducts(widenedInt16(x) &- zp, taps, &even0, &odd0)
+                let taps = L.widened(k)
+                L.accumulate(L.subtract(L.widened(x), zp), taps, &even0, &odd0)
                 if Tile.pixels > 1 {
-                    accumulateProducts(widenedInt16(x + pixelStep) &- zp, taps, &even1, &odd1)
-                    accumulateProducts(widenedInt16(x + 2 &* pixelStep) &- zp, taps, &even2, &odd2)
-                    accumulateProducts(widenedInt16(x + 3 &* pixelStep) &- zp, taps, &even3, &odd3)
+                    L.accumulate(L.subtract(L.widened(x + pixelStep), zp), taps, &even1, &odd1)
+                    L.accumulate(L.subtract(L.widened(x + 2 &* pixelStep), zp), taps, &even2, &odd2)
+                    L.accumulate(L.subtract(L.widened(x + 3 &* pixelStep), zp), taps, &even3, &odd3)
                 }
                 x += channels
                 k += channels
@@ -314,14 +399,13 @@ private func depthwiseTileQ8<Tile: PixelTile>(_: Tile.Type, input: UnsafePointer
             }
             ky &+= 1
         }
-        let qLow = Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c)
-        let qHigh = Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c &+ 8)
+        let q = L.requants(requant, channel: c)
         let out = output + ((oy &* w.outputWidth &+ ox) &* channels &+ c)
-        storeInterleavedQ8(even0, odd0, qLow, qHigh, stage, out)
+        L.store(even0, odd0, q, stage, out)
         if Tile.pixels > 1 {
-            storeInterleavedQ8(even1, odd1, qLow, qHigh, stage, out + channels)
-            storeInterleavedQ8(even2, odd2, qLow, qHigh, stage, out + 2 &* channels)
-            storeInterleavedQ8(even3, odd3, qLow, qHigh, stage, out + 3 &* channels)
+            L.store(even1, odd1, q, stage, out + channels)
+            L.store(even2, odd2, q, stage, out + 2 &* channels)
+            L.store(even3, odd3, q, stage, out + 3 &* channels)
         }
         block &+= 1
     }
