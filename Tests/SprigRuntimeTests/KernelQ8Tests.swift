@@ -571,3 +571,33 @@ extension KernelQ8Tests {
         }
     }
 }
+
+extension KernelQ8Tests {
+    /// Add over counts that leave 0...15 elements after the blocks of 16, every left shift
+    /// 0...31, multipliers 2^30...Int32.max and every shift −31...30 of each of the three
+    /// requantizations (the 64-bit one-shift path), zero points at −128 and 127, inputs at
+    /// −128 and 127; a multiplier of Int32.min takes the 8-lane path.
+    func testAddOneShiftPaths() {
+        var rng = SeededRNG(seed: 43)
+        let shifts: [Int32] = [-31, -30, -20, -1, 0, 1, 2, 15, 30]
+        for trial in 0 ..< 400 {
+            let n = [16, 17, 31, 32, 33, 47, 100, 255, 256, 1000][trial % 10]
+            let a = rng.int8sWithExtremes(n, extremes: 0.5), b = rng.int8sWithExtremes(n, extremes: 0.5)
+            func m() -> Int32 { rng.chance(0.2) ? [Int32(1 << 30), Int32.max][rng.int(in: 0 ... 1)] : rng.int32(in: 1 << 30 ... Int32.max) }
+            func s() -> Int32 { rng.chance(0.5) ? shifts[rng.int(in: 0 ... shifts.count - 1)] : rng.int32(in: -31 ... 30) }
+            func zp() -> Int32 { rng.chance(0.5) ? [Int32(-128), 127][rng.int(in: 0 ... 1)] : rng.int32(in: -128 ... 127) }
+            var p = AddQ8Params(aZeroPoint: zp(), bZeroPoint: zp(), outputZeroPoint: zp(),
+                                leftShift: trial % 4 == 0 ? 20 : rng.int32(in: 0 ... 31),
+                                aMultiplier: m(), aShift: s(), bMultiplier: m(), bShift: s(),
+                                outputMultiplier: m(), outputShift: s(),
+                                clampMin: rng.chance(0.5) ? -128 : rng.int32(in: -128 ... 0),
+                                clampMax: rng.chance(0.5) ? 127 : rng.int32(in: 0 ... 127))
+            switch trial % 40 {
+            case 7: p.aMultiplier = Int32.min; p.aShift = 0; p.leftShift = 0   // the 8-lane path
+            case 10: p.aMultiplier = 0; p.bMultiplier = 0
+            default: break
+            }
+            assertSame(runAddQ8(a, b, p, trial: trial), Naive.addQ8(a: a, b: b, params: p), "add \(n) \(p)")
+        }
+    }
+}
