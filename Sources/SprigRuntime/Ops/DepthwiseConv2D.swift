@@ -131,7 +131,8 @@ public func depthwiseConv2dQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32,
     let channels = w.outputChannels
     let stage = OutputStageQ8(zeroPoint: requant.outputZeroPoint, clampMin: requant.clampMin,
                               clampMax: requant.clampMax)
-    if pairedTaps && channels >= 16 && inputZeroPoint >= -128 && inputZeroPoint <= 127 {
+    if pairedTaps && channels >= 16 && inputZeroPoint >= -128 && inputZeroPoint <= 127
+        && requantFitsOneShift(requant.multipliers, requant.shifts, count: channels) {
         depthwiseConv2dQ8Int16(input: input, inputZeroPoint: inputZeroPoint, weights: weights, bias: bias,
                                output: output, window: w, requant: requant, stage: stage)
         return
@@ -237,7 +238,8 @@ public func depthwiseConv2dQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32,
 // Output pixels whose window lies wholly inside the input (interior columns) go
 // 4 at a time through one pass over the taps, sharing each tap's weight vectors;
 // the others (clipped columns) one at a time. Rows are clipped per output row.
-// The requantization parameters of a channel block are loaded once per tile.
+// The requantization parameters of a channel block are loaded once per tile, and
+// each accumulator is requantized with one rounding shift in 64 bits (`Requant16`).
 
 /// `depthwiseConv2dQ8` on x86-64 for `C ≥ 16` and `−128 ≤ inputZeroPoint ≤ 127`.
 private func depthwiseConv2dQ8Int16(input: UnsafePointer<Int8>, inputZeroPoint: Int32, weights: UnsafePointer<Int8>,
@@ -323,15 +325,21 @@ private enum Lanes16: ChannelLanes {
         accumulateProducts(x, w, &even, &odd)
     }
     @inline(__always)
-    static func requants(_ requant: RequantQ8, channel c: Int) -> (Requant8, Requant8) {
-        (Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c),
-         Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c &+ 8))
+    static func requants(_ requant: RequantQ8, channel c: Int) -> Requant16 {
+        Requant16(multiplier: loadLanes(requant.multipliers + c), shift: loadLanes(requant.shifts + c))
     }
     @_transparent
-    static func store(_ even: SIMD8<Int32>, _ odd: SIMD8<Int32>, _ q: (Requant8, Requant8), _ stage: OutputStageQ8,
+    static func store(_ even: SIMD8<Int32>, _ odd: SIMD8<Int32>, _ q: Requant16, _ stage: OutputStageQ8,
                       _ out: UnsafeMutablePointer<Int8>) {
-        storeInterleavedQ8(even, odd, q.0, q.1, stage, out)
+        storeLanes(stage(q.apply(interleaved(even, odd))), out)
     }
+}
+
+/// `[even[0], odd[0], even[1], odd[1], …]`: the sums of 16 channels back in channel order.
+@_transparent
+private func interleaved(_ even: SIMD8<Int32>, _ odd: SIMD8<Int32>) -> SIMD16<Int32> {
+    SIMD16(even[0], odd[0], even[1], odd[1], even[2], odd[2], even[3], odd[3],
+           even[4], odd[4], even[5], odd[5], even[6], odd[6], even[7], odd[7])
 }
 
 private enum Lanes32: ChannelLanes {
@@ -354,14 +362,14 @@ private enum Lanes32: ChannelLanes {
         odd &+= p &>> 16
     }
     @inline(__always)
-    static func requants(_ requant: RequantQ8, channel c: Int) -> ((Requant8, Requant8), (Requant8, Requant8)) {
+    static func requants(_ requant: RequantQ8, channel c: Int) -> (Requant16, Requant16) {
         (Lanes16.requants(requant, channel: c), Lanes16.requants(requant, channel: c &+ 16))
     }
     @_transparent
-    static func store(_ even: SIMD16<Int32>, _ odd: SIMD16<Int32>, _ q: ((Requant8, Requant8), (Requant8, Requant8)),
+    static func store(_ even: SIMD16<Int32>, _ odd: SIMD16<Int32>, _ q: (Requant16, Requant16),
                       _ stage: OutputStageQ8, _ out: UnsafeMutablePointer<Int8>) {
-        storeInterleavedQ8(even.lowHalf, odd.lowHalf, q.0.0, q.0.1, stage, out)
-        storeInterleavedQ8(even.highHalf, odd.highHalf, q.1.0, q.1.1, stage, out + 16)
+        storeLanes(stage(q.0.apply(interleaved(even.lowHalf, odd.lowHalf))), out)
+        storeLanes(stage(q.1.apply(interleaved(even.highHalf, odd.highHalf))), out + 16)
     }
 }
 
@@ -429,17 +437,6 @@ private func widenedInt16(_ p: UnsafePointer<Int8>) -> SIMD16<Int16> {
     let b: SIMD16<Int8> = loadLanes(p)
     return SIMD16(Int16(b[0]), Int16(b[1]), Int16(b[2]), Int16(b[3]), Int16(b[4]), Int16(b[5]), Int16(b[6]), Int16(b[7]),
                   Int16(b[8]), Int16(b[9]), Int16(b[10]), Int16(b[11]), Int16(b[12]), Int16(b[13]), Int16(b[14]), Int16(b[15]))
-}
-
-/// Requantizes the accumulators of 16 channels, the even channels in `even` and the odd
-/// ones in `odd`, and stores them in channel order at `out`.
-@_transparent
-private func storeInterleavedQ8(_ even: SIMD8<Int32>, _ odd: SIMD8<Int32>, _ qLow: Requant8, _ qHigh: Requant8,
-                                _ stage: OutputStageQ8, _ out: UnsafeMutablePointer<Int8>) {
-    let low = SIMD8(even[0], odd[0], even[1], odd[1], even[2], odd[2], even[3], odd[3])
-    let high = SIMD8(even[4], odd[4], even[5], odd[5], even[6], odd[6], even[7], odd[7])
-    storeLanes(stage(qLow.apply(low)), out)
-    storeLanes(stage(qHigh.apply(high)), out + 8)
 }
 
 // MARK: - Float32 backward (fine-tuning)

@@ -356,7 +356,7 @@ struct Requant16 {
         self.init(multiplier: SIMD16(repeating: m), shift: SIMD16(repeating: shift))
     }
 
-    @inline(__always)
+    @_transparent
     func apply(_ x: SIMD16<Int32>) -> SIMD16<Int32> {
         let x64 = unsafeBitCast(x &<< leftShift, to: SIMD8<Int64>.self)
         let m64 = unsafeBitCast(multiplier, to: SIMD8<Int64>.self)
