@@ -536,7 +536,7 @@ extension KernelQ8Tests {
     }
 
     /// Depthwise with every channel count 1...40 (blocks of 16 and 32 channels, the last
-    /// moved back; below 16 the Int32 loop), kernels 3×3 and 5×5 (and 3×5), strides 1 and 2,
+    /// moved back; 8 for 8...15; below 8 the Int32 loop), kernels 3×3 and 5×5 (and 3×5), strides 1 and 2,
     /// paddings that clip rows and columns on either side, widths that leave 0...3
     /// pixels after the tiles of 4, input zero points −128 and 127 (|x − zp| = 255),
     /// weights at ±127 and −128, extreme multipliers and shifts; a zero point outside

@@ -131,7 +131,7 @@ public func depthwiseConv2dQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32,
     let channels = w.outputChannels
     let stage = OutputStageQ8(zeroPoint: requant.outputZeroPoint, clampMin: requant.clampMin,
                               clampMax: requant.clampMax)
-    if pairedTaps && channels >= 16 && inputZeroPoint >= -128 && inputZeroPoint <= 127
+    if pairedTaps && channels >= 8 && inputZeroPoint >= -128 && inputZeroPoint <= 127
         && requantFitsOneShift(requant.multipliers, requant.shifts, count: channels) {
         depthwiseConv2dQ8Int16(input: input, inputZeroPoint: inputZeroPoint, weights: weights, bias: bias,
                                output: output, window: w, requant: requant, stage: stage)
@@ -224,7 +224,7 @@ public func depthwiseConv2dQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32,
 
 // MARK: - int8 in Int16 lanes (x86-64)
 //
-// On x86-64 (`pairedTaps`), C ≥ 16 and an int8 input zero point, the taps are
+// On x86-64 (`pairedTaps`), C ≥ 8 and an int8 input zero point, the taps are
 // multiplied in Int16 lanes through `multiplyAddPairs` (vpmaddwd): `x − zp` of 16
 // channels is one SIMD16<Int16> (|x − zp| ≤ 255), and the weights of a tap are
 // split into an even vector (the weights of channels c, c+2, …, c+14 in the even
@@ -241,7 +241,8 @@ public func depthwiseConv2dQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32,
 // The requantization parameters of a channel block are loaded once per tile, and
 // each accumulator is requantized with one rounding shift in 64 bits (`Requant16`).
 
-/// `depthwiseConv2dQ8` on x86-64 for `C ≥ 16` and `−128 ≤ inputZeroPoint ≤ 127`.
+/// `depthwiseConv2dQ8` on x86-64 for `C ≥ 8`, `−128 ≤ inputZeroPoint ≤ 127` and the
+/// requantization in `Requant16`'s domain.
 private func depthwiseConv2dQ8Int16(input: UnsafePointer<Int8>, inputZeroPoint: Int32, weights: UnsafePointer<Int8>,
                                     bias: UnsafePointer<Int32>?, output: UnsafeMutablePointer<Int8>,
                                     window w: Window2D, requant: RequantQ8, stage: OutputStageQ8) {
@@ -249,8 +250,11 @@ private func depthwiseConv2dQ8Int16(input: UnsafePointer<Int8>, inputZeroPoint: 
     if channels >= 32 {
         depthwiseRowsQ8(Lanes32.self, input: input, inputZeroPoint: inputZeroPoint, weights: weights, bias: bias,
                         output: output, window: w, requant: requant, stage: stage)
-    } else {
+    } else if channels >= 16 {
         depthwiseRowsQ8(Lanes16.self, input: input, inputZeroPoint: inputZeroPoint, weights: weights, bias: bias,
+                        output: output, window: w, requant: requant, stage: stage)
+    } else {
+        depthwiseRowsQ8(Lanes8.self, input: input, inputZeroPoint: inputZeroPoint, weights: weights, bias: bias,
                         output: output, window: w, requant: requant, stage: stage)
     }
 }
@@ -292,7 +296,7 @@ private protocol PixelTile { static var pixels: Int { get } }
 private enum OnePixel: PixelTile { static var pixels: Int { 1 } }
 private enum FourPixels: PixelTile { static var pixels: Int { 4 } }
 
-/// A block of channels in Int16 lanes: 16 (ymm) or 32 (zmm with AVX-512).
+/// A block of channels in Int16 lanes: 8 (xmm), 16 (ymm) or 32 (zmm with AVX-512).
 private protocol ChannelLanes {
     associatedtype Values: SIMD where Values.Scalar == Int16
     associatedtype Sums: SIMD where Sums.Scalar == Int32
@@ -340,6 +344,38 @@ private enum Lanes16: ChannelLanes {
 private func interleaved(_ even: SIMD8<Int32>, _ odd: SIMD8<Int32>) -> SIMD16<Int32> {
     SIMD16(even[0], odd[0], even[1], odd[1], even[2], odd[2], even[3], odd[3],
            even[4], odd[4], even[5], odd[5], even[6], odd[6], even[7], odd[7])
+}
+
+private enum Lanes8: ChannelLanes {
+    static var width: Int { 8 }
+    @inline(__always)
+    static func widened(_ p: UnsafePointer<Int8>) -> SIMD8<Int16> {
+        let b: SIMD8<Int8> = loadLanes(p)
+        return SIMD8(Int16(b[0]), Int16(b[1]), Int16(b[2]), Int16(b[3]), Int16(b[4]), Int16(b[5]), Int16(b[6]), Int16(b[7]))
+    }
+    @inline(__always)
+    static func subtract(_ x: SIMD8<Int16>, _ zp: Int16) -> SIMD8<Int16> { x &- SIMD8(repeating: zp) }
+    @inline(__always)
+    static func splitBias(_ p: UnsafePointer<Int32>) -> (even: SIMD4<Int32>, odd: SIMD4<Int32>) {
+        let b: SIMD8<Int32> = loadLanes(p)
+        return (SIMD4(b[0], b[2], b[4], b[6]), SIMD4(b[1], b[3], b[5], b[7]))
+    }
+    @inline(__always)
+    static func accumulate(_ x: SIMD8<Int16>, _ w: SIMD8<Int16>, _ even: inout SIMD4<Int32>, _ odd: inout SIMD4<Int32>) {
+        let p = unsafeBitCast(x &* w, to: SIMD4<Int32>.self)
+        even &+= (p &<< 16) &>> 16
+        odd &+= p &>> 16
+    }
+    @inline(__always)
+    static func requants(_ requant: RequantQ8, channel c: Int) -> Requant8 {
+        Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c)
+    }
+    @_transparent
+    static func store(_ even: SIMD4<Int32>, _ odd: SIMD4<Int32>, _ q: Requant8, _ stage: OutputStageQ8,
+                      _ out: UnsafeMutablePointer<Int8>) {
+        let sums = SIMD8(even[0], odd[0], even[1], odd[1], even[2], odd[2], even[3], odd[3])
+        storeLanes(stage(q.apply(sums)), out)
+    }
 }
 
 private enum Lanes32: ChannelLanes {
