@@ -308,6 +308,8 @@ private protocol ChannelLanes {
     /// The bias of the even channels and of the odd ones.
     static func splitBias(_ p: UnsafePointer<Int32>) -> (even: Sums, odd: Sums)
     static func accumulate(_ x: Values, _ w: Values, _ even: inout Sums, _ odd: inout Sums)
+    /// The sums of the even and odd channels from what `accumulate` left after `taps` taps.
+    static func finish(_ even: Sums, _ odd: Sums, taps: Int) -> (even: Sums, odd: Sums)
     static func requants(_ requant: RequantQ8, channel: Int) -> Requants
     static func store(_ even: Sums, _ odd: Sums, _ q: Requants, _ stage: OutputStageQ8, _ out: UnsafeMutablePointer<Int8>)
 }
@@ -327,6 +329,10 @@ private enum Lanes16: ChannelLanes {
     @inline(__always)
     static func accumulate(_ x: SIMD16<Int16>, _ w: SIMD16<Int16>, _ even: inout SIMD8<Int32>, _ odd: inout SIMD8<Int32>) {
         accumulateProducts(x, w, &even, &odd)
+    }
+    @inline(__always)
+    static func finish(_ even: SIMD8<Int32>, _ odd: SIMD8<Int32>, taps: Int) -> (even: SIMD8<Int32>, odd: SIMD8<Int32>) {
+        (even, odd)
     }
     @inline(__always)
     static func requants(_ requant: RequantQ8, channel c: Int) -> Requant16 {
@@ -367,6 +373,10 @@ private enum Lanes8: ChannelLanes {
         odd &+= p &>> 16
     }
     @inline(__always)
+    static func finish(_ even: SIMD4<Int32>, _ odd: SIMD4<Int32>, taps: Int) -> (even: SIMD4<Int32>, odd: SIMD4<Int32>) {
+        (even, odd)
+    }
+    @inline(__always)
     static func requants(_ requant: RequantQ8, channel c: Int) -> Requant8 {
         Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c)
     }
@@ -389,13 +399,24 @@ private enum Lanes32: ChannelLanes {
     @inline(__always)
     static func splitBias(_ p: UnsafePointer<Int32>) -> (even: SIMD16<Int32>, odd: SIMD16<Int32>) {
         let low = Lanes16.splitBias(p), high = Lanes16.splitBias(p + 16)
-        return (SIMD16(lowHalf: low.even, highHalf: high.even), SIMD16(lowHalf: low.odd, highHalf: high.odd))
+        let even = SIMD16(lowHalf: low.even, highHalf: high.even), odd = SIMD16(lowHalf: low.odd, highHalf: high.odd)
+        return (even &+ (odd &<< 16), odd)          // see `accumulate`
     }
+    /// Here `even` sums whole 32-bit lanes, `2^16·odd + (even + 2^15)` (the even product,
+    /// biased by 2^15 in 16 bits, is the lane's unsigned low half; |product| ≤ 32640), and
+    /// `odd` the odd products (the high halves, one vpsrad): one shift per 32 products
+    /// instead of three. `finish` takes `2^16·odd + 2^15·taps` back out of `even`, modulo
+    /// 2^32 like every sum here (the bias starts as `even + 2^16·odd`, see `splitBias`).
     @inline(__always)
     static func accumulate(_ x: SIMD32<Int16>, _ w: SIMD32<Int16>, _ even: inout SIMD16<Int32>, _ odd: inout SIMD16<Int32>) {
-        let p = unsafeBitCast(x &* w, to: SIMD16<Int32>.self)
-        even &+= (p &<< 16) &>> 16
+        let halfBias = unsafeBitCast(SIMD16<Int32>(repeating: 0x8000), to: SIMD32<Int16>.self)
+        let p = unsafeBitCast(x &* w &+ halfBias, to: SIMD16<Int32>.self)
+        even &+= p
         odd &+= p &>> 16
+    }
+    @inline(__always)
+    static func finish(_ even: SIMD16<Int32>, _ odd: SIMD16<Int32>, taps: Int) -> (even: SIMD16<Int32>, odd: SIMD16<Int32>) {
+        (even &- (odd &<< 16) &- SIMD16(repeating: Int32(truncatingIfNeeded: taps) &<< 15), odd)
     }
     @inline(__always)
     static func requants(_ requant: RequantQ8, channel c: Int) -> (Requant16, Requant16) {
@@ -445,11 +466,16 @@ private func depthwiseTileQ8<Tile: PixelTile, L: ChannelLanes>(_: Tile.Type, _: 
         }
         let q = L.requants(requant, channel: c)
         let out = output + ((oy &* w.outputWidth &+ ox) &* channels &+ c)
-        L.store(even0, odd0, q, stage, out)
+        let taps = (rows.end &- rows.first) &* (cols.end &- cols.first)
+        let sums0 = L.finish(even0, odd0, taps: taps)
+        L.store(sums0.even, sums0.odd, q, stage, out)
         if Tile.pixels > 1 {
-            L.store(even1, odd1, q, stage, out + channels)
-            L.store(even2, odd2, q, stage, out + 2 &* channels)
-            L.store(even3, odd3, q, stage, out + 3 &* channels)
+            let sums1 = L.finish(even1, odd1, taps: taps)
+            L.store(sums1.even, sums1.odd, q, stage, out + channels)
+            let sums2 = L.finish(even2, odd2, taps: taps)
+            L.store(sums2.even, sums2.odd, q, stage, out + 2 &* channels)
+            let sums3 = L.finish(even3, odd3, taps: taps)
+            L.store(sums3.even, sums3.odd, q, stage, out + 3 &* channels)
         }
         block &+= 1
     }
