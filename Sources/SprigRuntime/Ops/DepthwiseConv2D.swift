@@ -274,9 +274,15 @@ private func depthwiseRowsQ8<L: ChannelLanes>(_: L.Type, input: UnsafePointer<In
         var ox = 0
         while ox < w.outputWidth {
             if ox >= interior.first && ox &+ 4 <= interior.end {
-                depthwiseTileQ8(FourPixels.self, L.self, input: input, zp: zp, weights: weights, bias: bias,
-                                output: output, window: w, requant: requant, stage: stage,
-                                oy: oy, ox: ox, rowOrigin: rowOrigin, rows: rows, cols: (0, w.kernelWidth))
+                if L.width == 16 {
+                    depthwiseTilePairsQ8(input: input, zp: zp, weights: weights, bias: bias, output: output,
+                                         window: w, requant: requant, stage: stage, oy: oy, ox: ox,
+                                         rowOrigin: rowOrigin, rows: rows, cols: (0, w.kernelWidth))
+                } else {
+                    depthwiseTileQ8(FourPixels.self, L.self, input: input, zp: zp, weights: weights, bias: bias,
+                                    output: output, window: w, requant: requant, stage: stage,
+                                    oy: oy, ox: ox, rowOrigin: rowOrigin, rows: rows, cols: (0, w.kernelWidth))
+                }
                 ox &+= 4
             } else {
                 let columnOrigin = ox &* w.strideWidth &- w.padLeft
@@ -322,17 +328,20 @@ private enum Lanes16: ChannelLanes {
     static func subtract(_ x: SIMD16<Int16>, _ zp: Int16) -> SIMD16<Int16> { x &- SIMD16(repeating: zp) }
     @inline(__always)
     static func splitBias(_ p: UnsafePointer<Int32>) -> (even: SIMD8<Int32>, odd: SIMD8<Int32>) {
-        let b: SIMD16<Int32> = loadLanes(p)
-        return (SIMD8(b[0], b[2], b[4], b[6], b[8], b[10], b[12], b[14]),
-                SIMD8(b[1], b[3], b[5], b[7], b[9], b[11], b[13], b[15]))
+        let (even, odd) = deinterleavedBias(p)
+        return (even &+ (odd &<< 16), odd)          // see `Lanes32.accumulate`
     }
+    /// As `Lanes32.accumulate`.
     @inline(__always)
     static func accumulate(_ x: SIMD16<Int16>, _ w: SIMD16<Int16>, _ even: inout SIMD8<Int32>, _ odd: inout SIMD8<Int32>) {
-        accumulateProducts(x, w, &even, &odd)
+        let halfBias = unsafeBitCast(SIMD8<Int32>(repeating: 0x8000), to: SIMD16<Int16>.self)
+        let p = unsafeBitCast(x &* w &+ halfBias, to: SIMD8<Int32>.self)
+        even &+= p
+        odd &+= p &>> 16
     }
     @inline(__always)
     static func finish(_ even: SIMD8<Int32>, _ odd: SIMD8<Int32>, taps: Int) -> (even: SIMD8<Int32>, odd: SIMD8<Int32>) {
-        (even, odd)
+        (even &- (odd &<< 16) &- SIMD8(repeating: Int32(truncatingIfNeeded: taps) &<< 15), odd)
     }
     @inline(__always)
     static func requants(_ requant: RequantQ8, channel c: Int) -> Requant16 {
@@ -343,6 +352,14 @@ private enum Lanes16: ChannelLanes {
                       _ out: UnsafeMutablePointer<Int8>) {
         storeLanes(stage(q.apply(interleaved(even, odd))), out)
     }
+}
+
+/// The bias of 16 channels, the even channels and the odd ones.
+@inline(__always)
+private func deinterleavedBias(_ p: UnsafePointer<Int32>) -> (even: SIMD8<Int32>, odd: SIMD8<Int32>) {
+    let b: SIMD16<Int32> = loadLanes(p)
+    return (SIMD8(b[0], b[2], b[4], b[6], b[8], b[10], b[12], b[14]),
+            SIMD8(b[1], b[3], b[5], b[7], b[9], b[11], b[13], b[15]))
 }
 
 /// `[even[0], odd[0], even[1], odd[1], …]`: the sums of 16 channels back in channel order.
@@ -364,17 +381,20 @@ private enum Lanes8: ChannelLanes {
     @inline(__always)
     static func splitBias(_ p: UnsafePointer<Int32>) -> (even: SIMD4<Int32>, odd: SIMD4<Int32>) {
         let b: SIMD8<Int32> = loadLanes(p)
-        return (SIMD4(b[0], b[2], b[4], b[6]), SIMD4(b[1], b[3], b[5], b[7]))
+        let even = SIMD4(b[0], b[2], b[4], b[6]), odd = SIMD4(b[1], b[3], b[5], b[7])
+        return (even &+ (odd &<< 16), odd)          // see `Lanes32.accumulate`
     }
+    /// As `Lanes32.accumulate`.
     @inline(__always)
     static func accumulate(_ x: SIMD8<Int16>, _ w: SIMD8<Int16>, _ even: inout SIMD4<Int32>, _ odd: inout SIMD4<Int32>) {
-        let p = unsafeBitCast(x &* w, to: SIMD4<Int32>.self)
-        even &+= (p &<< 16) &>> 16
+        let halfBias = unsafeBitCast(SIMD4<Int32>(repeating: 0x8000), to: SIMD8<Int16>.self)
+        let p = unsafeBitCast(x &* w &+ halfBias, to: SIMD4<Int32>.self)
+        even &+= p
         odd &+= p &>> 16
     }
     @inline(__always)
     static func finish(_ even: SIMD4<Int32>, _ odd: SIMD4<Int32>, taps: Int) -> (even: SIMD4<Int32>, odd: SIMD4<Int32>) {
-        (even, odd)
+        (even &- (odd &<< 16) &- SIMD4(repeating: Int32(truncatingIfNeeded: taps) &<< 15), odd)
     }
     @inline(__always)
     static func requants(_ requant: RequantQ8, channel c: Int) -> Requant8 {
@@ -398,7 +418,7 @@ private enum Lanes32: ChannelLanes {
     static func subtract(_ x: SIMD32<Int16>, _ zp: Int16) -> SIMD32<Int16> { x &- SIMD32(repeating: zp) }
     @inline(__always)
     static func splitBias(_ p: UnsafePointer<Int32>) -> (even: SIMD16<Int32>, odd: SIMD16<Int32>) {
-        let low = Lanes16.splitBias(p), high = Lanes16.splitBias(p + 16)
+        let low = deinterleavedBias(p), high = deinterleavedBias(p + 16)
         let even = SIMD16(lowHalf: low.even, highHalf: high.even), odd = SIMD16(lowHalf: low.odd, highHalf: high.odd)
         return (even &+ (odd &<< 16), odd)          // see `accumulate`
     }
@@ -481,16 +501,53 @@ private func depthwiseTileQ8<Tile: PixelTile, L: ChannelLanes>(_: Tile.Type, _: 
     }
 }
 
-/// Adds the products `x·w` of 16 channels, `x` and `w` Int16 whose products fit Int16
-/// (|x| ≤ 255, |w| ≤ 128), to the Int32 sums of the even channels (`even`) and of the
-/// odd ones (`odd`): one vpmullw, then each product sign-extended from its half of a
-/// 32-bit lane by shifts (vpslld, vpsrad ×2).
-@inline(__always)
-private func accumulateProducts(_ x: SIMD16<Int16>, _ w: SIMD16<Int16>,
-                                _ even: inout SIMD8<Int32>, _ odd: inout SIMD8<Int32>) {
-    let p = unsafeBitCast(x &* w, to: SIMD8<Int32>.self)
-    even &+= (p &<< 16) &>> 16
-    odd &+= p &>> 16
+/// The tile of 4 pixels for blocks of 16 channels (16 ≤ C < 32), two pixels to a vector
+/// of 32 Int16 lanes (zmm with AVX-512): pixels 0 and 1 in one, 2 and 3 in the other, each
+/// tap's 16 weights twice. The sums are `Lanes32`'s, the requantization `Lanes16`'s per pixel.
+private func depthwiseTilePairsQ8(input: UnsafePointer<Int8>, zp: Int16, weights: UnsafePointer<Int8>,
+                                  bias: UnsafePointer<Int32>?, output: UnsafeMutablePointer<Int8>,
+                                  window w: Window2D, requant: RequantQ8, stage: OutputStageQ8, oy: Int, ox: Int,
+                                  rowOrigin: Int, rows: (first: Int, end: Int), cols: (first: Int, end: Int)) {
+    let channels = w.outputChannels
+    let columnOrigin = ox &* w.strideWidth &- w.padLeft
+    let pixelStep = w.strideWidth &* channels
+    var block = 0
+    while let c = channelBlock(block, width: 16, count: channels) {
+        var even01 = SIMD16<Int32>(), odd01 = SIMD16<Int32>()
+        if let bias {
+            let (e, o) = Lanes16.splitBias(bias + c)
+            even01 = SIMD16(lowHalf: e, highHalf: e)
+            odd01 = SIMD16(lowHalf: o, highHalf: o)
+        }
+        var even23 = even01, odd23 = odd01
+        var ky = rows.first
+        while ky < rows.end {
+            var x = input + (((rowOrigin &+ ky) &* w.inputWidth &+ columnOrigin &+ cols.first) &* channels &+ c)
+            var k = weights + ((ky &* w.kernelWidth &+ cols.first) &* channels &+ c)
+            var kx = cols.first
+            while kx < cols.end {
+                let w16 = widenedInt16(k)
+                let taps = SIMD32(lowHalf: w16, highHalf: w16)
+                let x01 = SIMD32(lowHalf: widenedInt16(x), highHalf: widenedInt16(x + pixelStep))
+                let x23 = SIMD32(lowHalf: widenedInt16(x + 2 &* pixelStep), highHalf: widenedInt16(x + 3 &* pixelStep))
+                Lanes32.accumulate(Lanes32.subtract(x01, zp), taps, &even01, &odd01)
+                Lanes32.accumulate(Lanes32.subtract(x23, zp), taps, &even23, &odd23)
+                x += channels
+                k += channels
+                kx &+= 1
+            }
+            ky &+= 1
+        }
+        let taps = (rows.end &- rows.first) &* (cols.end &- cols.first)
+        let sums01 = Lanes32.finish(even01, odd01, taps: taps), sums23 = Lanes32.finish(even23, odd23, taps: taps)
+        let q = Lanes16.requants(requant, channel: c)
+        let out = output + ((oy &* w.outputWidth &+ ox) &* channels &+ c)
+        Lanes16.store(sums01.even.lowHalf, sums01.odd.lowHalf, q, stage, out)
+        Lanes16.store(sums01.even.highHalf, sums01.odd.highHalf, q, stage, out + channels)
+        Lanes16.store(sums23.even.lowHalf, sums23.odd.lowHalf, q, stage, out + 2 &* channels)
+        Lanes16.store(sums23.even.highHalf, sums23.odd.highHalf, q, stage, out + 3 &* channels)
+        block &+= 1
+    }
 }
 
 /// 16 int8 at `p`, sign-extended to Int16 (vpmovsxbw).
