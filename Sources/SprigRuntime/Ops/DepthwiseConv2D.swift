@@ -259,7 +259,8 @@ private func depthwiseConv2dQ8Int16(input: UnsafePointer<Int8>, inputZeroPoint: 
     }
 }
 
-/// Every output row, in channel blocks of `L.width`.
+/// Every channel block of `L.width` (the last moved back to end at C), each over every
+/// output row: the block's requantization parameters and bias are prepared once.
 private func depthwiseRowsQ8<L: ChannelLanes>(_: L.Type, input: UnsafePointer<Int8>, inputZeroPoint: Int32,
                                               weights: UnsafePointer<Int8>, bias: UnsafePointer<Int32>?,
                                               output: UnsafeMutablePointer<Int8>, window w: Window2D,
@@ -267,33 +268,34 @@ private func depthwiseRowsQ8<L: ChannelLanes>(_: L.Type, input: UnsafePointer<In
     let zp = Int16(truncatingIfNeeded: inputZeroPoint)
     let interior = interiorOutputs(stride: w.strideWidth, pad: w.padLeft, kernel: w.kernelWidth,
                                    extent: w.inputWidth, outputCount: w.outputWidth)
-    var oy = 0
-    while oy < w.outputHeight {
-        let rowOrigin = oy &* w.strideHeight &- w.padTop
-        let rows = validTaps(origin: rowOrigin, kernel: w.kernelHeight, extent: w.inputHeight)
-        var ox = 0
-        while ox < w.outputWidth {
-            if ox >= interior.first && ox &+ 4 <= interior.end {
-                if L.width == 16 {
-                    depthwiseTilePairsQ8(input: input, zp: zp, weights: weights, bias: bias, output: output,
-                                         window: w, requant: requant, stage: stage, oy: oy, ox: ox,
-                                         rowOrigin: rowOrigin, rows: rows, cols: (0, w.kernelWidth))
+    var block = 0
+    while let c = channelBlock(block, width: L.width, count: w.outputChannels) {
+        let q = L.requants(requant, channel: c)
+        var biasEven = L.Sums(), biasOdd = L.Sums()
+        if let bias { (biasEven, biasOdd) = L.splitBias(bias + c) }
+        var oy = 0
+        while oy < w.outputHeight {
+            let rowOrigin = oy &* w.strideHeight &- w.padTop
+            let rows = validTaps(origin: rowOrigin, kernel: w.kernelHeight, extent: w.inputHeight)
+            var ox = 0
+            while ox < w.outputWidth {
+                if ox >= interior.first && ox &+ 4 <= interior.end {
+                    L.fourPixels(input: input, zp: zp, weights: weights, output: output, window: w, channel: c,
+                                 requant: q, stage: stage, biasEven: biasEven, biasOdd: biasOdd,
+                                 oy: oy, ox: ox, rowOrigin: rowOrigin, rows: rows, cols: (0, w.kernelWidth))
+                    ox &+= 4
                 } else {
-                    depthwiseTileQ8(FourPixels.self, L.self, input: input, zp: zp, weights: weights, bias: bias,
-                                    output: output, window: w, requant: requant, stage: stage,
-                                    oy: oy, ox: ox, rowOrigin: rowOrigin, rows: rows, cols: (0, w.kernelWidth))
+                    let columnOrigin = ox &* w.strideWidth &- w.padLeft
+                    let cols = validTaps(origin: columnOrigin, kernel: w.kernelWidth, extent: w.inputWidth)
+                    depthwiseTileQ8(OnePixel.self, L.self, input: input, zp: zp, weights: weights, output: output,
+                                    window: w, channel: c, requant: q, stage: stage, biasEven: biasEven,
+                                    biasOdd: biasOdd, oy: oy, ox: ox, rowOrigin: rowOrigin, rows: rows, cols: cols)
+                    ox &+= 1
                 }
-                ox &+= 4
-            } else {
-                let columnOrigin = ox &* w.strideWidth &- w.padLeft
-                let cols = validTaps(origin: columnOrigin, kernel: w.kernelWidth, extent: w.inputWidth)
-                depthwiseTileQ8(OnePixel.self, L.self, input: input, zp: zp, weights: weights, bias: bias,
-                                output: output, window: w, requant: requant, stage: stage,
-                                oy: oy, ox: ox, rowOrigin: rowOrigin, rows: rows, cols: cols)
-                ox &+= 1
             }
+            oy &+= 1
         }
-        oy &+= 1
+        block &+= 1
     }
 }
 
@@ -318,10 +320,37 @@ private protocol ChannelLanes {
     static func finish(_ even: Sums, _ odd: Sums, taps: Int) -> (even: Sums, odd: Sums)
     static func requants(_ requant: RequantQ8, channel: Int) -> Requants
     static func store(_ even: Sums, _ odd: Sums, _ q: Requants, _ stage: OutputStageQ8, _ out: UnsafeMutablePointer<Int8>)
+    /// The tile of 4 interior pixels (`depthwiseTileQ8` with `FourPixels`, or a variant).
+    static func fourPixels(input: UnsafePointer<Int8>, zp: Int16, weights: UnsafePointer<Int8>,
+                           output: UnsafeMutablePointer<Int8>, window w: Window2D, channel c: Int,
+                           requant q: Requants, stage: OutputStageQ8, biasEven: Sums, biasOdd: Sums,
+                           oy: Int, ox: Int, rowOrigin: Int, rows: (first: Int, end: Int), cols: (first: Int, end: Int))
+}
+
+extension ChannelLanes {
+    @inline(__always)
+    static func fourPixels(input: UnsafePointer<Int8>, zp: Int16, weights: UnsafePointer<Int8>,
+                           output: UnsafeMutablePointer<Int8>, window w: Window2D, channel c: Int,
+                           requant q: Requants, stage: OutputStageQ8, biasEven: Sums, biasOdd: Sums,
+                           oy: Int, ox: Int, rowOrigin: Int, rows: (first: Int, end: Int), cols: (first: Int, end: Int)) {
+        depthwiseTileQ8(FourPixels.self, Self.self, input: input, zp: zp, weights: weights, output: output,
+                        window: w, channel: c, requant: q, stage: stage, biasEven: biasEven, biasOdd: biasOdd,
+                        oy: oy, ox: ox, rowOrigin: rowOrigin, rows: rows, cols: cols)
+    }
 }
 
 private enum Lanes16: ChannelLanes {
     static var width: Int { 16 }
+    /// Two pixels to a vector of 32 lanes: `depthwiseTilePairsQ8`.
+    @inline(__always)
+    static func fourPixels(input: UnsafePointer<Int8>, zp: Int16, weights: UnsafePointer<Int8>,
+                           output: UnsafeMutablePointer<Int8>, window w: Window2D, channel c: Int,
+                           requant q: Requant16, stage: OutputStageQ8, biasEven: SIMD8<Int32>, biasOdd: SIMD8<Int32>,
+                           oy: Int, ox: Int, rowOrigin: Int, rows: (first: Int, end: Int), cols: (first: Int, end: Int)) {
+        depthwiseTilePairsQ8(input: input, zp: zp, weights: weights, output: output, window: w, channel: c,
+                             requant: q, stage: stage, biasEven: biasEven, biasOdd: biasOdd,
+                             oy: oy, ox: ox, rowOrigin: rowOrigin, rows: rows, cols: cols)
+    }
     @inline(__always)
     static func widened(_ p: UnsafePointer<Int8>) -> SIMD16<Int16> { widenedInt16(p) }
     @inline(__always)
@@ -451,53 +480,47 @@ private enum Lanes32: ChannelLanes {
 }
 
 /// `Tile.pixels` (1 or 4) consecutive output pixels of row `oy` from column `ox`, all with the
-/// valid taps `rows` × `cols`: every channel block of `L.width` (the last moved back to end at C).
+/// valid taps `rows` × `cols`, in channels `channel ..< channel + L.width`.
 private func depthwiseTileQ8<Tile: PixelTile, L: ChannelLanes>(_: Tile.Type, _: L.Type, input: UnsafePointer<Int8>,
-                             zp: Int16, weights: UnsafePointer<Int8>, bias: UnsafePointer<Int32>?,
-                             output: UnsafeMutablePointer<Int8>, window w: Window2D, requant: RequantQ8,
-                             stage: OutputStageQ8, oy: Int, ox: Int, rowOrigin: Int,
+                             zp: Int16, weights: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>,
+                             window w: Window2D, channel c: Int, requant q: L.Requants, stage: OutputStageQ8,
+                             biasEven: L.Sums, biasOdd: L.Sums, oy: Int, ox: Int, rowOrigin: Int,
                              rows: (first: Int, end: Int), cols: (first: Int, end: Int)) {
     let channels = w.outputChannels
     let columnOrigin = ox &* w.strideWidth &- w.padLeft
     let pixelStep = w.strideWidth &* channels
-    var block = 0
-    while let c = channelBlock(block, width: L.width, count: channels) {
-        var even0 = L.Sums(), odd0 = L.Sums()
-        if let bias { (even0, odd0) = L.splitBias(bias + c) }
-        var even1 = even0, odd1 = odd0, even2 = even0, odd2 = odd0, even3 = even0, odd3 = odd0
-        var ky = rows.first
-        while ky < rows.end {
-            var x = input + (((rowOrigin &+ ky) &* w.inputWidth &+ columnOrigin &+ cols.first) &* channels &+ c)
-            var k = weights + ((ky &* w.kernelWidth &+ cols.first) &* channels &+ c)
-            var kx = cols.first
-            while kx < cols.end {
-                let taps = L.widened(k)
-                L.accumulate(L.subtract(L.widened(x), zp), taps, &even0, &odd0)
-                if Tile.pixels > 1 {
-                    L.accumulate(L.subtract(L.widened(x + pixelStep), zp), taps, &even1, &odd1)
-                    L.accumulate(L.subtract(L.widened(x + 2 &* pixelStep), zp), taps, &even2, &odd2)
-                    L.accumulate(L.subtract(L.widened(x + 3 &* pixelStep), zp), taps, &even3, &odd3)
-                }
-                x += channels
-                k += channels
-                kx &+= 1
+    var even0 = biasEven, odd0 = biasOdd
+    var even1 = even0, odd1 = odd0, even2 = even0, odd2 = odd0, even3 = even0, odd3 = odd0
+    var ky = rows.first
+    while ky < rows.end {
+        var x = input + (((rowOrigin &+ ky) &* w.inputWidth &+ columnOrigin &+ cols.first) &* channels &+ c)
+        var k = weights + ((ky &* w.kernelWidth &+ cols.first) &* channels &+ c)
+        var kx = cols.first
+        while kx < cols.end {
+            let taps = L.widened(k)
+            L.accumulate(L.subtract(L.widened(x), zp), taps, &even0, &odd0)
+            if Tile.pixels > 1 {
+                L.accumulate(L.subtract(L.widened(x + pixelStep), zp), taps, &even1, &odd1)
+                L.accumulate(L.subtract(L.widened(x + 2 &* pixelStep), zp), taps, &even2, &odd2)
+                L.accumulate(L.subtract(L.widened(x + 3 &* pixelStep), zp), taps, &even3, &odd3)
             }
-            ky &+= 1
+            x += channels
+            k += channels
+            kx &+= 1
         }
-        let q = L.requants(requant, channel: c)
-        let out = output + ((oy &* w.outputWidth &+ ox) &* channels &+ c)
-        let taps = (rows.end &- rows.first) &* (cols.end &- cols.first)
-        let sums0 = L.finish(even0, odd0, taps: taps)
-        L.store(sums0.even, sums0.odd, q, stage, out)
-        if Tile.pixels > 1 {
-            let sums1 = L.finish(even1, odd1, taps: taps)
-            L.store(sums1.even, sums1.odd, q, stage, out + channels)
-            let sums2 = L.finish(even2, odd2, taps: taps)
-            L.store(sums2.even, sums2.odd, q, stage, out + 2 &* channels)
-            let sums3 = L.finish(even3, odd3, taps: taps)
-            L.store(sums3.even, sums3.odd, q, stage, out + 3 &* channels)
-        }
-        block &+= 1
+        ky &+= 1
+    }
+    let out = output + ((oy &* w.outputWidth &+ ox) &* channels &+ c)
+    let taps = (rows.end &- rows.first) &* (cols.end &- cols.first)
+    let sums0 = L.finish(even0, odd0, taps: taps)
+    L.store(sums0.even, sums0.odd, q, stage, out)
+    if Tile.pixels > 1 {
+        let sums1 = L.finish(even1, odd1, taps: taps)
+        L.store(sums1.even, sums1.odd, q, stage, out + channels)
+        let sums2 = L.finish(even2, odd2, taps: taps)
+        L.store(sums2.even, sums2.odd, q, stage, out + 2 &* channels)
+        let sums3 = L.finish(even3, odd3, taps: taps)
+        L.store(sums3.even, sums3.odd, q, stage, out + 3 &* channels)
     }
 }
 
@@ -505,49 +528,40 @@ private func depthwiseTileQ8<Tile: PixelTile, L: ChannelLanes>(_: Tile.Type, _: 
 /// of 32 Int16 lanes (zmm with AVX-512): pixels 0 and 1 in one, 2 and 3 in the other, each
 /// tap's 16 weights twice. The sums are `Lanes32`'s, the requantization `Lanes16`'s per pixel.
 private func depthwiseTilePairsQ8(input: UnsafePointer<Int8>, zp: Int16, weights: UnsafePointer<Int8>,
-                                  bias: UnsafePointer<Int32>?, output: UnsafeMutablePointer<Int8>,
-                                  window w: Window2D, requant: RequantQ8, stage: OutputStageQ8, oy: Int, ox: Int,
+                                  output: UnsafeMutablePointer<Int8>, window w: Window2D, channel c: Int,
+                                  requant q: Requant16, stage: OutputStageQ8,
+                                  biasEven: SIMD8<Int32>, biasOdd: SIMD8<Int32>, oy: Int, ox: Int,
                                   rowOrigin: Int, rows: (first: Int, end: Int), cols: (first: Int, end: Int)) {
     let channels = w.outputChannels
     let columnOrigin = ox &* w.strideWidth &- w.padLeft
     let pixelStep = w.strideWidth &* channels
-    var block = 0
-    while let c = channelBlock(block, width: 16, count: channels) {
-        var even01 = SIMD16<Int32>(), odd01 = SIMD16<Int32>()
-        if let bias {
-            let (e, o) = Lanes16.splitBias(bias + c)
-            even01 = SIMD16(lowHalf: e, highHalf: e)
-            odd01 = SIMD16(lowHalf: o, highHalf: o)
+    var even01 = SIMD16(lowHalf: biasEven, highHalf: biasEven), odd01 = SIMD16(lowHalf: biasOdd, highHalf: biasOdd)
+    var even23 = even01, odd23 = odd01
+    var ky = rows.first
+    while ky < rows.end {
+        var x = input + (((rowOrigin &+ ky) &* w.inputWidth &+ columnOrigin &+ cols.first) &* channels &+ c)
+        var k = weights + ((ky &* w.kernelWidth &+ cols.first) &* channels &+ c)
+        var kx = cols.first
+        while kx < cols.end {
+            let w16 = widenedInt16(k)
+            let taps = SIMD32(lowHalf: w16, highHalf: w16)
+            let x01 = SIMD32(lowHalf: widenedInt16(x), highHalf: widenedInt16(x + pixelStep))
+            let x23 = SIMD32(lowHalf: widenedInt16(x + 2 &* pixelStep), highHalf: widenedInt16(x + 3 &* pixelStep))
+            Lanes32.accumulate(Lanes32.subtract(x01, zp), taps, &even01, &odd01)
+            Lanes32.accumulate(Lanes32.subtract(x23, zp), taps, &even23, &odd23)
+            x += channels
+            k += channels
+            kx &+= 1
         }
-        var even23 = even01, odd23 = odd01
-        var ky = rows.first
-        while ky < rows.end {
-            var x = input + (((rowOrigin &+ ky) &* w.inputWidth &+ columnOrigin &+ cols.first) &* channels &+ c)
-            var k = weights + ((ky &* w.kernelWidth &+ cols.first) &* channels &+ c)
-            var kx = cols.first
-            while kx < cols.end {
-                let w16 = widenedInt16(k)
-                let taps = SIMD32(lowHalf: w16, highHalf: w16)
-                let x01 = SIMD32(lowHalf: widenedInt16(x), highHalf: widenedInt16(x + pixelStep))
-                let x23 = SIMD32(lowHalf: widenedInt16(x + 2 &* pixelStep), highHalf: widenedInt16(x + 3 &* pixelStep))
-                Lanes32.accumulate(Lanes32.subtract(x01, zp), taps, &even01, &odd01)
-                Lanes32.accumulate(Lanes32.subtract(x23, zp), taps, &even23, &odd23)
-                x += channels
-                k += channels
-                kx &+= 1
-            }
-            ky &+= 1
-        }
-        let taps = (rows.end &- rows.first) &* (cols.end &- cols.first)
-        let sums01 = Lanes32.finish(even01, odd01, taps: taps), sums23 = Lanes32.finish(even23, odd23, taps: taps)
-        let q = Lanes16.requants(requant, channel: c)
-        let out = output + ((oy &* w.outputWidth &+ ox) &* channels &+ c)
-        Lanes16.store(sums01.even.lowHalf, sums01.odd.lowHalf, q, stage, out)
-        Lanes16.store(sums01.even.highHalf, sums01.odd.highHalf, q, stage, out + channels)
-        Lanes16.store(sums23.even.lowHalf, sums23.odd.lowHalf, q, stage, out + 2 &* channels)
-        Lanes16.store(sums23.even.highHalf, sums23.odd.highHalf, q, stage, out + 3 &* channels)
-        block &+= 1
+        ky &+= 1
     }
+    let taps = (rows.end &- rows.first) &* (cols.end &- cols.first)
+    let sums01 = Lanes32.finish(even01, odd01, taps: taps), sums23 = Lanes32.finish(even23, odd23, taps: taps)
+    let out = output + ((oy &* w.outputWidth &+ ox) &* channels &+ c)
+    Lanes16.store(sums01.even.lowHalf, sums01.odd.lowHalf, q, stage, out)
+    Lanes16.store(sums01.even.highHalf, sums01.odd.highHalf, q, stage, out + channels)
+    Lanes16.store(sums23.even.lowHalf, sums23.odd.lowHalf, q, stage, out + 2 &* channels)
+    Lanes16.store(sums23.even.highHalf, sums23.odd.highHalf, q, stage, out + 3 &* channels)
 }
 
 /// 16 int8 at `p`, sign-extended to Int16 (vpmovsxbw).
