@@ -12,6 +12,8 @@
 // at C so that every C ≥ 8 stays vectorized (overlapping channels are recomputed
 // with the same arithmetic); a scalar loop only for C < 8. Input and weights
 // are both contiguous along channels.
+// The int8 kernel has an x86-64 path in Int16 lanes (MARK below), with the same
+// results bit for bit.
 
 // MARK: - Float32
 
@@ -224,22 +226,25 @@ public func depthwiseConv2dQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32,
 
 // MARK: - int8 in Int16 lanes (x86-64)
 //
-// On x86-64 (`pairedTaps`), C ≥ 8 and an int8 input zero point, the taps are
-// multiplied in Int16 lanes through `multiplyAddPairs` (vpmaddwd): `x − zp` of 16
-// channels is one SIMD16<Int16> (|x − zp| ≤ 255), and the weights of a tap are
-// split into an even vector (the weights of channels c, c+2, …, c+14 in the even
-// lanes, zeros in the odd ones) and an odd one. `multiplyAddPairs(x, even)` is then
-// `(x − zp)·w` of the even channels in 8 Int32 lanes (each pair is a product plus
-// 0), and the odd vector gives the odd channels: one vpmaddwd per 8 products where
-// the Int32 loop needs a vpmovsxbd and half a vpmulld (two uops) per 8.
-// The products are exact (|·| ≤ 255·128), and the Int32 sums wrap exactly as the
-// portable loop's do, in any order: the same accumulators bit for bit.
+// On x86-64 (`pairedTaps`), C ≥ 8, an int8 input zero point and multipliers and
+// shifts in `Requant16`'s domain (every validated blob's), the products are taken
+// in Int16 lanes: `x − zp` (|·| ≤ 255) times w (|·| ≤ 128) is at most 32640 in
+// magnitude, exact in Int16, so one vpmullw makes 32 products (zmm) where the
+// portable loop needs vpmovsxbd and vpmulld (two uops) per 8. Each 32-bit lane
+// then holds an even channel's product in its low half and the next (odd)
+// channel's in its high half; the even one is biased by 2^15 so that the low half
+// reads as an unsigned number, the whole lane is summed, and the odd products are
+// summed apart (one vpsrad): after the taps, even = lanes − 2^16·odd − 2^15·taps
+// (see `Lanes32.accumulate`). Every sum is modulo 2^32, as the portable loop's
+// wrapping sums: the same accumulators bit for bit, in any order.
 //
-// Output pixels whose window lies wholly inside the input (interior columns) go
-// 4 at a time through one pass over the taps, sharing each tap's weight vectors;
-// the others (clipped columns) one at a time. Rows are clipped per output row.
-// The requantization parameters of a channel block are loaded once per tile, and
-// each accumulator is requantized with one rounding shift in 64 bits (`Requant16`).
+// Channel blocks (32 lanes for C ≥ 32, 16 for C ≥ 16, 8 below; the last block
+// moved back to end at C) are the outer loop, so each block's requantization
+// parameters (`Requant16`: one rounding shift of the 64-bit product) and bias are
+// prepared once. Output pixels whose window lies wholly inside the input (interior
+// columns) go 4 at a time through one pass over the taps, sharing each tap's
+// weights (for blocks of 16, two pixels to a 32-lane vector); the others (clipped
+// columns) one at a time. Rows are clipped per output row.
 
 /// `depthwiseConv2dQ8` on x86-64 for `C ≥ 8`, `−128 ≤ inputZeroPoint ≤ 127` and the
 /// requantization in `Requant16`'s domain.
