@@ -601,3 +601,37 @@ extension KernelQ8Tests {
         }
     }
 }
+
+extension KernelQ8Tests {
+    /// The one-shift requantization at its boundaries: products x'·M at and around −2^30
+    /// (where the doubling high multiply turns from 0 to −1) and the ties of the rounding
+    /// shift on both signs, with the multiplier 2^30 and small right shifts. Add: every input byte against every zero point;
+    /// depthwise (1×1, weights ±1): accumulators −6...6 in every block width.
+    func testOneShiftRequantBoundaries() {
+        var rng = SeededRNG(seed: 44)
+        let all = (-128 ... 127).map { Int8($0) }
+        for zp in stride(from: -128, through: 127, by: 5) {
+            for (shift, left) in [(Int32(-1), Int32(0)), (-2, 0), (-3, 1), (0, 0), (-31, 0), (1, 0)] {
+                let p = AddQ8Params(aZeroPoint: Int32(zp), bZeroPoint: 0, outputZeroPoint: 0, leftShift: left,
+                                    aMultiplier: 1 << 30, aShift: shift, bMultiplier: 1 << 30, bShift: -1,
+                                    outputMultiplier: 1 << 30, outputShift: shift, clampMin: -128, clampMax: 127)
+                let b = (0 ..< 256).map { _ in Int8(rng.int(in: -3 ... 3)) }
+                assertSame(runAddQ8(all, b, p), Naive.addQ8(a: all, b: b, params: p), "add boundary \(zp) \(shift)")
+            }
+        }
+        for c in [8, 12, 16, 24, 32, 40] {
+            for shift in [Int32(-1), -2, -3, 0] {
+                let win = makeWindow(height: 3, width: 9, inputChannels: c, outputChannels: c, kernelHeight: 1, kernelWidth: 1)
+                let x = (0 ..< win.inputCount).map { _ in Int8(rng.int(in: -3 ... 3)) }
+                let w = (0 ..< c).map { _ in Int8(rng.chance(0.5) ? 1 : -1) }
+                let b = (0 ..< c).map { _ in rng.int32(in: -3 ... 3) }
+                let q = NaiveRequant(multipliers: [Int32](repeating: 1 << 30, count: c),
+                                     shifts: [Int32](repeating: shift, count: c), outputZeroPoint: 0,
+                                     clampMin: -128, clampMax: 127)
+                assertSame(runConv2dQ8(x, zeroPoint: 0, w, b, win, q, depthwise: true),
+                           Naive.depthwiseConv2dQ8(input: x, inputZeroPoint: 0, weights: w, bias: b, window: win, requant: q),
+                           "depthwise boundary \(c) \(shift)")
+            }
+        }
+    }
+}

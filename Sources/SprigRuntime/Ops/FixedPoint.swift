@@ -323,7 +323,7 @@ struct OutputStageQ8 {
 struct Requant16 {
     var multiplier: SIMD16<Int32>
     var leftShift: SIMD16<Int32>
-    /// K of the even lanes (0, 2, …) and of the odd ones, as 8 Int64 each.
+    /// K + 2^30 of the even lanes (0, 2, …) and of the odd ones, as 8 Int64 each.
     var roundEven: SIMD8<Int64>, roundOdd: SIMD8<Int64>
     /// A of the even and odd lanes.
     var negativeEven: SIMD8<Int64>, negativeOdd: SIMD8<Int64>
@@ -342,8 +342,8 @@ struct Requant16 {
         let rEven = r64 & 0xFFFF_FFFF, rOdd = r64 &>> 32
         // [r ≥ 1] as all ones: (0 − r) >> 63 for 0 ≤ r ≤ 31.
         let positiveEven = (0 &- rEven) &>> 63, positiveOdd = (0 &- rOdd) &>> 63
-        roundEven = (SIMD8<Int64>(repeating: 1) &<< (rEven &+ 30)) & positiveEven
-        roundOdd = (SIMD8<Int64>(repeating: 1) &<< (rOdd &+ 30)) & positiveOdd
+        roundEven = ((SIMD8<Int64>(repeating: 1) &<< (rEven &+ 30)) & positiveEven) &+ (1 << 30)
+        roundOdd = ((SIMD8<Int64>(repeating: 1) &<< (rOdd &+ 30)) & positiveOdd) &+ (1 << 30)
         negativeEven = SIMD8(repeating: 1 << 31) & positiveEven
         negativeOdd = SIMD8(repeating: 1 << 31) & positiveOdd
         shiftEven = rEven &+ 31
@@ -362,9 +362,10 @@ struct Requant16 {
         let m64 = unsafeBitCast(multiplier, to: SIMD8<Int64>.self)
         let even = ((x64 &<< 32) &>> 32) &* ((m64 &<< 32) &>> 32)      // vpmuldq
         let odd = (x64 &>> 32) &* (m64 &>> 32)
-        let qEven = even &+ (1 << 30), qOdd = odd &+ (1 << 30)
-        let rEven = (qEven &+ roundEven &- ((qEven &>> 63) & negativeEven)) &>> shiftEven
-        let rOdd = (qOdd &+ roundOdd &- ((qOdd &>> 63) & negativeOdd)) &>> shiftOdd
+        // q = P + 2^30 < 0 exactly when P < −2^30 (a compare); `round` holds K + 2^30.
+        let low = SIMD8<Int64>(repeating: -(1 << 30))
+        let rEven = (even &+ roundEven &- negativeEven.replacing(with: 0, where: low .<= even)) &>> shiftEven
+        let rOdd = (odd &+ roundOdd &- negativeOdd.replacing(with: 0, where: low .<= odd)) &>> shiftOdd
         return unsafeBitCast((rEven & 0xFFFF_FFFF) | (rOdd &<< 32), to: SIMD16<Int32>.self)
     }
 }
@@ -374,6 +375,7 @@ struct Requant16 {
 struct Requant16Uniform {
     var multiplier: Int32
     var leftShift: Int64
+    /// K (without the 2^30, which `apply` adds).
     var round: Int64
     var negative: Int64
     var shift: Int64
@@ -395,11 +397,12 @@ struct Requant16Uniform {
         let m = SIMD8<Int64>(repeating: Int64(multiplier))
         let even = ((x64 &<< 32) &>> 32) &* m                  // vpmuldq
         let odd = (x64 &>> 32) &* m
-        let qEven = even &+ (1 << 30), qOdd = odd &+ (1 << 30)
-        let k = SIMD8<Int64>(repeating: round), a = SIMD8<Int64>(repeating: negative)
+        // q = P + 2^30 < 0 exactly when P < −2^30 (a compare); K + 2^30 is one constant.
+        let k = SIMD8<Int64>(repeating: round &+ (1 << 30)), a = SIMD8<Int64>(repeating: negative)
         let s = SIMD8<Int64>(repeating: shift)
-        let rEven = (qEven &+ k &- ((qEven &>> 63) & a)) &>> s
-        let rOdd = (qOdd &+ k &- ((qOdd &>> 63) & a)) &>> s
+        let low = SIMD8<Int64>(repeating: -(1 << 30))
+        let rEven = (even &+ k &- (a.replacing(with: 0, where: low .<= even))) &>> s
+        let rOdd = (odd &+ k &- (a.replacing(with: 0, where: low .<= odd))) &>> s
         return unsafeBitCast((rEven & 0xFFFF_FFFF) | (rOdd &<< 32), to: SIMD16<Int32>.self)
     }
 }
