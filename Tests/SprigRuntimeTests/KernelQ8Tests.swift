@@ -495,3 +495,143 @@ final class KernelQ8Tests: XCTestCase {
         }
     }
 }
+
+// MARK: - The fast paths of DepthwiseConv2D, Add and GlobalAveragePool
+
+extension KernelQ8Tests {
+    /// GlobalAveragePool over pixel counts on both sides of 256 (Int16 sums, 32 channels a
+    /// vector) and of 2^16 (the Float division), channel counts 1...70 (blocks of 16 and 32,
+    /// the last moved back), inputs all −128, all 127 (sums ±128·n, ±127·n) or with
+    /// rounding ties (sum = ±n/2 for even n).
+    func testGlobalAveragePoolFastPaths() {
+        var rng = SeededRNG(seed: 41)
+        let shapes = [(1, 1), (2, 3), (7, 7), (16, 16), (1, 255), (257, 1), (16, 17), (3, 100), (256, 256), (257, 256)]
+        for (t, (h, w)) in shapes.enumerated() {
+            for c in [1, 7, 15, 16, 17, 31, 32, 33, 47, 64, 70] where h * w * c <= 5_000_000 {
+                let n = h * w * c
+                var x: [Int8]
+                switch (t + c) % 5 {
+                case 0: x = [Int8](repeating: -128, count: n)
+                case 1: x = [Int8](repeating: 127, count: n)
+                case 2:
+                    // Channel k sums to ±(pixels / 2) (+ k for k odd): rounding ties.
+                    x = [Int8](repeating: 0, count: n)
+                    for k in 0 ..< c {
+                        var target = (h * w) / 2 * (k % 2 == 0 ? 1 : -1) + (k % 4 == 3 ? 1 : 0)
+                        var p = 0
+                        while target != 0 && p < h * w {
+                            let step = max(-128, min(127, target))
+                            x[p * c + k] = Int8(step)
+                            target -= step
+                            p += 1
+                        }
+                    }
+                case 3: x = rng.int8sWithExtremes(n, extremes: 0.9)
+                default: x = rng.int8s(n)
+                }
+                assertSame(runGlobalAveragePoolQ8(x, height: h, width: w, channels: c, trial: t + c),
+                           Naive.globalAveragePoolQ8(input: x, height: h, width: w, channels: c), "gap \(h)x\(w)x\(c)")
+            }
+        }
+    }
+
+    /// Depthwise with every channel count 1...40 (blocks of 16 and 32 channels, the last
+    /// moved back; 8 for 8...15; below 8 the Int32 loop), kernels 3×3 and 5×5 (and 3×5), strides 1 and 2,
+    /// paddings that clip rows and columns on either side, widths that leave 0...3
+    /// pixels after the tiles of 4, input zero points −128 and 127 (|x − zp| = 255),
+    /// weights at ±127 and −128, extreme multipliers and shifts; a zero point outside
+    /// the int8 range takes the Int32 loop.
+    func testDepthwiseConv2dInt16Paths() {
+        var rng = SeededRNG(seed: 42)
+        var trial = 0
+        for c in 1 ... 40 {
+            for (kh, kw, stride, pad) in [(3, 3, 1, 1), (3, 3, 2, 1), (5, 5, 1, 2), (5, 5, 2, 0), (3, 5, 1, 0), (3, 3, 2, 0)] {
+                let width = 5 + (trial * 7) % 9, height = 3 + (trial % 5)
+                var win = makeWindow(height: height, width: width, inputChannels: c, outputChannels: c,
+                                     kernelHeight: kh, kernelWidth: kw, strideHeight: stride, strideWidth: stride,
+                                     padTop: pad, padBottom: (pad + trial) % 3, padLeft: pad, padRight: (pad + trial + 1) % 3)
+                if win.outputWidth < 1 || win.outputHeight < 1 {
+                    win = makeWindow(height: 6, width: 9, inputChannels: c, outputChannels: c, kernelHeight: kh,
+                                     kernelWidth: kw, padTop: kh / 2, padBottom: kh / 2, padLeft: kw / 2, padRight: kw / 2)
+                }
+                let extreme = trial % 3 != 0
+                let wCount = kh * kw * c
+                let x = extreme ? rng.int8sWithExtremes(win.inputCount, extremes: 0.6) : rng.int8s(win.inputCount)
+                var w = extreme ? rng.int8sWithExtremes(wCount, extremes: 0.6) : rng.int8s(wCount)
+                if trial % 5 == 1 { w = w.map { $0 < 0 ? -127 : 127 } }
+                let zp: Int32 = [-128, 127, rng.int32(in: -128 ... 127), -128, 127, 300][trial % 6]
+                let b = trial % 7 == 3 ? nil : randomBias(&rng, c, extremes: extreme)
+                let q = extreme ? extremeRequant(&rng, channels: c) : randomRequant(&rng, channels: c)
+                assertSame(runConv2dQ8(x, zeroPoint: zp, w, b, win, q, depthwise: true, trial: trial),
+                           Naive.depthwiseConv2dQ8(input: x, inputZeroPoint: zp, weights: w, bias: b, window: win,
+                                                   requant: q),
+                           "depthwise int16 zp \(zp) " + win.label)
+                trial += 1
+            }
+        }
+    }
+}
+
+extension KernelQ8Tests {
+    /// Add over counts that leave 0...15 elements after the blocks of 16, every left shift
+    /// 0...31, multipliers 2^30...Int32.max and every shift −31...30 of each of the three
+    /// requantizations (the 64-bit one-shift path), zero points at −128 and 127, inputs at
+    /// −128 and 127; a multiplier of Int32.min takes the 8-lane path.
+    func testAddOneShiftPaths() {
+        var rng = SeededRNG(seed: 43)
+        let shifts: [Int32] = [-31, -30, -20, -1, 0, 1, 2, 15, 30]
+        for trial in 0 ..< 400 {
+            let n = [16, 17, 31, 32, 33, 47, 100, 255, 256, 1000][trial % 10]
+            let a = rng.int8sWithExtremes(n, extremes: 0.5), b = rng.int8sWithExtremes(n, extremes: 0.5)
+            func m() -> Int32 { rng.chance(0.2) ? [Int32(1 << 30), Int32.max][rng.int(in: 0 ... 1)] : rng.int32(in: 1 << 30 ... Int32.max) }
+            func s() -> Int32 { rng.chance(0.5) ? shifts[rng.int(in: 0 ... shifts.count - 1)] : rng.int32(in: -31 ... 30) }
+            func zp() -> Int32 { rng.chance(0.5) ? [Int32(-128), 127][rng.int(in: 0 ... 1)] : rng.int32(in: -128 ... 127) }
+            var p = AddQ8Params(aZeroPoint: zp(), bZeroPoint: zp(), outputZeroPoint: zp(),
+                                leftShift: trial % 4 == 0 ? 20 : rng.int32(in: 0 ... 31),
+                                aMultiplier: m(), aShift: s(), bMultiplier: m(), bShift: s(),
+                                outputMultiplier: m(), outputShift: s(),
+                                clampMin: rng.chance(0.5) ? -128 : rng.int32(in: -128 ... 0),
+                                clampMax: rng.chance(0.5) ? 127 : rng.int32(in: 0 ... 127))
+            switch trial % 40 {
+            case 7: p.aMultiplier = Int32.min; p.aShift = 0; p.leftShift = 0   // the 8-lane path
+            case 10: p.aMultiplier = 0; p.bMultiplier = 0
+            default: break
+            }
+            assertSame(runAddQ8(a, b, p, trial: trial), Naive.addQ8(a: a, b: b, params: p), "add \(n) \(p)")
+        }
+    }
+}
+
+extension KernelQ8Tests {
+    /// The one-shift requantization at its boundaries: products x'·M at and around −2^30
+    /// (where the doubling high multiply turns from 0 to −1) and the ties of the rounding
+    /// shift on both signs, with the multiplier 2^30 and small right shifts. Add: every input byte against every zero point;
+    /// depthwise (1×1, weights ±1): accumulators −6...6 in every block width.
+    func testOneShiftRequantBoundaries() {
+        var rng = SeededRNG(seed: 44)
+        let all = (-128 ... 127).map { Int8($0) }
+        for zp in stride(from: -128, through: 127, by: 5) {
+            for (shift, left) in [(Int32(-1), Int32(0)), (-2, 0), (-3, 1), (0, 0), (-31, 0), (1, 0)] {
+                let p = AddQ8Params(aZeroPoint: Int32(zp), bZeroPoint: 0, outputZeroPoint: 0, leftShift: left,
+                                    aMultiplier: 1 << 30, aShift: shift, bMultiplier: 1 << 30, bShift: -1,
+                                    outputMultiplier: 1 << 30, outputShift: shift, clampMin: -128, clampMax: 127)
+                let b = (0 ..< 256).map { _ in Int8(rng.int(in: -3 ... 3)) }
+                assertSame(runAddQ8(all, b, p), Naive.addQ8(a: all, b: b, params: p), "add boundary \(zp) \(shift)")
+            }
+        }
+        for c in [8, 12, 16, 24, 32, 40] {
+            for shift in [Int32(-1), -2, -3, 0] {
+                let win = makeWindow(height: 3, width: 9, inputChannels: c, outputChannels: c, kernelHeight: 1, kernelWidth: 1)
+                let x = (0 ..< win.inputCount).map { _ in Int8(rng.int(in: -3 ... 3)) }
+                let w = (0 ..< c).map { _ in Int8(rng.chance(0.5) ? 1 : -1) }
+                let b = (0 ..< c).map { _ in rng.int32(in: -3 ... 3) }
+                let q = NaiveRequant(multipliers: [Int32](repeating: 1 << 30, count: c),
+                                     shifts: [Int32](repeating: shift, count: c), outputZeroPoint: 0,
+                                     clampMin: -128, clampMax: 127)
+                assertSame(runConv2dQ8(x, zeroPoint: 0, w, b, win, q, depthwise: true),
+                           Naive.depthwiseConv2dQ8(input: x, inputZeroPoint: 0, weights: w, bias: b, window: win, requant: q),
+                           "depthwise boundary \(c) \(shift)")
+            }
+        }
+    }
+}

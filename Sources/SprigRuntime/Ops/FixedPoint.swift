@@ -293,3 +293,155 @@ struct OutputStageQ8 {
         return narrowLanes(v &+ SIMD8(repeating: zeroPoint))
     }
 }
+
+// MARK: - 16 lanes, one rounding shift in 64 bits
+
+/// `multiplyByQuantizedMultiplier` of 16 lanes, as `Requant8.apply` computes it, with
+/// the two roundings (the doubling high multiply's and the rounding right shift's)
+/// folded into one arithmetic right shift of the 64-bit product.
+///
+/// For `x' = x << leftShift` (wrapping Int32, as in `Requant8.apply`), `P = x'·M` exactly
+/// in Int64 and `r` the right shift (0...31):
+///
+///     X      = floor((P + 2^30) / 2^31)                   (the doubling high multiply)
+///     result = X                                          if r = 0
+///              floor((X + 2^(r−1))     / 2^r)             if r ≥ 1, X ≥ 0
+///              floor((X + 2^(r−1) − 1) / 2^r)             if r ≥ 1, X < 0
+///
+/// (the last two are gemmlowp's `(X >> r) + (X & mask > mask/2 + (X < 0))`: the
+/// remainder X mod 2^r is ≥ 2^(r−1), or > 2^(r−1) for X < 0). Nested floors of
+/// divisions by positive integers merge, `floor((floor(a / m) + c) / n) = floor((a + c·m) / (m·n))`,
+/// so with `q = P + 2^30`
+///
+///     result = floor((q + K − [X < 0]·A) / 2^(31 + r)),   K = 2^(30 + r), A = 2^31  (r ≥ 1)
+///                                                         K = A = 0                 (r = 0)
+///
+/// and `X < 0` exactly when `q < 0`. Every term stays inside Int64: |P| ≤ 2^62 and
+/// K ≤ 2^61. The result equals `Requant8.apply`'s lane for every x when M ≠ Int32.min
+/// and the shift is in −31...31 (then X fits Int32, so the truncation to 32 bits
+/// there loses nothing, and r ≤ 31); `requantFitsOneShift` checks that.
+struct Requant16 {
+    var multiplier: SIMD16<Int32>
+    var leftShift: SIMD16<Int32>
+    /// K + 2^30 of the even lanes (0, 2, …) and of the odd ones, as 8 Int64 each.
+    var roundEven: SIMD8<Int64>, roundOdd: SIMD8<Int64>
+    /// A of the even and odd lanes.
+    var negativeEven: SIMD8<Int64>, negativeOdd: SIMD8<Int64>
+    /// 31 + r of the even and odd lanes.
+    var shiftEven: SIMD8<Int64>, shiftOdd: SIMD8<Int64>
+
+    /// Lane i takes `multiplier[i]` and `shift[i]` (−31...31, multiplier ≠ Int32.min).
+    @inline(__always)
+    init(multiplier m: SIMD16<Int32>, shift: SIMD16<Int32>) {
+        multiplier = m
+        let zero = SIMD16<Int32>(repeating: 0)
+        leftShift = maxLanes16(shift, zero)
+        let r = maxLanes16(zero &- shift, zero)
+        // Per 64-bit lane pair: the even lane's r in the low half, the odd lane's in the high half.
+        let r64 = unsafeBitCast(r, to: SIMD8<Int64>.self)
+        let rEven = r64 & 0xFFFF_FFFF, rOdd = r64 &>> 32
+        // [r ≥ 1] as all ones: (0 − r) >> 63 for 0 ≤ r ≤ 31.
+        let positiveEven = (0 &- rEven) &>> 63, positiveOdd = (0 &- rOdd) &>> 63
+        roundEven = ((SIMD8<Int64>(repeating: 1) &<< (rEven &+ 30)) & positiveEven) &+ (1 << 30)
+        roundOdd = ((SIMD8<Int64>(repeating: 1) &<< (rOdd &+ 30)) & positiveOdd) &+ (1 << 30)
+        negativeEven = SIMD8(repeating: 1 << 31) & positiveEven
+        negativeOdd = SIMD8(repeating: 1 << 31) & positiveOdd
+        shiftEven = rEven &+ 31
+        shiftOdd = rOdd &+ 31
+    }
+
+    /// One multiplier and shift in every lane.
+    @inline(__always)
+    init(multiplier m: Int32, shift: Int32) {
+        self.init(multiplier: SIMD16(repeating: m), shift: SIMD16(repeating: shift))
+    }
+
+    @_transparent
+    func apply(_ x: SIMD16<Int32>) -> SIMD16<Int32> {
+        let x64 = unsafeBitCast(x &<< leftShift, to: SIMD8<Int64>.self)
+        let m64 = unsafeBitCast(multiplier, to: SIMD8<Int64>.self)
+        let even = ((x64 &<< 32) &>> 32) &* ((m64 &<< 32) &>> 32)      // vpmuldq
+        let odd = (x64 &>> 32) &* (m64 &>> 32)
+        // q = P + 2^30 < 0 exactly when P < −2^30 (a compare); `round` holds K + 2^30.
+        let low = SIMD8<Int64>(repeating: -(1 << 30))
+        let rEven = (even &+ roundEven &- negativeEven.replacing(with: 0, where: low .<= even)) &>> shiftEven
+        let rOdd = (odd &+ roundOdd &- negativeOdd.replacing(with: 0, where: low .<= odd)) &>> shiftOdd
+        return unsafeBitCast((rEven & 0xFFFF_FFFF) | (rOdd &<< 32), to: SIMD16<Int32>.self)
+    }
+}
+
+/// `Requant16` with one multiplier and shift for every lane (per-tensor): the shifts are by
+/// one count (vpsllq/vpsraq by a register), the constants broadcast.
+struct Requant16Uniform {
+    var multiplier: Int32
+    var leftShift: Int64
+    /// K (without the 2^30, which `apply` adds).
+    var round: Int64
+    var negative: Int64
+    var shift: Int64
+
+    /// `shift` in −31...31 and `m` ≠ Int32.min (see `Requant16`).
+    @inline(__always)
+    init(multiplier m: Int32, shift s: Int32) {
+        multiplier = m
+        leftShift = s > 0 ? Int64(s) : 0
+        let r: Int64 = s > 0 ? 0 : 0 &- Int64(s)
+        round = r > 0 ? 1 &<< (r &+ 30) : 0
+        negative = r > 0 ? 1 &<< 31 : 0
+        shift = r &+ 31
+    }
+
+    @_transparent
+    func apply(_ x: SIMD16<Int32>) -> SIMD16<Int32> {
+        let x64 = unsafeBitCast(x &<< SIMD16(repeating: Int32(truncatingIfNeeded: leftShift)), to: SIMD8<Int64>.self)
+        let m = SIMD8<Int64>(repeating: Int64(multiplier))
+        let even = ((x64 &<< 32) &>> 32) &* m                  // vpmuldq
+        let odd = (x64 &>> 32) &* m
+        // q = P + 2^30 < 0 exactly when P < −2^30 (a compare); K + 2^30 is one constant.
+        let k = SIMD8<Int64>(repeating: round &+ (1 << 30)), a = SIMD8<Int64>(repeating: negative)
+        let s = SIMD8<Int64>(repeating: shift)
+        let low = SIMD8<Int64>(repeating: -(1 << 30))
+        let rEven = (even &+ k &- (a.replacing(with: 0, where: low .<= even))) &>> s
+        let rOdd = (odd &+ k &- (a.replacing(with: 0, where: low .<= odd))) &>> s
+        return unsafeBitCast((rEven & 0xFFFF_FFFF) | (rOdd &<< 32), to: SIMD16<Int32>.self)
+    }
+}
+
+/// Whether every multiplier ≠ Int32.min and every shift is in −31...31 over `count`
+/// channels: the domain where `Requant16` equals `Requant8` (validated blobs always are).
+@inline(__always)
+func requantFitsOneShift(_ multipliers: UnsafePointer<Int32>, _ shifts: UnsafePointer<Int32>, count: Int) -> Bool {
+    var ok = true
+    var i = 0
+    while i < count {
+        ok = ok && multipliers[i] != Int32.min && shifts[i] >= -31 && shifts[i] <= 31
+        i &+= 1
+    }
+    return ok
+}
+
+/// Lane-wise maximum of 16 Int32 lanes (vpmaxsd).
+@inline(__always)
+func maxLanes16(_ a: SIMD16<Int32>, _ b: SIMD16<Int32>) -> SIMD16<Int32> {
+    SIMD16(lowHalf: maxLanes(a.lowHalf, b.lowHalf), highHalf: maxLanes(a.highHalf, b.highHalf))
+}
+
+/// Lane-wise minimum of 16 Int32 lanes (vpminsd).
+@inline(__always)
+func minLanes16(_ a: SIMD16<Int32>, _ b: SIMD16<Int32>) -> SIMD16<Int32> {
+    SIMD16(lowHalf: minLanes(a.lowHalf, b.lowHalf), highHalf: minLanes(a.highHalf, b.highHalf))
+}
+
+extension OutputStageQ8 {
+    /// The output stage of 16 lanes.
+    @_transparent
+    func callAsFunction(_ x: SIMD16<Int32>) -> SIMD16<Int8> {
+        // A lane loop of selects: LLVM makes it vpmaxsd, vpminsd, vpaddd, vpmovdb.
+        var out = SIMD16<Int8>()
+        for i in 0 ..< 16 {
+            let low = x[i] < lower ? lower : x[i]
+            out[i] = Int8(truncatingIfNeeded: (low > upper ? upper : low) &+ zeroPoint)
+        }
+        return out
+    }
+}
