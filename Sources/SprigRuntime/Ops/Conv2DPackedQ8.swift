@@ -263,7 +263,9 @@ private struct PackedLayerQ8 {
                                   clampMax: requant.clampMax)
         return PackedChannels(channel: c, packed: packed,
                               initial: biasVector &- offset &* packed.weightSum(kernelRows: window.kernelHeight),
-                              epilogue: PackedEpilogue(requant, channel: c, active: active, stage: stage))
+                              epilogue: PackedEpilogue(requant, channel: c, active: active, stage: stage,
+                                                       outputEnd: output + window.outputHeight &* window.outputWidth
+                                                           &* window.outputChannels))
     }
 
     /// Copies the KH input rows of output row `oy` into `band`, the zero point outside the input.
@@ -345,10 +347,14 @@ struct PackedEpilogue {
     let zeroPoint: SIMD16<Int32>
     /// Channels stored per pixel (16, or Cout below 16).
     let active: Int
+    /// One past the output tensor's last byte.
+    let outputEnd: UnsafeMutablePointer<Int8>
 
     /// Channels `c ..< c + active`; the lanes past `active` get a valid multiplier (2^30,
     /// shift 0) and are not stored.
-    init(_ requant: RequantQ8, channel c: Int, active: Int, stage: OutputStageQ8) {
+    init(_ requant: RequantQ8, channel c: Int, active: Int, stage: OutputStageQ8,
+         outputEnd: UnsafeMutablePointer<Int8>) {
+        self.outputEnd = outputEnd
         let shift = loadLanes(requant.shifts + c, active: active, padding: 0)
         let zero = SIMD16<Int32>()
         multiplier = loadLanes(requant.multipliers + c, active: active, padding: 1 << 30)
@@ -380,7 +386,11 @@ struct PackedEpilogue {
     @_transparent
     func store(_ x: SIMD16<Int32>, _ output: UnsafeMutablePointer<Int8>) {
         let bytes = apply(x)
-        if active == 16 {
+        // Below 16 channels all 16 lanes are stored too, where they stay inside the output:
+        // the lanes past `active` land on the next pixels' first channels, which are
+        // written after this one (rows, tiles and pixels go in increasing address order,
+        // and there is one block), so only the last pixel or two store lane by lane.
+        if active == 16 || output + 16 <= outputEnd {
             storeLanes(bytes, output)
         } else {
             var l = 0
