@@ -26,9 +26,14 @@
 //      overlaps its neighbour, whose channels it recomputes with the same
 //      arithmetic in the same order, so it stores the same values. Any
 //      Cout ≥ 4 therefore runs on tiles only. On x86-64 the q8 tiles multiply
-//      two taps at once (vpmaddwd pairs, see KernelSupport.swift).
+//      two taps at once (vpmaddwd pairs, see KernelSupport.swift). In f32 on
+//      64-bit targets, when 16 does not divide Cout, each block's weights are
+//      first packed into rows of 16 lanes on the stack (`conv2dPackedTilesF32`):
+//      aligned loads for any Cout, and one zero-padded block of 16 below 16
+//      channels, its tiles stored through a staging buffer.
 //   2. the pixel path: one output pixel with its own clipping, channel blocks
-//      of 64 (f32) or 32 (q8), then 16/8 and a scalar tail. It handles the
+//      of 64 (f32) or 32 (q8), then 16/8 (f32: the last one moved back to end at
+//      Cout, so a tail only below 8 channels) and a scalar tail. It handles the
 //      pixels no tile covered (corners, leftovers), and every channel when
 //      Cout < 4.
 
@@ -67,21 +72,32 @@ public func conv2dF32(input: UnsafePointer<Float>, weights: UnsafePointer<Float>
     let tiledChannels = blockWidth > 0 ? cout : 0
     let geometry = TileGeometry(columns: columns, columnsTiledEnd: tiledEnd, rows: rows, rowsTiledEnd: rowsTiledEnd)
 
-    // 1. Tiles of 4 pixels with the same clipping × one channel block.
-    var block = 0
-    while blockWidth > 0, let c = channelBlock(block, width: blockWidth, count: cout) {
-        switch blockWidth {
-        case 16:
-            conv2dBlockF32(SIMD16<Float>.self, input: input, weights: weights, bias: bias, output: output,
-                           window: w, geometry: geometry, channel: c, clamp: clamp)
-        case 8:
-            conv2dBlockF32(SIMD8<Float>.self, input: input, weights: weights, bias: bias, output: output,
-                           window: w, geometry: geometry, channel: c, clamp: clamp)
-        default:
-            conv2dBlockF32(SIMD4<Float>.self, input: input, weights: weights, bias: bias, output: output,
-                           window: w, geometry: geometry, channel: c, clamp: clamp)
+    // 1. Tiles of 4 pixels with the same clipping × one channel block: from packed
+    // weights when Cout is not a multiple of 16 (and there are tiles), else straight
+    // from the weights.
+    let anyTiles = columns.first < tiledEnd || rows.first < rowsTiledEnd
+    if blockWidth == 0 || cout % 16 == 0 || !anyTiles
+        || !conv2dPackedTilesF32(input: input, weights: weights, bias: bias, output: output, window: w,
+                                 geometry: geometry, clamp: clamp) {
+        var block = 0
+        while blockWidth > 0, let c = channelBlock(block, width: blockWidth, count: cout) {
+            // (`staging` is not used: these blocks store every lane.)
+            switch blockWidth {
+            case 16:
+                conv2dBlockF32(SIMD16<Float>.self, input: input, weights: weights + c, weightStride: cout,
+                               initial: bias.map { loadLanes($0 + c) } ?? SIMD16(), active: 16,
+                               staging: output, output: output + c, window: w, geometry: geometry, clamp: clamp)
+            case 8:
+                conv2dBlockF32(SIMD8<Float>.self, input: input, weights: weights + c, weightStride: cout,
+                               initial: bias.map { loadLanes($0 + c) } ?? SIMD8(), active: 8,
+                               staging: output, output: output + c, window: w, geometry: geometry, clamp: clamp)
+            default:
+                conv2dBlockF32(SIMD4<Float>.self, input: input, weights: weights + c, weightStride: cout,
+                               initial: bias.map { loadLanes($0 + c) } ?? SIMD4(), active: 4,
+                               staging: output, output: output + c, window: w, geometry: geometry, clamp: clamp)
+            }
+            block &+= 1
         }
-        block &+= 1
     }
 
     // 2. Pixel path: everything the tiles did not cover.
@@ -119,21 +135,28 @@ struct TileGeometry {
     var rowsTiledEnd: Int
 }
 
-/// Every tile of `conv2dF32` for the channels `channel ..< channel + V.scalarCount`.
+/// Every tile of `conv2dF32` for one block of `active` channels (`active` ≤
+/// `V.scalarCount`; below it, the lanes past `active` are computed and not stored).
+/// `weights` points at the block's first channel in rows of `weightStride` values per
+/// (ky, kx, ci) tap (Cout for the weights as they are, 16 when packed); `output` at the
+/// block's first channel of pixel 0. `staging`: room for 4 × 16 floats, used when
+/// `active` < `V.scalarCount`.
 @inline(__always)
 private func conv2dBlockF32<V: SIMD>(_: V.Type, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
-                                     bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
-                                     window w: Window2D, geometry g: TileGeometry, channel c: Int,
+                                     weightStride: Int, initial: V, active: Int,
+                                     staging: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>,
+                                     window w: Window2D, geometry g: TileGeometry,
                                      clamp: ClampF32) where V.Scalar == Float {
     let cin = w.inputChannels
     let cout = w.outputChannels
     let inputRowStride = w.inputWidth &* cin
     let flatCount = w.kernelWidth &* cin
-    let weightsKyStride = flatCount &* cout
+    let weightsKyStride = flatCount &* weightStride
     let lower = V(repeating: clamp.lower)
     let upper = V(repeating: clamp.upper)
-    var initial = V()
-    if let bias { initial = loadLanes(bias + c) }
+    // Below `V.scalarCount` channels the tiles store into `staging` (4 pixels × 16
+    // lanes), and `copyLanes` moves the first `active` of each pixel out.
+    let whole = active >= V.scalarCount
     // 1a. Horizontal tiles, every row (rows clipped as needed).
     var oy = 0
     while oy < w.outputHeight && g.columns.first < g.columnsTiledEnd {
@@ -141,14 +164,16 @@ private func conv2dBlockF32<V: SIMD>(_: V.Type, input: UnsafePointer<Float>, wei
         let taps = validTaps(origin: rowOrigin, kernel: w.kernelHeight, extent: w.inputHeight)
         var ox = g.columns.first
         while ox < g.columnsTiledEnd {
+            let out = output + (oy &* w.outputWidth &+ ox) &* cout
             conv2dTileF32(input: input + ((rowOrigin &+ taps.first) &* inputRowStride
                                           &+ (ox &* w.strideWidth &- w.padLeft) &* cin),
                           inputPixelStep: w.strideWidth &* cin, inputRowStride: inputRowStride,
                           tapRows: taps.end &- taps.first, flatCount: flatCount,
-                          weights: weights + (taps.first &* weightsKyStride &+ c), weightsKyStride: weightsKyStride,
-                          outputChannels: cout, initial: initial,
-                          output: output + ((oy &* w.outputWidth &+ ox) &* cout &+ c), outputPixelStep: cout,
+                          weights: weights + taps.first &* weightsKyStride, weightsKyStride: weightsKyStride,
+                          weightStride: weightStride, initial: initial,
+                          output: whole ? out : staging, outputPixelStep: whole ? cout : 16,
                           lower: lower, upper: upper)
+            if !whole { copyLanes(from: staging, to: out, pixelStep: cout, active: active) }
             ox &+= 4
         }
         oy &+= 1
@@ -161,28 +186,109 @@ private func conv2dBlockF32<V: SIMD>(_: V.Type, input: UnsafePointer<Float>, wei
         let taps = validTaps(origin: columnOrigin, kernel: w.kernelWidth, extent: w.inputWidth)
         oy = g.rows.first
         while oy < g.rowsTiledEnd {
+            let out = output + (oy &* w.outputWidth &+ ox) &* cout
             conv2dTileF32(input: input + ((oy &* w.strideHeight &- w.padTop) &* inputRowStride
                                           &+ (columnOrigin &+ taps.first) &* cin),
                           inputPixelStep: w.strideHeight &* inputRowStride, inputRowStride: inputRowStride,
                           tapRows: w.kernelHeight, flatCount: (taps.end &- taps.first) &* cin,
-                          weights: weights + (taps.first &* cin &* cout &+ c), weightsKyStride: weightsKyStride,
-                          outputChannels: cout, initial: initial,
-                          output: output + ((oy &* w.outputWidth &+ ox) &* cout &+ c),
-                          outputPixelStep: w.outputWidth &* cout, lower: lower, upper: upper)
+                          weights: weights + taps.first &* cin &* weightStride, weightsKyStride: weightsKyStride,
+                          weightStride: weightStride, initial: initial,
+                          output: whole ? out : staging, outputPixelStep: whole ? w.outputWidth &* cout : 16,
+                          lower: lower, upper: upper)
+            if !whole { copyLanes(from: staging, to: out, pixelStep: w.outputWidth &* cout, active: active) }
             oy &+= 4
         }
         ox &+= 1
     }
 }
 
+#if arch(x86_64) || arch(arm64)
+/// The tiles of `conv2dF32` (Cout ≥ 4, not a multiple of 16) from weights packed per
+/// block of 16 channels into rows of 16 lanes on the stack, the block's bias after them:
+/// whole, aligned vector loads for any Cout, and one 16-lane block below 16 channels
+/// (zero weights past Cout, lanes not stored). Each lane's arithmetic is the unpacked
+/// tiles' (the bias, then one fused multiply-add per tap in the same order), so the
+/// outputs are the same bits. Returns false, having written nothing, when a block's
+/// pack does not fit the largest scratch.
+private func conv2dPackedTilesF32(input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+                                  bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
+                                  window w: Window2D, geometry: TileGeometry, clamp: ClampF32) -> Bool {
+    let cout = w.outputChannels
+    let taps = w.kernelHeight &* w.kernelWidth &* w.inputChannels
+    let rows = taps &+ 5                // the taps, the bias, then 4 rows of staging
+    let body = { (scratch: UnsafeMutablePointer<SIMD16<Float>>) in
+        let packed = UnsafeMutableRawPointer(scratch).assumingMemoryBound(to: Float.self)
+        var block = 0
+        while let c = cout < 16 ? (block == 0 ? 0 : nil) : channelBlock(block, width: 16, count: cout) {
+            let active = cout < 16 ? cout : 16
+            var t = 0
+            while t < taps {
+                packLanes(weights + (t &* cout &+ c), active: active, into: packed + t &* 16)
+                t &+= 1
+            }
+            if let bias {
+                packLanes(bias + c, active: active, into: packed + taps &* 16)
+            } else {
+                storeLanes(SIMD16<Float>(), packed + taps &* 16)
+            }
+            let initial: SIMD16<Float> = loadLanes(packed + taps &* 16)
+            conv2dBlockF32(SIMD16<Float>.self, input: input, weights: packed, weightStride: 16, initial: initial,
+                           active: active, staging: packed + (taps &+ 1) &* 16, output: output + c, window: w,
+                           geometry: geometry, clamp: clamp)
+            block &+= 1
+        }
+    }
+    if rows <= 128 {
+        withScratchF32(InlineArray<128, SIMD16<Float>>.self, body)
+    } else if rows <= 384 {
+        withScratchF32(InlineArray<384, SIMD16<Float>>.self, body)
+    } else if rows <= 768 {
+        withScratchF32(InlineArray<768, SIMD16<Float>>.self, body)
+    } else {
+        return false
+    }
+    return true
+}
+
+/// `source[0 ..< active]` (`active` ≤ 16) into the 16 lanes at `destination`, zero past `active`.
+@inline(__always)
+private func packLanes(_ source: UnsafePointer<Float>, active: Int, into destination: UnsafeMutablePointer<Float>) {
+    if active == 16 {
+        storeLanes(loadLanes(source) as SIMD16<Float>, destination)
+    } else {
+        var l = 0
+        while l < 16 { destination[l] = l < active ? source[l] : 0; l &+= 1 }
+    }
+}
+
+/// Runs `body` on a stack scratch of `count` 64-byte vectors.
+@inline(__always)
+private func withScratchF32<let count: Int>(_: InlineArray<count, SIMD16<Float>>.Type,
+                                            _ body: (UnsafeMutablePointer<SIMD16<Float>>) -> Void) {
+    var scratch = InlineArray<count, SIMD16<Float>>(repeating: SIMD16())
+    withUnsafeMutablePointer(to: &scratch) { pointer in
+        body(UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: SIMD16<Float>.self))
+    }
+}
+#else
+/// No packed tiles on 32-bit targets (their stacks are small): the tiles read the weights as they are.
+@inline(__always)
+private func conv2dPackedTilesF32(input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+                                  bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
+                                  window w: Window2D, geometry: TileGeometry, clamp: ClampF32) -> Bool {
+    false
+}
+#endif
+
 /// 4 output pixels × `V.scalarCount` channels of `conv2dF32` whose windows
 /// have the same valid taps: `tapRows` kernel rows of `flatCount` (kx, ci) taps
-/// each. Pixel p reads `input + p·inputPixelStep` (at its first valid tap) and
-/// writes `output + p·outputPixelStep`.
+/// each, a tap's weights `weightStride` values after the one before. Pixel p reads
+/// `input + p·inputPixelStep` (at its first valid tap) and writes
+/// `output + p·outputPixelStep`.
 @inline(__always)
 private func conv2dTileF32<V: SIMD>(input: UnsafePointer<Float>, inputPixelStep: Int, inputRowStride: Int,
                                     tapRows: Int, flatCount: Int,
-                                    weights: UnsafePointer<Float>, weightsKyStride: Int, outputChannels cout: Int,
+                                    weights: UnsafePointer<Float>, weightsKyStride: Int, weightStride: Int,
                                     initial: V,
                                     output: UnsafeMutablePointer<Float>, outputPixelStep: Int,
                                     lower: V, upper: V) where V.Scalar == Float {
@@ -199,7 +305,7 @@ private func conv2dTileF32<V: SIMD>(input: UnsafePointer<Float>, inputPixelStep:
             a1 = a1.addingProduct(p1[j], wv)
             a2 = a2.addingProduct(p2[j], wv)
             a3 = a3.addingProduct(p3[j], wv)
-            wp += cout
+            wp += weightStride
             j &+= 1
         }
         r &+= 1
@@ -208,6 +314,25 @@ private func conv2dTileF32<V: SIMD>(input: UnsafePointer<Float>, inputPixelStep:
     storeLanes(clampLanes(a1, lower, upper), output + outputPixelStep)
     storeLanes(clampLanes(a2, lower, upper), output + 2 &* outputPixelStep)
     storeLanes(clampLanes(a3, lower, upper), output + 3 &* outputPixelStep)
+}
+
+/// Copies lanes `0 ..< active` (4 ≤ `active` < 16) of the 4 pixels of 16 lanes at
+/// `staging` to `output + p·pixelStep`: two overlapping moves of 8 (or 4) lanes each.
+@inline(__always)
+private func copyLanes(from staging: UnsafeMutablePointer<Float>, to output: UnsafeMutablePointer<Float>,
+                       pixelStep: Int, active: Int) {
+    var p = 0
+    while p < 4 {
+        let source = UnsafePointer(staging + p &* 16), destination = output + p &* pixelStep
+        if active >= 8 {
+            storeLanes(loadLanes(source) as SIMD8<Float>, destination)
+            storeLanes(loadLanes(source + (active &- 8)) as SIMD8<Float>, destination + (active &- 8))
+        } else {
+            storeLanes(loadLanes(source) as SIMD4<Float>, destination)
+            storeLanes(loadLanes(source + (active &- 4)) as SIMD4<Float>, destination + (active &- 4))
+        }
+        p &+= 1
+    }
 }
 
 /// One output pixel of `conv2dF32`, channels `firstChannel ..< outputChannels`, with clipping.
@@ -258,7 +383,11 @@ private func conv2dPixelF32(input: UnsafePointer<Float>, weights: UnsafePointer<
         storeClamped(a3, out + (c &+ 48), clamp)
         c &+= 64
     }
-    while c &+ 16 <= cout {
+    // Then blocks of 16, the last one moved back to end at Cout, so Cout ≥ 16 has no
+    // scalar tail (the channels it computes again are stored again, with this block's
+    // rounding).
+    while c < cout && cout >= 16 {
+        c = c &+ 16 <= cout ? c : cout &- 16
         var a0 = SIMD16<Float>(), a1 = SIMD16<Float>()      // even and odd j: two chains
         if let bias { a0 = loadLanes(bias + c) }
         var ky = rows.first
@@ -277,7 +406,9 @@ private func conv2dPixelF32(input: UnsafePointer<Float>, weights: UnsafePointer<
         storeClamped(a0 + a1, out + c, clamp)
         c &+= 16
     }
-    while c &+ 8 <= cout {
+    // 8 ≤ Cout < 16: blocks of 8 the same way.
+    while c < cout && cout >= 8 {
+        c = c &+ 8 <= cout ? c : cout &- 8
         var a0 = SIMD8<Float>()
         if let bias { a0 = loadLanes(bias + c) }
         var ky = rows.first

@@ -157,7 +157,7 @@ func conv2dPackedQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32, weights: 
     let band = PackedBand(w)
     let packBytes = PackedBlockQ8.bytes(kernelRows: w.kernelHeight, quads: (w.kernelWidth &* w.inputChannels &+ 3) / 4)
     let single = packBytes &+ band.bytes
-    let paired = cout >= 32 && wideTiles && single &+ packBytes <= MemoryLayout<PackedConvScratch>.size
+    let paired = cout > 16 && wideTiles && single &+ packBytes <= MemoryLayout<PackedConvScratch>.size
     let need = paired ? single &+ packBytes : single
     guard cout > 0 && w.outputHeight > 0 && w.outputWidth > 0 && need <= MemoryLayout<PackedConvScratch>.size,
           inputZeroPoint >= -128 && inputZeroPoint <= 127 else { return false }

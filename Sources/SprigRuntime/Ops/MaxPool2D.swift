@@ -39,38 +39,68 @@ public func maxPool2dF32(input: UnsafePointer<Float>, output: UnsafeMutablePoint
                 let start = input + ((rowOrigin &+ rows.first) &* w.inputWidth &+ columnOrigin &+ cols.first) &* channels
                 let rowStep = w.inputWidth &* channels
                 let tapRows = rows.end &- rows.first, tapCols = cols.end &- cols.first
-                var c = 0
-                while c &+ 16 <= channels {
-                    let m: SIMD16<Float> = maxOverTaps(start + c, tapRows: tapRows, tapCols: tapCols,
-                                                       rowStep: rowStep, tapStep: channels)
-                    storeLanes(m, out + c)
-                    c &+= 16
-                }
-                if c &+ 8 <= channels {
-                    let m: SIMD8<Float> = maxOverTaps(start + c, tapRows: tapRows, tapCols: tapCols,
-                                                      rowStep: rowStep, tapStep: channels)
-                    storeLanes(m, out + c)
-                    c &+= 8
-                }
-                while c < channels {
-                    var m = start[c]
-                    var r = 0
-                    while r < tapRows {
-                        var t = 0
-                        while t < tapCols {
-                            let x = start[r &* rowStep &+ t &* channels &+ c]
-                            if x > m { m = x }
-                            t &+= 1
-                        }
-                        r &+= 1
-                    }
-                    out[c] = m
-                    c &+= 1
-                }
+                maxOverChannels(start, out, channels: channels, tapRows: tapRows, tapCols: tapCols,
+                                rowStep: rowStep)
             }
             ox &+= 1
         }
         oy &+= 1
+    }
+}
+
+/// The window maxima of one output pixel, channels `0 ..< channels`, from the
+/// first valid tap `start` (taps step by `channels`, rows by `rowStep`).
+///
+/// Any channel count runs in vectors: whole vectors of 16, then one more of 16
+/// moved back to end at `channels`; below 16, two vectors of 8 (or of 4), the
+/// second moved back the same way; lane by lane only below 4 channels. A lane
+/// computed twice gets the same value both times (the same taps in the same
+/// order), and the output does not alias the input, so the overlap is exact.
+@inline(__always)
+func maxOverChannels<S: SIMDScalar & Comparable>(_ start: UnsafePointer<S>, _ out: UnsafeMutablePointer<S>,
+                                                  channels: Int, tapRows: Int, tapCols: Int, rowStep: Int) {
+    if channels >= 16 {
+        var c = 0
+        while c &+ 16 <= channels {
+            let m: SIMD16<S> = maxOverTaps(start + c, tapRows: tapRows, tapCols: tapCols,
+                                           rowStep: rowStep, tapStep: channels)
+            storeLanes(m, out + c)
+            c &+= 16
+        }
+        if c < channels {
+            let m: SIMD16<S> = maxOverTaps(start + (channels &- 16), tapRows: tapRows, tapCols: tapCols,
+                                           rowStep: rowStep, tapStep: channels)
+            storeLanes(m, out + (channels &- 16))
+        }
+    } else if channels >= 8 {
+        let a: SIMD8<S> = maxOverTaps(start, tapRows: tapRows, tapCols: tapCols, rowStep: rowStep, tapStep: channels)
+        let b: SIMD8<S> = maxOverTaps(start + (channels &- 8), tapRows: tapRows, tapCols: tapCols,
+                                      rowStep: rowStep, tapStep: channels)
+        storeLanes(a, out)
+        storeLanes(b, out + (channels &- 8))
+    } else if channels >= 4 {
+        let a: SIMD4<S> = maxOverTaps(start, tapRows: tapRows, tapCols: tapCols, rowStep: rowStep, tapStep: channels)
+        let b: SIMD4<S> = maxOverTaps(start + (channels &- 4), tapRows: tapRows, tapCols: tapCols,
+                                      rowStep: rowStep, tapStep: channels)
+        storeLanes(a, out)
+        storeLanes(b, out + (channels &- 4))
+    } else {
+        var c = 0
+        while c < channels {
+            var m = start[c]
+            var r = 0
+            while r < tapRows {
+                var t = 0
+                while t < tapCols {
+                    let x = start[r &* rowStep &+ t &* channels &+ c]
+                    if x > m { m = x }
+                    t &+= 1
+                }
+                r &+= 1
+            }
+            out[c] = m
+            c &+= 1
+        }
     }
 }
 
@@ -123,34 +153,8 @@ public func maxPool2dQ8(input: UnsafePointer<Int8>, output: UnsafeMutablePointer
                 let start = input + ((rowOrigin &+ rows.first) &* w.inputWidth &+ columnOrigin &+ cols.first) &* channels
                 let rowStep = w.inputWidth &* channels
                 let tapRows = rows.end &- rows.first, tapCols = cols.end &- cols.first
-                var c = 0
-                while c &+ 16 <= channels {
-                    let m: SIMD16<Int8> = maxOverTaps(start + c, tapRows: tapRows, tapCols: tapCols,
-                                                      rowStep: rowStep, tapStep: channels)
-                    storeLanes(m, out + c)
-                    c &+= 16
-                }
-                if c &+ 8 <= channels {
-                    let m: SIMD8<Int8> = maxOverTaps(start + c, tapRows: tapRows, tapCols: tapCols,
-                                                     rowStep: rowStep, tapStep: channels)
-                    storeLanes(m, out + c)
-                    c &+= 8
-                }
-                while c < channels {
-                    var m = start[c]
-                    var r = 0
-                    while r < tapRows {
-                        var t = 0
-                        while t < tapCols {
-                            let x = start[r &* rowStep &+ t &* channels &+ c]
-                            if x > m { m = x }
-                            t &+= 1
-                        }
-                        r &+= 1
-                    }
-                    out[c] = m
-                    c &+= 1
-                }
+                maxOverChannels(start, out, channels: channels, tapRows: tapRows, tapCols: tapCols,
+                                rowStep: rowStep)
             }
             ox &+= 1
         }
