@@ -277,6 +277,29 @@ final class SprigCLITests: ScratchTestCase {
         }
     }
 
+    func testPruneWidthMultipleRoundsTheKeptWidthsAndIsReported() throws {
+        let supernet = try tinySupernet()  // mlp 784 → 26 → 13 → 5
+        let out = path("w4.safetensors")
+        let r = try sprig(["prune", supernet, "--method", "l1", "--budget", "30%", "--width-multiple", "4", "--finetune-epochs", "0",
+                           "--out", out, "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let o = try json(r.stdout, "w4")
+        XCTAssertEqual(o["width_multiple"] as? Int, 4)
+        let widths = try XCTUnwrap(o["widths"] as? [Int])
+        XCTAssertTrue(widths[0] % 4 == 0 || widths[0] == 26, "\(widths)")
+        XCTAssertTrue(widths[1] % 4 == 0 || widths[1] == 13, "\(widths)")
+        XCTAssertEqual(try loadCheckpoint(path: out).1.widths, widths)
+        let plain = try sprig(["prune", supernet, "--method", "l1", "--budget", "30%", "--finetune-epochs", "0",
+                               "--out", path("w1.safetensors"), "--json"])
+        XCTAssertEqual(try json(plain.stdout, "w1")["width_multiple"] as? Int, 1)
+        for bad in ["0", "-4", "2.5", "four"] {
+            let b = try sprig(["prune", supernet, "--method", "l1", "--width-multiple", bad, "--out", path("bad.safetensors")])
+            XCTAssertEqual(b.status, 2, "\(bad): \(b.stderr)")
+            XCTAssertTrue(b.stderr.contains("--width-multiple") && b.stderr.contains("'\(bad)'"), "\(bad): \(b.stderr)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: path("bad.safetensors")), bad)
+        }
+    }
+
     func testPruneRefusesAnImpossibleBudgetAndBadOptions() throws {
         let supernet = try tinySupernet()
         let out = path("never.safetensors")
