@@ -41,28 +41,28 @@ public func keepTop(_ space: PruningSpace, scores: [Double], counts: [Int]) -> [
     return keep
 }
 
-/// Uniform width scaling: the first units of each group.
-public func selectUniform(_ space: PruningSpace, budget: Budget) throws -> [Bool] {
-    let counts = try uniformWidths(space, budget: budget)
+/// Uniform width scaling: the first units of each group (counts rounded up to `widthMultiple`).
+public func selectUniform(_ space: PruningSpace, budget: Budget, widthMultiple: Int = 1) throws -> [Bool] {
+    let counts = try roundWidths(space, kept: try uniformWidths(space, budget: budget), multiple: widthMultiple)
     let firstFirst = (0..<space.unitCount).map { -Double($0) }
     return keepTop(space, scores: firstFirst, counts: counts)
 }
 
-/// L1-norm filter pruning at uniform widths.
-public func selectL1(_ space: PruningSpace, norms: [Double], budget: Budget) throws -> [Bool] {
-    keepTop(space, scores: norms, counts: try uniformWidths(space, budget: budget))
+/// L1-norm filter pruning at uniform widths (rounded up to `widthMultiple`).
+public func selectL1(_ space: PruningSpace, norms: [Double], budget: Budget, widthMultiple: Int = 1) throws -> [Bool] {
+    keepTop(space, scores: norms, counts: try roundWidths(space, kept: try uniformWidths(space, budget: budget), multiple: widthMultiple))
 }
 
-/// Random units, greedy within the budget.
-public func selectRandom(_ space: PruningSpace, budget: Budget, seed: UInt64) throws -> [Bool] {
+/// Random units, greedy within the budget (counts rounded up to `widthMultiple`).
+public func selectRandom(_ space: PruningSpace, budget: Budget, seed: UInt64, widthMultiple: Int = 1) throws -> [Bool] {
     var rng = SprigRNG(seed: seed)
     let scores = (0..<space.unitCount).map { _ in rng.nextDouble() }
-    return try selectUnits(space, probabilities: scores, budget: budget)
+    return try selectUnits(space, probabilities: scores, budget: budget, widthMultiple: widthMultiple)
 }
 
-/// Global threshold on |scale|, greedy within the budget.
-public func selectSlim(_ space: PruningSpace, scales: [Double], budget: Budget) throws -> [Bool] {
-    try selectUnits(space, probabilities: scales.map(abs), budget: budget)
+/// Global threshold on |scale|, greedy within the budget (counts rounded up to `widthMultiple`).
+public func selectSlim(_ space: PruningSpace, scales: [Double], budget: Budget, widthMultiple: Int = 1) throws -> [Bool] {
+    try selectUnits(space, probabilities: scales.map(abs), budget: budget, widthMultiple: widthMultiple)
 }
 
 extension GatedSupernet {

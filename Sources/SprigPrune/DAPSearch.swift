@@ -178,8 +178,10 @@ public final class DAPSearch {
     /// The final hard choice within the budget: kept units, from the current probabilities.
     ///
     /// In penalty mode, units with p < ½ (θ < 0) are dropped first (a group keeps at least its most
-    /// probable unit); the budget still caps the result.
-    public func select() throws -> [Bool] {
+    /// probable unit); the budget still caps the result. With `widthMultiple` N > 1 each group's
+    /// count is then rounded up to a multiple of N (``roundWidths(_:kept:multiple:)``), keeping its
+    /// highest-θ units.
+    public func select(widthMultiple: Int = 1) throws -> [Bool] {
         // Ranked by θ, which orders units as p = σ(θ/T1) does without p's saturation at 1 (ties).
         var p = relaxation.logits
         if config.mode == .penalty {
@@ -191,9 +193,9 @@ public final class DAPSearch {
             }
             var keep = try selectUnits(space, probabilities: p, budget: budget)
             for u in p.indices where p[u] == -.infinity { keep[u] = false }
-            return keep
+            return try roundSelection(space, keep: keep, scores: p, multiple: widthMultiple)
         }
-        return try selectUnits(network.pruningSpace, probabilities: p, budget: budget)
+        return try selectUnits(network.pruningSpace, probabilities: p, budget: budget, widthMultiple: widthMultiple)
     }
 
     /// θ ← θ − c with the smallest c ≥ 0 such that C(σ((θ − c)/T1)) ≤ target (bisection: C is

@@ -28,6 +28,9 @@ public struct PruneSettings: Sendable {
     /// λ_s of the slimming penalty (Liu et al. use 1e-4 to 1e-5).
     public var slimLambda: Float = 1e-4
     public var slimLearningRate: Float = 0.01
+    /// Every method's hard selection rounds each group's kept count up to a multiple of this
+    /// (at least it, at most the group's size; a group's full size is always allowed). 1: no rounding.
+    public var widthMultiple = 1
 
     public init(budget: Budget) { self.budget = budget }
 }
@@ -59,16 +62,18 @@ public func pruneSelection(_ supernet: GatedSupernet, source: Dataset, settings:
     let space = supernet.pruningSpace
     // An impossible budget fails here, before any training.
     _ = try uniformWidths(space, budget: settings.budget)
+    let n = settings.widthMultiple
+    guard n >= 1 else { throw PruneError.badWidthMultiple(n) }
     switch settings.method {
     case .uniform:
-        return (try selectUniform(space, budget: settings.budget), nil)
+        return (try selectUniform(space, budget: settings.budget, widthMultiple: n), nil)
     case .l1:
-        return (try selectL1(space, norms: supernet.filterNorms(), budget: settings.budget), nil)
+        return (try selectL1(space, norms: supernet.filterNorms(), budget: settings.budget, widthMultiple: n), nil)
     case .random:
-        return (try selectRandom(space, budget: settings.budget, seed: settings.seed), nil)
+        return (try selectRandom(space, budget: settings.budget, seed: settings.seed, widthMultiple: n), nil)
     case .slim:
         let scales = try slimmingScales(supernet, source: source, settings: settings, progress: progress)
-        return (try selectSlim(space, scales: scales, budget: settings.budget), nil)
+        return (try selectSlim(space, scales: scales, budget: settings.budget, widthMultiple: n), nil)
     case .dap:
         return try dapSelection(supernet, source: source, settings: settings, progress: progress)
     }
@@ -100,7 +105,7 @@ func dapSelection(_ supernet: GatedSupernet, source: Dataset, settings: PruneSet
             progress(PruneProgress(step: step + 1, total: config.steps, loss: smoothed, cost: r.cost, t1: search.t1, t2: search.t2))
         }
     }
-    return (try search.select(), trace)
+    return (try search.select(widthMultiple: settings.widthMultiple), trace)
 }
 
 /// Network slimming's scales after sparsity training: BatchNorm γ, or for mlp a learned

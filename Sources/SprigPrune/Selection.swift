@@ -65,6 +65,7 @@ public enum PruneError: Error, Equatable, CustomStringConvertible {
     case badBudget(String)
     case impossibleBudget(kind: CostKind, target: Double, minimum: Double)
     case emptyGroup(String)
+    case badWidthMultiple(Int)
 
     public var description: String {
         switch self {
@@ -74,6 +75,8 @@ public enum PruneError: Error, Equatable, CustomStringConvertible {
             return "budget of \(Int(target)) \(kind.rawValue) is below the smallest valid network (one unit per group: \(Int(minimum.rounded(.up))))"
         case .emptyGroup(let name):
             return "the selection keeps no unit of group '\(name)'; every group needs at least one"
+        case .badWidthMultiple(let n):
+            return "width multiple \(n) is not a whole number ≥ 1"
         }
     }
 }
@@ -88,10 +91,44 @@ public enum PruneError: Error, Equatable, CustomStringConvertible {
 /// Only the order of `p` matters: any score that ranks units the same way (θ for DAP,
 /// |γ| for slimming) gives the same selection.
 ///
+/// With `widthMultiple` N > 1, each group's count is then rounded up by ``roundWidths(_:multiple:)``
+/// and the group keeps that many of its most probable units (ties: lower index), so the cost
+/// exceeds the budget by less than N units per group. N = 1 is the plain greedy selection.
+///
 /// - Returns: for each unit, whether it is kept.
 /// - Throws: ``PruneError/impossibleBudget(kind:target:minimum:)`` when even one
-///   unit per group costs more than the budget.
-public func selectUnits(_ space: PruningSpace, probabilities p: [Double], budget: Budget) throws -> [Bool] {
+///   unit per group costs more than the budget; ``PruneError/badWidthMultiple(_:)`` when N < 1.
+public func selectUnits(_ space: PruningSpace, probabilities p: [Double], budget: Budget,
+                        widthMultiple: Int = 1) throws -> [Bool] {
+    guard widthMultiple >= 1 else { throw PruneError.badWidthMultiple(widthMultiple) }
+    let keep = try greedySelection(space, probabilities: p, budget: budget)
+    return try roundSelection(space, keep: keep, scores: p, multiple: widthMultiple)
+}
+
+/// Rounds a kept count per group up to an allowed width: a multiple of `multiple`, at least
+/// `multiple`, at most the group's size, or the group's full size (allowed even when it is not
+/// a multiple). `multiple` 1 returns `kept` unchanged.
+public func roundWidths(_ space: PruningSpace, kept: [Int], multiple: Int) throws -> [Int] {
+    guard multiple >= 1 else { throw PruneError.badWidthMultiple(multiple) }
+    guard multiple > 1 else { return kept }
+    return zip(space.groups, kept).map { group, k in
+        let up = max(1, (k + multiple - 1) / multiple) * multiple
+        return up <= group.size ? up : group.size
+    }
+}
+
+/// `keep` with each group's count rounded up by ``roundWidths(_:kept:multiple:)``: the group keeps
+/// that many of its highest-scored units (ties: lower index). `multiple` 1 returns `keep` unchanged.
+public func roundSelection(_ space: PruningSpace, keep: [Bool], scores: [Double], multiple: Int) throws -> [Bool] {
+    guard multiple >= 1 else { throw PruneError.badWidthMultiple(multiple) }
+    guard multiple > 1 else { return keep }
+    let offsets = space.offsets
+    let kept = space.groups.indices.map { g in (offsets[g]..<(offsets[g] + space.groups[g].size)).filter { keep[$0] }.count }
+    return keepTop(space, scores: scores, counts: try roundWidths(space, kept: kept, multiple: multiple))
+}
+
+/// The greedy selection of ``selectUnits(_:probabilities:budget:widthMultiple:)``, unrounded.
+func greedySelection(_ space: PruningSpace, probabilities p: [Double], budget: Budget) throws -> [Bool] {
     let full = space.fullCost(budget.kind)
     let target = budget.target(full: full)
     let minimum = space.cost(budget.kind, kept: space.groups.map { _ in 1 })

@@ -256,7 +256,7 @@ final class SprigCLITests: ScratchTestCase {
         for method in ["l1", "random", "uniform", "dap"] {
             let out = path("\(method).safetensors")
             let r = try sprig(["prune", supernet, "--method", method, "--budget", "30%", "--steps", "5", "--finetune-epochs", "0",
-                               "--out", out, "--json"])
+                               "--width-multiple", "1", "--out", out, "--json"])
             XCTAssertEqual(r.status, 0, r.stderr)
             let o = try json(r.stdout, method)
             for key in ["params_before", "params_after", "macs_before", "macs_after", "arena_bytes_after", "kept", "widths"] {
@@ -274,6 +274,34 @@ final class SprigCLITests: ScratchTestCase {
             XCTAssertLessThanOrEqual(Double(counted), 0.3 * Double(o["params_before"] as! Int), method)
             let kept = try XCTUnwrap(o["kept"] as? [String: Int])
             XCTAssertEqual(kept, ["fc1": widths[0], "fc2": widths[1]], method)
+        }
+    }
+
+    func testPruneWidthMultipleRoundsTheKeptWidthsAndIsReported() throws {
+        let supernet = try tinySupernet()  // mlp 784 → 26 → 13 → 5
+        let out = path("w4.safetensors")
+        let r = try sprig(["prune", supernet, "--method", "l1", "--budget", "30%", "--width-multiple", "4", "--finetune-epochs", "0",
+                           "--out", out, "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let o = try json(r.stdout, "w4")
+        XCTAssertEqual(o["width_multiple"] as? Int, 4)
+        let widths = try XCTUnwrap(o["widths"] as? [Int])
+        XCTAssertTrue(widths[0] % 4 == 0 || widths[0] == 26, "\(widths)")
+        XCTAssertTrue(widths[1] % 4 == 0 || widths[1] == 13, "\(widths)")
+        XCTAssertEqual(try loadCheckpoint(path: out).1.widths, widths)
+        // The default is 8: mlp 784 → 26 → 13 keeps 8, 16 or 24 of fc1 (or all 26), 8 or all 13 of fc2.
+        let byDefault = try sprig(["prune", supernet, "--method", "l1", "--budget", "30%", "--finetune-epochs", "0",
+                                   "--out", path("w8.safetensors"), "--json"])
+        XCTAssertEqual(byDefault.status, 0, byDefault.stderr)
+        let o8 = try json(byDefault.stdout, "w8")
+        XCTAssertEqual(o8["width_multiple"] as? Int, 8)
+        let widths8 = try XCTUnwrap(o8["widths"] as? [Int])
+        XCTAssertTrue([8, 16, 24, 26].contains(widths8[0]) && [8, 13].contains(widths8[1]), "\(widths8)")
+        for bad in ["0", "-4", "2.5", "four"] {
+            let b = try sprig(["prune", supernet, "--method", "l1", "--width-multiple", bad, "--out", path("bad.safetensors")])
+            XCTAssertEqual(b.status, 2, "\(bad): \(b.stderr)")
+            XCTAssertTrue(b.stderr.contains("--width-multiple") && b.stderr.contains("'\(bad)'"), "\(bad): \(b.stderr)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: path("bad.safetensors")), bad)
         }
     }
 
