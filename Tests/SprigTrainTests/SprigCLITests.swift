@@ -256,7 +256,7 @@ final class SprigCLITests: ScratchTestCase {
         for method in ["l1", "random", "uniform", "dap"] {
             let out = path("\(method).safetensors")
             let r = try sprig(["prune", supernet, "--method", method, "--budget", "30%", "--steps", "5", "--finetune-epochs", "0",
-                               "--width-multiple", "1", "--out", out, "--json"])
+                               "--out", out, "--json"])
             XCTAssertEqual(r.status, 0, r.stderr)
             let o = try json(r.stdout, method)
             for key in ["params_before", "params_after", "macs_before", "macs_after", "arena_bytes_after", "kept", "widths"] {
@@ -289,14 +289,16 @@ final class SprigCLITests: ScratchTestCase {
         XCTAssertTrue(widths[0] % 4 == 0 || widths[0] == 26, "\(widths)")
         XCTAssertTrue(widths[1] % 4 == 0 || widths[1] == 13, "\(widths)")
         XCTAssertEqual(try loadCheckpoint(path: out).1.widths, widths)
-        // The default is 8: mlp 784 → 26 → 13 keeps 8, 16 or 24 of fc1 (or all 26), 8 or all 13 of fc2.
+        // The default is 1: the JSON says so, and the same prune with an explicit 1 keeps the same widths.
         let byDefault = try sprig(["prune", supernet, "--method", "l1", "--budget", "30%", "--finetune-epochs", "0",
-                                   "--out", path("w8.safetensors"), "--json"])
+                                   "--out", path("w1.safetensors"), "--json"])
+        let explicit = try sprig(["prune", supernet, "--method", "l1", "--budget", "30%", "--finetune-epochs", "0",
+                                  "--width-multiple", "1", "--out", path("w1b.safetensors"), "--json"])
         XCTAssertEqual(byDefault.status, 0, byDefault.stderr)
-        let o8 = try json(byDefault.stdout, "w8")
-        XCTAssertEqual(o8["width_multiple"] as? Int, 8)
-        let widths8 = try XCTUnwrap(o8["widths"] as? [Int])
-        XCTAssertTrue([8, 16, 24, 26].contains(widths8[0]) && [8, 13].contains(widths8[1]), "\(widths8)")
+        XCTAssertEqual(explicit.status, 0, explicit.stderr)
+        let o1 = try json(byDefault.stdout, "w1")
+        XCTAssertEqual(o1["width_multiple"] as? Int, 1)
+        XCTAssertEqual(o1["widths"] as? [Int], try json(explicit.stdout, "w1b")["widths"] as? [Int])
         for bad in ["0", "-4", "2.5", "four"] {
             let b = try sprig(["prune", supernet, "--method", "l1", "--width-multiple", bad, "--out", path("bad.safetensors")])
             XCTAssertEqual(b.status, 2, "\(bad): \(b.stderr)")
