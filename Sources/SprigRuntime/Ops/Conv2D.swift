@@ -213,41 +213,58 @@ private func conv2dBlockF32<V: SIMD>(_: V.Type, input: UnsafePointer<Float>, wei
 private func conv2dPackedTilesF32(input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
                                   bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
                                   window w: Window2D, geometry: TileGeometry, clamp: ClampF32) -> Bool {
-    let cout = w.outputChannels
     let taps = w.kernelHeight &* w.kernelWidth &* w.inputChannels
     let rows = taps &+ 5                // the taps, the bias, then 4 rows of staging
-    let body = { (scratch: UnsafeMutablePointer<SIMD16<Float>>) in
-        let packed = UnsafeMutableRawPointer(scratch).assumingMemoryBound(to: Float.self)
-        var block = 0
-        while let c = cout < 16 ? (block == 0 ? 0 : nil) : channelBlock(block, width: 16, count: cout) {
-            let active = cout < 16 ? cout : 16
-            var t = 0
-            while t < taps {
-                packLanes(weights + (t &* cout &+ c), active: active, into: packed + t &* 16)
-                t &+= 1
-            }
-            if let bias {
-                packLanes(bias + c, active: active, into: packed + taps &* 16)
-            } else {
-                storeLanes(SIMD16<Float>(), packed + taps &* 16)
-            }
-            let initial: SIMD16<Float> = loadLanes(packed + taps &* 16)
-            conv2dBlockF32(SIMD16<Float>.self, input: input, weights: packed, weightStride: 16, initial: initial,
-                           active: active, staging: packed + (taps &+ 1) &* 16, output: output + c, window: w,
-                           geometry: geometry, clamp: clamp)
-            block &+= 1
-        }
-    }
+    // (Closure literals, not a `let` closure: a debug build allocated the latter's context.)
     if rows <= 128 {
-        withScratchF32(InlineArray<128, SIMD16<Float>>.self, body)
+        withScratchF32(InlineArray<128, SIMD16<Float>>.self) {
+            packedBlocksF32(input: input, weights: weights, bias: bias, output: output, window: w,
+                            geometry: geometry, clamp: clamp, scratch: $0)
+        }
     } else if rows <= 384 {
-        withScratchF32(InlineArray<384, SIMD16<Float>>.self, body)
+        withScratchF32(InlineArray<384, SIMD16<Float>>.self) {
+            packedBlocksF32(input: input, weights: weights, bias: bias, output: output, window: w,
+                            geometry: geometry, clamp: clamp, scratch: $0)
+        }
     } else if rows <= 768 {
-        withScratchF32(InlineArray<768, SIMD16<Float>>.self, body)
+        withScratchF32(InlineArray<768, SIMD16<Float>>.self) {
+            packedBlocksF32(input: input, weights: weights, bias: bias, output: output, window: w,
+                            geometry: geometry, clamp: clamp, scratch: $0)
+        }
     } else {
         return false
     }
     return true
+}
+
+/// The blocks of `conv2dPackedTilesF32`, each packed into `scratch` (its taps' rows of 16
+/// lanes, the bias, 4 rows of staging) and tiled.
+private func packedBlocksF32(input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+                             bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
+                             window w: Window2D, geometry: TileGeometry, clamp: ClampF32,
+                             scratch: UnsafeMutablePointer<SIMD16<Float>>) {
+    let cout = w.outputChannels
+    let taps = w.kernelHeight &* w.kernelWidth &* w.inputChannels
+    let packed = UnsafeMutableRawPointer(scratch).assumingMemoryBound(to: Float.self)
+    var block = 0
+    while let c = cout < 16 ? (block == 0 ? 0 : nil) : channelBlock(block, width: 16, count: cout) {
+        let active = cout < 16 ? cout : 16
+        var t = 0
+        while t < taps {
+            packLanes(weights + (t &* cout &+ c), active: active, into: packed + t &* 16)
+            t &+= 1
+        }
+        if let bias {
+            packLanes(bias + c, active: active, into: packed + taps &* 16)
+        } else {
+            storeLanes(SIMD16<Float>(), packed + taps &* 16)
+        }
+        let initial: SIMD16<Float> = loadLanes(packed + taps &* 16)
+        conv2dBlockF32(SIMD16<Float>.self, input: input, weights: packed, weightStride: 16, initial: initial,
+                       active: active, staging: packed + (taps &+ 1) &* 16, output: output + c, window: w,
+                       geometry: geometry, clamp: clamp)
+        block &+= 1
+    }
 }
 
 /// `source[0 ..< active]` (`active` ≤ 16) into the 16 lanes at `destination`, zero past `active`.
