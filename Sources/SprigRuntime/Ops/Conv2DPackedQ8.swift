@@ -335,6 +335,8 @@ private struct PackedLayerQ8 {
 /// layers (a 1×1 conv of 10 channels) spend more time here than in their products.
 struct PackedEpilogue {
     let multiplier: SIMD16<Int32>
+    /// The odd lanes' multipliers in the low halves of 64-bit lanes (see `apply`).
+    let multiplierOdd: SIMD8<Int64>
     let leftShift: SIMD16<Int32>
     let anyLeftShift: Bool
     /// The rounding of even and odd lanes in 64 bits (see `apply`): K, S and 31 + e.
@@ -358,6 +360,7 @@ struct PackedEpilogue {
         let shift = loadLanes(requant.shifts + c, active: active, padding: 0)
         let zero = SIMD16<Int32>()
         multiplier = loadLanes(requant.multipliers + c, active: active, padding: 1 << 30)
+        multiplierOdd = unsafeBitCast(multiplier, to: SIMD8<Int64>.self) &>> 32
         leftShift = shift.replacing(with: zero, where: shift .< zero)
         // (Not `any(shift .> zero)`: swift-frontend 6.3.1 crashes emitting it here.)
         var left = false
@@ -380,12 +383,11 @@ struct PackedEpilogue {
         self.active = active
     }
 
-    /// Requantizes `x` and stores its first `active` lanes at `output`.
+    /// Stores the first `active` lanes of `bytes` (from `apply`) at `output`.
     // @_transparent: with @inline(__always) the optimizer left both this and `apply` as
     // calls inside the tiles (a fifth of a MobileNet's int8 time went to the call).
     @_transparent
-    func store(_ x: SIMD16<Int32>, _ output: UnsafeMutablePointer<Int8>) {
-        let bytes = apply(x)
+    func store(_ bytes: SIMD16<Int8>, _ output: UnsafeMutablePointer<Int8>) {
         // Below 16 channels all 16 lanes are stored too, where they stay inside the output:
         // the lanes past `active` land on the next pixels' first channels, which are
         // written after this one (rows, tiles and pixels go in increasing address order,
@@ -418,8 +420,10 @@ struct PackedEpilogue {
         let shifted = anyLeftShift ? x &<< leftShift : x
         let a64 = unsafeBitCast(shifted, to: SIMD8<Int64>.self), b64 = unsafeBitCast(multiplier, to: SIMD8<Int64>.self)
         // vpmuldq of even lanes (sign-extended in place) and of odd lanes (shifted down).
+        // Both in one form, low 32 bits sign-extended on each side: written as
+        // `(a64 >> 32) * (b64 >> 32)`, most odd products became vpmullq (3 µops, latency 15).
         let even = ((a64 &<< 32) &>> 32) &* ((b64 &<< 32) &>> 32)
-        let odd = (a64 &>> 32) &* (b64 &>> 32)
+        let odd = (((a64 &>> 32) &<< 32) &>> 32) &* ((multiplierOdd &<< 32) &>> 32)
         let limit = SIMD8<Int64>(repeating: -(1 << 30))
         let evenSum = even &+ roundEven, oddSum = odd &+ roundOdd
         let evenResult = evenSum.replacing(with: evenSum &- negativeEven, where: even .< limit) &>> shiftEven
@@ -477,11 +481,16 @@ private func packedTile(_ block: PackedBlockQ8, input: UnsafePointer<Int8>, pixe
         }
         r &+= 1
     }
+    // Every pixel's requantization first, then the stores: in one basic block, LLVM sees
+    // that the multiplier's odd lanes are sign-extended and multiplies with vpmuldq; with a
+    // branch before each pixel, the later ones took vpmullq (3 µops, latency 15).
     let step = outputPixelStep
-    epilogue.store(joined(a0l, a0h), output)
-    if count > 1 { epilogue.store(joined(a1l, a1h), output + step) }
-    if count > 2 { epilogue.store(joined(a2l, a2h), output + 2 &* step) }
-    if count > 3 { epilogue.store(joined(a3l, a3h), output + 3 &* step) }
+    let r0 = epilogue.apply(joined(a0l, a0h)), r1 = epilogue.apply(joined(a1l, a1h))
+    let r2 = epilogue.apply(joined(a2l, a2h)), r3 = epilogue.apply(joined(a3l, a3h))
+    epilogue.store(r0, output)
+    if count > 1 { epilogue.store(r1, output + step) }
+    if count > 2 { epilogue.store(r2, output + 2 &* step) }
+    if count > 3 { epilogue.store(r3, output + 3 &* step) }
 }
 
 /// `packedTile` for two blocks `a` and `b` at once (`wideTiles`): sixteen ymm
@@ -524,19 +533,24 @@ private func packedTileWide(_ a: PackedBlockQ8, _ b: PackedBlockQ8, input: Unsaf
     let (ea, eb) = epilogue
     let (oa, ob) = output
     let step = outputPixelStep
-    ea.store(joined(a0l, a0h), oa)
-    eb.store(joined(b0l, b0h), ob)
+    // Every requantization first, then the stores (see `packedTile`).
+    let ra0 = ea.apply(joined(a0l, a0h)), rb0 = eb.apply(joined(b0l, b0h))
+    let ra1 = ea.apply(joined(a1l, a1h)), rb1 = eb.apply(joined(b1l, b1h))
+    let ra2 = ea.apply(joined(a2l, a2h)), rb2 = eb.apply(joined(b2l, b2h))
+    let ra3 = ea.apply(joined(a3l, a3h)), rb3 = eb.apply(joined(b3l, b3h))
+    ea.store(ra0, oa)
+    eb.store(rb0, ob)
     if count > 1 {
-        ea.store(joined(a1l, a1h), oa + step)
-        eb.store(joined(b1l, b1h), ob + step)
+        ea.store(ra1, oa + step)
+        eb.store(rb1, ob + step)
     }
     if count > 2 {
-        ea.store(joined(a2l, a2h), oa + 2 &* step)
-        eb.store(joined(b2l, b2h), ob + 2 &* step)
+        ea.store(ra2, oa + 2 &* step)
+        eb.store(rb2, ob + 2 &* step)
     }
     if count > 3 {
-        ea.store(joined(a3l, a3h), oa + 3 &* step)
-        eb.store(joined(b3l, b3h), ob + 3 &* step)
+        ea.store(ra3, oa + 3 &* step)
+        eb.store(rb3, ob + 3 &* step)
     }
 }
 
