@@ -264,8 +264,8 @@ public struct FineTuner {
         let all = HeadBatch(features: floats(layout.features), labels: int32s(layout.labels), indices: nil,
                             count: samples, dim: d, classes: c)
         func lossOfAll() -> Float {
-            headLossAndGradient(all, weights: w, bias: b, anchor: anchor, anchorStrength: options.anchor,
-                                gradWeights: gw, gradBias: gb, logits: logits, probs: probs)
+            headGradientSIMD(all, weights: w, bias: b, anchor: anchor, anchorStrength: options.anchor,
+                             gradWeights: gw, gradBias: gb, logits: logits, probs: probs, wantsLoss: true)
         }
         let initial = lossOfAll()
         let batch = options.batchSize == 0 || options.batchSize > samples ? samples : options.batchSize
@@ -279,8 +279,8 @@ public struct FineTuner {
                 var part = all
                 part.indices = UnsafePointer(order + start)
                 part.count = count
-                _ = headLossAndGradient(part, weights: w, bias: b, anchor: anchor, anchorStrength: options.anchor,
-                                        gradWeights: gw, gradBias: gb, logits: logits, probs: probs)
+                _ = headGradientSIMD(part, weights: w, bias: b, anchor: anchor, anchorStrength: options.anchor,
+                                     gradWeights: gw, gradBias: gb, logits: logits, probs: probs, wantsLoss: false)
                 switch options.optimizer {
                 case .adam:
                     powers = (powers.0 * 0.9, powers.1 * 0.999)
