@@ -1,6 +1,7 @@
 // The fine-tuner's fast paths against the naive code they replace, bit for bit:
 // the SIMD head gradient against headLossAndGradient, the refined square root
-// against the digit-by-digit one and IEEE `sqrt`.
+// against the digit-by-digit one and IEEE `sqrt`, and the pixel-to-code table
+// against setInput, shiftImage and the Quantize op.
 
 import Foundation
 @testable import SprigRuntime
@@ -85,5 +86,58 @@ final class FineTuneFastPathTests: XCTestCase {
         XCTAssertTrue(sqrtF32Refined(-1).isNaN)
         XCTAssertTrue(sqrtF32Refined(.nan).isNaN)
         XCTAssertTrue(sqrtF32Refined(-.infinity).isNaN)
+    }
+
+    /// For every shifted copy, the codes written from the table are the bytes
+    /// the interpreter's path leaves in the same tensor: shift the image (zeros
+    /// in), setInput, and run the Quantize op when the input is Float32.
+    func testInputCodesAreTheInterpretersBytes() throws {
+        let planted = try Planted.blob(try Planted.quantized())
+        let reference = [UInt8](try Data(contentsOf: fixtures.appendingPathComponent("ref-cnn-q8.sprig")))
+        var checked = 0
+        for (name, blob) in [("ref-cnn-q8", reference), ("planted-q8", planted)] {
+            let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: blob.count, alignment: 16)
+            defer { bytes.deallocate() }
+            bytes.copyBytes(from: blob)
+            let model = try Model(bytes: UnsafeRawBufferPointer(bytes))
+            let head = try ClassifierHead(model: model)
+            guard let codes = InputCodes(model: model, backboneEnd: head.firstOp) else {
+                XCTFail("\(name): no input codes")
+                continue
+            }
+            let fast = UnsafeMutableRawBufferPointer.allocate(byteCount: model.arenaBytes, alignment: 16)
+            let slow = UnsafeMutableRawBufferPointer.allocate(byteCount: model.arenaBytes, alignment: 16)
+            defer {
+                fast.deallocate()
+                slow.deallocate()
+            }
+            let interpreter = try Interpreter(model: model, arena: slow)
+            let (h, w, ch) = (codes.height, codes.width, codes.channels)
+            var rng = SeededRNG(seed: 23)
+            let images: [[UInt8]] = [[UInt8](repeating: 0, count: h * w * ch), [UInt8](repeating: 255, count: h * w * ch),
+                                     (0..<(h * w * ch)).map { UInt8($0 % 256) },
+                                     (0..<(h * w * ch)).map { _ in UInt8.random(in: 0...255, using: &rng) }]
+            for image in images {
+                for copy in 0...8 {
+                    // The interpreter's path, with the shift written out naively.
+                    var shifted = [UInt8](repeating: 0, count: image.count)
+                    let (dy, dx) = copy == 0 ? (0, 0) : shiftOffset(copy: copy)
+                    for y in 0..<h {
+                        for x in 0..<w where (0..<h).contains(y - dy) && (0..<w).contains(x - dx) {
+                            for c in 0..<ch { shifted[(y * w + x) * ch + c] = image[((y - dy) * w + x - dx) * ch + c] }
+                        }
+                    }
+                    try shifted.withUnsafeBytes { try interpreter.setInput(pixels: $0) }
+                    for o in 0..<codes.firstOp { interpreter.run(o) }
+                    fast.initializeMemory(as: UInt8.self, repeating: 0xA5)
+                    image.withUnsafeBytes { codes.write($0, copy: copy, base: fast.baseAddress!) }
+                    let n = h * w * ch
+                    XCTAssertEqual(Array(fast[codes.offset..<(codes.offset + n)]), Array(slow[codes.offset..<(codes.offset + n)]),
+                                   "\(name), copy \(copy)")
+                    checked += 1
+                }
+            }
+        }
+        XCTAssertEqual(checked, 2 * 4 * 9)
     }
 }
