@@ -38,6 +38,8 @@ public struct FineTuner {
     let base: UnsafeMutableRawPointer
     let interpreter: Interpreter
     let geometry: FineTuneGeometry
+    /// The table from pixels to the backbone's int8 input (InputCodes.swift), or nil.
+    let inputCodes: InputCodes?
 
     /// Regions of the last successful fine-tune (nil before).
     public private(set) var layout: FineTuneLayout?
@@ -81,6 +83,7 @@ public struct FineTuner {
         self.arena = arena
         self.base = base
         self.geometry = FineTuneGeometry(model: model, head: head)
+        self.inputCodes = InputCodes(model: model, backboneEnd: head.firstOp)
     }
 
     /// The input's element count: bytes per shot image.
@@ -264,8 +267,8 @@ public struct FineTuner {
         let all = HeadBatch(features: floats(layout.features), labels: int32s(layout.labels), indices: nil,
                             count: samples, dim: d, classes: c)
         func lossOfAll() -> Float {
-            headLossAndGradient(all, weights: w, bias: b, anchor: anchor, anchorStrength: options.anchor,
-                                gradWeights: gw, gradBias: gb, logits: logits, probs: probs)
+            headGradientSIMD(all, weights: w, bias: b, anchor: anchor, anchorStrength: options.anchor,
+                             gradWeights: gw, gradBias: gb, logits: logits, probs: probs, wantsLoss: true)
         }
         let initial = lossOfAll()
         let batch = options.batchSize == 0 || options.batchSize > samples ? samples : options.batchSize
@@ -279,8 +282,8 @@ public struct FineTuner {
                 var part = all
                 part.indices = UnsafePointer(order + start)
                 part.count = count
-                _ = headLossAndGradient(part, weights: w, bias: b, anchor: anchor, anchorStrength: options.anchor,
-                                        gradWeights: gw, gradBias: gb, logits: logits, probs: probs)
+                _ = headGradientSIMD(part, weights: w, bias: b, anchor: anchor, anchorStrength: options.anchor,
+                                     gradWeights: gw, gradBias: gb, logits: logits, probs: probs, wantsLoss: false)
                 switch options.optimizer {
                 case .adam:
                     powers = (powers.0 * 0.9, powers.1 * 0.999)
@@ -311,7 +314,11 @@ public struct FineTuner {
     /// writes its L2-normalised features (D floats) to `into`.
     func extractFeature(_ pixels: UnsafeRawBufferPointer, shift: Int, into: UnsafeMutablePointer<Float>,
                                 layout: FineTuneLayout) {
-        if shift == 0 {
+        if segment == nil, let codes = inputCodes {
+            // The same input bytes as below, without the image copy, setInput and the Quantize op.
+            codes.write(pixels, copy: shift, base: base)
+            for o in codes.firstOp..<head.firstOp { interpreter.run(o) }
+        } else if shift == 0 {
             runBackbone(pixels)
         } else {
             let image = UnsafeMutableRawBufferPointer(start: base + layout.image.offset, count: layout.image.bytes)
@@ -324,6 +331,11 @@ public struct FineTuner {
     /// The backbone: every op before the head. After a `bias` or `last`
     /// fine-tune, its trained segment runs with the trained parameters.
     func runBackbone(_ pixels: UnsafeRawBufferPointer) {
+        if segment == nil, let codes = inputCodes {
+            codes.write(pixels, copy: 0, base: base)
+            for o in codes.firstOp..<head.firstOp { interpreter.run(o) }
+            return
+        }
         // The size was checked in prepare (or by the public callers), so this cannot throw.
         do { try interpreter.setInput(pixels: pixels) } catch { return }
         if let segment, let layout {
@@ -354,14 +366,7 @@ public struct FineTuner {
     func shiftImage(_ pixels: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer, copy: Int) {
         let input = model.tensor(model.input(0)?.tensor ?? 0)
         let h = input.dim(0), wd = input.dim(1), ch = input.dim(2)
-        let step = (copy - 1) / 4 + 1
-        let (dy, dx): (Int, Int)
-        switch (copy - 1) % 4 {
-        case 0: (dy, dx) = (0, step)
-        case 1: (dy, dx) = (0, -step)
-        case 2: (dy, dx) = (step, 0)
-        default: (dy, dx) = (-step, 0)
-        }
+        let (dy, dx) = shiftOffset(copy: copy)
         for y in 0..<h {
             for x in 0..<wd {
                 let sy = y - dy, sx = x - dx
