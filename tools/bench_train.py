@@ -20,8 +20,12 @@ to the cores it names). Two measurements, each interleaved in rounds:
            side. The round's figure is images per second over its timed steps.
 
 Round r runs every GEMM thread count (Sprig, OpenBLAS), then every model (Sprig,
-PyTorch), the order of the pair alternating between rounds. Medians over rounds;
-ratios are Sprig/peer (above 1: Sprig is faster).
+PyTorch), the order of the pair alternating between rounds, with --settle seconds
+of rest after each side: OpenBLAS's and OpenMP's workers spin for a while after a
+call and would slow whatever runs next on their cores. Medians over rounds;
+ratios are Sprig/peer (above 1: Sprig is faster). The 2-thread figures need both
+cores otherwise idle: a busy second core starves a spinning peer far more than
+Sprig (the load average is printed).
 """
 import argparse, json, os, platform, statistics, subprocess, sys, time
 
@@ -155,9 +159,12 @@ def main():
     ap.add_argument("--cores", default="0,1", help="the two cores of the 2-thread GEMMs and the training (default: %(default)s)")
     ap.add_argument("--openblas-coretype", default="",
                     help="OPENBLAS_CORETYPE for numpy's OpenBLAS, e.g. SkylakeX (default: OpenBLAS's own detection)")
+    ap.add_argument("--settle", type=float, default=0.5,
+                    help="seconds of rest after each side, so that one side's spinning worker threads (OpenBLAS's, "
+                         "OpenMP's) are asleep before the other starts (default: %(default)s)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     a = ap.parse_args()
-    if a.rounds < 1 or a.iterations < 0 or a.steps < 0 or a.batch < 1:
+    if a.rounds < 1 or a.iterations < 0 or a.steps < 0 or a.batch < 1 or a.settle < 0:
         fail("--rounds and --batch must be positive, --iterations and --steps not negative")
     one = parse_cores(a.core, "--core")
     two = parse_cores(a.cores, "--cores")
@@ -261,6 +268,7 @@ def main():
         return a.steps or (40 if m == "cnn" else 300)
 
     # MARK: Interleaved rounds
+    load_start = os.getloadavg()
     thread_sets = [(1, one), (2, two)]
     gemm = {(name, t): {"sprig": [], "openblas": []} for name, *_ in shapes for t, _ in thread_sets}
     train = {m: {"sprig": [], "torch": [], "sprig_step": [], "torch_step": []} for m in models}
@@ -287,6 +295,7 @@ def main():
                     gemm[(name, threads)]["openblas"].append(openblas_seconds(name, threads, cores))
             for side in ((sprig_side, peer_side) if sprig_first else (peer_side, sprig_side)):
                 side()
+                time.sleep(a.settle)
         for m in models:
             progress(f"round {r + 1}/{a.rounds}: training {m}, 2 threads on cores {two}")
             item, classes, _ = MODELS[m]
@@ -305,6 +314,7 @@ def main():
                 train[m]["torch_step"].append(step_median)
             for side in ((sprig_side, peer_side) if sprig_first else (peer_side, sprig_side)):
                 side()
+                time.sleep(a.settle)
 
     # MARK: Results
     med = statistics.median
@@ -335,7 +345,8 @@ def main():
               "sprig_instruction_set": sprig_isa or "(no GEMM run)", "openblas": blas,
               "torch_version": torch.__version__, "torch_num_threads": torch.get_num_threads(),
               "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch_libraries": torch_libraries(torch),
-              "rounds": a.rounds, "core_1_thread": one, "cores_2_threads": two,
+              "rounds": a.rounds, "core_1_thread": one, "cores_2_threads": two, "settle_seconds": a.settle,
+              "load_average_start": load_start[0], "load_average_end": os.getloadavg()[0],
               "optimizer": descriptions[models[0]][2] if models else None,
               "targets": {"gemm_ratio_at_least": 0.9, "training_ratio_at_least": 1.0},
               "gemm": gemm_rows, "training": train_rows}
@@ -347,7 +358,8 @@ def main():
           f"({blas['numpy_blas']}, numpy {blas['numpy_version']}, {blas['threading_layer']} threads"
           + (f", OPENBLAS_CORETYPE={blas['openblas_coretype_env']}" if blas["openblas_coretype_env"] else "") + ")"
           f"; PyTorch {torch.__version__} ({result['torch_cpu_capability']}; {result['torch_libraries']})")
-    print(f"{a.rounds} interleaved rounds; 1 thread on core {one[0]}, 2 threads on cores {','.join(map(str, two))}; medians")
+    print(f"{a.rounds} interleaved rounds; 1 thread on core {one[0]}, 2 threads on cores {','.join(map(str, two))}; medians; "
+          f"load average {result['load_average_start']:.2f} at the start, {result['load_average_end']:.2f} at the end")
     if gemm_rows:
         print(f"\n{'GEMM MxNxK':<18}{'threads':>8}{'Sprig':>10}{'OpenBLAS':>10}{'Sprig/OB':>10}   (GFLOP/s, median call)")
         for g in gemm_rows:
