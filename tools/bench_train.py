@@ -106,6 +106,31 @@ def run_sprig(sprig, cores, args):
         fail(f"{' '.join(cmd)} printed no JSON object: {r.stdout[:200]!r}")
 
 
+def busy_fractions(cores, seconds=1.0):
+    """{core: fraction of the next `seconds` not idle}, from /proc/stat (others' load: we sleep)."""
+    def sample():
+        out = {}
+        for line in open("/proc/stat"):
+            if line.startswith("cpu") and line[3].isdigit():
+                f = line.split()
+                ticks = [int(v) for v in f[1:]]
+                out[int(f[0][3:])] = (sum(ticks), ticks[3] + ticks[4])
+        return out
+    a = sample(); time.sleep(seconds); b = sample()
+    return {c: 1 - (b[c][1] - a[c][1]) / max(1, b[c][0] - a[c][0]) for c in cores}
+
+
+def wait_until_idle(cores, limit):
+    """Waits up to `limit` seconds for every core of `cores` to be at least 90% idle over a second;
+    returns the busiest core's fraction in the last second looked at."""
+    deadline = time.time() + limit
+    while True:
+        busy = max(busy_fractions(cores).values())
+        if busy < 0.1 or time.time() >= deadline:
+            return busy
+        progress(f"cores {sorted(cores)} busy ({busy:.0%}); waiting for them to be idle")
+
+
 def openblas_info(np, threadpoolctl):
     """What numpy multiplies with: threadpoolctl's view of its BLAS, and numpy's build record."""
     blas = [i for i in threadpoolctl.threadpool_info() if i.get("user_api") == "blas"]
@@ -154,6 +179,8 @@ def main():
                          "comma-separated, or none (default: %(default)s)")
     ap.add_argument("--steps", type=int, default=0, help="timed training steps per model, side and round "
                     "(default: 300 for the MLPs, 40 for cnn)")
+    ap.add_argument("--train-threads", type=int, choices=(1, 2), default=2,
+                    help="training threads: 2 on --cores, or 1 on --core (default: %(default)s)")
     ap.add_argument("--batch", type=int, default=64, help="training batch, `sprig train`'s default (default: %(default)s)")
     ap.add_argument("--core", default="0", help="the core of the 1-thread GEMMs (default: %(default)s)")
     ap.add_argument("--cores", default="0,1", help="the two cores of the 2-thread GEMMs and the training (default: %(default)s)")
@@ -162,6 +189,9 @@ def main():
     ap.add_argument("--settle", type=float, default=0.5,
                     help="seconds of rest after each side, so that one side's spinning worker threads (OpenBLAS's, "
                          "OpenMP's) are asleep before the other starts (default: %(default)s)")
+    ap.add_argument("--wait-idle", type=float, default=120,
+                    help="before each round, wait up to this many seconds for the cores to be 90%% idle "
+                         "(0: do not look) (default: %(default)s)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     a = ap.parse_args()
     if a.rounds < 1 or a.iterations < 0 or a.steps < 0 or a.batch < 1 or a.settle < 0:
@@ -171,6 +201,7 @@ def main():
     if len(one) != 1 or len(two) != 2:
         fail(f"--core takes one core and --cores two, got {one} and {two}")
     shapes = [] if a.shapes == "none" else parse_shapes(a.shapes)
+    tcores = two if a.train_threads == 2 else one
     models = [] if a.models == "none" else a.models.split(",")
     for m in models:
         if m not in MODELS:
@@ -219,15 +250,15 @@ def main():
 
     # MARK: PyTorch training set-up (on the training cores from the start: torch's OpenMP
     # workers keep the cores of the thread that starts them)
-    os.sched_setaffinity(0, two)
-    torch.set_num_threads(2)
+    os.sched_setaffinity(0, tcores)
+    torch.set_num_threads(a.train_threads)
     descriptions = {}
     if models:
         # The networks' descriptions and parameter counts, from one short `sprig bench` each.
         for m in models:
             item, classes, _ = MODELS[m]
-            d = run_sprig(a.sprig, two, ["--shapes", "none", "--models", item, "--classes", str(classes),
-                                         "--steps", "1", "--batch", str(a.batch)])
+            d = run_sprig(a.sprig, tcores, ["--shapes", "none", "--models", item, "--classes", str(classes),
+                                            "--steps", "1", "--batch", str(a.batch)])
             t = d["training"][0]
             descriptions[m] = (t["architecture"], t["parameters"], t["optimizer"])
     trainers = {}
@@ -256,7 +287,7 @@ def main():
 
     def torch_images_per_second(m, steps):
         step, _ = trainers[m]
-        os.sched_setaffinity(0, two)
+        os.sched_setaffinity(0, tcores)
         step()
         ts = []
         start = clock()
@@ -273,7 +304,10 @@ def main():
     gemm = {(name, t): {"sprig": [], "openblas": []} for name, *_ in shapes for t, _ in thread_sets}
     train = {m: {"sprig": [], "torch": [], "sprig_step": [], "torch_step": []} for m in models}
     sprig_isa = ""
+    busy_before = []
     for r in range(a.rounds):
+        if a.wait_idle > 0:
+            busy_before.append(wait_until_idle(set(one) | (set(two) if shapes else set()) | (set(tcores) if models else set()), a.wait_idle))
         sprig_first = r % 2 == 0
         for threads, cores in thread_sets:
             if not shapes:
@@ -297,13 +331,13 @@ def main():
                 side()
                 time.sleep(a.settle)
         for m in models:
-            progress(f"round {r + 1}/{a.rounds}: training {m}, 2 threads on cores {two}")
+            progress(f"round {r + 1}/{a.rounds}: training {m}, {a.train_threads} thread(s) on core(s) {tcores}")
             item, classes, _ = MODELS[m]
             steps = steps_for(m)
 
             def sprig_side():
-                d = run_sprig(a.sprig, two, ["--shapes", "none", "--models", item, "--classes", str(classes),
-                                             "--threads", "2", "--steps", str(steps), "--batch", str(a.batch)])
+                d = run_sprig(a.sprig, tcores, ["--shapes", "none", "--models", item, "--classes", str(classes),
+                                                "--threads", str(a.train_threads), "--steps", str(steps), "--batch", str(a.batch)])
                 t = d["training"][0]
                 train[m]["sprig"].append(t["images_per_second"])
                 train[m]["sprig_step"].append(t["step_seconds_median"])
@@ -336,7 +370,7 @@ def main():
         t = train[m]
         s, p = med(t["sprig"]), med(t["torch"])
         train_rows.append({"model": m, "network": MODELS[m][2], "classes": MODELS[m][1], "parameters": trainers[m][1],
-                           "batch": a.batch, "threads": 2, "cores": two, "steps": steps_for(m),
+                           "batch": a.batch, "threads": a.train_threads, "cores": tcores, "steps": steps_for(m),
                            "sprig_images_per_second": s, "torch_images_per_second": p,
                            "sprig_step_seconds_median": med(t["sprig_step"]), "torch_step_seconds_median": med(t["torch_step"]),
                            "sprig_images_per_second_rounds": t["sprig"], "torch_images_per_second_rounds": t["torch"],
@@ -347,6 +381,7 @@ def main():
               "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch_libraries": torch_libraries(torch),
               "rounds": a.rounds, "core_1_thread": one, "cores_2_threads": two, "settle_seconds": a.settle,
               "load_average_start": load_start[0], "load_average_end": os.getloadavg()[0],
+              "busiest_core_before_rounds": busy_before,
               "optimizer": descriptions[models[0]][2] if models else None,
               "targets": {"gemm_ratio_at_least": 0.9, "training_ratio_at_least": 1.0},
               "gemm": gemm_rows, "training": train_rows}
@@ -359,7 +394,8 @@ def main():
           + (f", OPENBLAS_CORETYPE={blas['openblas_coretype_env']}" if blas["openblas_coretype_env"] else "") + ")"
           f"; PyTorch {torch.__version__} ({result['torch_cpu_capability']}; {result['torch_libraries']})")
     print(f"{a.rounds} interleaved rounds; 1 thread on core {one[0]}, 2 threads on cores {','.join(map(str, two))}; medians; "
-          f"load average {result['load_average_start']:.2f} at the start, {result['load_average_end']:.2f} at the end")
+          f"load average {result['load_average_start']:.2f} at the start, {result['load_average_end']:.2f} at the end"
+          + (f"; busiest core in the second before each round: {', '.join(f'{b:.0%}' for b in busy_before)}" if busy_before else ""))
     if gemm_rows:
         print(f"\n{'GEMM MxNxK':<18}{'threads':>8}{'Sprig':>10}{'OpenBLAS':>10}{'Sprig/OB':>10}   (GFLOP/s, median call)")
         for g in gemm_rows:
@@ -367,7 +403,7 @@ def main():
             print(f"{g['shape']:<18}{g['threads']:>8}{g['sprig_gflops']:>10.1f}{g['openblas_gflops']:>10.1f}"
                   f"{g['ratio_sprig_to_openblas']:>10.2f}{flag}")
     if train_rows:
-        print(f"\n{'training (batch ' + str(a.batch) + ', 2 threads)':<40}{'Sprig':>10}{'PyTorch':>10}{'Sprig/PT':>10}   (images/s)")
+        print(f"\n{f'training (batch {a.batch}, {a.train_threads} thread' + ('s)' if a.train_threads == 2 else ')'):<40}{'Sprig':>10}{'PyTorch':>10}{'Sprig/PT':>10}   (images/s)")
         for t in train_rows:
             flag = "" if t["meets_target"] else "   below 1.0"
             print(f"{t['network']:<40}{t['sprig_images_per_second']:>10.0f}{t['torch_images_per_second']:>10.0f}"
