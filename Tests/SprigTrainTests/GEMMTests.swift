@@ -160,6 +160,46 @@ final class GEMMTests: XCTestCase {
         }
     }
 
+    /// `transpose8x8` against the definition, with strides wider than the block on both sides.
+    func testTranspose8x8() {
+        let src = (0..<(8 * 11)).map { Float($0) }
+        var dst = [Float](repeating: -1, count: 8 * 13)
+        src.withUnsafeBufferPointer { s in
+            dst.withUnsafeMutableBufferPointer { d in
+                transpose8x8(s.baseAddress! + 2, stride: 11, into: d.baseAddress! + 1, stride: 13)
+            }
+        }
+        for q in 0..<8 {
+            for i in 0..<8 { XCTAssertEqual(dst[1 + q * 13 + i], src[2 + i * 11 + q], "dst[\(q)][\(i)]") }
+        }
+        XCTAssertEqual(dst[0], -1)
+        XCTAssertEqual(dst[9], -1, "past the block's row")
+    }
+
+    /// op(B) = Bᵀ is packed through 8×8 register transposes (whole NR panels, depths in steps of
+    /// 8) and the scalar loop (the rest); both must give the very panels that packing the
+    /// explicitly transposed matrix gives, so C must match to the bit. Depths cover 8·j, 8·j ± 1,
+    /// and more than one depth block; widths a partial last panel; ldb is padded.
+    func testTransposedBMatchesExplicitTransposeBitForBit() {
+        var seed: UInt64 = 2000
+        for (m, n, k) in [(7, 32, 8), (13, 64, 17), (6, 75, 7), (20, 96, 300), (64, 512, 784), (5, 40, 1)] {
+            for threads in [1, 2] {
+                seed += 1
+                var rng = SprigRNG(seed: seed)
+                let ldb = k + 5
+                let a = random(m * k, &rng), b = random(n * ldb, &rng)
+                var bt = [Float](repeating: 0, count: k * n)
+                for j in 0..<n { for q in 0..<k { bt[q * n + j] = b[j * ldb + q] } }
+                var viaTranspose = [Float](repeating: 0, count: m * n), viaPlain = viaTranspose
+                gemmParallel(transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: b, ldb: ldb,
+                             beta: 0, c: &viaTranspose, ldc: n, threads: threads)
+                gemmParallel(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: bt, ldb: n,
+                             beta: 0, c: &viaPlain, ldc: n, threads: threads)
+                XCTAssertEqual(viaTranspose.map(\.bitPattern), viaPlain.map(\.bitPattern), "\(m)x\(n)x\(k), \(threads) threads")
+            }
+        }
+    }
+
     /// The naive oracle itself, on a product small enough to write out.
     func testNaiveOnHandExample() {
         // [[1,2],[3,4]] · [[5,6],[7,8]] = [[19,22],[43,50]]; alpha 2, beta 1 onto [[1,1],[1,1]].

@@ -70,6 +70,35 @@ final class OptimizerTests: XCTestCase {
         assertClose(run(SGD(learningRate: 0.1, weightDecay: 0.1)), [q1, q2, q3])
     }
 
+    /// A 37-value parameter (two 16-wide blocks and a scalar tail of 5) against the update
+    /// written out element by element in Float, to the bit: momentum, Nesterov and weight decay,
+    /// on one thread and split over two (the threshold lowered so that 37 values split).
+    func testSGDVectorBlocksMatchScalarUpdateBitForBit() {
+        var rng = SprigRNG(seed: 9)
+        let start = (0..<37).map { _ in rng.nextFloat() * 2 - 1 }
+        let steps = (0..<3).map { _ in (0..<37).map { _ in rng.nextFloat() - 0.5 } }
+        let (savedValues, savedThreads) = (ParallelThresholds.values, GEMM.defaultThreads)
+        defer { (ParallelThresholds.values, GEMM.defaultThreads) = (savedValues, savedThreads) }
+        for (nesterov, threads) in [(false, 1), (true, 1), (false, 2), (true, 2)] {
+            (ParallelThresholds.values, GEMM.defaultThreads) = threads == 1 ? (savedValues, 1) : (1, 2)
+            let (lr, mu, wd): (Float, Float, Float) = (0.05, 0.9, 5e-4)
+            var store = ArrayParameterStore(values: [start])
+            var p = start, b = [Float](repeating: 0, count: 37)
+            let sgd = SGD(learningRate: lr, momentum: mu, nesterov: nesterov, weightDecay: wd)
+            for (step, grad) in steps.enumerated() {
+                store.gradients[0] = grad
+                sgd.step(&store)
+                for i in 0..<37 {
+                    let g = grad[i] + wd * p[i]
+                    b[i] = step == 0 ? g : mu * b[i] + g
+                    p[i] = p[i] - lr * (nesterov ? g + mu * b[i] : b[i])
+                }
+                XCTAssertEqual(store.values[0].map(\.bitPattern), p.map(\.bitPattern), "step \(step + 1), nesterov \(nesterov), \(threads) threads")
+                XCTAssertEqual(sgd.momentumBuffer(parameter: 0)!.map(\.bitPattern), b.map(\.bitPattern))
+            }
+        }
+    }
+
     // MARK: Adam
 
     func testAdam() {

@@ -259,8 +259,27 @@ func packPanelsB(transB: Bool, b: UnsafePointer<Float>, ldb: Int, row: Int, kc: 
                     for j in 0..<NR { o[j] = j < cols ? src[j] : 0 }
                 }
             }
+        } else if cols == NR {
+            // op(B) columns are rows of B: 8×8 blocks (8 columns j, 8 depths p) transposed in
+            // registers, so each store writes 8 contiguous panel values; the last kc % 8 depths
+            // one by one. Only moves values: the panel is the scalar loop's below, bit for bit.
+            var p = 0
+            while p + 8 <= kc {
+                var j = 0
+                while j < NR {
+                    transpose8x8(b + (column + jr + j) * ldb + row + p, stride: ldb, into: panel + p * NR + j, stride: NR)
+                    j += 8
+                }
+                p += 8
+            }
+            if p < kc {
+                for j in 0..<NR {
+                    let src = b + (column + jr + j) * ldb + row
+                    for q in p..<kc { panel[q * NR + j] = src[q] }
+                }
+            }
         } else {
-            // op(B) columns are rows of B: read each contiguously, scatter with stride NR.
+            // The last, partial panel: read each column contiguously, scatter with stride NR.
             for j in 0..<NR {
                 if j < cols {
                     let src = b + (column + jr + j) * ldb + row
@@ -272,6 +291,38 @@ func packPanelsB(transB: Bool, b: UnsafePointer<Float>, ldb: Int, row: Int, kc: 
         }
         jr += NR
     }
+}
+
+/// `dst[q·dstStride + i] = src[i·srcStride + q]` for i, q in 0..<8: one 8×8 block transposed.
+///
+/// Three rounds of "evens of each row pair, then odds" (the inverse perfect shuffle of the 64
+/// values, which rotates an element's 6-bit index r₂r₁r₀c₂c₁c₀ right by one) take row-major
+/// index 8r + c to 8c + r. Loads may be unaligned.
+@inline(__always)
+func transpose8x8(_ src: UnsafePointer<Float>, stride srcStride: Int,
+                  into dst: UnsafeMutablePointer<Float>, stride dstStride: Int) {
+    @inline(__always)
+    func load(_ i: Int) -> SIMD8<Float> { UnsafeRawPointer(src + i * srcStride).loadUnaligned(as: SIMD8<Float>.self) }
+    @inline(__always)
+    func unshuffle(_ v: inout (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>,
+                                SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>)) {
+        let p0 = SIMD16(lowHalf: v.0, highHalf: v.1), p1 = SIMD16(lowHalf: v.2, highHalf: v.3)
+        let p2 = SIMD16(lowHalf: v.4, highHalf: v.5), p3 = SIMD16(lowHalf: v.6, highHalf: v.7)
+        v = (p0.evenHalf, p1.evenHalf, p2.evenHalf, p3.evenHalf, p0.oddHalf, p1.oddHalf, p2.oddHalf, p3.oddHalf)
+    }
+    var v = (load(0), load(1), load(2), load(3), load(4), load(5), load(6), load(7))
+    unshuffle(&v)
+    unshuffle(&v)
+    unshuffle(&v)
+    let out = UnsafeMutableRawPointer(dst)
+    out.storeBytes(of: v.0, as: SIMD8<Float>.self)
+    out.storeBytes(of: v.1, toByteOffset: 4 * dstStride, as: SIMD8<Float>.self)
+    out.storeBytes(of: v.2, toByteOffset: 8 * dstStride, as: SIMD8<Float>.self)
+    out.storeBytes(of: v.3, toByteOffset: 12 * dstStride, as: SIMD8<Float>.self)
+    out.storeBytes(of: v.4, toByteOffset: 16 * dstStride, as: SIMD8<Float>.self)
+    out.storeBytes(of: v.5, toByteOffset: 20 * dstStride, as: SIMD8<Float>.self)
+    out.storeBytes(of: v.6, toByteOffset: 24 * dstStride, as: SIMD8<Float>.self)
+    out.storeBytes(of: v.7, toByteOffset: 28 * dstStride, as: SIMD8<Float>.self)
 }
 
 /// The micro-kernel of `GEMMPacked.nr` columns.

@@ -41,12 +41,34 @@ public final class SGD: Optimizer {
             for i in 0..<values.count { values[i] -= lr * (gradients[i] + wd * values[i]) }
             return
         }
+        let nesterov = self.nesterov
         momentumBuffers.with(index, count: values.count) { buffer, fresh in
-            for i in 0..<values.count {
-                let g = gradients[i] + wd * values[i]
-                let b = fresh ? g : mu * buffer[i] + g
-                buffer[i] = b
-                values[i] -= lr * (nesterov ? g + mu * b : b)
+            let count = values.count
+            let v = values.baseAddress!, gp = gradients.baseAddress!, bp = buffer.baseAddress!
+            // Blocks of 16 values, split over the trainer's threads when the parameter is large
+            // (each element is updated by one thread with the same operations whatever the split).
+            let blocks = (count + 15) / 16
+            parallelFor(blocks, threads: threadsFor(values: 4 * count, GEMM.defaultThreads)) { range in
+                let end = min(count, range.upperBound * 16)
+                // 16 values at a time, then one by one: the same operations in the same order per
+                // element (Swift does not fuse them), so the same bits as the scalar loop alone.
+                var i = range.lowerBound * 16
+                while i + 16 <= end {
+                    let vi = UnsafeMutableRawPointer(v + i), gi = UnsafeRawPointer(gp + i), bi = UnsafeMutableRawPointer(bp + i)
+                    let value = vi.loadUnaligned(as: SIMD16<Float>.self)
+                    let g = gi.loadUnaligned(as: SIMD16<Float>.self) + wd * value
+                    let b = fresh ? g : mu * bi.loadUnaligned(as: SIMD16<Float>.self) + g
+                    bi.storeBytes(of: b, as: SIMD16<Float>.self)
+                    vi.storeBytes(of: value - lr * (nesterov ? g + mu * b : b), as: SIMD16<Float>.self)
+                    i += 16
+                }
+                while i < end {
+                    let g = gp[i] + wd * v[i]
+                    let b = fresh ? g : mu * bp[i] + g
+                    bp[i] = b
+                    v[i] -= lr * (nesterov ? g + mu * b : b)
+                    i += 1
+                }
             }
         }
     }
