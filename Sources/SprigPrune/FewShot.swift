@@ -63,8 +63,9 @@ public func meanAndCI(_ values: [Double]) -> (mean: Double, ci: Double) {
 }
 
 /// The paired difference `a − b` over the same episodes: the mean of the per-episode differences
-/// `a[i] − b[i]` and the half-width of its 95% CI (Student t over those n differences), or nil
-/// when the two do not pair up (different counts, or none).
+/// `a[i] − b[i]` and the half-width of its 95% CI (Student t over those n differences; NaN for
+/// one difference, which gives no interval), or nil when the two do not pair up (different
+/// counts, or none).
 ///
 /// Example: a = [0.80, 0.75, 0.90, 0.70], b = [0.78, 0.70, 0.86, 0.69] → differences
 /// [0.02, 0.05, 0.04, 0.01], mean 0.03, s = 0.018257, half-width 3.182 · 0.018257/2 = 0.029047:
@@ -72,5 +73,5 @@ public func meanAndCI(_ values: [Double]) -> (mean: Double, ci: Double) {
 public func pairedDifference(_ a: [Double], minus b: [Double]) -> (mean: Double, ci: Double, n: Int)? {
     guard a.count == b.count, !a.isEmpty else { return nil }
     let (mean, ci) = meanAndCI(zip(a, b).map { $0 - $1 })
-    return (mean, ci, a.count)
+    return (mean, a.count > 1 ? ci : .nan, a.count)
 }

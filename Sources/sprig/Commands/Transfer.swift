@@ -369,7 +369,9 @@ func pairedTable(_ run: TransferSplitRun) -> String {
     let comparisons = run.result.comparisons
     guard !comparisons.isEmpty else { return "" }
     func points(_ x: Double) -> String { String(format: "%.1f", x * 100) }
-    func difference(_ c: TransferComparison) -> String { String(format: "%+.1f ± %.1f", c.difference * 100, c.ci * 100) }
+    func difference(_ c: TransferComparison) -> String {
+        String(format: "%+.1f", c.difference * 100) + (c.ci.isFinite ? String(format: " ± %.1f", c.ci * 100) : " (n = 1)")
+    }
     var s = "\n**Paired differences** (DAP minus a baseline, episode by episode over the same episodes and seeds; points, mean ± 95% CI, Student t)\n\n"
     s += "| budget | arm | shots | DAP | best baseline | DAP − best | DAP − slim |\n|---|---|---:|---:|---|---:|---:|\n"
     var seen = Set<String>()
