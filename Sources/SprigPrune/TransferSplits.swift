@@ -88,9 +88,9 @@ public enum TransferSplitError: Error, Equatable, CustomStringConvertible {
 /// random partitions of `semantic.source ∪ semantic.target` into the same two sizes, each unlike
 /// the semantic one, all drawn from `seed`.
 ///
-/// Example: source [0,1,2,3,4], target [5,6,7,8,9], random 2 → semantic, then two 5/5 partitions
-/// of 0…9 such as random1 source [0,2,3,6,8] target [1,4,5,7,9]; the same seed gives the same
-/// partitions on every machine (SprigRNG, no stdlib shuffle).
+/// Example: source [0,1,2,3,4], target [5,6,7,8,9], random 2, seed 19 → semantic, then random1
+/// source [3,5,6,8,9] target [0,1,2,4,7] and random2 source [0,1,6,7,8] target [2,3,4,5,9]; the
+/// same seed gives the same partitions on every machine (SprigRNG, no stdlib shuffle).
 ///
 /// - Throws: ``TransferSplitError/tooMany(requested:available:)`` when fewer distinct partitions
 ///   exist than asked.
