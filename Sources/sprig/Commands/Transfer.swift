@@ -199,48 +199,10 @@ func runTransfer(_ a: ParsedArguments) throws {
         } catch let error as PipelineError {
             throw CommandError(description: (splits.count == 1 ? "" : "split \(split.name): ") + error.description)
         }
+        // A long run keeps its finished splits: the report is rewritten after each one.
+        if runs.count < splits.count { _ = try writeReport(runs) }
     }
-    let seconds = Date().timeIntervalSince(started)
-
-    // Outputs.
-    let context = TransferContext(data: dataName, splitsText: splitText, splitSeed: splitText == nil ? nil : splitSeed, runs: runs, budgets: budgetTexts,
-                                  methods: ["full"] + methods.map(\.rawValue),
-                                  shots: shots, reinitShots: reinitShots, episodes: episodes, reinitEpisodes: reinitEpisodes,
-                                  seeds: seeds, steps: steps, quick: quick, seconds: seconds)
-    var files: [String] = []
-    func write(_ name: String, _ text: String) throws {
-        let path = outDir + "/" + name
-        try writeFileAtomically(Array(text.utf8), to: path)
-        files.append(path)
-    }
-    try write("transfer.json", transferJSON(context))
-    var plots: [String] = []
-    for run in runs {
-        // File names: the semantic split's as before, the others' with their name.
-        let prefix = run.split.name == "semantic" ? "transfer-" : "transfer-\(run.split.name)-"
-        let title = runs.count == 1 ? "" : " (\(run.split.name) split)"
-        for k in shots {
-            let name = prefix + "accuracy-\(k)shot.svg"
-            try write(name, accuracyPlot(context, run, shots: k, arm: "inherited"))
-            plots.append(name)
-        }
-        if reinitEpisodes > 0 {
-            for k in reinitShots {
-                let name = prefix + "accuracy-reinit-\(k)shot.svg"
-                try write(name, accuracyPlot(context, run, shots: k, arm: "reinit"))
-                plots.append(name)
-            }
-        }
-        for t in run.result.searches {
-            let name = prefix + "gates-dap-\(t.budget.replacingOccurrences(of: "%", with: "pct").replacingOccurrences(of: ":", with: "-"))-seed\(t.seed).svg"
-            try write(name, gateTrajectoryChart(title: "DAP search at \(t.budget) (seed \(t.seed))\(title): inclusion probabilities",
-                                                steps: t.trace.steps, probabilities: t.trace.probabilities,
-                                                groups: t.groups.map { ($0.name, $0.total, $0.kept) }, costs: t.trace.costs,
-                                                target: (try? Budget(parsing: t.budget)).flatMap { $0.absolute == nil ? $0.fraction : nil }))
-            plots.append(name)
-        }
-    }
-    try write("transfer.md", transferMarkdown(context, plots: plots))
+    let (seconds, files) = try writeReport(runs)
     if a.flag("json") {
         var o = JSONObject()
         o.set("seconds", seconds)
@@ -260,10 +222,58 @@ func runTransfer(_ a: ParsedArguments) throws {
     } else {
         for run in runs {
             if runs.count > 1 { print("\nsplit \(run.split.name): source \(run.split.source), target \(run.split.target)") }
-            print(transferTable(context, run, arm: "inherited"))
+            print(transferTable(context(runs, seconds: seconds), run, arm: "inherited"))
             print(pairedTable(run))
         }
         print("wrote \(files.joined(separator: ", ")) in \(duration(seconds))")
+    }
+
+    func context(_ runs: [TransferSplitRun], seconds: Double) -> TransferContext {
+        TransferContext(data: dataName, splitsText: splitText, splitSeed: splitText == nil ? nil : splitSeed, runs: runs,
+                        plannedSplits: splits.count, budgets: budgetTexts, methods: ["full"] + methods.map(\.rawValue),
+                        shots: shots, reinitShots: reinitShots, episodes: episodes, reinitEpisodes: reinitEpisodes,
+                        seeds: seeds, steps: steps, quick: quick, seconds: seconds)
+    }
+
+    /// transfer.{md,json} and the plots of the finished splits; (seconds so far, files written).
+    func writeReport(_ runs: [TransferSplitRun]) throws -> (Double, [String]) {
+        let seconds = Date().timeIntervalSince(started)
+        let context = context(runs, seconds: seconds)
+        var files: [String] = []
+        func write(_ name: String, _ text: String) throws {
+            let path = outDir + "/" + name
+            try writeFileAtomically(Array(text.utf8), to: path)
+            files.append(path)
+        }
+        try write("transfer.json", transferJSON(context))
+        var plots: [String] = []
+        for run in runs {
+            // File names: the semantic split's as before, the others' with their name.
+            let prefix = run.split.name == "semantic" ? "transfer-" : "transfer-\(run.split.name)-"
+            let title = runs.count == 1 ? "" : " (\(run.split.name) split)"
+            for k in shots {
+                let name = prefix + "accuracy-\(k)shot.svg"
+                try write(name, accuracyPlot(context, run, shots: k, arm: "inherited"))
+                plots.append(name)
+            }
+            if reinitEpisodes > 0 {
+                for k in reinitShots {
+                    let name = prefix + "accuracy-reinit-\(k)shot.svg"
+                    try write(name, accuracyPlot(context, run, shots: k, arm: "reinit"))
+                    plots.append(name)
+                }
+            }
+            for t in run.result.searches {
+                let name = prefix + "gates-dap-\(t.budget.replacingOccurrences(of: "%", with: "pct").replacingOccurrences(of: ":", with: "-"))-seed\(t.seed).svg"
+                try write(name, gateTrajectoryChart(title: "DAP search at \(t.budget) (seed \(t.seed))\(title): inclusion probabilities",
+                                                    steps: t.trace.steps, probabilities: t.trace.probabilities,
+                                                    groups: t.groups.map { ($0.name, $0.total, $0.kept) }, costs: t.trace.costs,
+                                                    target: (try? Budget(parsing: t.budget)).flatMap { $0.absolute == nil ? $0.fraction : nil }))
+                plots.append(name)
+            }
+        }
+        try write("transfer.md", transferMarkdown(context, plots: plots))
+        return (seconds, files)
     }
 }
 
@@ -286,6 +296,8 @@ struct TransferContext {
     var splitsText: String?
     var splitSeed: Int?
     var runs: [TransferSplitRun]
+    /// Splits asked for; more than `runs.count` while the run goes on.
+    var plannedSplits: Int
     var budgets: [String]
     var methods: [String]
     var shots: [Int]
@@ -389,9 +401,12 @@ func pairedTable(_ run: TransferSplitRun) -> String {
 
 func transferMarkdown(_ c: TransferContext, plots: [String]) -> String {
     let date = ISO8601DateFormatter().string(from: Date())
-    let several = c.runs.count > 1
+    let several = c.runs.count > 1 || c.plannedSplits > 1
     var s = "# Transfer experiment\n\n"
     s += "Written by `sprig transfer\(c.quick ? " --quick" : "")\(c.splitsText.map { " --splits \($0) --split-seed \(c.splitSeed ?? 0)" } ?? "")` on \(date), in \(duration(c.seconds)) on this machine.\n\n"
+    if c.runs.count < c.plannedSplits {
+        s += "- **Partial**: \(c.runs.count) of \(c.plannedSplits) splits finished; this file is rewritten after each split.\n"
+    }
     if several {
         s += "- Data: \(c.data); \(c.runs.count) class splits, each with its own supernet trained on its source classes"
             + (c.runs.contains { $0.split.name != "semantic" } ? " (the random ones drawn from --split-seed \(c.splitSeed ?? 0))" : "") + ":\n"
