@@ -408,7 +408,7 @@ func transferMarkdown(_ c: TransferContext, plots: [String]) -> String {
         s += "- **Partial**: \(c.runs.count) of \(c.plannedSplits) splits finished; this file is rewritten after each split.\n"
     }
     if several {
-        s += "- Data: \(c.data); \(c.runs.count) class splits, each with its own supernet trained on its source classes"
+        s += "- Data: \(c.data); \(c.plannedSplits) class splits, each with its own supernet trained on its source classes"
             + (c.runs.contains { $0.split.name != "semantic" } ? " (the random ones drawn from --split-seed \(c.splitSeed ?? 0))" : "") + ":\n"
         for run in c.runs { s += "  - \(run.split.name): source classes \(run.split.source), target classes \(run.split.target)\n" }
     } else if let run = c.runs.first {
