@@ -5,7 +5,9 @@
 //     inherited  the net compiled to a Float32 blob, adapted by the device runtime's own
 //                `head` (fewShotEpisodes: imprint, then Adam on cached features), k shots
 //     reinit     the same architecture re-initialised and trained on the k shots alone
-//   over the same seeded episodes for every net (paired), accuracy on all target test images.
+//   over the same seeded episodes for every net (paired), accuracy on all target test images;
+//   then, per budget × arm × shot count, DAP minus the best baseline and DAP minus slimming,
+//   episode by episode (pairedComparisons).
 
 import Foundation
 import SprigCompile
@@ -64,11 +66,62 @@ public struct TransferSearch: Sendable {
     public var groups: [(name: String, total: Int, kept: Int)]
 }
 
+/// DAP against one baseline over the same episodes (and search seeds), as a paired difference.
+public struct TransferComparison: Sendable {
+    public var budget: String
+    public var arm: String
+    public var shots: Int
+    /// "best_baseline" (the baseline with the highest mean in this cell) or "slim".
+    public var against: String
+    /// The baseline's method name.
+    public var baseline: String
+    public var dapMean: Double
+    public var baselineMean: Double
+    /// Mean of the per-episode differences DAP − baseline (a fraction of the test images).
+    public var difference: Double
+    /// Half-width of its 95% CI (Student t over the n differences).
+    public var ci: Double
+    public var n: Int
+}
+
 /// Everything the experiment measured.
 public struct TransferResult: Sendable {
     public var rows: [TransferRow]
     public var nets: [TransferNet]
     public var searches: [TransferSearch]
+    public var comparisons: [TransferComparison]
+}
+
+/// For every budget (in `budgets`' order) × arm × shot count with a DAP row: DAP minus the best
+/// baseline (highest mean over the same episodes; ties to the first by name) and DAP minus `slim`,
+/// each as the mean and 95% CI of the per-episode differences.
+///
+/// The rows' accuracies pair up index by index: each is per search seed, then per episode, and
+/// episode e draws the same shots for every net. Rows of other lengths are not compared.
+public func pairedComparisons(_ rows: [TransferRow], budgets: [String]) -> [TransferComparison] {
+    var out: [TransferComparison] = []
+    for budget in budgets {
+        for arm in ["inherited", "reinit"] {
+            let cell = rows.filter { $0.budget == budget && $0.arm == arm }
+            for k in Set(cell.map(\.shots)).sorted() {
+                guard let dap = cell.first(where: { $0.method == PruneMethod.dap.rawValue && $0.shots == k }) else { continue }
+                let baselines = cell.filter { $0.shots == k && $0.method != dap.method && $0.method != "full"
+                                              && $0.accuracies.count == dap.accuracies.count && !$0.accuracies.isEmpty }
+                    .sorted { $0.method < $1.method }
+                func compare(_ b: TransferRow, _ against: String) {
+                    guard let d = pairedDifference(dap.accuracies, minus: b.accuracies) else { return }
+                    out.append(TransferComparison(budget: budget, arm: arm, shots: k, against: against, baseline: b.method,
+                                                  dapMean: meanAndCI(dap.accuracies).mean, baselineMean: meanAndCI(b.accuracies).mean,
+                                                  difference: d.mean, ci: d.ci, n: d.n))
+                }
+                var best: TransferRow?
+                for b in baselines where best == nil || meanAndCI(b.accuracies).mean > meanAndCI(best!.accuracies).mean { best = b }
+                if let best { compare(best, "best_baseline") }
+                if let slim = baselines.first(where: { $0.method == PruneMethod.slim.rawValue }) { compare(slim, "slim") }
+            }
+        }
+    }
+    return out
 }
 
 /// The data of the experiment: the source split (pruning, source accuracy) and the target
@@ -193,5 +246,6 @@ public func runTransferExperiment(supernetPath: String, data: TransferData, sett
         }
     }
     let ordered = rows.values.sorted { ($0.arm, $0.shots, $0.method, $0.budget) < ($1.arm, $1.shots, $1.method, $1.budget) }
-    return TransferResult(rows: ordered, nets: nets, searches: searches)
+    return TransferResult(rows: ordered, nets: nets, searches: searches,
+                          comparisons: pairedComparisons(ordered, budgets: settings.budgets.map(\.text)))
 }

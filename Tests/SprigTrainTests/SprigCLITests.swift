@@ -6,7 +6,8 @@
 //     `sprig finetune --method last` runs inside the blob's own plan;
 //   - `sprig prune --json` reports the costs of the checkpoint it wrote (counted here from
 //     its widths), and refuses impossible budgets and bad options before writing anything;
-//   - `sprig transfer` writes a table, JSON rows with one accuracy per episode and seed, and plots.
+//   - `sprig transfer` writes a table, JSON rows with one accuracy per episode and seed, DAP's
+//     paired differences (recomputed here from those rows), and plots; it refuses bad --splits.
 
 import Foundation
 import SprigTrain
@@ -327,12 +328,13 @@ final class SprigCLITests: ScratchTestCase {
     func testTransferWritesItsTableJSONAndPlots() throws {
         let supernet = try tinySupernet()
         let outDir = path("results")
-        let r = try sprig(["transfer", "--supernet", supernet, "--data", "builtin", "--budgets", "30%,60%", "--methods", "l1,random",
-                           "--shots", "1,2", "--episodes", "2", "--seeds", "1", "--reinit-shots", "1", "--reinit-episodes", "1",
-                           "--reinit-steps", "2", "--out-dir", outDir, "--json"])
+        let r = try sprig(["transfer", "--supernet", supernet, "--data", "builtin", "--budgets", "30%,60%", "--methods", "dap,l1",
+                           "--steps", "3", "--shots", "1,2", "--episodes", "2", "--seeds", "1", "--reinit-shots", "1",
+                           "--reinit-episodes", "1", "--reinit-steps", "2", "--out-dir", outDir, "--json"])
         XCTAssertEqual(r.status, 0, r.stderr)
         let o = try json(r.stdout, "transfer")
-        XCTAssertEqual((o["files"] as? [String])?.count, 5)  // json, two inherited and one reinit accuracy plot, md
+        // json, two inherited and one reinit accuracy plot, a gate plot per DAP search, md
+        XCTAssertEqual((o["files"] as? [String])?.count, 7)
         let results = try json(try String(contentsOfFile: outDir + "/transfer.json", encoding: .utf8), "transfer.json")
         let rows = try XCTUnwrap(results["rows"] as? [[String: Any]])
         // full + 2 methods × 2 budgets = 5 nets; inherited at 2 shot counts, reinit at 1.
@@ -341,18 +343,64 @@ final class SprigCLITests: ScratchTestCase {
             let n = row["n"] as? Int, mean = row["accuracy_mean"] as? Double
             XCTAssertEqual(n, row["arm"] as? String == "inherited" ? 2 : 1)
             XCTAssertTrue((0...1).contains(mean ?? -1), "\(row)")
+            XCTAssertEqual(row["split"] as? String, "semantic")
             // The per-episode values are kept, and the mean is theirs.
             let values = try XCTUnwrap(row["accuracies"] as? [Double], "\(row)")
             XCTAssertEqual(values.count, n)
             XCTAssertEqual(values.reduce(0, +) / Double(values.count), mean ?? -1, accuracy: 1e-12)
         }
+        // DAP minus the best (here the only) baseline per budget × arm × shots, recomputed from the rows.
+        let paired = try XCTUnwrap(results["paired"] as? [[String: Any]])
+        XCTAssertEqual(paired.count, 2 * 3)
+        func accuracies(_ method: String, _ p: [String: Any]) throws -> [Double] {
+            let row = try XCTUnwrap(rows.first { $0["method"] as? String == method && $0["budget"] as? String == p["budget"] as? String
+                && $0["arm"] as? String == p["arm"] as? String && $0["shots"] as? Int == p["shots"] as? Int }, "\(p)")
+            return try XCTUnwrap(row["accuracies"] as? [Double])
+        }
+        for p in paired {
+            XCTAssertEqual(p["against"] as? String, "best_baseline")
+            XCTAssertEqual(p["baseline"] as? String, "l1")
+            let differences = zip(try accuracies("dap", p), try accuracies("l1", p)).map { $0 - $1 }
+            let mean = try XCTUnwrap(p["difference_mean"] as? Double)
+            XCTAssertEqual(mean, differences.reduce(0, +) / Double(differences.count), accuracy: 1e-12)
+            XCTAssertEqual(mean, (p["dap_mean"] as? Double ?? .nan) - (p["baseline_mean"] as? Double ?? .nan), accuracy: 1e-12)
+            XCTAssertEqual(p["n"] as? Int, differences.count)
+            if differences.count == 2 {  // t(0.975, 1) · |d0 − d1| / 2, by hand
+                XCTAssertEqual(p["difference_ci95"] as? Double ?? .nan, 12.706 * abs(differences[0] - differences[1]) / 2, accuracy: 1e-12)
+            } else {  // one episode: no interval
+                XCTAssertTrue(p["difference_ci95"] is NSNull, "\(p)")
+            }
+        }
+        // Costs beside params for every net.
+        for net in try XCTUnwrap(results["nets"] as? [[String: Any]]) {
+            for key in ["params", "macs", "arena_bytes"] { XCTAssertGreaterThan(net[key] as? Int ?? 0, 0, "\(key): \(net)") }
+        }
         XCTAssertTrue(FileManager.default.fileExists(atPath: outDir + "/transfer-accuracy-reinit-1shot.svg"))
         let markdown = try String(contentsOfFile: outDir + "/transfer.md", encoding: .utf8)
-        XCTAssertTrue(markdown.contains("| l1 |") && markdown.contains("| random |"), markdown)
+        XCTAssertTrue(markdown.contains("| l1 |") && markdown.contains("| dap |"), markdown)
+        XCTAssertTrue(markdown.contains("**Paired differences**") && markdown.contains("| MACs | arena bytes |"), markdown)
         let svg = try String(contentsOfFile: outDir + "/transfer-accuracy-2shot.svg", encoding: .utf8)
-        XCTAssertTrue(svg.hasPrefix("<svg") && svg.contains("</svg>") && svg.contains("random"))
+        XCTAssertTrue(svg.hasPrefix("<svg") && svg.contains("</svg>") && svg.contains("l1"))
         let overlap = try sprig(["transfer", "--supernet", supernet, "--data", "builtin", "--source", "0-4", "--target", "4-8", "--out-dir", outDir])
         XCTAssertEqual(overlap.status, 2)
         XCTAssertTrue(overlap.stderr.contains("overlap"), overlap.stderr)
+    }
+
+    func testTransferRefusesBadSplitsBeforeAnyWork() throws {
+        let outDir = path("never")
+        for bad in ["bogus", "", "random", "random:0", "random:101", "random:x", "semantic,semantic", "random:1,random:2"] {
+            let r = try sprig(["transfer", "--data", "builtin", "--splits", bad, "--out-dir", outDir])
+            XCTAssertEqual(r.status, 2, "\(bad): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains("--splits '\(bad)'"), "\(bad): \(r.stderr)")
+        }
+        let seed = try sprig(["transfer", "--data", "builtin", "--splits", "random:2", "--split-seed", "-1", "--out-dir", outDir])
+        XCTAssertEqual(seed.status, 2, seed.stderr)
+        XCTAssertTrue(seed.stderr.contains("--split-seed"), seed.stderr)
+        // A given supernet knows one split's source classes only.
+        let given = try sprig(["transfer", "--data", "builtin", "--splits", "semantic,random:1", "--supernet", path("any.safetensors"),
+                               "--out-dir", outDir])
+        XCTAssertEqual(given.status, 2, given.stderr)
+        XCTAssertTrue(given.stderr.contains("--supernet") && given.stderr.contains("--splits"), given.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: outDir))
     }
 }
