@@ -29,7 +29,7 @@
 //      two taps at once (vpmaddwd pairs, see KernelSupport.swift). In f32 on
 //      64-bit targets, when 16 does not divide Cout, each block's weights are
 //      first packed into rows of 16 lanes on the stack (`conv2dPackedTilesF32`):
-//      aligned loads for any Cout, and one zero-padded block of 16 below 16
+//      aligned loads for every Cout, and one zero-padded block of 16 below 16
 //      channels, its tiles stored through a staging buffer.
 //   2. the pixel path: one output pixel with its own clipping, channel blocks
 //      of 64 (f32) or 32 (q8), then 16/8 (f32: the last one moved back to end at
@@ -205,7 +205,7 @@ private func conv2dBlockF32<V: SIMD>(_: V.Type, input: UnsafePointer<Float>, wei
 #if arch(x86_64) || arch(arm64)
 /// The tiles of `conv2dF32` (Cout ≥ 4, not a multiple of 16) from weights packed per
 /// block of 16 channels into rows of 16 lanes on the stack, the block's bias after them:
-/// whole, aligned vector loads for any Cout, and one 16-lane block below 16 channels
+/// whole, aligned vector loads for every Cout, and one 16-lane block below 16 channels
 /// (zero weights past Cout, lanes not stored). Each lane's arithmetic is the unpacked
 /// tiles' (the bias, then one fused multiply-add per tap in the same order), so the
 /// outputs are the same bits. Returns false, having written nothing, when a block's
