@@ -36,24 +36,24 @@ let usage = """
 
     """
 
-let helps: [String: String] = {
+let helps: [(String, String)] = {
     var helps = commandHelps
     #if !SPRIG_INFERENCE_ONLY
-    helps["finetune"] = finetuneHelp
+    helps.append(("finetune", finetuneHelp))
     #endif
     return helps
 }()
 
-let commandHelps: [String: String] = [
-    "info": """
+let commandHelps: [(String, String)] = [
+    ("info", """
         sprig-edge info MODEL.sprig [--json]
           Validates the blob and prints its ops, shapes, parameter count, blob bytes,
           arena bytes, CRC status and the work of one invoke (multiply-accumulates and
           other element operations, in total and per op, exact). --json prints one
           JSON object (macs, element_ops, and per op).
 
-        """,
-    "run": """
+        """),
+    ("run", """
         sprig-edge run MODEL.sprig IMAGES.idx [LABELS.idx] [--json | --logits]
           Runs the model on every image and prints one predicted class per line: its
           index, and its name when the blob stores class names (`sprig inspect` shows
@@ -63,15 +63,15 @@ let commandHelps: [String: String] = [
           the output vector as hexadecimal IEEE-754 bit patterns (exact) and the argmax.
           --max-macs N refuses a model that needs more per image (default 1000000000).
 
-        """,
-    "bench": """
+        """),
+    ("bench", """
         sprig-edge bench MODEL.sprig [--runs N] [--per-op] [--json]
           Times N invokes (default 1000, after 50 warm-up runs) at batch 1 and prints
           the median, min and max latency and the arena bytes. --per-op also times each
           op alone (median over the runs). --json prints seconds.
           --max-macs N refuses a model that needs more per invoke (default 1000000000).
 
-        """,
+        """),
 ]
 
 /// Parsed command-line words: positionals, flags, and flag values.
@@ -97,18 +97,18 @@ struct Arguments {
     var seen: [String] = []
 
     /// Options each command accepts (besides --help).
-    static let allowed: [String: [String]] = [
-        "info": ["--json"],
-        "run": ["--json", "--logits", "--max-macs"],
-        "bench": ["--runs", "--per-op", "--json", "--max-macs"],
-        "finetune": ["--method", "--out", "--names", "--classes", "--epochs", "--augment", "--layers", "--seed", "--json",
-                     "--max-macs"],
+    static let allowed: [(String, [String])] = [
+        ("info", ["--json"]),
+        ("run", ["--json", "--logits", "--max-macs"]),
+        ("bench", ["--runs", "--per-op", "--json", "--max-macs"]),
+        ("finetune", ["--method", "--out", "--names", "--classes", "--epochs", "--augment", "--layers", "--seed", "--json",
+                      "--max-macs"]),
     ]
 
     init(_ words: ArraySlice<String>, command: String) throws(UsageError) {
         try self.init(words)
-        let allowed = Arguments.allowed[command] ?? []
-        for option in seen where !allowed.contains(option) {
+        let allowed = lookup(Arguments.allowed, command) ?? []
+        for option in seen where !allowed.contains(where: { Word($0) == Word(option) }) {
             throw UsageError(message: "\(option) does not apply to \(command)")
         }
     }
@@ -116,8 +116,9 @@ struct Arguments {
     init(_ words: ArraySlice<String>) throws(UsageError) {
         var it = words.makeIterator()
         while let w = it.next() {
-            if w.hasPrefix("--") && w != "--help" { seen.append(w) }
-            switch w {
+            let word = Word(w)
+            if word.starts(with: "--") && word != "--help" { seen.append(w) }
+            switch word {
             case "--json": json = true
             case "--help", "-h": help = true
             case "--logits": logits = true
@@ -130,7 +131,7 @@ struct Arguments {
                 runs = n
             case "--method", "--out", "--names", "--classes":
                 guard let v = it.next() else { throw UsageError(message: "\(w) needs a value") }
-                if w == "--method" { method = v } else if w == "--out" { out = v } else { names = v }
+                if word == "--method" { method = v } else if word == "--out" { out = v } else { names = v }
             case "--epochs":
                 guard let v = it.next(), let n = Int(v), n >= 1, n <= 10_000 else {
                     throw UsageError(message: "--epochs needs a whole number from 1 to 10000")
@@ -157,7 +158,7 @@ struct Arguments {
                 }
                 seed = n
             default:
-                if w.hasPrefix("-") && w.count > 1 { throw UsageError(message: "unknown option '\(w)'") }
+                if word.starts(with: "-") && w.utf8.count > 1 { throw UsageError(message: "unknown option '\(w)'") }
                 positional.append(w)
             }
         }
@@ -174,11 +175,12 @@ func edgeMain(_ args: [String]) -> Int32 {
         writeErr(usage)
         return 2
     }
-    if command == "--help" || command == "-h" || command == "help" {
+    let word = Word(command)
+    if word == "--help" || word == "-h" || word == "help" {
         writeOut(usage)
         return 0
     }
-    if command == "--version" {
+    if word == "--version" {
         guard args.count == 1 else {
             writeErr("sprig-edge: --version takes no other arguments\n\n" + usage)
             return 2
@@ -186,8 +188,8 @@ func edgeMain(_ args: [String]) -> Int32 {
         writeOut(versionText())
         return 0
     }
-    guard let help = helps[command] else {
-        if command == "finetune" {
+    guard let help = lookup(helps, command) else {
+        if word == "finetune" {
             writeErr("sprig-edge: finetune is not in this build (an inference-only build: info, run, bench)\n\n" + usage)
             return 2
         }
@@ -206,7 +208,7 @@ func edgeMain(_ args: [String]) -> Int32 {
         return 0
     }
     do {
-        switch command {
+        switch word {
         case "info": return try info(parsed, help)
         case "run": return try run(parsed, help)
         case "bench": return try bench(parsed, help)

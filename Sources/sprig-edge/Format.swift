@@ -12,7 +12,7 @@ func fixed(_ x: Double, _ decimals: Int) -> String {
     let r = UInt64((magnitude + 0.5).rounded(.down))
     let whole = r / UInt64(scale)
     var frac = String(r % UInt64(scale))
-    while frac.count < decimals { frac = "0" + frac }
+    while frac.utf8.count < decimals { frac = "0" + frac }
     let sign = x < 0 && r != 0 ? "-" : ""
     return decimals > 0 ? "\(sign)\(whole).\(frac)" : "\(sign)\(whole)"
 }
@@ -36,33 +36,39 @@ func number(_ x: Double) -> String {
     return (x < 0 ? "-" : "") + trimZeros(fixed(m, 6)) + "e\(e)"
 }
 
+/// "1.500" → "1.5", "2.000" → "2", "10" → "10" (on the ASCII bytes: `String`'s
+/// `hasSuffix` and `removeLast` would bring in the grapheme tables, Words.swift).
 private func trimZeros(_ s: String) -> String {
-    guard s.contains(".") else { return s }
-    var t = s
-    while t.hasSuffix("0") { t.removeLast() }
-    if t.hasSuffix(".") { t.removeLast() }
-    return t
+    var bytes = Array(s.utf8)
+    guard bytes.contains(UInt8(ascii: ".")) else { return s }
+    while bytes.last == UInt8(ascii: "0") { bytes.removeLast() }
+    if bytes.last == UInt8(ascii: ".") { bytes.removeLast() }
+    return String(decoding: bytes, as: UTF8.self)
 }
 
-/// Right-aligns `s` in `width` columns.
+/// Right-aligns `s` in `width` columns (a column per Unicode scalar, which is
+/// exact for the digits and names printed here, short of combining marks).
 func pad(_ s: String, _ width: Int) -> String {
-    var t = s
-    while t.count < width { t = " " + t }
-    return t
+    let n = s.unicodeScalars.count
+    return n >= width ? s : String(repeating: " ", count: width - n) + s
 }
 
 /// Left-aligns `s` in `width` columns.
 func padRight(_ s: String, _ width: Int) -> String {
-    var t = s
-    while t.count < width { t += " " }
-    return t
+    let n = s.unicodeScalars.count
+    return n >= width ? s : s + String(repeating: " ", count: width - n)
 }
 
-func hex32(_ v: UInt32) -> String {
-    let digits: [Character] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "a", "b", "c", "d", "e", "f"]
-    var s = ""
-    for i in (0..<8).reversed() { s.append(digits[Int((v >> UInt32(4 * i)) & 0xF)]) }
-    return s
+func hex32(_ v: UInt32) -> String { hexDigits(UInt64(v), 8) }
+
+/// Two hexadecimal digits: `hex8(8)` is "08".
+func hex8(_ v: UInt8) -> String { hexDigits(UInt64(v), 2) }
+
+private func hexDigits(_ v: UInt64, _ count: Int) -> String {
+    let digits = Array("0123456789abcdef".utf8)
+    var s: [UInt8] = []
+    for i in (0..<count).reversed() { s.append(digits[Int((v >> UInt64(4 * i)) & 0xF)]) }
+    return String(decoding: s, as: UTF8.self)
 }
 
 /// A JSON string literal (quotes and control characters escaped).
@@ -74,7 +80,7 @@ func jsonString(_ s: String) -> String {
         case "\\": out += "\\\\"
         case "\n": out += "\\n"
         default:
-            if u.value < 0x20 { out += "\\u00" + String(hex32(u.value).suffix(2)) } else { out.unicodeScalars.append(u) }
+            if u.value < 0x20 { out += "\\u00" + hex8(UInt8(u.value)) } else { out.unicodeScalars.append(u) }
         }
     }
     return out + "\""

@@ -31,7 +31,7 @@ struct IDXView {
             throw IDXError(field: "magic", detail: "first bytes are \(bytes[0]) \(bytes[1]), expected 0 0")
         }
         guard bytes[2] == 0x08 else {
-            throw IDXError(field: "dtype", detail: "is 0x\(String(hex32(UInt32(bytes[2])).suffix(2))), expected 0x08 (unsigned byte)")
+            throw IDXError(field: "dtype", detail: "is 0x\(hex8(bytes[2])), expected 0x08 (unsigned byte)")
         }
         let ndim = Int(bytes[3])
         guard ndim >= 1 && ndim <= 4 else { throw IDXError(field: "ndim", detail: "is \(ndim), expected 1 to 4") }

@@ -169,10 +169,12 @@ func splitPath(_ path: String) -> (directory: String, name: String) {
 
 /// Removes `NAME.tmp-PID` files in `directory` whose PID is not a running
 /// process (`kill(pid, 0)` fails with ESRCH). Best effort: errors are ignored.
-/// Reads `struct dirent` by its 64-bit Linux layout (the name at byte 19), so
-/// it does nothing elsewhere.
+/// Reads `struct dirent` by its 64-bit Linux layout (the name at byte 19): glibc's
+/// on 64-bit targets, and the kernel's `linux_dirent64` that Targets/linux/libc.c
+/// returns on every target (tools/cross-build passes `-D SPRIG_DIRENT64`). It does
+/// nothing elsewhere.
 func removeStaleTempFiles(directory: String, name: String) {
-    #if (os(Linux) || os(none)) && (arch(arm64) || arch(x86_64))
+    #if ((os(Linux) || os(none)) && (arch(arm64) || arch(x86_64))) || SPRIG_DIRENT64
     let direntNameOffset = 19
     guard let dir = directory.withCString({ c_opendir($0) }) else { return }
     defer { _ = c_closedir(dir) }
