@@ -12,7 +12,7 @@
    - memory: mmap, munmap, posix_memalign and free (size classes over mmap'd
      chunks), memcpy, memmove, memset, memcmp, strlen, and on armv7 the ARM EABI
      __aeabi_mem* entry points;
-   - errno, strerror, clock_gettime, arc4random_buf (getrandom);
+   - errno, strerror, putchar, clock_gettime, arc4random_buf (getrandom);
    - armv7 only (no FMA and no rounding instructions in VFPv3-D16): fmaf,
      correctly rounded, and floor, ceil, round, roundf.
 
@@ -359,6 +359,14 @@ const char *strerror(int code) {
     while (n) unknown[at++] = digits[--n];
     unknown[at] = 0;
     return unknown;
+}
+
+/* Embedded Swift's print writes through putchar; sprig-edge itself writes
+   whole lines (LibC.swift), but the SprigISA module of the dot-product build
+   keeps a print in its object. Unbuffered: one byte per call. */
+int putchar(int c) {
+    unsigned char byte = (unsigned char)c;
+    return write(1, &byte, 1) == 1 ? byte : -1;
 }
 
 /* libgcc's integer division by zero on armv7 (__aeabi_idiv0) raises SIGFPE.
