@@ -32,7 +32,8 @@ public struct CompileOptions: Sendable {
     public var maxShots = 20
     /// The methods the plan covers (head is always planned).
     public var fineTuneMethods: [FineTuneMethod] = [.head]
-    /// Layers `last` trains.
+    /// Layers `last` trains. A q8 blob that plans `last` keeps these layers, the
+    /// classifier and everything after the first of them in Float32.
     public var fineTuneLayers = 1
 
     public init() {}
@@ -77,8 +78,9 @@ public func blobLabels(_ architecture: Architecture) throws -> [String] {
 ///   a fine-tuning plan that does not fit.
 public func compileNetwork(_ network: Sequential, architecture: Architecture, calibration: Dataset?,
                            options: CompileOptions = CompileOptions(), source: String? = nil, data: String? = nil) throws -> [UInt8] {
-    if options.precision == .q8, let method = options.fineTuneMethods.first(where: \.trainsBackbone) {
-        throw CompileError("fine-tuning method \(method.name) trains the backbone in Float32, so it needs f32; a q8 blob can plan head only")
+    if options.precision == .q8 && options.fineTuneMethods.contains(.bias) {
+        throw CompileError("fine-tuning method bias trains every backbone bias in Float32, so it needs f32; "
+            + "a q8 blob can plan head and last:L (its last L layers then stay Float32)")
     }
     let labels = try blobLabels(architecture)
     var builder = try lowerNetwork(try loweringSteps(network), input: architecture.input, name: blobName(architecture),
@@ -114,7 +116,9 @@ public func compileNetwork(_ network: Sequential, architecture: Architecture, ca
             throw CompileError(error.description)
         }
         do {
-            builder = try quantizeNetwork(builder, ranges: ranges)
+            // `last` on a q8 blob trains its last layers in Float32: they stay Float32 (a mixed blob).
+            let floatLayers = options.fineTuneMethods.contains(.last) ? options.fineTuneLayers : 0
+            builder = try quantizeNetwork(builder, ranges: ranges, floatLayers: floatLayers)
         } catch {
             throw CompileError("quantizing: \(error)")
         }

@@ -17,9 +17,13 @@ public enum QuantizeError: Error, Equatable, CustomStringConvertible {
     case missingRange(tensor: String)
     case unsupported(op: String)
     case notFloat(tensor: String)
+    case tooFewLayers(requested: Int, available: Int)
 
     public var description: String {
         switch self {
+        case .tooFewLayers(let r, let a):
+            return "a Float32 tail of \(r) layers before the classifier was asked for, but the network has \(a) "
+                + "Dense/Conv2D/DepthwiseConv2D layers before it"
         case .missingRange(let t): return "no calibration range for activation '\(t)'"
         case .unsupported(let op): return "op \(op) cannot be quantized to int8"
         case .notFloat(let t): return "tensor '\(t)' is not Float32"
@@ -32,14 +36,21 @@ public enum QuantizeError: Error, Equatable, CustomStringConvertible {
 /// - Parameters:
 ///   - source: a network whose tensors are all f32.
 ///   - ranges: the calibrated range of every arena tensor of `source`, by index.
+///   - floatLayers: L > 0 keeps the last L Dense/Conv2D/DepthwiseConv2D layers
+///     before the classifier, the classifier, and every op from the first of
+///     them on in Float32 (a mixed blob): a Dequantize hands them their int8
+///     inputs. The device's `last` method with L layers trains exactly these
+///     (`BackboneSegment`), which it can only do in Float32.
 /// - Returns: a description whose ops run in int8 between a Quantize after the
-///   input and a Dequantize before each output.
-public func quantizeNetwork(_ source: BlobBuilder, ranges: [Int: ActivationRange]) throws(QuantizeError) -> BlobBuilder {
+///   input and a Dequantize before each output (or before the Float32 tail).
+public func quantizeNetwork(_ source: BlobBuilder, ranges: [Int: ActivationRange],
+                            floatLayers: Int = 0) throws(QuantizeError) -> BlobBuilder {
     var out = BlobBuilder()
     out.finetune = source.finetune
     out.finetuneDetail = source.finetuneDetail
     for m in source.metadata { out.setMetadata(m.key, m.value) }
-    out.setMetadata("precision", "q8")
+    // "mixed", as the device's tuned blobs with a Float32 classifier say.
+    out.setMetadata("precision", floatLayers > 0 ? "mixed" : "q8")
     var quant: [Int: QuantParams] = [:]
     var mapped: [Int: Int] = [:]  // source arena tensor -> its int8 tensor in `out`
 
@@ -63,8 +74,48 @@ public func quantizeNetwork(_ source: BlobBuilder, ranges: [Int: ActivationRange
         mapped[input.tensor] = i8
     }
 
-    for op in source.ops {
+    // The Float32 tail: from the (floatLayers + 1)-th parameterised op counted back (the classifier is the first).
+    var tailStart = source.ops.count
+    if floatLayers > 0 {
+        var found = 0
+        for o in source.ops.indices.reversed() where isWeighted(source.ops[o].opcode) {
+            found += 1
+            tailStart = o
+            if found == floatLayers + 1 { break }
+        }
+        guard found == floatLayers + 1 else { throw .tooFewLayers(requested: floatLayers, available: max(0, found - 1)) }
+    }
+    var mappedF32: [Int: Int] = [:]  // source tensor -> its f32 tensor in `out` (the tail's)
+
+    // A tail op's input or parameter in Float32: a copied constant, a tail op's output,
+    // or a Dequantize of the int8 tensor the head of the net wrote.
+    func floatTensor(_ t: Int) throws(QuantizeError) -> Int {
+        if t < 0 { return -1 }
+        if let f = mappedF32[t] { return f }
+        let s = source.tensors[t]
+        let f: Int
+        if s.storage == .constant {
+            guard s.dtype == .f32 else { throw .notFloat(tensor: s.name) }
+            f = out.addConstant(s.name, floats: floats(s.data), shape: s.shape)
+        } else {
+            guard let q = mapped[t] else { throw .unsupported(op: "the Float32 tail's input '\(s.name)'") }
+            f = out.addActivation(s.name + ".f32", dtype: .f32, shape: s.shape)
+            out.addOp(.dequantize, inputs: [q], output: f)
+        }
+        mappedF32[t] = f
+        return f
+    }
+
+    for (index, op) in source.ops.enumerated() {
         let y = source.tensors[op.output]
+        if index >= tailStart {
+            var inputs: [Int] = []
+            for t in op.inputs { inputs.append(try floatTensor(t)) }
+            let f = out.addActivation(y.name, dtype: .f32, shape: y.shape)
+            out.addOp(op.opcode, activation: op.activation, inputs: inputs, output: f, params: op.params)
+            mappedF32[op.output] = f
+            continue
+        }
         let x = op.inputs[0]
         guard let xi8 = mapped[x] else { throw .unsupported(op: op.opcode.name.description) }
         let sx = try activation(x)
@@ -150,8 +201,12 @@ public func quantizeNetwork(_ source: BlobBuilder, ranges: [Int: ActivationRange
         }
     }
 
-    // Outputs: Dequantize back to f32.
+    // Outputs: Dequantize back to f32 (a Float32 tail's are already).
     for t in source.outputs {
+        if let f = mappedF32[t] {
+            out.addOutput(f)
+            continue
+        }
         guard let q = mapped[t] else { throw .unsupported(op: "output") }
         let s = source.tensors[t]
         let f = out.addActivation(s.name + ".f32", dtype: .f32, shape: s.shape)
@@ -159,6 +214,11 @@ public func quantizeNetwork(_ source: BlobBuilder, ranges: [Int: ActivationRange
         out.addOutput(f)
     }
     return out
+}
+
+/// Dense, Conv2D and DepthwiseConv2D: the layers with weights, which `last` counts.
+private func isWeighted(_ opcode: Opcode) -> Bool {
+    opcode == .dense || opcode == .conv2d || opcode == .depthwiseConv2d
 }
 
 /// Little-endian f32 bytes to floats.

@@ -1,6 +1,7 @@
 // The compiler's lowering: a network of trainer layers (BatchNorm in eval
 // mode, residual blocks, pools, flatten) and its compiled f32 blob compute
-// the same function; q8 keeps the argmax on most inputs.
+// the same function; q8 keeps the argmax on most inputs; a q8 blob with a
+// Float32 tail (the device's `last` trains it) computes what its parts say.
 
 import SprigCompile
 import SprigRuntime
@@ -100,6 +101,77 @@ final class LoweringTests: XCTestCase {
             let a = try runBlob(f32, Array(images[100...])), b = try runBlob(q8, Array(images[100...]))
             let agree = zip(a, b).filter { argmax($0) == argmax($1) }.count
             XCTAssertGreaterThanOrEqual(Double(agree) / 100, 0.9, "\(name): q8 agrees with f32 on \(agree)/100")
+        }
+    }
+
+    /// `floatLayers` over every layer leaves only the input's Quantize in int8: the blob then
+    /// computes the trainer's forward of the quantized-and-dequantized image, by the
+    /// Quantize and Dequantize rules of docs/blob-format.md, written out here.
+    func testAFloatTailOverEveryLayerIsTheTrainerOnTheQuantizedInput() throws {
+        let (_, steps, side) = networks()[1]  // conv, dense, dense
+        let mean: Float = 0.3, std: Float = 0.4
+        let builder = try lowerNetwork(steps, height: side, width: side, channels: 1, name: "mlp-like", mean: mean, std: std)
+        let images = (0..<60).map { _ in (0..<(side * side)).map { _ in UInt8(rng.int(below: 256)) } }
+        let ranges = try calibrate(blob: try builder.build(), samples: Array(images[0..<30]))
+        let mixed = try quantizeNetwork(builder, ranges: ranges, floatLayers: 2)
+        XCTAssertEqual(mixed.ops.map(\.opcode), [.quantize, .dequantize] + builder.ops.map(\.opcode))
+        let q = try XCTUnwrap(mixed.tensors[mixed.ops[0].output].quant.first)
+        let outputs = try runBlob(try mixed.build(), Array(images[30...]))
+        for (i, image) in images[30...].enumerated() {
+            let x = image.map { p -> Float in
+                let v = (Float(p) / 255 - mean) / std
+                let code = max(-128, min(127, (v / q.scale).rounded(.toNearestOrAwayFromZero) + Float(q.zeroPoint)))
+                return q.scale * (code - Float(q.zeroPoint))
+            }
+            let want = forward(steps, Tensor(shape: [1, side, side, 1], storage: x)).storage
+            let scale = max(1, want.map { abs($0) }.max() ?? 0)
+            let diff = zip(outputs[i], want).map { abs($0 - $1) }.max() ?? .infinity
+            XCTAssertLessThan(diff / scale, 1e-5, "image \(i): max |diff| \(diff)")
+        }
+    }
+
+    /// One Float32 layer: the head of the net is the q8 blob's, byte for byte; the last
+    /// hidden layer and the classifier keep the trainer's weights; the outputs are nearer
+    /// the f32 blob's than the all-int8 blob's are.
+    func testOneFloatLayerKeepsTheRestInt8() throws {
+        let (_, steps, side) = networks()[1]
+        let builder = try lowerNetwork(steps, height: side, width: side, channels: 1, name: "mlp-like", mean: 0.3, std: 0.4)
+        let f32 = try builder.build()
+        let images = (0..<200).map { _ in (0..<(side * side)).map { _ in UInt8(rng.int(below: 256)) } }
+        let ranges = try calibrate(blob: f32, samples: Array(images[0..<100]))
+        let q8 = try quantizeNetwork(builder, ranges: ranges)
+        let mixed = try quantizeNetwork(builder, ranges: ranges, floatLayers: 1)
+        XCTAssertEqual(mixed.metadata.first { $0.key == "precision" }?.value, "mixed")
+        // q8: Quantize, Conv2D, Reshape, Dense, Dense, Dequantize. mixed: the first three, then
+        // a Dequantize and both Dense ops in Float32.
+        XCTAssertEqual(q8.ops.map(\.opcode), [.quantize, .conv2d, .reshape, .dense, .dense, .dequantize])
+        XCTAssertEqual(mixed.ops.map(\.opcode), [.quantize, .conv2d, .reshape, .dequantize, .dense, .dense])
+        for o in 0..<3 {
+            for (a, b) in zip(q8.ops[o].inputs, mixed.ops[o].inputs) where a >= 0 {
+                XCTAssertEqual(q8.tensors[a].data, mixed.tensors[b].data, "op \(o)")
+                XCTAssertEqual(q8.tensors[a].dtype, mixed.tensors[b].dtype, "op \(o)")
+            }
+        }
+        for (source, tail) in zip(builder.ops.suffix(2), mixed.ops.suffix(2)) {
+            XCTAssertEqual(mixed.tensors[tail.output].dtype, .f32)
+            for (a, b) in zip(source.inputs.dropFirst(), tail.inputs.dropFirst()) where a >= 0 {
+                XCTAssertEqual(builder.tensors[a].data, mixed.tensors[b].data)
+                XCTAssertEqual(mixed.tensors[b].dtype, .f32)
+            }
+        }
+        let test = Array(images[100...])
+        let want = try runBlob(f32, test), all8 = try runBlob(try q8.build(), test), part8 = try runBlob(try mixed.build(), test)
+        func error(_ got: [[Float]]) -> Float {
+            var sum: Float = 0
+            for (g, w) in zip(got, want) {
+                for (a, b) in zip(g, w) { sum += (a - b) * (a - b) }
+            }
+            return sum
+        }
+        XCTAssertLessThan(error(part8), error(all8))
+        XCTAssertThrowsError(try quantizeNetwork(builder, ranges: ranges, floatLayers: 3)) {
+            XCTAssertEqual("\($0)", "a Float32 tail of 3 layers before the classifier was asked for, but the network has 2 "
+                + "Dense/Conv2D/DepthwiseConv2D layers before it")
         }
     }
 

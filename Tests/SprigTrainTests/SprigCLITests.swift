@@ -222,11 +222,24 @@ final class SprigCLITests: ScratchTestCase {
         XCTAssertEqual(try json(bias.stdout, "compile")["finetune_methods"] as? String, "head,bias")
         XCTAssertGreaterThanOrEqual(try blob("bias.sprig").finetuneArenaBytes, try blob("head.sprig").finetuneArenaBytes)
 
-        // Usage errors exit 2 and write nothing: bias or last for q8, an unknown method, last without L, L out of range.
-        let q8 = try sprig(["compile", path("mlp.safetensors"), "--precision", "q8", "--finetune-methods", "head,last:2",
+        // q8 with last:L: a mixed blob whose last L layers and classifier stay Float32, which `last` trains.
+        let mixed = try sprig(["compile", path("mlp.safetensors"), "--precision", "q8", "--finetune-methods", "head,last:1",
+                               "--calib-data", "builtin", "--out", path("mixed.sprig"), "--json"])
+        XCTAssertEqual(mixed.status, 0, mixed.stderr)
+        XCTAssertEqual(try json(mixed.stdout, "compile")["precision"] as? String, "mixed")
+        XCTAssertEqual(try json(mixed.stdout, "compile")["finetune_methods"] as? String, "head,last:1")
+        let mixedTuned = try sprig(["finetune", path("mixed.sprig"), "--data", "builtin", "--method", "last", "--layers", "1",
+                               "--episodes", "1", "--epochs", "2", "--out", path("mixed-tuned.sprig"), "--json"])
+        XCTAssertEqual(mixedTuned.status, 0, mixedTuned.stderr)
+        XCTAssertEqual(try json(mixedTuned.stdout, "finetune")["method"] as? String, "last")
+        let tunedInfo = try sprig(["inspect", path("mixed-tuned.sprig"), "--json"])
+        XCTAssertEqual(tunedInfo.status, 0, tunedInfo.stderr)
+        XCTAssertEqual(try json(tunedInfo.stdout, "inspect")["precision"] as? String, "mixed")
+        // Usage errors exit 2 and write nothing: bias for q8, an unknown method, last without L, L out of range.
+        let q8 = try sprig(["compile", path("mlp.safetensors"), "--precision", "q8", "--finetune-methods", "head,bias",
                             "--out", path("q8.sprig")])
         XCTAssertEqual(q8.status, 2, q8.stderr)
-        XCTAssertTrue(q8.stderr.contains("last trains the backbone in Float32, so it needs --precision f32"), q8.stderr)
+        XCTAssertTrue(q8.stderr.contains("bias trains every backbone bias in Float32, so it needs --precision f32"), q8.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("q8.sprig")))
         for bad in ["head,tail", "last", "last:0", "last:256", "bias,"] {
             let run = try compile("bad.sprig", ["--finetune-methods", bad])

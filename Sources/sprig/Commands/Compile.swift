@@ -20,7 +20,7 @@ let compileCommand = Command(
         OptionSpec(name: "fit-ranges", value: nil, help: "Choose each activation's int8 range (its central fraction of 1, 0.99999, 0.9999 or 0.999) by the SQNR of the q8 outputs against the f32 ones on the calibration images, instead of --percentile."),
         OptionSpec(name: "max-classes", value: "N", help: "Fine-tuning plan: classes the device may learn.", defaultValue: "10"),
         OptionSpec(name: "max-shots", value: "N", help: "Fine-tuning plan: shots per class.", defaultValue: "20"),
-        OptionSpec(name: "finetune-methods", value: "LIST", help: "Fine-tuning plan: the methods it covers, comma-separated: head (always planned; covers imprint), bias, last:L (the last L layers). bias and last need --precision f32.", defaultValue: "head"),
+        OptionSpec(name: "finetune-methods", value: "LIST", help: "Fine-tuning plan: the methods it covers, comma-separated: head (always planned; covers imprint), bias, last:L (the last L layers). bias needs --precision f32; with q8, last:L keeps the last L layers and the classifier in Float32 (a mixed blob) so the device can train them.", defaultValue: "head"),
         OptionSpec(name: "out", value: "PATH", help: "The blob to write (atomically).", defaultValue: "model.sprig"),
         OptionSpec(name: "json", value: nil, help: "Print one JSON object (blob_bytes, arena_bytes, finetune_arena_bytes, finetune_methods, params, macs)."),
     ],
@@ -55,9 +55,9 @@ func compileOptions(_ a: ParsedArguments) throws -> CompileOptions {
     o.maxClasses = try a.int("max-classes", default: o.maxClasses, range: 1...65535)
     o.maxShots = try a.int("max-shots", default: o.maxShots, range: 1...65535)
     let finetune = try fineTuneMethods(a.string("finetune-methods", default: "head"))
-    if o.precision == .q8, let method = finetune.methods.first(where: \.trainsBackbone) {
-        throw UsageError(description: "--finetune-methods: \(method.name) trains the backbone in Float32, so it needs --precision f32; "
-            + "a q8 blob can plan head only")
+    if o.precision == .q8 && finetune.methods.contains(.bias) {
+        throw UsageError(description: "--finetune-methods: bias trains every backbone bias in Float32, so it needs --precision f32; "
+            + "a q8 blob can plan head and last:L")
     }
     o.fineTuneMethods = finetune.methods
     o.fineTuneLayers = finetune.layers
@@ -117,7 +117,9 @@ func compileCheckpoint(_ a: ParsedArguments) throws -> (out: String, precision: 
     }
     try writeFileAtomically(blob, to: out)
     let file = try BlobFile(out)
-    return (out, options.precision.rawValue, file, Int(clamping: file.model.work.macs))
+    // "mixed" for a q8 blob with a Float32 tail (--finetune-methods last:L), as its metadata says.
+    let precision = file.metadata("precision")
+    return (out, precision.isEmpty ? options.precision.rawValue : precision, file, Int(clamping: file.model.work.macs))
 }
 
 /// The methods of `--finetune-methods` ("head", "bias", "last:L", comma-separated) and the layers `last` may train.
