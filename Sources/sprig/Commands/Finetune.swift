@@ -22,7 +22,7 @@ let finetuneCommand = Command(
         OptionSpec(name: "episodes", value: "E", help: "Episodes to average.", defaultValue: "10"),
         OptionSpec(name: "epochs", value: "N", help: "Training epochs (head, bias, last).", defaultValue: "\(FineTuneOptions().epochs)"),
         OptionSpec(name: "lr", value: "X", help: "Learning rate of the classifier (head, bias, last).", defaultValue: "\(FineTuneOptions().learningRate)"),
-        OptionSpec(name: "backbone-lr", value: "X", help: "Learning rate of the backbone's parameters (bias, last).", defaultValue: "\(FineTuneOptions().backboneLearningRate)"),
+        OptionSpec(name: "backbone-lr", value: "X", help: "Learning rate of the backbone's parameters (bias, last).", defaultValue: "\(FineTuneMethod.bias.defaultBackboneLearningRate) for bias, \(FineTuneMethod.last.defaultBackboneLearningRate) for last"),
         OptionSpec(name: "optimizer", value: "O", help: "adam or sgd (head, bias, last).", defaultValue: "adam"),
         OptionSpec(name: "batch", value: "B", help: "Samples per step, 0 = all (head, bias, last).", defaultValue: "\(FineTuneOptions().batchSize)"),
         OptionSpec(name: "anchor", value: "L", help: "Pull toward the imprinted weights (head, bias, last).", defaultValue: "\(FineTuneOptions().anchor)"),
