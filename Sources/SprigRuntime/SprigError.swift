@@ -125,6 +125,9 @@ public enum SprigError: Error, Equatable, Sendable {
     /// The Float32 values op `op` computes can reach magnitude `bound` for some
     /// input, beyond half of Float32's range: its outputs could be ±∞ or NaN.
     case valueOverflow(op: Int, bound: Double)
+    /// Op `op` computes in Float32, and this runtime was built int8-only
+    /// (`-D SPRIG_INT8_ONLY`, see BuildOptions.swift): it has no Float32 kernel for it.
+    case f32NotBuilt(op: Int, opcode: Opcode)
     /// On-device fine-tuning refused the model, the shots, the options or the plan
     /// (see FineTune/FineTuneError.swift). Raised before anything changes.
     case fineTune(FineTuneError)
@@ -203,6 +206,8 @@ public enum SprigError: Error, Equatable, Sendable {
             return "graph input #\(input): normalisation mean \(approximate(Double(mean))), std \(approximate(Double(std))) maps pixels to magnitudes up to \(approximate(bound)), beyond the Float32 range"
         case let .valueOverflow(op, bound):
             return "op #\(op): its Float32 values can reach magnitude \(approximate(bound)) for an input in the normalised pixel range, beyond half of the Float32 range (\(approximate(valueBoundLimit))); outputs could be infinite or NaN"
+        case let .f32NotBuilt(op, opcode):
+            return "op #\(op) (\(opcode.name.description)) computes in f32, but this runtime was built int8-only (SPRIG_INT8_ONLY): load an int8 blob, or use a runtime with the f32 kernels"
         case let .fineTune(problem):
             return problem.message
         }
