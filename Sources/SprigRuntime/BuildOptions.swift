@@ -32,3 +32,21 @@ extension Opcode {
         }
     }
 }
+
+// SPRIG_COMPACT_KERNELS (`swiftc -D SPRIG_COMPACT_KERNELS`, every image of
+// tools/cortex-m-build): for a core without SIMD. The int8 Conv2D leaves out
+// its tiles of 4 pixels × 16, 8 or 4 channels and its blocks of 32 channels,
+// and runs every pixel in blocks of 8 channels (one channel at a time below 8).
+// The sums are integers, so the outputs are the same bits. On the Cortex-M4,
+// where the wide paths' vectors become scalar code that spills registers, it
+// is about 21 KB less flash and 21% fewer instructions per ref-cnn q8
+// inference, but 31% more on the all-ops blob's few-channel convolutions
+// (docs/size-history.md). Not for a core with SIMD.
+
+#if SPRIG_COMPACT_KERNELS
+/// False: built with `-D SPRIG_COMPACT_KERNELS`.
+let tiledKernelsBuilt = false
+#else
+/// True: the int8 Conv2D has its tiled paths (the default build).
+let tiledKernelsBuilt = true
+#endif
