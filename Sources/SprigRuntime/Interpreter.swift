@@ -159,12 +159,13 @@ public struct Interpreter {
         let x = model.tensor(op.inputs.0)
         let y = model.tensor(op.output)
         // Float32 kernels, unless the runtime was built int8-only: then load refused every
-        // op that would need one (BuildOptions.swift), and the int8 branches are all there is.
+        // op but Dense and Softmax that would need one (BuildOptions.swift), and the
+        // int8 branches are all there is.
         let f32 = f32KernelsBuilt && x.dtype == .f32
         switch op.opcode {
         case .dense:
             let w = model.tensor(op.inputs.1)
-            if f32 {
+            if x.dtype == .f32 {
                 denseF32(input: floats(x), weights: floats(w), bias: optionalFloats(op.inputs.2),
                          output: outFloats(y), inputCount: w.dims.1, outputCount: w.dims.0,
                          clamp: clampF32(op.activation))
@@ -223,7 +224,7 @@ public struct Interpreter {
             let dst = base + y.dataOffset
             dst.copyMemory(from: UnsafeRawPointer(src), byteCount: y.dataBytes)
         case .softmax:
-            if f32 {
+            if x.dtype == .f32 {
                 softmaxF32(input: floats(x), output: outFloats(y), count: y.elementCount)
             } else {
                 softmaxQ8(input: int8s(x), output: mutableInt8s(y), count: y.elementCount,
