@@ -112,14 +112,12 @@ public func sprigArgmax(_ state: UnsafeRawPointer?) -> Int32 {
 
 @_cdecl("sprig_error_message")
 public func sprigErrorMessage(_ state: UnsafeRawPointer?, _ buffer: UnsafeMutablePointer<CChar>?, _ bytes: Int) -> Int {
-    var text = cstate(state)?.pointee.lastError?.message ?? "no error"
-    text.withUTF8 { utf8 in
-        guard let buffer, bytes > 0 else { return }
-        let n = min(utf8.count, bytes - 1)
-        for i in 0..<n { buffer[i] = CChar(bitPattern: utf8[i]) }
-        buffer[n] = 0
-    }
-    return text.utf8.count
+    // Written straight into the caller's buffer, without a String (MessageWriter.swift).
+    let start = UnsafeMutableRawPointer(buffer)?.assumingMemoryBound(to: UInt8.self)
+    var w = MessageWriter(into: start, capacity: bytes - 1)
+    if let error = cstate(state)?.pointee.lastError { error.write(to: &w) } else { w.text("no error") }
+    if let buffer, bytes > 0 { buffer[min(w.count, bytes - 1)] = 0 }
+    return w.count
 }
 
 /// Class `index`'s name from the blob's `labels` (see `Model.className`): copies at most

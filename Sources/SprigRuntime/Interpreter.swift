@@ -158,11 +158,14 @@ public struct Interpreter {
         let op = model.op(index)
         let x = model.tensor(op.inputs.0)
         let y = model.tensor(op.output)
-        let precision = x.dtype
+        // Float32 kernels, unless the runtime was built int8-only: then load refused every
+        // op but Dense and Softmax that would need one (BuildOptions.swift), and the
+        // int8 branches are all there is.
+        let f32 = f32KernelsBuilt && x.dtype == .f32
         switch op.opcode {
         case .dense:
             let w = model.tensor(op.inputs.1)
-            if precision == .f32 {
+            if x.dtype == .f32 {
                 denseF32(input: floats(x), weights: floats(w), bias: optionalFloats(op.inputs.2),
                          output: outFloats(y), inputCount: w.dims.1, outputCount: w.dims.0,
                          clamp: clampF32(op.activation))
@@ -175,7 +178,7 @@ public struct Interpreter {
             let w = model.tensor(op.inputs.1)
             let depthwise = op.opcode == .depthwiseConv2d
             let window = convolutionWindow(op, x, y, w)
-            switch (precision == .f32, depthwise) {
+            switch (f32, depthwise) {
             case (true, false):
                 conv2dF32(input: floats(x), weights: floats(w), bias: optionalFloats(op.inputs.2),
                           output: outFloats(y), window: window, clamp: clampF32(op.activation))
@@ -193,14 +196,14 @@ public struct Interpreter {
             }
         case .maxPool2d, .avgPool2d:
             let window = poolWindow(op, x, y)
-            switch (precision == .f32, op.opcode == .maxPool2d) {
+            switch (f32, op.opcode == .maxPool2d) {
             case (true, true): maxPool2dF32(input: floats(x), output: outFloats(y), window: window)
             case (true, false): avgPool2dF32(input: floats(x), output: outFloats(y), window: window)
             case (false, true): maxPool2dQ8(input: int8s(x), output: mutableInt8s(y), window: window)
             case (false, false): avgPool2dQ8(input: int8s(x), output: mutableInt8s(y), window: window)
             }
         case .globalAveragePool:
-            if precision == .f32 {
+            if f32 {
                 globalAveragePoolF32(input: floats(x), output: outFloats(y),
                                      height: x.dims.0, width: x.dims.1, channels: x.dims.2)
             } else {
@@ -209,7 +212,7 @@ public struct Interpreter {
             }
         case .add:
             let b = model.tensor(op.inputs.1)
-            if precision == .f32 {
+            if f32 {
                 addF32(a: floats(x), b: floats(b), output: outFloats(y), count: y.elementCount,
                        clamp: clampF32(op.activation))
             } else {
@@ -221,7 +224,7 @@ public struct Interpreter {
             let dst = base + y.dataOffset
             dst.copyMemory(from: UnsafeRawPointer(src), byteCount: y.dataBytes)
         case .softmax:
-            if precision == .f32 {
+            if x.dtype == .f32 {
                 softmaxF32(input: floats(x), output: outFloats(y), count: y.elementCount)
             } else {
                 softmaxQ8(input: int8s(x), output: mutableInt8s(y), count: y.elementCount,

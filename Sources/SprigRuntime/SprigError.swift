@@ -125,136 +125,127 @@ public enum SprigError: Error, Equatable, Sendable {
     /// The Float32 values op `op` computes can reach magnitude `bound` for some
     /// input, beyond half of Float32's range: its outputs could be ±∞ or NaN.
     case valueOverflow(op: Int, bound: Double)
+    /// Op `op` computes in Float32, and this runtime was built int8-only
+    /// (`-D SPRIG_INT8_ONLY`, see BuildOptions.swift): it has no Float32 kernel for it.
+    case f32NotBuilt(op: Int, opcode: Opcode)
     /// On-device fine-tuning refused the model, the shots, the options or the plan
     /// (see FineTune/FineTuneError.swift). Raised before anything changes.
     case fineTune(FineTuneError)
 
     /// One sentence that names the field, the place and the values.
-    public var message: String {
+    public var message: String { messageString(write) }
+
+    /// Writes ``message`` into `w`: the C API's `sprig_error_message` calls
+    /// this, so a device image holds no `String` code.
+    public func write(to w: inout MessageWriter) {
         switch self {
         case let .truncated(needed, available):
-            return "truncated: needs \(needed) bytes, has \(available)"
+            w.say("truncated: needs % bytes, has %", needed, available)
         case let .badMagic(found):
-            return "bad magic 0x\(hex(found)): expected 0x47525053 (\"SPRG\")"
+            w.text("bad magic 0x"); w.hex(UInt64(found), digits: 8); w.text(": expected 0x47525053 (\"SPRG\")")
         case let .unsupportedVersion(found, supported):
-            return "unsupported version \(found): this runtime reads version \(supported)"
+            w.say("unsupported version %: this runtime reads version %", found, supported)
         case let .fileSizeMismatch(declared, actual):
-            return "file_bytes says \(declared) bytes but the file has \(actual)"
+            w.say("file_bytes says % bytes but the file has %", declared, actual)
         case let .crcMismatch(stored, computed):
-            return "CRC mismatch: stored 0x\(hex(stored)), computed 0x\(hex(computed)) (the file is corrupted)"
+            w.text("CRC mismatch: stored 0x"); w.hex(UInt64(stored), digits: 8)
+            w.text(", computed 0x"); w.hex(UInt64(computed), digits: 8); w.text(" (the file is corrupted)")
         case let .bufferMisaligned(address):
-            return "blob buffer at 0x\(hex(UInt64(truncatingIfNeeded: address))) is not 16-byte aligned"
+            w.text("blob buffer at 0x"); w.hex(UInt64(truncatingIfNeeded: address), digits: 16)
+            w.text(" is not 16-byte aligned")
         case let .arenaMisaligned(address):
-            return "arena at 0x\(hex(UInt64(truncatingIfNeeded: address))) is not 16-byte aligned"
+            w.text("arena at 0x"); w.hex(UInt64(truncatingIfNeeded: address), digits: 16)
+            w.text(" is not 16-byte aligned")
         case let .misaligned(field, index, offset, alignment):
-            return "\(field.name.description) of #\(index) is \(offset), not a multiple of \(alignment)"
+            w.text(field.name); w.say(" of #% is %, not a multiple of %", index, offset, alignment)
         case let .outOfBounds(field, index, offset, bytes, limit):
-            return "\(field.name.description) of #\(index): bytes [\(offset), \(offset) + \(bytes)) pass the limit \(limit)"
+            w.text(field.name); w.say(" of #%: bytes [%, ", index, offset); w.say("% + %) pass the limit %", offset, bytes, limit)
         case let .countOverflow(field, index, value, maximum):
-            return "\(field.name.description) of #\(index) is \(value), more than the maximum \(maximum)"
+            w.text(field.name); w.say(" of #% is %, more than the maximum %", index, value, maximum)
         case let .shapeOverflow(tensor):
-            return "tensor #\(tensor): the shape's byte size overflows"
+            w.say("tensor #%: the shape's byte size overflows", tensor)
         case let .nonFinite(tensor, element, bits):
-            let what = bits & 0x007F_FFFF != 0 ? "NaN" : (bits >> 31 == 1 ? "-inf" : "+inf")
-            return "tensor #\(tensor) element \(element) is \(what) (0x\(hex(bits))): constant f32 data must be finite"
+            w.say("tensor #% element % is ", tensor, element)
+            w.text(bits & 0x007F_FFFF != 0 ? "NaN" : (bits >> 31 == 1 ? "-inf" : "+inf"))
+            w.text(" (0x"); w.hex(UInt64(bits), digits: 8); w.text("): constant f32 data must be finite")
         case let .invalidField(field, index, value):
-            return "\(field.name.description) of #\(index) has invalid value \(value)"
+            w.text(field.name); w.say(" of #% has invalid value %", index, value)
         case let .fieldMismatch(field, index, expected, found):
-            return "\(field.name.description) of #\(index) is \(found), expected \(expected)"
+            w.text(field.name); w.say(" of #% is %, expected %", index, found, expected)
         case let .missingSection(kind):
-            return "required section \(sectionName(kind)) is missing"
+            w.text("required section "); writeSectionName(kind, &w); w.text(" is missing")
         case let .duplicateSection(kind):
-            return "section \(sectionName(kind)) appears twice"
+            w.text("section "); writeSectionName(kind, &w); w.text(" appears twice")
         case let .unknownSection(index, kind):
-            return "section #\(index) has unknown kind \(kind)"
+            w.say("section #% has unknown kind %", index, kind)
         case let .overlappingSections(first, second):
-            return "sections #\(first) and #\(second) overlap"
+            w.say("sections #% and #% overlap", first, second)
         case let .unknownOpcode(op, value):
-            return "op #\(op) has unknown opcode \(value)"
+            w.say("op #% has unknown opcode %", op, value)
         case let .dtypeMismatch(op, slot, expected, found):
-            return "op #\(op) \(slotName(slot)): dtype \(found), expected \(expected.name.description)"
+            writeOpSlot(op, slot, &w); w.say(": dtype %, expected ", found); w.text(expected.name)
         case let .shapeMismatch(op, slot, expected, found):
-            return "op #\(op) \(slotName(slot)): shape has \(found), expected \(expected)"
+            writeOpSlot(op, slot, &w); w.say(": shape has %, expected %", found, expected)
         case let .storageMismatch(op, slot, tensor):
-            return "op #\(op) \(slotName(slot)): tensor #\(tensor) has the wrong storage (constant vs arena)"
+            writeOpSlot(op, slot, &w); w.say(": tensor #% has the wrong storage (constant vs arena)", tensor)
         case let .badQuantization(op, slot, tensor):
-            return "op #\(op) \(slotName(slot)): tensor #\(tensor) has missing or unsuitable quantization"
+            writeOpSlot(op, slot, &w); w.say(": tensor #% has missing or unsuitable quantization", tensor)
         case let .readBeforeWrite(op, tensor):
-            return "op #\(op) reads tensor #\(tensor) before anything writes it"
+            w.say("op #% reads tensor #% before anything writes it", op, tensor)
         case let .writtenTwice(op, tensor):
-            return "op #\(op) writes tensor #\(tensor), which is already written"
+            w.say("op #% writes tensor #%, which is already written", op, tensor)
         case let .arenaOverlap(op, tensor):
-            return "op #\(op) writes arena bytes that tensor #\(tensor) still needs"
+            w.say("op #% writes arena bytes that tensor #% still needs", op, tensor)
         case let .outputNeverWritten(tensor):
-            return "graph output tensor #\(tensor) is never written"
+            w.say("graph output tensor #% is never written", tensor)
         case let .arenaTooSmall(need, have):
-            return "arena too small: the plan needs \(need) bytes, the arena has \(have)"
+            w.say("arena too small: the plan needs % bytes, the arena has %", need, have)
         case let .argumentMismatch(expected, found):
-            return "argument mismatch: expected \(expected), found \(found)"
+            w.say("argument mismatch: expected %, found %", expected, found)
         case let .overlappingData(field, first, second):
-            let what = field == .quantOffset ? "quantization table" : "constant data"
-            return "tensor #\(second): its \(what) overlaps bytes of tensor #\(first); every DATA byte must belong to one tensor"
+            w.say("tensor #%: its ", second)
+            w.text(field == .quantOffset ? "quantization table" : "constant data")
+            w.say(" overlaps bytes of tensor #%; every DATA byte must belong to one tensor", first)
         case let .sharedConstant(op, slot, tensor, firstOp):
-            return "op #\(op) \(slotName(slot)): constant tensor #\(tensor) already feeds op #\(firstOp); a constant may feed one op input only"
+            writeOpSlot(op, slot, &w)
+            w.say(": constant tensor #% already feeds op #%; a constant may feed one op input only", tensor, firstOp)
         case let .badNormalization(input, mean, std, bound):
+            w.say("graph input #%: normalisation ", input)
             if !(std.isNormal && std >= minimumInputStd) {
-                return "graph input #\(input): normalisation std \(approximate(Double(std))) must be a normal number of at least 2^-20 (\(approximate(Double(minimumInputStd))))"
+                w.text("std "); w.approximate(Double(std))
+                w.text(" must be a normal number of at least 2^-20 ("); w.approximate(Double(minimumInputStd)); w.text(")")
+                return
             }
-            return "graph input #\(input): normalisation mean \(approximate(Double(mean))), std \(approximate(Double(std))) maps pixels to magnitudes up to \(approximate(bound)), beyond the Float32 range"
+            w.text("mean "); w.approximate(Double(mean)); w.text(", std "); w.approximate(Double(std))
+            w.text(" maps pixels to magnitudes up to "); w.approximate(bound); w.text(", beyond the Float32 range")
         case let .valueOverflow(op, bound):
-            return "op #\(op): its Float32 values can reach magnitude \(approximate(bound)) for an input in the normalised pixel range, beyond half of the Float32 range (\(approximate(valueBoundLimit))); outputs could be infinite or NaN"
+            w.say("op #%: its Float32 values can reach magnitude ", op); w.approximate(bound)
+            w.text(" for an input in the normalised pixel range, beyond half of the Float32 range (")
+            w.approximate(valueBoundLimit); w.text("); outputs could be infinite or NaN")
+        case let .f32NotBuilt(op, opcode):
+            w.say("op #% (", op); w.text(opcode.name)
+            w.text(") computes in f32, but this runtime was built int8-only (SPRIG_INT8_ONLY): load an int8 blob, or use a runtime with the f32 kernels")
         case let .fineTune(problem):
-            return problem.message
+            problem.write(to: &w)
         }
     }
 }
 
-private func slotName(_ slot: Int) -> String {
-    slot < 0 ? "output" : "input \(slot)"
+/// "op #3 output" or "op #3 input 1" (slot −1 is the output).
+private func writeOpSlot(_ op: Int, _ slot: Int, _ w: inout MessageWriter) {
+    if slot < 0 { w.say("op #% output", op) } else { w.say("op #% input %", op, slot) }
 }
 
-private func sectionName(_ kind: Int) -> String {
+private func writeSectionName(_ kind: Int, _ w: inout MessageWriter) {
     switch kind {
-    case 1: return "TENSORS"
-    case 2: return "OPS"
-    case 3: return "IO"
-    case 4: return "DATA"
-    case 5: return "STRINGS"
-    case 6: return "METADATA"
-    default: return "kind \(kind)"
+    case 1: w.text("TENSORS")
+    case 2: w.text("OPS")
+    case 3: w.text("IO")
+    case 4: w.text("DATA")
+    case 5: w.text("STRINGS")
+    case 6: w.text("METADATA")
+    default: w.say("kind %", kind)
     }
-}
-
-/// `x` to three significant digits in exponent form, for messages (Embedded
-/// Swift prints no floats): `approximate(3.4e38)` is "3.40e38",
-/// `approximate(-0.000123)` is "-1.23e-4", `approximate(0)` is "0".
-func approximate(_ x: Double) -> String {
-    if x.isNaN { return "nan" }
-    if x.isInfinite { return x < 0 ? "-inf" : "inf" }
-    if x == 0 { return "0" }
-    var m = x < 0 ? -x : x
-    var e = 0
-    while m >= 10 { m /= 10; e += 1 }
-    while m < 1 { m *= 10; e -= 1 }
-    var digits = Int((m * 100).rounded(.toNearestOrAwayFromZero))  // 100 ... 1000
-    if digits >= 1000 { digits /= 10; e += 1 }
-    return (x < 0 ? "-" : "") + "\(digits / 100).\(digits / 10 % 10)\(digits % 10)e\(e)"
-}
-
-/// Lower-case hexadecimal without a prefix, for messages.
-func hex<T: FixedWidthInteger>(_ value: T) -> String {
-    let digits: StaticString = "0123456789abcdef"
-    var v = UInt64(truncatingIfNeeded: value)
-    let width = T.bitWidth / 4
-    var out = ""
-    var chars: [UInt8] = []
-    chars.reserveCapacity(width)
-    for _ in 0..<width {
-        chars.append(digits.utf8Start[Int(v & 0xF)])
-        v >>= 4
-    }
-    for c in chars.reversed() { out.append(Character(Unicode.Scalar(c))) }
-    return out
 }
 
 extension SprigError: CustomStringConvertible {

@@ -122,7 +122,8 @@ long sprig_write_tuned_blob_named(const void *state, const char *names, size_t n
                                   size_t buffer_bytes);
 
 /* The last failure on this state, as a NUL-terminated line in `buffer`.
-   Returns the message length (the full length, even if truncated). */
+   Returns the message length (the full length, even if truncated), like
+   snprintf; allocates nothing. */
 size_t sprig_error_message(const void *state, char *buffer, size_t buffer_bytes);
 
 #ifdef __cplusplus

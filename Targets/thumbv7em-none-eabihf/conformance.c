@@ -5,7 +5,8 @@
      <10 hex words> argmax=K       format of `sprig-edge run --logits`
      ticks NAME total=T min=A max=B images=N   timer ticks of sprig_invoke
      tuned NAME METHOD bytes=B crc=0xC ticks=T  (a tuned blob, then "run NAME-METHOD")
-     corrupt CASE: rejected: MESSAGE   a damaged copy of the first blob refused
+     corrupt CASE: rejected: MESSAGE   a damaged copy of the first blob refused (and,
+                                   in the int8-only images, case f32-blob: an f32 blob)
      memory state=S arena=A tuned_buffer=T heap=H stack=K
      conformance: done
    The blobs, images and shots are constant arrays in flash (fixtures.c,
@@ -214,6 +215,10 @@ int main(void) {
 #define FIRST_BYTES(label, pixels, count, bytes) sizeof fixture_model_##label,
     static const size_t first_bytes[] = {FIXTURE_MODELS(FIRST_BYTES)};
     if (corruptions(first[0], first_bytes[0])) return 1;
+#ifdef FIXTURE_REFUSED
+    /* An int8-only runtime (q8-tune, q8-infer) has no f32 Conv2D: it must refuse an f32 blob at load. */
+    if (refuse("f32-blob", fixture_refused, sizeof fixture_refused)) return 1;
+#endif
     put("memory state="); put_dec((long)sprig_state_bytes()); put(" arena="); put_dec((long)sizeof arena);
 #ifndef SPRIG_INFERENCE_ONLY
     put(" tuned_buffer="); put_dec((long)sizeof tuned);

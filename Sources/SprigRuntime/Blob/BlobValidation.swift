@@ -219,6 +219,10 @@ extension Model {
         guard precision == .f32 || precision == .i8 else {
             throw .dtypeMismatch(op: o, slot: 0, expected: .f32, found: Int(precision.rawValue))
         }
+        // A runtime built with -D SPRIG_INT8_ONLY (BuildOptions.swift) has no Float32 kernels to run this op with.
+        guard f32KernelsBuilt || precision == .i8 || !opcode.f32KernelLeftOutOfInt8Only else {
+            throw .f32NotBuilt(op: o, opcode: opcode)
+        }
         // Each op's own checks, in Ops/<Op>.swift: an op that does not compute a new value first
         // refuses a fused activation; each ends by requiring the params it does not use to be 0.
         switch opcode {

@@ -258,57 +258,59 @@ public enum FineTuneError: Equatable, Sendable {
     case formatLimit(limit: FormatLimit, value: Int, maximum: Int)
 
     /// One sentence naming the problem and its values.
-    public var message: String {
+    public var message: String { messageString(write) }
+
+    /// Writes ``message`` into `w` (see ``SprigError/write(to:)``).
+    public func write(to w: inout MessageWriter) {
         switch self {
         case let .noClassifierHead(op):
-            return "no classifier head: the graph output is not computed by a Dense op followed only by"
-                + " Softmax/Dequantize (the walk stopped at op #\(op))"
+            w.say("no classifier head: the graph output is not computed by a Dense op followed only by Softmax/Dequantize (the walk stopped at op #%)", op)
         case let .ioCount(inputs, outputs):
-            return "fine-tuning needs one input and one output; the graph has \(inputs) and \(outputs)"
+            w.say("fine-tuning needs one input and one output; the graph has % and %", inputs, outputs)
         case let .opAfterHead(op):
-            return "op #\(op) runs after the classifier but is not part of it"
+            w.say("op #% runs after the classifier but is not part of it", op)
         case .noPlan:
-            return "finetune plan: the blob has no fine-tuning plan (finetune_arena_bytes is 0)"
+            w.text("finetune plan: the blob has no fine-tuning plan (finetune_arena_bytes is 0)")
         case let .tooManyClasses(requested, planned):
-            return "finetune_max_classes: \(requested) classes, the plan holds \(planned)"
+            w.say("finetune_max_classes: % classes, the plan holds %", requested, planned)
         case let .tooManyShots(classIndex, requested, planned):
-            return "finetune_max_shots: class \(classIndex) has \(requested) shots, the plan holds \(planned) per class"
+            w.say("finetune_max_shots: class % has % shots, the plan holds % per class", classIndex, requested, planned)
         case let .planTooSmall(need, planned):
-            return "finetune_arena_bytes: the method needs \(need) bytes, the plan reserves \(planned)"
+            w.say("finetune_arena_bytes: the method needs % bytes, the plan reserves %", need, planned)
         case .noShots:
-            return "no shots: fine-tuning needs at least one labelled image per class"
+            w.text("no shots: fine-tuning needs at least one labelled image per class")
         case let .shotSizeMismatch(expected, found):
-            return "shots: \(found) bytes is not a whole number of \(expected)-pixel images"
+            w.say("shots: % bytes is not a whole number of %-pixel images", found, expected)
         case let .labelCountMismatch(shots, labels):
-            return "labels: \(labels) labels for \(shots) shots"
+            w.say("labels: % labels for % shots", labels, shots)
         case let .labelOutOfRange(shot, label, classes):
-            return "label[\(shot)]: is \(label), the classes are 0..<\(classes)"
+            w.say("label[%]: is %, the classes are 0..<%", shot, label, classes)
         case let .classWithoutShots(classIndex):
-            return "labels: class \(classIndex) has no shot"
+            w.say("labels: class % has no shot", classIndex)
         case let .methodNeedsFloat32(method):
-            return "method \(method.name.description) trains the backbone and needs a Float32 blob; this one is int8"
-                + " (its backbone stays integer-only: use imprint or head)"
+            w.text("method "); w.text(method.name)
+            w.text(" trains the backbone and needs a Float32 blob; this one is int8 (its backbone stays integer-only: use imprint or head)")
         case let .tooManyLayers(requested, planned):
-            return "finetune_max_layers: last with \(requested) layers, the plan holds \(planned)"
-                + (planned == 0 ? " (the blob was not planned for last)" : "")
+            w.say("finetune_max_layers: last with % layers, the plan holds %", requested, planned)
+            if planned == 0 { w.text(" (the blob was not planned for last)") }
         case let .notEnoughLayers(requested, available):
-            return "layers: last with \(requested) layers, the backbone has \(available) (Dense, Conv2D, DepthwiseConv2D)"
+            w.say("layers: last with % layers, the backbone has % (Dense, Conv2D, DepthwiseConv2D)", requested, available)
         case .noBiasToTrain:
-            return "method bias: no layer of the backbone has a bias"
+            w.text("method bias: no layer of the backbone has a bias")
         case let .cannotBackprop(op):
-            return "op #\(op) lies between the trained layers and the features and has no backward (or does not reach them)"
+            w.say("op #% lies between the trained layers and the features and has no backward (or does not reach them)", op)
         case let .invalidOption(option, value):
-            return "\(option.name.description): \(value) is out of range"
+            w.text(option.name); w.say(": % is out of range", value)
         case let .augmentationNeedsImage(rank):
-            return "augmentation shifts need an image input [H][W][C]; the input has rank \(rank)"
+            w.say("augmentation shifts need an image input [H][W][C]; the input has rank %", rank)
         case let .classNamesMismatch(names, classes):
-            return "class names: \(names) names for \(classes) classes"
+            w.say("class names: % names for % classes", names, classes)
         case .notTuned:
-            return "no tuned model: fine-tune first"
+            w.text("no tuned model: fine-tune first")
         case let .bufferTooSmall(need, have):
-            return "output buffer: the tuned blob needs \(need) bytes, the buffer has \(have)"
+            w.say("output buffer: the tuned blob needs % bytes, the buffer has %", need, have)
         case let .formatLimit(limit, value, maximum):
-            return "tuned blob: \(limit.name.description) would be \(value), more than the format's \(maximum)"
+            w.text("tuned blob: "); w.text(limit.name); w.say(" would be %, more than the format's %", value, maximum)
         }
     }
 }

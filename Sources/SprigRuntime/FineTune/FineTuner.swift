@@ -150,7 +150,7 @@ public struct FineTuner {
             train(layout: layout, samples: samples, classes: c, options: options)
             sampleCount = samples
         case .bias, .last:
-            guard let segment else { break }  // prepare gave one
+            guard f32KernelsBuilt, let segment else { break }  // prepare gave one (and refuses int8-only)
             trainBackbone(shots: shots, labels: labels, layout: layout, segment: segment, classes: c, options: options)
             self.segment = segment
             sampleCount = n &* copies
@@ -176,7 +176,8 @@ public struct FineTuner {
     /// Checks everything `fineTune` needs and lays out the arena; writes nothing.
     func prepare(shots: UnsafeRawBufferPointer, labels: UnsafeRawBufferPointer, classCount: Int,
                  options: FineTuneOptions) throws(SprigError) -> (FineTuneLayout, BackboneSegment?) {
-        if options.method.trainsBackbone && head.quantizedFeatures {
+        // An int8-only runtime (BuildOptions.swift) has no Float32 kernels to train with.
+        if options.method.trainsBackbone && (head.quantizedFeatures || !f32KernelsBuilt) {
             throw .fineTune(.methodNeedsFloat32(method: options.method))
         }
         try checkOptions(options)
@@ -338,7 +339,7 @@ public struct FineTuner {
         }
         // The size was checked in prepare (or by the public callers), so this cannot throw.
         do { try interpreter.setInput(pixels: pixels) } catch { return }
-        if let segment, let layout {
+        if f32KernelsBuilt, let segment, let layout {
             runSegmentForward(layout: layout, segment: segment)
         } else {
             for o in 0..<head.firstOp { interpreter.run(o) }

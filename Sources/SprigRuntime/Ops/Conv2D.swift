@@ -511,7 +511,7 @@ public func conv2dQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32, weights:
     let rowsTiledEnd = rows.first &+ (rows.end &- rows.first) / 4 &* 4
     // Channel blocks of 16, 8 (8 ≤ cout < 16) or 4 (4 ≤ cout < 8), the last one
     // moved back to end at cout; with cout < 4 the pixel path does every channel.
-    let blockWidth = tileBlockWidth(outputChannels: cout)
+    let blockWidth = tiledKernelsBuilt ? tileBlockWidth(outputChannels: cout) : 0
     let tiledChannels = blockWidth > 0 ? cout : 0
     let geometry = TileGeometry(columns: columns, columnsTiledEnd: tiledEnd, rows: rows, rowsTiledEnd: rowsTiledEnd)
     let stage = OutputStageQ8(zeroPoint: requant.outputZeroPoint, clampMin: requant.clampMin,
@@ -882,7 +882,7 @@ private func conv2dPixelQ8(input: UnsafePointer<Int8>, inputZeroPoint zeroPoint:
 
     var c = firstChannel
     // 32 channels: 4 independent ymm accumulation chains.
-    while c &+ 32 <= cout {
+    while tiledKernelsBuilt && c &+ 32 <= cout {
         var a0 = SIMD8<Int32>(), a1 = SIMD8<Int32>(), a2 = SIMD8<Int32>(), a3 = SIMD8<Int32>()
         if let bias {
             a0 = loadLanes(bias + c); a1 = loadLanes(bias + (c &+ 8))

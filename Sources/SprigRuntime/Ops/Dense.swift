@@ -29,8 +29,9 @@ public func denseF32(input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
     let vectorEnd = n &- n % 16
     // Four rows at a time; when 4 does not divide outputCount the last group is
     // moved back to end at outputCount (its overlap recomputed identically).
+    // Compact kernels (BuildOptions.swift) take every row alone: the same sums.
     var group = 0
-    while let o = channelBlock(group, width: 4, count: outputCount) {
+    while tiledKernelsBuilt, let o = channelBlock(group, width: 4, count: outputCount) {
         let w0 = weights + o &* n, w1 = w0 + n, w2 = w1 + n, w3 = w2 + n
         var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
         var i = 0
@@ -58,7 +59,7 @@ public func denseF32(input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
         group &+= 1
     }
     // Fewer than 4 rows: one at a time.
-    var o = outputCount >= 4 ? outputCount : 0
+    var o = tiledKernelsBuilt && outputCount >= 4 ? outputCount : 0
     while o < outputCount {
         let w0 = weights + o &* n
         var a0 = SIMD16<Float>()

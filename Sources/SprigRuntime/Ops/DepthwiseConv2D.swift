@@ -156,9 +156,10 @@ public func depthwiseConv2dQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32,
             let weightsRowStep = w.kernelWidth &* channels
             let tapRows = rows.end &- rows.first, tapCols = cols.end &- cols.first
             // Blocks of 16 (C ≥ 16) or 8 lanes, the last one moved back to end at C
-            // (see channelBlock); a scalar loop only when C < 8.
+            // (see channelBlock); a scalar loop only when C < 8. Compact kernels
+            // (BuildOptions.swift) take blocks of 8 only.
             var block = 0
-            while let c = channelBlock(block, width: 16, count: channels) {
+            while tiledKernelsBuilt, let c = channelBlock(block, width: 16, count: channels) {
                 var low = SIMD8<Int32>(), high = SIMD8<Int32>()
                 if let bias { low = loadLanes(bias + c); high = loadLanes(bias + (c &+ 8)) }
                 var r = 0
@@ -181,7 +182,7 @@ public func depthwiseConv2dQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32,
                 storeLanes(stage(qHigh.apply(high)), out + (c &+ 8))
                 block &+= 1
             }
-            while channels < 16, let c = channelBlock(block, width: 8, count: channels) {
+            while channels < 16 || !tiledKernelsBuilt, let c = channelBlock(block, width: 8, count: channels) {
                 var acc = SIMD8<Int32>()
                 if let bias { acc = loadLanes(bias + c) }
                 var r = 0
