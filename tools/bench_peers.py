@@ -24,6 +24,8 @@ the rounds' medians, minimums of their minimums, in seconds.
 """
 import argparse, json, os, platform, re, statistics, struct, subprocess, sys, tempfile, time
 
+import cpuinfo
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -49,25 +51,9 @@ def read_idx(path):
 
 
 def cpu_info():
-    model, flags, family, number = "", [], "?", "?"
-    try:
-        for line in open("/proc/cpuinfo"):
-            key, _, value = line.partition(":")
-            key, value = key.strip(), value.strip()
-            if key == "model name" and not model:
-                model = value
-            elif key == "cpu family" and family == "?":
-                family = value
-            elif key == "model" and number == "?":
-                number = value
-            elif key == "flags" and not flags:
-                flags = value.split()
-    except OSError:
-        pass
-    model = (model or platform.processor()) + f" (family {family}, model {number})"
-    wanted = ["avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx_vnni", "avx512_bf16"]
-    return model, [f for f in wanted if f in flags]
-
+    """(model name with its family and model number, flags of interest)."""
+    model, family, number, flags = cpuinfo.cpu_info()
+    return f"{model} (family {family}, model {number})", flags
 
 def edge_info(edge, blob):
     """Precision (from `sprig-edge info`) and the input normalisation (mean, std), read

@@ -29,6 +29,8 @@ Sprig (the load average is printed).
 """
 import argparse, json, os, platform, statistics, subprocess, sys, time
 
+import cpuinfo
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 # (name for --models, `sprig bench --models` item, head classes, label)
@@ -47,27 +49,6 @@ def fail(message):
 
 def progress(message):
     print(f"bench-train: {message}", file=sys.stderr, flush=True)
-
-
-def cpu_info():
-    """(model name, family, model number, flags of interest) from /proc/cpuinfo."""
-    model, flags, family, number = "", [], "?", "?"
-    try:
-        for line in open("/proc/cpuinfo"):
-            key, _, value = line.partition(":")
-            key, value = key.strip(), value.strip()
-            if key == "model name" and not model:
-                model = value
-            elif key == "cpu family" and family == "?":
-                family = value
-            elif key == "model" and number == "?":
-                number = value
-            elif key == "flags" and not flags:
-                flags = value.split()
-    except OSError:
-        pass
-    wanted = ["avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile"]
-    return model or platform.processor(), family, number, [f for f in wanted if f in flags]
 
 
 def parse_cores(text, what):
@@ -225,7 +206,7 @@ def main():
     except ImportError as e:
         fail(f"{e} (run through tools/bench-train, which makes the venv)")
     blas = openblas_info(np, threadpoolctl)
-    model, family, number, flags = cpu_info()
+    model, family, number, flags = cpuinfo.cpu_info()
     clock = time.perf_counter_ns
 
     # MARK: GEMM operands (OpenBLAS side), made once
