@@ -156,18 +156,8 @@ public func headGradientSIMD(_ batch: HeadBatch, weights: UnsafePointer<Float>, 
             logits[k] = scalarTail(a.sum(), f, w, from: j, to: d) + bias[k]
             k &+= 1
         }
-        // p = softmax(z), as softmaxInto.
-        var m = logits[0]
-        for k in 1..<max(c, 1) where logits[k] > m { m = logits[k] }
-        var sum: Float = 0
-        for k in 0..<c {
-            let e = expF32(logits[k] - m)
-            probs[k] = e
-            sum += e
-        }
-        let inv = 1 / sum
-        for k in 0..<c { probs[k] *= inv }
-        if wantsLoss { loss += (m + logF32(sum)) - logits[y] }
+        let logSum = softmaxInto(logits, probs, c)
+        if wantsLoss { loss += logSum - logits[y] }
         // Backward: dz = (p − onehot(y)) / B; dW += dz ⊗ f; db += dz.
         for k in 0..<c {
             let dz = (probs[k] - (k == y ? 1 : 0)) * inverse
