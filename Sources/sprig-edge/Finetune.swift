@@ -21,8 +21,10 @@ let finetuneHelp = """
                           classifier, backpropagating through the backbone (TinyTL);
                  last     imprint, then train the weights and biases of the last L
                           layers and the classifier.
-                 bias and last need a Float32 blob: an int8 backbone stays integer-only,
-                 so they are refused for q8 blobs (use imprint or head there).
+                 bias and last train Float32 layers: an int8 backbone stays integer-only.
+                 bias needs a Float32 blob; last a Float32 blob or a mixed one whose
+                 last L layers are Float32 (sprig compile --precision q8
+                 --finetune-methods head,last:L). Use imprint or head on other q8 blobs.
       --layers   L for last: Dense/Conv2D/DepthwiseConv2D layers counted back from the
                  classifier (default 1; at most the plan's finetune_max_layers).
       --epochs   training epochs (default 30); --seed the batch order (default 0);

@@ -16,7 +16,7 @@ let finetuneCommand = Command(
         OptionSpec(name: "data", value: "SOURCE", help: dataSourceHelp, defaultValue: "the data the blob records, else builtin"),
         OptionSpec(name: "classes", value: "SPEC", help: "The new classes (their shots come from the train split, the test from the test split).", defaultValue: "5-9"),
         OptionSpec(name: "shots", value: "K", help: "Shots per class.", defaultValue: "5"),
-        OptionSpec(name: "method", value: "M", help: "imprint (class means), head (imprint, then train the classifier on cached features), bias (imprint, then train every backbone bias and the classifier, TinyTL) or last (imprint, then train the last L layers and the classifier). bias and last need a Float32 blob.", defaultValue: "head"),
+        OptionSpec(name: "method", value: "M", help: "imprint (class means), head (imprint, then train the classifier on cached features), bias (imprint, then train every backbone bias and the classifier, TinyTL) or last (imprint, then train the last L layers and the classifier). bias needs a Float32 blob; last one whose last L layers are Float32 (f32, or q8 compiled with --finetune-methods head,last:L).", defaultValue: "head"),
         OptionSpec(name: "layers", value: "L", help: "Backbone layers (Dense/Conv2D/DepthwiseConv2D, counted back from the classifier) that last trains; at most the plan's.", defaultValue: "1"),
         OptionSpec(name: "seed", value: "S", help: "Episode e uses seed S+e for its shots and its training.", defaultValue: "0"),
         OptionSpec(name: "episodes", value: "E", help: "Episodes to average.", defaultValue: "10"),
