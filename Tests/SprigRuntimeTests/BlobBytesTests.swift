@@ -122,6 +122,7 @@ final class BlobBytesTests: XCTestCase {
         o.epochs = 3
         o.batchSize = 8
         o.seed = 7
+        o.backboneLearningRate = 0.001  // last's default when the bytes were pinned (0.01 since 2026-12-06)
         try h.tune(Planted.samples(perClass: 5, seed: 1), classes: 5, o)
         let tuned = try h.tunedBlob(names: "v,w,x,y,z")
         XCTAssertEqual(tuned.count, 3_488)
