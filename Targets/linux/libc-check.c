@@ -1,7 +1,7 @@
 /* tools/libc-check: the portable parts of Targets/linux/libc.c, built for the
    host with the names prefixed tl_, against independent references: the host C
    library for fmaf, floor, ceil, round and roundf (bit for bit, with glibc's
-   fmaf as the correctly rounded reference), byte loops for the memory
+   fmaf as the correctly rounded reference) and for strerror's texts, byte loops for the memory
    functions, and a shadow map for the allocator (no two live blocks overlap,
    every payload keeps its bytes, alignment holds). Exit 0 and "libc-check: PASS"
    when all hold. */
@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
 
 float tl_fmaf(float, float, float);
@@ -18,6 +19,7 @@ float tl_roundf(float);
 void *tl_memcpy(void *, const void *, size_t), *tl_memmove(void *, const void *, size_t), *tl_memset(void *, int, size_t);
 int tl_memcmp(const void *, const void *, size_t);
 size_t tl_strlen(const char *);
+const char *tl_strerror(int);
 int tl_posix_memalign(void **, size_t, size_t);
 void tl_free(void *);
 
@@ -117,6 +119,19 @@ int main(void) {
         text[n] = 0;
         cases++;
         if (tl_strlen(text) != n && failures++ < 10) printf("strlen: %zu, expected %zu\n", tl_strlen(text), n);
+    }
+
+    /* strerror: the codes it names as glibc names them; the others "Unknown error N",
+       down to INT_MIN (the longest). */
+    static const int extremes[] = {INT_MIN, INT_MIN + 1, INT_MAX, -1000000000, 1000000000};
+    for (int i = -300; i <= 300 + (int)(sizeof extremes / sizeof extremes[0]); i++) {
+        int code = i <= 300 ? i : extremes[i - 301];
+        const char *got = tl_strerror(code);
+        char want[64];
+        if (strncmp(got, "Unknown error ", 14) == 0) snprintf(want, sizeof want, "Unknown error %d", code);
+        else snprintf(want, sizeof want, "%s", strerror(code));
+        cases++;
+        if (strcmp(got, want) != 0 && failures++ < 10) printf("strerror(%d): '%s', expected '%s'\n", code, got, want);
     }
 
     /* The allocator: 4,000 live slots, random sizes up to 600 KB (past the largest class),

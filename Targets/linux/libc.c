@@ -17,8 +17,9 @@
      correctly rounded, and floor, ceil, round, roundf.
 
    Single-threaded: sprig-edge starts no threads. tools/libc-check builds the
-   memory, allocator and math functions for the host under a name prefix and
-   compares them with the host's C library. */
+   memory, allocator, math and strerror functions for the host under a name
+   prefix, with AddressSanitizer, and compares them with the host's C library
+   and with byte loops. */
 
 #include <stddef.h>
 #include <stdint.h>
@@ -200,6 +201,36 @@ float NAME(roundf)(float x) {
 }
 #endif
 
+/* ---- messages ---------------------------------------------------------- */
+
+static const struct { unsigned char code; const char *text; } messages[] = {
+    {1, "Operation not permitted"}, {2, "No such file or directory"}, {3, "No such process"},
+    {4, "Interrupted system call"}, {5, "Input/output error"}, {9, "Bad file descriptor"},
+    {11, "Resource temporarily unavailable"}, {12, "Cannot allocate memory"}, {13, "Permission denied"},
+    {16, "Device or resource busy"}, {17, "File exists"}, {18, "Invalid cross-device link"},
+    {20, "Not a directory"}, {21, "Is a directory"}, {22, "Invalid argument"},
+    {23, "Too many open files in system"}, {24, "Too many open files"}, {26, "Text file busy"},
+    {27, "File too large"}, {28, "No space left on device"}, {29, "Illegal seek"},
+    {30, "Read-only file system"}, {31, "Too many links"}, {36, "File name too long"},
+    {40, "Too many levels of symbolic links"}, {75, "Value too large for defined data type"},
+    {122, "Disk quota exceeded"},
+};
+
+const char *NAME(strerror)(int code) {
+    for (size_t i = 0; i < sizeof messages / sizeof messages[0]; i++)
+        if (messages[i].code == code) return messages[i].text;
+    static char unknown[32] = "Unknown error "; /* 14 + sign + 10 digits + NUL */
+    char digits[12];
+    int n = 0;
+    unsigned v = code < 0 ? 0u - (unsigned)code : (unsigned)code;
+    do { digits[n++] = (char)('0' + v % 10); v /= 10; } while (v);
+    int at = 14;
+    if (code < 0) unknown[at++] = '-';
+    while (n) unknown[at++] = digits[--n];
+    unknown[at] = 0;
+    return unknown;
+}
+
 /* ---- system calls ------------------------------------------------------ */
 
 #ifndef SPRIG_LIBC_PORTABLE_ONLY
@@ -329,36 +360,6 @@ void *readdir(DIR *d) {
 int closedir(DIR *d) {
     dir_open = 0;
     return close(d->fd);
-}
-
-/* ---- messages ---------------------------------------------------------- */
-
-static const struct { unsigned char code; const char *text; } messages[] = {
-    {1, "Operation not permitted"}, {2, "No such file or directory"}, {3, "No such process"},
-    {4, "Interrupted system call"}, {5, "Input/output error"}, {9, "Bad file descriptor"},
-    {11, "Resource temporarily unavailable"}, {12, "Cannot allocate memory"}, {13, "Permission denied"},
-    {16, "Device or resource busy"}, {17, "File exists"}, {18, "Invalid cross-device link"},
-    {20, "Not a directory"}, {21, "Is a directory"}, {22, "Invalid argument"},
-    {23, "Too many open files in system"}, {24, "Too many open files"}, {26, "Text file busy"},
-    {27, "File too large"}, {28, "No space left on device"}, {29, "Illegal seek"},
-    {30, "Read-only file system"}, {31, "Too many links"}, {36, "File name too long"},
-    {40, "Too many levels of symbolic links"}, {75, "Value too large for defined data type"},
-    {122, "Disk quota exceeded"},
-};
-
-const char *strerror(int code) {
-    for (size_t i = 0; i < sizeof messages / sizeof messages[0]; i++)
-        if (messages[i].code == code) return messages[i].text;
-    static char unknown[24] = "Unknown error ";
-    char digits[12];
-    int n = 0;
-    unsigned v = code < 0 ? 0u - (unsigned)code : (unsigned)code;
-    do { digits[n++] = (char)('0' + v % 10); v /= 10; } while (v);
-    int at = 14;
-    if (code < 0) unknown[at++] = '-';
-    while (n) unknown[at++] = digits[--n];
-    unknown[at] = 0;
-    return unknown;
 }
 
 /* Embedded Swift's print writes through putchar; sprig-edge itself writes
