@@ -77,7 +77,7 @@ final class HostBlob {
 
 /// The values every Float32 arena tensor of `blob` takes over `samples` (each tensor's
 /// sorted when `sorted`), and the blob's outputs for each sample.
-private func observeFloat(blob: [UInt8], samples: [[UInt8]], sorted: Bool) throws(CalibrationError) -> (values: [Int: [Float]], outputs: [[Float]]) {
+func observeFloat(blob: [UInt8], samples: [[UInt8]], sorted: Bool) throws(CalibrationError) -> (values: [Int: [Float]], outputs: [[Float]]) {
     guard !samples.isEmpty else { throw .noSamples }
     let host = try HostBlob(blob)
     let model = host.model

@@ -27,6 +27,11 @@ public struct CompileOptions: Sendable {
     public var fitRanges = false
     /// Told what the range fit chose and measured.
     public var onRangeFit: (@Sendable (RangeFit) -> Void)?
+    /// Correct each int8 layer's bias for the mean shift its rounding causes on the
+    /// calibration images (``correctBiases(_:blob:samples:ranges:floatLayers:)``).
+    public var biasCorrection = false
+    /// Told what the bias correction changed and measured.
+    public var onBiasCorrection: (@Sendable (BiasCorrection) -> Void)?
     /// The fine-tuning plan: classes and shots per class the device may learn from.
     public var maxClasses = 10
     public var maxShots = 20
@@ -115,9 +120,18 @@ public func compileNetwork(_ network: Sequential, architecture: Architecture, ca
         } catch {
             throw CompileError(error.description)
         }
+        // `last` on a q8 blob trains its last layers in Float32: they stay Float32 (a mixed blob).
+        let floatLayers = options.fineTuneMethods.contains(.last) ? options.fineTuneLayers : 0
+        if options.biasCorrection {
+            do {
+                let correction = try correctBiases(builder, blob: f32, samples: samples, ranges: ranges, floatLayers: floatLayers)
+                builder = correction.builder
+                options.onBiasCorrection?(correction)
+            } catch {
+                throw CompileError("bias correction: \(error.description)")
+            }
+        }
         do {
-            // `last` on a q8 blob trains its last layers in Float32: they stay Float32 (a mixed blob).
-            let floatLayers = options.fineTuneMethods.contains(.last) ? options.fineTuneLayers : 0
             builder = try quantizeNetwork(builder, ranges: ranges, floatLayers: floatLayers)
         } catch {
             throw CompileError("quantizing: \(error)")

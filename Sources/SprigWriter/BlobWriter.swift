@@ -96,6 +96,17 @@ public struct BlobBuilder: Sendable {
         return tensors.count - 1
     }
 
+    /// Replaces the values of f32 constant `tensor` (same element count); the compiler's
+    /// bias correction adjusts biases this way before quantizing.
+    public mutating func setFloats(_ tensor: Int, _ floats: [Float]) {
+        precondition(tensors[tensor].storage == .constant && tensors[tensor].dtype == .f32
+                     && tensors[tensor].data.count == floats.count * 4, "setFloats: not an f32 constant of that size")
+        var data: [UInt8] = []
+        data.reserveCapacity(floats.count * 4)
+        for v in floats { appendU32(&data, v.bitPattern) }
+        tensors[tensor].data = data
+    }
+
     /// Appends an op. `inputs` uses -1 for an absent slot; `params` may be shorter than 8.
     public mutating func addOp(_ opcode: Opcode, activation: Activation = .none, inputs: [Int], output: Int,
                                params: [Int32] = []) {

@@ -228,6 +228,12 @@ final class SprigCLITests: ScratchTestCase {
         XCTAssertEqual(mixed.status, 0, mixed.stderr)
         XCTAssertEqual(try json(mixed.stdout, "compile")["precision"] as? String, "mixed")
         XCTAssertEqual(try json(mixed.stdout, "compile")["finetune_methods"] as? String, "head,last:1")
+        // --bias-correction on the mixed blob (its Float32 tail has no int8 output to correct).
+        let corrected = try sprig(["compile", path("mlp.safetensors"), "--precision", "q8", "--finetune-methods", "head,last:1",
+                                   "--bias-correction", "--calib-data", "builtin", "--out", path("corrected.sprig")])
+        XCTAssertEqual(corrected.status, 0, corrected.stderr)
+        XCTAssertTrue(corrected.stderr.contains("compile: biases corrected in "), corrected.stderr)
+        XCTAssertEqual(try blob("corrected.sprig").bytes.count, try blob("mixed.sprig").bytes.count)
         let mixedTuned = try sprig(["finetune", path("mixed.sprig"), "--data", "builtin", "--method", "last", "--layers", "1",
                                "--episodes", "1", "--epochs", "2", "--out", path("mixed-tuned.sprig"), "--json"])
         XCTAssertEqual(mixedTuned.status, 0, mixedTuned.stderr)
@@ -247,6 +253,10 @@ final class SprigCLITests: ScratchTestCase {
             XCTAssertTrue(run.stderr.contains("--finetune-methods"), "\(bad): \(run.stderr)")
             XCTAssertFalse(FileManager.default.fileExists(atPath: path("bad.sprig")), bad)
         }
+        let f32Corrected = try compile("f32c.sprig", ["--bias-correction"])
+        XCTAssertEqual(f32Corrected.status, 2, f32Corrected.stderr)
+        XCTAssertTrue(f32Corrected.stderr.contains("--bias-correction corrects the int8 layers' biases, so it needs --precision q8"), f32Corrected.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("f32c.sprig")))
         // --fit-ranges chooses the fractions that --percentile would fix.
         let both = try sprig(["compile", path("mlp.safetensors"), "--precision", "q8", "--fit-ranges", "--percentile", "0.999",
                               "--out", path("both.sprig")])

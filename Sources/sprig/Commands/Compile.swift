@@ -9,7 +9,7 @@ import SprigTrain
 let compileCommand = Command(
     name: "compile",
     summary: "Compile a checkpoint into a .sprig blob (BN folded, activations fused; f32 or int8 with calibration).",
-    usage: "sprig compile CKPT [--precision f32|q8] [--calib-data SOURCE] [--calib-classes SPEC] [--percentile F | --fit-ranges] [--max-classes 10] [--max-shots 20] [--finetune-methods head[,bias][,last:L]] --out MODEL.sprig [--json]",
+    usage: "sprig compile CKPT [--precision f32|q8] [--calib-data SOURCE] [--calib-classes SPEC] [--percentile F | --fit-ranges] [--bias-correction] [--max-classes 10] [--max-shots 20] [--finetune-methods head[,bias][,last:L]] --out MODEL.sprig [--json]",
     positionals: 1...1,
     options: [
         OptionSpec(name: "precision", value: "P", help: "f32 or q8.", defaultValue: "q8"),
@@ -18,6 +18,7 @@ let compileCommand = Command(
         OptionSpec(name: "calib-count", value: "N", help: "Calibration images (from the training split).", defaultValue: "256"),
         OptionSpec(name: "percentile", value: "X", help: "Keep this central fraction of each activation's values (1 = min/max).", defaultValue: "1"),
         OptionSpec(name: "fit-ranges", value: nil, help: "Choose each activation's int8 range (its central fraction of 1, 0.99999, 0.9999 or 0.999) by the SQNR of the q8 outputs against the f32 ones on the calibration images, instead of --percentile."),
+        OptionSpec(name: "bias-correction", value: nil, help: "Take off each int8 layer's bias the mean shift its rounding causes, per output channel, measured on the calibration images layer after layer (the f32 network is unchanged)."),
         OptionSpec(name: "max-classes", value: "N", help: "Fine-tuning plan: classes the device may learn.", defaultValue: "10"),
         OptionSpec(name: "max-shots", value: "N", help: "Fine-tuning plan: shots per class.", defaultValue: "20"),
         OptionSpec(name: "finetune-methods", value: "LIST", help: "Fine-tuning plan: the methods it covers, comma-separated: head (always planned; covers imprint), bias, last:L (the last L layers). bias needs --precision f32; with q8, last:L keeps the last L layers and the classifier in Float32 (a mixed blob) so the device can train them.", defaultValue: "head"),
@@ -72,6 +73,16 @@ func compileOptions(_ a: ParsedArguments) throws -> CompileOptions {
             let clipped = fit.fractions.values.filter { $0 < 1 }.count
             FileHandle.standardError.write(Data(String(format: "compile: ranges fitted: q8 outputs' SQNR %.1f dB with [min, max], %.1f dB with %d of %d ranges clipped (%d int8 blobs tried)\n",
                 fit.minMaxSQNR, fit.fittedSQNR, clipped, fit.fractions.count, fit.evaluations).utf8))
+        }
+    }
+    o.biasCorrection = a.flag("bias-correction")
+    if o.biasCorrection && o.precision != .q8 {
+        throw UsageError(description: "--bias-correction corrects the int8 layers' biases, so it needs --precision q8")
+    }
+    if o.biasCorrection && !a.flag("json") {
+        o.onBiasCorrection = { c in
+            FileHandle.standardError.write(Data(String(format: "compile: biases corrected in %d int8 layers (at most %.2f output steps): q8 outputs' SQNR %.1f dB before, %.1f dB after\n",
+                c.layers, c.largestSteps, c.sqnrBefore, c.sqnrAfter).utf8))
         }
     }
     return o
