@@ -89,6 +89,7 @@ public func methodName(_ m: FineTuneMethod) -> String {
     case .head: return "head"
     case .bias: return "bias"
     case .last: return "last"
+    case .reinit: return "reinit"
     }
 }
 

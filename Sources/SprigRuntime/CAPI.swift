@@ -150,7 +150,7 @@ public func sprigFinetune(_ state: UnsafeMutableRawPointer?, _ arena: UnsafeMuta
                           _ classes: Int32, _ method: Int32, _ epochs: Int32, _ seed: UInt64) -> Int32 {
     guard let s = cstate(state), let model = s.pointee.model else { return sprigNotBound }
     // Arguments first: a bad one is SPRIG_E_ARGUMENT, and nothing changes.
-    guard method >= 1 && method <= 4, let m = FineTuneMethod(rawValue: UInt8(truncatingIfNeeded: method)) else {
+    guard method >= 1 && method <= 5, let m = FineTuneMethod(rawValue: UInt8(truncatingIfNeeded: method)) else {
         s.pointee.lastError = .argumentMismatch(expected: Int(FineTuneMethod.head.rawValue), found: Int(method))
         return sprigArgument
     }

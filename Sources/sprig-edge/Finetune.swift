@@ -10,7 +10,7 @@ import SprigRuntime
 
 let finetuneHelp = """
     sprig-edge finetune MODEL.sprig SHOTS.idx LABELS.idx --out TUNED.sprig
-                        [--method imprint|head|bias|last] [--layers L] [--epochs N] [--seed S]
+                        [--method imprint|head|bias|last|reinit] [--layers L] [--epochs N] [--seed S]
                         [--augment A] [--names A,B,C] [--json] [--max-macs N]
       Fine-tunes the classifier on a few labelled images and writes the tuned blob.
       SHOTS.idx: uncompressed IDX images of the model's input size; LABELS.idx: one byte
@@ -20,14 +20,20 @@ let finetuneHelp = """
                  bias     imprint, then train every bias of the backbone and the
                           classifier, backpropagating through the backbone (TinyTL);
                  last     imprint, then train the weights and biases of the last L
-                          layers and the classifier.
-                 bias and last train Float32 layers: an int8 backbone stays integer-only.
+                          layers and the classifier;
+                 reinit   re-initialise every backbone layer (He-uniform from --seed,
+                          biases 0), imprint on the random features, then train every
+                          layer and the classifier (blobs compiled with
+                          --precision f32 --finetune-methods ...,reinit).
+                 bias, last and reinit train Float32 layers: an int8 backbone stays
+                 integer-only.
                  bias needs a Float32 blob; last a Float32 blob or a mixed one whose
                  last L layers are Float32 (sprig compile --precision q8
                  --finetune-methods head,last:L). Use imprint or head on other q8 blobs.
       --layers   L for last: Dense/Conv2D/DepthwiseConv2D layers counted back from the
                  classifier (default 1; at most the plan's finetune_max_layers).
-      --epochs   training epochs (default 30); --seed the batch order (default 0);
+      --epochs   training epochs (default 30); --seed the batch order and reinit's
+                 initial weights (default 0);
       --augment  shifted copies per shot: 0, 1 (±1 px) or 2 (±1, ±2 px); default: head 1,
                  the others 0, never above the level the blob's plan was sized for.
       --names    the new classes' names, comma-separated, one per class in label order
@@ -53,7 +59,7 @@ func finetune(_ a: Arguments, _ help: String) throws(EdgeError) -> Int32 {
     if let name = a.method {
         var name = name
         guard let m = name.withUTF8({ FineTuneMethod(name: UnsafeRawBufferPointer($0)) }) else {
-            return usageFail("--method: '\(name)' is not one of imprint, head, bias, last", help)
+            return usageFail("--method: '\(name)' is not one of imprint, head, bias, last, reinit", help)
         }
         method = m
     }

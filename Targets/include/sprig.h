@@ -43,10 +43,13 @@ enum {
     SPRIG_E_NO_NAMES = -7        /* the blob stores no class names */
 };
 
-/* Fine-tuning methods (docs/finetune.md). BIAS and LAST train inside the
-   backbone and need a Float32 blob (an int8 blob refuses them with
-   SPRIG_E_FINETUNE); LAST trains the last layer and the classifier. */
-enum { SPRIG_METHOD_IMPRINT = 1, SPRIG_METHOD_HEAD = 2, SPRIG_METHOD_BIAS = 3, SPRIG_METHOD_LAST = 4 };
+/* Fine-tuning methods (docs/finetune.md). BIAS, LAST and REINIT train inside
+   the backbone and need a Float32 blob (an int8 blob refuses them with
+   SPRIG_E_FINETUNE); LAST trains the last layer and the classifier; REINIT
+   re-initialises every backbone layer (He-uniform from `seed`) and trains them
+   all with the classifier, within a plan compiled for it (else SPRIG_E_FINETUNE). */
+enum { SPRIG_METHOD_IMPRINT = 1, SPRIG_METHOD_HEAD = 2, SPRIG_METHOD_BIAS = 3, SPRIG_METHOD_LAST = 4,
+       SPRIG_METHOD_REINIT = 5 };
 
 /* Bytes of the opaque state block. */
 size_t sprig_state_bytes(void);

@@ -265,6 +265,44 @@ final class SprigCLITests: ScratchTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("both.sprig")))
     }
 
+    func testCompilePlansReinitSoFinetuneReinitRunsInTheBlobsPlanAndQ8RefusesIt() throws {
+        // The mlp's backbone has two layers (fc1, fc2): reinit's plan must hold both.
+        let architecture = try Architecture(family: "mlp", classes: 5, width: 0.25, sourceClasses: [0, 1, 2, 3, 4])
+        try saveCheckpoint(try buildNetwork(architecture, seed: 9), architecture: architecture, to: path("mlp.safetensors"))
+        func blob(_ name: String) throws -> RawBlob { RawBlob(bytes: [UInt8](try Data(contentsOf: URL(fileURLWithPath: path(name))))) }
+        let planned = try sprig(["compile", path("mlp.safetensors"), "--precision", "f32", "--finetune-methods", "head,reinit",
+                                 "--max-classes", "5", "--max-shots", "2", "--out", path("reinit.sprig"), "--json"])
+        XCTAssertEqual(planned.status, 0, planned.stderr)
+        XCTAssertEqual(try json(planned.stdout, "compile")["finetune_methods"] as? String, "head,reinit")
+        let reinit = try blob("reinit.sprig")
+        XCTAssertEqual(reinit.finetuneMaxLayers, 2, "every layer of the backbone")
+
+        // reinit runs in the blob's plan (no --replan).
+        let arguments = ["--method", "reinit", "--episodes", "1", "--shots", "2", "--epochs", "2", "--json"]
+        let tuned = try sprig(["finetune", path("reinit.sprig"), "--data", "builtin"] + arguments)
+        XCTAssertEqual(tuned.status, 0, tuned.stderr)
+        let report = try json(tuned.stdout, "finetune")
+        XCTAssertEqual(report["method"] as? String, "reinit")
+        XCTAssertEqual(report["arena_bytes"] as? Int, reinit.finetuneArenaBytes)
+        XCTAssertLessThanOrEqual(report["arena_used"] as? Int ?? .max, reinit.finetuneArenaBytes)
+
+        // A head-only plan refuses it, naming reinit and the plan's layers.
+        let head = try sprig(["compile", path("mlp.safetensors"), "--precision", "f32", "--max-classes", "5", "--max-shots", "2",
+                              "--out", path("head.sprig")])
+        XCTAssertEqual(head.status, 0, head.stderr)
+        let refused = try sprig(["finetune", path("head.sprig"), "--data", "builtin"] + arguments)
+        XCTAssertEqual(refused.status, 1, refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("reinit trains all 2 layers of the backbone, the plan holds 0"), refused.stderr)
+
+        // q8 cannot plan reinit: a usage error (exit 2) that writes nothing.
+        let q8 = try sprig(["compile", path("mlp.safetensors"), "--precision", "q8", "--finetune-methods", "head,reinit",
+                            "--out", path("q8.sprig")])
+        XCTAssertEqual(q8.status, 2, q8.stderr)
+        XCTAssertTrue(q8.stderr.contains("reinit re-initialises and trains every backbone layer in Float32, so it needs --precision f32"),
+                      q8.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("q8.sprig")))
+    }
+
     // MARK: sprig prune and sprig transfer
 
     /// A small mlp supernet on the built-in data (a second in a debug build).

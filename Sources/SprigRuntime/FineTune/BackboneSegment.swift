@@ -13,13 +13,15 @@
 //         such bias from there on is trained (TinyTL). Ops without a bias stay as they are.
 //   last: firstOp = the L-th Dense/Conv2D/DepthwiseConv2D counted back from the
 //         head; their weights and biases are trained.
+//   reinit: last with every such layer; the parameters start from a He-uniform
+//         draw instead of the blob's (Reinitialise.swift).
 //
 // Only f32 ops with a backward may lie in the segment: Dense, Conv2D,
 // DepthwiseConv2D (fused ReLU/ReLU6 included), MaxPool2D, AvgPool2D,
 // GlobalAveragePool, Reshape and Add. The sizes here fix the plan's bytes;
 // the slot table (`slots` region, T × 16 bytes) is filled at the start of a fine-tune.
 
-/// Where `bias` or `last` trains and what its memory is.
+/// Where `bias`, `last` or `reinit` trains and what its memory is.
 public struct BackboneSegment: Equatable, Sendable {
     public var method: FineTuneMethod
     /// First op of the segment; the segment ends at the head's first op.
@@ -50,7 +52,8 @@ public struct BackboneSegment: Equatable, Sendable {
         self.parameterBytes = parameterBytes
     }
 
-    /// The segment of `method` (`bias` or `last` with `layers`) in `model`.
+    /// The segment of `method` (`bias`, `last` with `layers`, or `reinit`:
+    /// `last` with every Dense/Conv2D/DepthwiseConv2D before the head) in `model`.
     ///
     /// - Throws: ``FineTuneError/methodNeedsFloat32(method:)`` for int8
     ///   features or an int8 op in the segment; ``FineTuneError/notEnoughLayers(requested:available:)``;
@@ -62,19 +65,25 @@ public struct BackboneSegment: Equatable, Sendable {
         let end = head.firstOp
         var first = -1, trained = 0
         switch method {
-        case .last:
+        case .last, .reinit:
+            // reinit: `last` with every parameterised layer before the head.
+            let wanted = method == .reinit ? Int.max : layers
             var o = end - 1
-            while o >= 0 && trained < layers {
+            while o >= 0 && trained < wanted {
                 if isParameterised(model.op(o).opcode) {
                     trained += 1
                     first = o
                 }
                 o -= 1
             }
-            guard trained == layers, layers >= 1 else {
-                throw .fineTune(.notEnoughLayers(requested: layers, available: trained))
+            if method == .reinit {
+                guard trained >= 1 else { throw .fineTune(.notEnoughLayers(requested: 1, available: 0)) }
+            } else {
+                guard trained == layers, layers >= 1 else {
+                    throw .fineTune(.notEnoughLayers(requested: layers, available: trained))
+                }
             }
-        default:  // .bias (callers pass only bias and last)
+        default:  // .bias (callers pass only bias, last and reinit)
             for o in 0..<end where isParameterised(model.op(o).opcode) && model.op(o).inputs.2 >= 0 {
                 if first < 0 { first = o }
                 trained += 1
@@ -160,10 +169,10 @@ func isParameterised(_ opcode: Opcode) -> Bool {
 }
 
 /// True when input `slot` of `op` is a parameter that `method` trains:
-/// the bias (slot 2) for `bias`; the weights (slot 1) and bias for `last`.
+/// the bias (slot 2) for `bias`; the weights (slot 1) and bias for `last` and `reinit`.
 func isTrained(_ op: OpInfo, slot: Int, method: FineTuneMethod) -> Bool {
     guard isParameterised(op.opcode), op.input(slot) >= 0 else { return false }
-    return slot == 2 || (slot == 1 && method == .last)
+    return slot == 2 || (slot == 1 && (method == .last || method == .reinit))
 }
 
 /// True when tensor `t`, read by `op` in `slot`, appears in no earlier slot of

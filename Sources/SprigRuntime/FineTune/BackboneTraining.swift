@@ -1,4 +1,4 @@
-// `bias` and `last`: the head and the backbone segment trained together, one
+// `bias`, `last` and `reinit`: the head and the backbone segment trained together, one
 // sample at a time, forward and backward side by side.
 //
 // Shapes (C classes, D features, B samples in a batch; segment in BackboneSegment.swift):
@@ -35,6 +35,8 @@ extension FineTuner {
             let info = model.tensor(t)
             (params + Int(table[4 &* t &+ 2])).copyMemory(from: model.base + info.dataOffset, byteCount: info.dataBytes)
         }
+        // reinit: the blob's values give way to a He-uniform draw (Reinitialise.swift).
+        if segment.method == .reinit { reinitialiseParameters(layout: layout, segment: segment, seed: options.seed) }
         let pc = layout.parameters.bytes / 4
         // 2. Imprint W from the features of every sample; W₀ = W, b = 0.
         let w = floats(layout.weights), b = floats(layout.bias)

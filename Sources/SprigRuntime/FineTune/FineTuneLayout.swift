@@ -17,7 +17,7 @@
 //   | dW | db         |
 //   +-----------------+  optimizer  2 × (C × D + C) f32: Adam m and v (SGD: m)     (head, bias, last)
 //   | m | v           |
-//   +-----------------+  slots      T × 16 B    per tensor: activation, gradient, parameter offsets (bias, last)
+//   +-----------------+  slots      T × 16 B    per tensor: activation, gradient, parameter offsets (bias, last, reinit)
 //   | slots           |
 //   +-----------------+  activations   every arena tensor of the trained segment (BackboneSegment)
 //   | activations     |
@@ -194,7 +194,8 @@ extension FineTunePlan {
     ///
     /// - Parameters:
     ///   - augmentation: shift copies per shot (0, 1, 2); nil takes the method's default.
-    ///   - layers: the layers `last` trains (ignored by the other methods).
+    ///   - layers: the layers `last` trains (ignored by the other methods; the
+    ///     plan of `reinit` holds every parameterised layer of the backbone).
     /// - Throws: the head-finding errors of ``ClassifierHead/init(model:)``;
     ///   ``FineTuneError/invalidOption(option:value:)`` for limits below 1 or
     ///   above 65,535, an augmentation outside 0 … 2 or layers outside 1 … 255;
@@ -208,13 +209,16 @@ extension FineTunePlan {
         try checkLimits(maxClasses: maxClasses, maxShots: maxShots, augmentation: level)
         guard layers >= 1 && layers <= 255 else { throw .fineTune(.invalidOption(option: .layers, value: layers)) }
         let segment = try segment(model: model, head: head, method: method, layers: layers)
+        // The header's finetune_max_layers is one byte: reinit past 255 layers cannot be planned.
+        let planned = method == .last ? layers : method == .reinit ? segment?.trainedLayers ?? 0 : 0
+        guard planned <= 255 else { throw .fineTune(.invalidOption(option: .layers, value: planned)) }
         guard let layout = FineTuneLayout(geometry: FineTuneGeometry(model: model, head: head), maxClasses: maxClasses,
                                           maxShots: maxShots, method: method, augmentation: level, segment: segment),
               layout.total <= maxU32AsInt else {
             throw .fineTune(.formatLimit(limit: .arenaBytes, value: Int.max, maximum: maxU32AsInt))
         }
         return FineTunePlan(arenaBytes: layout.total, maxClasses: maxClasses, maxShots: maxShots, augmentation: level,
-                            maxLayers: method == .last ? layers : 0)
+                            maxLayers: planned)
     }
 
     static func checkLimits(maxClasses: Int, maxShots: Int, augmentation: Int) throws(SprigError) {
@@ -229,8 +233,8 @@ extension FineTunePlan {
         }
     }
 
-    /// The trained segment of `bias` and `last` (nil for `imprint` and `head`).
-    /// `bias` and `last` on an int8 blob throw ``FineTuneError/methodNeedsFloat32(method:)``.
+    /// The trained segment of `bias`, `last` and `reinit` (nil for `imprint` and `head`).
+    /// On an int8 blob they throw ``FineTuneError/methodNeedsFloat32(method:)``.
     static func segment(model: Model, head: ClassifierHead, method: FineTuneMethod,
                         layers: Int) throws(SprigError) -> BackboneSegment? {
         guard method.trainsBackbone else { return nil }

@@ -16,6 +16,11 @@ public enum FineTuneMethod: UInt8, CaseIterable, Sendable {
     /// ``FineTuneOptions/layers`` parameterised layers of the backbone plus the
     /// head, backpropagating through them (Float32 blobs only).
     case last = 4
+    /// The seed's second transfer mode: re-initialise every parameterised layer
+    /// of the backbone (He-uniform from ``FineTuneOptions/seed``, biases 0), imprint
+    /// the head on the random features, then train them all with the head, as
+    /// `last` with every layer (Float32 blobs only; Reinitialise.swift).
+    case reinit = 5
 
     public var name: StaticString {
         switch self {
@@ -23,10 +28,11 @@ public enum FineTuneMethod: UInt8, CaseIterable, Sendable {
         case .head: return "head"
         case .bias: return "bias"
         case .last: return "last"
+        case .reinit: return "reinit"
         }
     }
 
-    /// The method called `name` ("imprint", "head", "bias", "last"), or nil.
+    /// The method called `name` ("imprint", "head", "bias", "last", "reinit"), or nil.
     public init?(name: UnsafeRawBufferPointer) {
         for m in FineTuneMethod.allCases where bytesEqual(name, m.name) {
             self = m
@@ -36,18 +42,25 @@ public enum FineTuneMethod: UInt8, CaseIterable, Sendable {
     }
 
     /// Augmentation level the plan assumes when none is given: 1 for `head`
-    /// (each shot plus its four 1-pixel shifts), 0 otherwise (`bias` and `last`
+    /// (each shot plus its four 1-pixel shifts), 0 otherwise (`bias`, `last` and `reinit`
     /// run the backbone forward and backward for every sample of every epoch,
     /// so each copy costs as much as a shot).
     public var defaultAugmentation: Int { self == .head ? 1 : 0 }
 
     /// The backbone's step size when none is given: 0.01 for `last`, which on the
-    /// DAP-pruned nets beat 0.001 by 3–5 points at 5 shots; 0.001 for `bias`
-    /// (docs/finetune.md, "last on a mixed int8 blob").
-    public var defaultBackboneLearningRate: Float { self == .last ? 0.01 : 0.001 }
+    /// DAP-pruned nets beat 0.001 by 3–5 points at 5 shots; 0.003 for `reinit`
+    /// (random weights from scratch); 0.001 for `bias`
+    /// (docs/finetune.md, "last on a mixed int8 blob" and "reinit").
+    public var defaultBackboneLearningRate: Float {
+        switch self {
+        case .last: return 0.01
+        case .reinit: return 0.003
+        default: return 0.001
+        }
+    }
 
-    /// True for the methods that train inside the backbone (`bias`, `last`).
-    public var trainsBackbone: Bool { self == .bias || self == .last }
+    /// True for the methods that train inside the backbone (`bias`, `last`, `reinit`).
+    public var trainsBackbone: Bool { self == .bias || self == .last || self == .reinit }
 }
 
 /// The optimizer of the trained methods (`head`, `bias`, `last`).
@@ -74,7 +87,8 @@ public struct FineTuneOptions: Equatable, Sendable {
     /// Step size of the backbone's parameters (`bias`, `last`). Finite, > 0, ≤ 10.
     public var backboneLearningRate: Float
     /// Parameterised layers (Dense, Conv2D, DepthwiseConv2D) of the backbone
-    /// that `last` trains, counted back from the head. 1 … 255.
+    /// that `last` trains, counted back from the head. 1 … 255. (`reinit` trains
+    /// every layer and reads no count.)
     public var layers: Int
     public var optimizer: HeadOptimizer
     /// SGD momentum, 0 ≤ m < 1.
@@ -123,7 +137,8 @@ public struct FineTunePlan: Equatable, Sendable {
     /// The highest augmentation level the plan was sized for; nil for a plan
     /// written before the field existed (version 0: unknown).
     public var augmentation: Int?
-    /// The most layers `last` may train (0: `last` was not planned); nil for a
+    /// The most layers `last` may train (0: `last` was not planned); `reinit`
+    /// needs it to reach every parameterised layer of the backbone; nil for a
     /// version-0 plan (unknown: only the bytes are checked).
     public var maxLayers: Int?
 
@@ -236,6 +251,9 @@ public enum FineTuneError: Equatable, Sendable {
     case methodNeedsFloat32(method: FineTuneMethod)
     /// `last` was asked to train more layers than the plan was sized for.
     case tooManyLayers(requested: Int, planned: Int)
+    /// `reinit` trains all `layers` parameterised layers of the backbone, and
+    /// the plan was sized for fewer (`planned`; 0: for no backbone training).
+    case reinitNotPlanned(layers: Int, planned: Int)
     /// `last` was asked to train more layers than the backbone has
     /// (Dense, Conv2D and DepthwiseConv2D ops before the head).
     case notEnoughLayers(requested: Int, available: Int)
@@ -293,6 +311,9 @@ public enum FineTuneError: Equatable, Sendable {
         case let .tooManyLayers(requested, planned):
             w.say("finetune_max_layers: last with % layers, the plan holds %", requested, planned)
             if planned == 0 { w.text(" (the blob was not planned for last)") }
+        case let .reinitNotPlanned(layers, planned):
+            w.say("finetune_max_layers: reinit trains all % layers of the backbone, the plan holds %", layers, planned)
+            w.text(" (the blob was not planned for reinit)")
         case let .notEnoughLayers(requested, available):
             w.say("layers: last with % layers, the backbone has % (Dense, Conv2D, DepthwiseConv2D)", requested, available)
         case .noBiasToTrain:

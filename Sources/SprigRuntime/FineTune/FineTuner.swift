@@ -8,6 +8,8 @@
 //                                                bias, last: Adam/SGD on the head and the
 //                                                segment's parameters, forward and backward
 //                                                through the segment for every sample
+//                                                reinit: last over every layer, its
+//                                                parameters first drawn He-uniform
 //
 // The arena map is drawn in FineTuneLayout.swift; the segment in
 // BackboneSegment.swift and its training in BackboneTraining.swift; the
@@ -105,9 +107,10 @@ public struct FineTuner {
     ///   ``FineTuneError/tooManyShots(classIndex:requested:planned:)``,
     ///   ``FineTuneError/planTooSmall(need:planned:)`` (the method or its
     ///   augmentation needs more than the plan), ``FineTuneError/invalidOption(option:value:)``,
-    ///   ``FineTuneError/augmentationNeedsImage(rank:)``, and for `bias` and `last`
+    ///   ``FineTuneError/augmentationNeedsImage(rank:)``, and for `bias`, `last` and `reinit`
     ///   ``FineTuneError/methodNeedsFloat32(method:)`` (int8 blobs),
-    ///   ``FineTuneError/tooManyLayers(requested:planned:)`` and the errors of
+    ///   ``FineTuneError/tooManyLayers(requested:planned:)``,
+    ///   ``FineTuneError/reinitNotPlanned(layers:planned:)`` and the errors of
     ///   ``BackboneSegment/init(model:head:method:layers:)``.
     /// - Complexity: shots × copies backbone invokes, then (`head`) epochs ×
     ///   samples × classes × D multiply-adds, or (`bias`, `last`) epochs ×
@@ -149,7 +152,7 @@ public struct FineTuner {
             // 3. Train.
             train(layout: layout, samples: samples, classes: c, options: options)
             sampleCount = samples
-        case .bias, .last:
+        case .bias, .last, .reinit:
             guard f32KernelsBuilt, let segment else { break }  // prepare gave one (and refuses int8-only)
             trainBackbone(shots: shots, labels: labels, layout: layout, segment: segment, classes: c, options: options)
             self.segment = segment
@@ -186,6 +189,10 @@ public struct FineTuner {
             throw .fineTune(.tooManyLayers(requested: options.layers, planned: planned))
         }
         let segment = try FineTunePlan.segment(model: model, head: head, method: options.method, layers: options.layers)
+        // `reinit`: the plan must hold every layer it trains (a version-0 plan: only its bytes are checked).
+        if options.method == .reinit, let planned = plan.maxLayers, let trained = segment?.trainedLayers, trained > planned {
+            throw .fineTune(.reinitNotPlanned(layers: trained, planned: planned))
+        }
         // Shots and labels.
         let p = geometry.inputElements
         guard shots.count > 0, labels.count > 0 else { throw .fineTune(.noShots) }

@@ -9,7 +9,7 @@ import SprigTrain
 let compileCommand = Command(
     name: "compile",
     summary: "Compile a checkpoint into a .sprig blob (BN folded, activations fused; f32 or int8 with calibration).",
-    usage: "sprig compile CKPT [--precision f32|q8] [--calib-data SOURCE] [--calib-classes SPEC] [--percentile F | --fit-ranges] [--bias-correction] [--max-classes 10] [--max-shots 20] [--finetune-methods head[,bias][,last:L]] --out MODEL.sprig [--json]",
+    usage: "sprig compile CKPT [--precision f32|q8] [--calib-data SOURCE] [--calib-classes SPEC] [--percentile F | --fit-ranges] [--bias-correction] [--max-classes 10] [--max-shots 20] [--finetune-methods head[,bias][,last:L][,reinit]] --out MODEL.sprig [--json]",
     positionals: 1...1,
     options: [
         OptionSpec(name: "precision", value: "P", help: "f32 or q8.", defaultValue: "q8"),
@@ -21,7 +21,7 @@ let compileCommand = Command(
         OptionSpec(name: "bias-correction", value: nil, help: "Take off each int8 layer's bias the mean shift its rounding causes, per output channel, measured on the calibration images layer after layer (the f32 network is unchanged)."),
         OptionSpec(name: "max-classes", value: "N", help: "Fine-tuning plan: classes the device may learn.", defaultValue: "10"),
         OptionSpec(name: "max-shots", value: "N", help: "Fine-tuning plan: shots per class.", defaultValue: "20"),
-        OptionSpec(name: "finetune-methods", value: "LIST", help: "Fine-tuning plan: the methods it covers, comma-separated: head (always planned; covers imprint), bias, last:L (the last L layers). bias needs --precision f32; with q8, last:L keeps the last L layers and the classifier in Float32 (a mixed blob) so the device can train them.", defaultValue: "head"),
+        OptionSpec(name: "finetune-methods", value: "LIST", help: "Fine-tuning plan: the methods it covers, comma-separated: head (always planned; covers imprint), bias, last:L (the last L layers), reinit (every layer, re-initialised and trained from the shots). bias and reinit need --precision f32; with q8, last:L keeps the last L layers and the classifier in Float32 (a mixed blob) so the device can train them.", defaultValue: "head"),
         OptionSpec(name: "out", value: "PATH", help: "The blob to write (atomically).", defaultValue: "model.sprig"),
         OptionSpec(name: "json", value: nil, help: "Print one JSON object (blob_bytes, arena_bytes, finetune_arena_bytes, finetune_methods, params, macs)."),
     ],
@@ -56,6 +56,10 @@ func compileOptions(_ a: ParsedArguments) throws -> CompileOptions {
     o.maxClasses = try a.int("max-classes", default: o.maxClasses, range: 1...65535)
     o.maxShots = try a.int("max-shots", default: o.maxShots, range: 1...65535)
     let finetune = try fineTuneMethods(a.string("finetune-methods", default: "head"))
+    if o.precision == .q8 && finetune.methods.contains(.reinit) {
+        throw UsageError(description: "--finetune-methods: reinit re-initialises and trains every backbone layer in Float32, "
+            + "so it needs --precision f32; a q8 blob can plan head and last:L")
+    }
     if o.precision == .q8 && finetune.methods.contains(.bias) {
         throw UsageError(description: "--finetune-methods: bias trains every backbone bias in Float32, so it needs --precision f32; "
             + "a q8 blob can plan head and last:L")
@@ -133,7 +137,7 @@ func compileCheckpoint(_ a: ParsedArguments) throws -> (out: String, precision: 
     return (out, precision.isEmpty ? options.precision.rawValue : precision, file, Int(clamping: file.model.work.macs))
 }
 
-/// The methods of `--finetune-methods` ("head", "bias", "last:L", comma-separated) and the layers `last` may train.
+/// The methods of `--finetune-methods` ("head", "bias", "last:L", "reinit", comma-separated) and the layers `last` may train.
 /// `head` is always included: it is the device's default method, and its plan covers `imprint`.
 ///
 /// Example: "head,last:2" → methods [head, last], layers 2, text "head,last:2"; "bias" → [head, bias], layers 1.
@@ -146,6 +150,7 @@ func fineTuneMethods(_ text: String) throws -> (methods: [FineTuneMethod], layer
         switch item {
         case "head": method = .head
         case "bias": method = .bias
+        case "reinit": method = .reinit
         case _ where item.hasPrefix("last:"):
             guard let l = Int(item.dropFirst(5)), (1...255).contains(l) else {
                 throw UsageError(description: "--finetune-methods: '\(item)': last:L needs a layer count L in 1...255")
@@ -153,7 +158,7 @@ func fineTuneMethods(_ text: String) throws -> (methods: [FineTuneMethod], layer
             method = .last
             layers = l
         default:
-            throw UsageError(description: "--finetune-methods: '\(item)' is not head, bias or last:L (e.g. head,last:2)")
+            throw UsageError(description: "--finetune-methods: '\(item)' is not head, bias, last:L or reinit (e.g. head,last:2)")
         }
         if !methods.contains(method) { methods.append(method) }
     }

@@ -16,16 +16,16 @@ let finetuneCommand = Command(
         OptionSpec(name: "data", value: "SOURCE", help: dataSourceHelp, defaultValue: "the data the blob records, else builtin"),
         OptionSpec(name: "classes", value: "SPEC", help: "The new classes (their shots come from the train split, the test from the test split).", defaultValue: "5-9"),
         OptionSpec(name: "shots", value: "K", help: "Shots per class.", defaultValue: "5"),
-        OptionSpec(name: "method", value: "M", help: "imprint (class means), head (imprint, then train the classifier on cached features), bias (imprint, then train every backbone bias and the classifier, TinyTL) or last (imprint, then train the last L layers and the classifier). bias needs a Float32 blob; last one whose last L layers are Float32 (f32, or q8 compiled with --finetune-methods head,last:L).", defaultValue: "head"),
+        OptionSpec(name: "method", value: "M", help: "imprint (class means), head (imprint, then train the classifier on cached features), bias (imprint, then train every backbone bias and the classifier, TinyTL) last (imprint, then train the last L layers and the classifier) or reinit (re-initialise every backbone layer He-uniform from the seed, imprint on the random features, then train every layer and the classifier from the shots). bias and reinit need a Float32 blob (reinit one compiled with --finetune-methods …,reinit); last one whose last L layers are Float32 (f32, or q8 compiled with --finetune-methods head,last:L).", defaultValue: "head"),
         OptionSpec(name: "layers", value: "L", help: "Backbone layers (Dense/Conv2D/DepthwiseConv2D, counted back from the classifier) that last trains; at most the plan's.", defaultValue: "1"),
-        OptionSpec(name: "seed", value: "S", help: "Episode e uses seed S+e for its shots and its training.", defaultValue: "0"),
+        OptionSpec(name: "seed", value: "S", help: "Episode e uses seed S+e for its shots and its training (and reinit's initial weights).", defaultValue: "0"),
         OptionSpec(name: "episodes", value: "E", help: "Episodes to average.", defaultValue: "10"),
-        OptionSpec(name: "epochs", value: "N", help: "Training epochs (head, bias, last).", defaultValue: "\(FineTuneOptions().epochs)"),
-        OptionSpec(name: "lr", value: "X", help: "Learning rate of the classifier (head, bias, last).", defaultValue: "\(FineTuneOptions().learningRate)"),
-        OptionSpec(name: "backbone-lr", value: "X", help: "Learning rate of the backbone's parameters (bias, last).", defaultValue: "\(FineTuneMethod.bias.defaultBackboneLearningRate) for bias, \(FineTuneMethod.last.defaultBackboneLearningRate) for last"),
-        OptionSpec(name: "optimizer", value: "O", help: "adam or sgd (head, bias, last).", defaultValue: "adam"),
-        OptionSpec(name: "batch", value: "B", help: "Samples per step, 0 = all (head, bias, last).", defaultValue: "\(FineTuneOptions().batchSize)"),
-        OptionSpec(name: "anchor", value: "L", help: "Pull toward the imprinted weights (head, bias, last).", defaultValue: "\(FineTuneOptions().anchor)"),
+        OptionSpec(name: "epochs", value: "N", help: "Training epochs (head, bias, last, reinit).", defaultValue: "\(FineTuneOptions().epochs)"),
+        OptionSpec(name: "lr", value: "X", help: "Learning rate of the classifier (head, bias, last, reinit).", defaultValue: "\(FineTuneOptions().learningRate)"),
+        OptionSpec(name: "backbone-lr", value: "X", help: "Learning rate of the backbone's parameters (bias, last, reinit).", defaultValue: "\(FineTuneMethod.bias.defaultBackboneLearningRate) for bias, \(FineTuneMethod.last.defaultBackboneLearningRate) for last, \(FineTuneMethod.reinit.defaultBackboneLearningRate) for reinit"),
+        OptionSpec(name: "optimizer", value: "O", help: "adam or sgd (head, bias, last, reinit).", defaultValue: "adam"),
+        OptionSpec(name: "batch", value: "B", help: "Samples per step, 0 = all (head, bias, last, reinit).", defaultValue: "\(FineTuneOptions().batchSize)"),
+        OptionSpec(name: "anchor", value: "L", help: "Pull toward the imprinted weights (head, bias, last, reinit).", defaultValue: "\(FineTuneOptions().anchor)"),
         OptionSpec(name: "scale", value: "S", help: "Length of the imprinted rows (cosine scale).", defaultValue: "\(FineTuneOptions().scale)"),
         OptionSpec(name: "augment", value: "A", help: "Shift copies per shot: 0 none, 1 (±1 px), 2 (±1, ±2 px).", defaultValue: "head: 1, else 0; at most the plan's level"),
         OptionSpec(name: "replan", value: nil, help: "Ignore the blob's fine-tuning plan and size one for this request (host simulation only; a device always uses the blob's)."),
@@ -36,8 +36,8 @@ let finetuneCommand = Command(
         Loads the blob, draws E episodes of K shots per class from the train split of --classes
         (SprigTrain's EpisodeSampler, seed S+e), fine-tunes with the runtime's FineTuner inside one
         arena of the blob's fine-tuning plan, and measures the accuracy on every test image of those
-        classes. For imprint and head the backbone is frozen, so test features are computed once; bias
-        and last change it, so they are recomputed after every episode. A blob without a fine-tuning
+        classes. For imprint and head the backbone is frozen, so test features are computed once; bias,
+        last and reinit change it, so they are recomputed after every episode. A blob without a fine-tuning
         plan (or any blob, with --replan) gets one sized for these classes, shots, method and layers
         (the tuned blob then carries it). A request beyond the plan (classes, shots, augmentation,
         layers) is refused with the runtime's error.
@@ -81,8 +81,9 @@ func runFinetune(_ a: ParsedArguments) throws {
 
 /// `sprig finetune`'s options as the library's ``FewShotSettings``.
 func fewShotSettings(_ a: ParsedArguments) throws -> FewShotSettings {
-    let name = try a.choice("method", default: "head", among: ["imprint", "head", "bias", "last"])
-    let method: FineTuneMethod = ["imprint": .imprint, "head": .head, "bias": .bias, "last": .last][name] ?? .head
+    let name = try a.choice("method", default: "head", among: ["imprint", "head", "bias", "last", "reinit"])
+    let method: FineTuneMethod = ["imprint": .imprint, "head": .head, "bias": .bias, "last": .last,
+                                  "reinit": .reinit][name] ?? .head
     var s = FewShotSettings(method: method)
     s.options.epochs = try a.int("epochs", default: s.options.epochs, range: 1...10_000)
     s.options.learningRate = Float(try a.double("lr", default: Double(s.options.learningRate), range: 1e-9...10))
