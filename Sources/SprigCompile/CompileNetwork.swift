@@ -40,6 +40,10 @@ public struct CompileOptions: Sendable {
     /// Layers `last` trains. A q8 blob that plans `last` keeps these layers, the
     /// classifier and everything after the first of them in Float32.
     public var fineTuneLayers = 1
+    /// The optimizer the plan is sized for. SGD keeps one moment per trained
+    /// value, Adam two: for `last` the plan is a quarter of the trained
+    /// parameters' bytes smaller, and a device then trains with SGD.
+    public var fineTuneOptimizer: HeadOptimizer = .adam
 
     public init() {}
 }
@@ -139,7 +143,8 @@ public func compileNetwork(_ network: Sequential, architecture: Architecture, ca
     }
     do {
         try builder.planFineTuning(maxClasses: options.maxClasses, maxShots: options.maxShots,
-                                   methods: options.fineTuneMethods, layers: options.fineTuneLayers)
+                                   methods: options.fineTuneMethods, layers: options.fineTuneLayers,
+                                   optimizer: options.fineTuneOptimizer)
     } catch {
         throw CompileError("fine-tuning plan: \(error.message)")
     }

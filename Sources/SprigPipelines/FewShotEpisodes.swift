@@ -21,6 +21,12 @@ public struct FewShotSettings: Sendable {
     public var seed: UInt64 = 0
     /// Shift copies per shot (nil: the plan's default for the method).
     public var augmentation: Int?
+    /// The optimizer (nil: Adam when the plan holds it, else SGD, as on the
+    /// device); it replaces `options.optimizer`.
+    public var optimizer: HeadOptimizer?
+    /// The backbone's step size (nil: the method's default for the optimizer);
+    /// it replaces `options.backboneLearningRate`.
+    public var backboneLearningRate: Float?
     /// Ignore the blob's plan and size one for this request (host simulation only).
     public var replan = false
     /// The names of the new classes, in the order of `classes`, for the tuned blob's labels
@@ -125,7 +131,8 @@ public func fewShotEpisodes(blob bytes: [UInt8], path: String, train: Dataset, t
     if plan == nil {
         do {
             plan = try FineTunePlan.required(model: model, maxClasses: classes.count, maxShots: settings.shots, method: method,
-                                             augmentation: settings.augmentation, layers: options.layers)
+                                             augmentation: settings.augmentation, layers: options.layers,
+                                             optimizer: settings.optimizer ?? .adam)
         } catch {
             throw fail(error)
         }
@@ -145,6 +152,11 @@ public func fewShotEpisodes(blob bytes: [UInt8], path: String, train: Dataset, t
     } catch {
         throw fail(error)
     }
+    // The device's defaults for this plan, unless named.
+    let planned = tuner.plannedOptions(method: method, layers: options.layers, augmentation: options.augmentation)
+    options.optimizer = settings.optimizer ?? planned.optimizer
+    options.backboneLearningRate = settings.backboneLearningRate
+        ?? method.defaultBackboneLearningRate(optimizer: options.optimizer)
     guard test.valuesPerImage == tuner.inputElements, train.valuesPerImage == tuner.inputElements else {
         let input = model.input(0).map { model.tensor($0.tensor) }
         let dims = input.map { t in Array([t.dims.0, t.dims.1, t.dims.2, t.dims.3].prefix(t.rank)) } ?? []

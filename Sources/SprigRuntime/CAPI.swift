@@ -160,7 +160,8 @@ public func sprigFinetune(_ state: UnsafeMutableRawPointer?, _ arena: UnsafeMuta
     }
     do throws(SprigError) {
         var tuner = try FineTuner(model: model, arena: UnsafeMutableRawBufferPointer(start: arena, count: arena == nil ? 0 : arenaBytes))
-        var options = FineTuneOptions(method: m)
+        // Adam when the plan holds it, else SGD; the augmentation the plan allows.
+        var options = tuner.plannedOptions(method: m)
         if epochs > 0 { options.epochs = Int(epochs) }
         options.seed = seed
         // shot_count × input elements, checked: a huge count is an error, not a trap.

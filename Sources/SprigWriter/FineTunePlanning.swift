@@ -12,10 +12,12 @@ extension BlobBuilder {
     /// - Parameters:
     ///   - augmentation: the level for every method; nil takes each method's default.
     ///   - layers: the most layers `last` may train (used when `methods` has `last`).
-    /// - Throws: as ``FineTunePlan/required(model:maxClasses:maxShots:method:augmentation:layers:)``,
+    ///   - optimizer: the optimizer the plan is sized for (SGD: no room for Adam's second moment).
+    /// - Throws: as ``FineTunePlan/required(model:maxClasses:maxShots:method:augmentation:layers:optimizer:)``,
     ///   or the reader's error when the description is not a valid network.
     public mutating func planFineTuning(maxClasses: Int, maxShots: Int, methods: [FineTuneMethod],
-                                        augmentation: Int? = nil, layers: Int = 1) throws(SprigError) {
+                                        augmentation: Int? = nil, layers: Int = 1,
+                                        optimizer: HeadOptimizer = .adam) throws(SprigError) {
         finetune = (0, 0, 0)
         finetuneDetail = nil
         let blob = try build()
@@ -26,7 +28,8 @@ extension BlobBuilder {
         var plan: FineTunePlan? = nil
         for method in methods {
             let one = try FineTunePlan.required(model: model, maxClasses: maxClasses, maxShots: maxShots,
-                                                method: method, augmentation: augmentation, layers: layers)
+                                                method: method, augmentation: augmentation, layers: layers,
+                                                optimizer: optimizer)
             plan = plan.map { $0.covering(one) } ?? one
         }
         guard let plan else { return }
@@ -34,7 +37,7 @@ extension BlobBuilder {
         finetuneDetail = (plan.augmentation ?? 0, plan.maxLayers ?? 0)
     }
 
-    /// ``planFineTuning(maxClasses:maxShots:methods:augmentation:layers:)`` for one method.
+    /// ``planFineTuning(maxClasses:maxShots:methods:augmentation:layers:optimizer:)`` for one method.
     public mutating func planFineTuning(maxClasses: Int, maxShots: Int, method: FineTuneMethod,
                                         augmentation: Int? = nil, layers: Int = 1) throws(SprigError) {
         try planFineTuning(maxClasses: maxClasses, maxShots: maxShots, methods: [method], augmentation: augmentation,

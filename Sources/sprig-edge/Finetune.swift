@@ -47,8 +47,10 @@ let finetuneHelp = """
       shots, augmentation or layers than planned are refused before anything changes. The output is written
       to a temporary file, fsynced and renamed, so TUNED.sprig always holds either its
       old content or the complete new blob. Prints the time taken and the arena bytes;
-      --json prints seconds, arena_bytes, blob_bytes, classes, shots (and method, samples,
-      loss_initial, loss_final).
+      The optimizer is Adam when the plan holds it, else SGD (a blob compiled with
+      --finetune-optimizer sgd).
+      --json prints seconds, arena_bytes, blob_bytes, classes, shots (and method, optimizer,
+      samples, loss_initial, loss_final).
 
     """
 
@@ -123,18 +125,16 @@ func finetune(_ a: Arguments, _ help: String) throws(EdgeError) -> Int32 {
         throw EdgeError(message: "\(modelPath): finetune_arena_bytes: is \(plan.arenaBytes), more memory than this device can allocate")
     }
     defer { releaseBuffer(arena) }
-    var options = FineTuneOptions(method: method)
-    if let e = a.epochs { options.epochs = e }
-    if let s = a.seed { options.seed = s }
-    options.augmentation = a.augment ?? plan.defaultAugmentation(for: method)
-    if let l = a.layers {
-        guard method == .last else { return usageFail("--layers applies to --method last only", help) }
-        options.layers = l
-    }
+    if a.layers != nil && method != .last { return usageFail("--layers applies to --method last only", help) }
     let t0 = now()
     var tuner: FineTuner
+    var options = FineTuneOptions(method: method)
     do throws(SprigError) {
         tuner = try FineTuner(model: m, arena: UnsafeMutableRawBufferPointer(rebasing: arena[0..<plan.arenaBytes]))
+        // Adam when the plan holds it, else SGD; the augmentation the plan allows.
+        options = tuner.plannedOptions(method: method, layers: a.layers ?? 1, augmentation: a.augment)
+        if let e = a.epochs { options.epochs = e }
+        if let s = a.seed { options.seed = s }
         try tuner.fineTune(shots: shots.data, labels: labels.data, classCount: classCount, options: options)
     } catch {
         throw failure(error, model: modelPath, shots: shotsPath, labels: labelsPath)
@@ -177,12 +177,14 @@ func finetune(_ a: Arguments, _ help: String) throws(EdgeError) -> Int32 {
     if a.json {
         writeOut("{\"seconds\":\(number(seconds)),\"arena_bytes\":\(plan.arenaBytes),\"blob_bytes\":\(written)"
             + ",\"classes\":\(classCount),\"shots\":\(shots.count),\"method\":\(jsonString(method.name.description))"
+            + ",\"optimizer\":\"\(options.optimizer == .sgd ? "sgd" : "adam")\""
             + ",\"samples\":\(tuner.sampleCount),\"loss_initial\":\(number(Double(tuner.loss.initial)))"
             + ",\"loss_final\":\(number(Double(tuner.loss.final)))"
             + ",\"seconds_tune\":\(number(t1 - t0)),\"seconds_write\":\(number(t3 - t2))}\n")
     } else {
         var s = "\(method.name.description): \(shots.count) shots, \(classCount) classes, \(tuner.sampleCount) samples"
         if method != .imprint {
+            s += ", \(options.optimizer == .sgd ? "SGD" : "Adam")"
             s += ", loss \(fixed(Double(tuner.loss.initial), 4)) -> \(fixed(Double(tuner.loss.final), 4))"
         }
         s += "\n"

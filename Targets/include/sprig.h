@@ -100,7 +100,9 @@ int sprig_class_name(const void *state, int index, char *buffer, size_t buffer_b
 /* Fine-tunes the classifier on `shot_count` 8-bit images (each as large as the
    input) with labels 0 .. classes-1, inside `arena` (16-byte aligned, at least
    sprig_finetune_arena_bytes()). `method` is one of SPRIG_METHOD_*; `epochs`
-   0 keeps the default (30). An unknown method, a negative `epochs`, or a
+   0 keeps the default (30). The other knobs are the defaults that fit the
+   blob's plan: Adam, or SGD for a plan sized with --finetune-optimizer sgd;
+   the method's augmentation, lowered to the plan's. An unknown method, a negative `epochs`, or a
    `shot_count` whose pixel count overflows size_t returns SPRIG_E_ARGUMENT;
    shots, labels, classes and plan problems return SPRIG_E_FINETUNE. Everything
    is checked before the arena changes; the blob is never written. */

@@ -334,6 +334,42 @@ final class BackboneFineTuneTests: XCTestCase {
         XCTAssertTrue(Array(q8.arena) == q8Arena, "a refused q8 fine-tune changed the arena")
     }
 
+    func testAnSGDPlanHoldsSGDAndRefusesAdam() throws {
+        func plan(_ optimizer: HeadOptimizer) throws -> [UInt8] {
+            var cnn = PlantedCNN.network()
+            try cnn.planFineTuning(maxClasses: 5, maxShots: 5, methods: [.last], layers: 1, optimizer: optimizer)
+            return try cnn.build()
+        }
+        let adamBlob = try plan(.adam), sgdBlob = try plan(.sgd)
+        let adam = try TuneHarness(adamBlob), sgd = try TuneHarness(sgdBlob, fill: 0x5A)
+        // SGD has no second moment: conv2's 144 weights and 4 biases (592 bytes), and
+        // the head's 5 × 36 weights (720) and 5 biases (20, rounded up to 32).
+        XCTAssertEqual(adam.tuner.plan.arenaBytes - sgd.tuner.plan.arenaBytes, 592 + 720 + 32)
+        // The defaults follow the plan.
+        let planned = sgd.tuner.plannedOptions(method: .last)
+        XCTAssertEqual(planned.optimizer, .sgd)
+        XCTAssertEqual(planned.backboneLearningRate, 0.5)
+        XCTAssertEqual(adam.tuner.plannedOptions(method: .last).optimizer, .adam)
+        XCTAssertEqual(adam.tuner.plannedOptions(method: .last).backboneLearningRate, 0.01)
+        // Adam does not fit the SGD plan: refused before anything changes.
+        let before = Array(sgd.arena)
+        XCTAssertEqual(sgd.tuneError(shots.pixels, shots.labels, classes: 5, options(.last)),
+                       .fineTune(.planTooSmall(need: adam.tuner.plan.arenaBytes, planned: sgd.tuner.plan.arenaBytes)))
+        XCTAssertTrue(Array(sgd.arena) == before, "a refused fine-tune changed the arena")
+        // SGD in the smaller arena gives the bytes it gives with room to spare:
+        // it neither reads nor writes where Adam's v would be.
+        var o = options(.last)
+        o.optimizer = .sgd
+        o.backboneLearningRate = 0.5
+        try sgd.tune(shots, classes: 5, o)
+        try adam.tune(shots, classes: 5, o)
+        XCTAssertLessThan(sgd.tuner.loss.final, sgd.tuner.loss.initial)
+        XCTAssertEqual(sgd.tuner.loss.final.bitPattern, adam.tuner.loss.final.bitPattern)
+        let fromSGDPlan = try sgd.tunedBlob(), fromAdamPlan = try adam.tunedBlob()
+        // The headers differ in the plan's bytes (and so the CRC); every byte after them is equal.
+        XCTAssertEqual(Array(fromSGDPlan[64...]), Array(fromAdamPlan[64...]))
+    }
+
     func testBiasAndLastAllocateNothing() throws {
         let blob = try blobs()[1].1
         let h = try TuneHarness(blob)

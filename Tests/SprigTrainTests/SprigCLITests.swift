@@ -241,6 +241,39 @@ final class SprigCLITests: ScratchTestCase {
         let tunedInfo = try sprig(["inspect", path("mixed-tuned.sprig"), "--json"])
         XCTAssertEqual(tunedInfo.status, 0, tunedInfo.stderr)
         XCTAssertEqual(try json(tunedInfo.stdout, "inspect")["precision"] as? String, "mixed")
+        // --finetune-optimizer sgd: a plan without Adam's second moment, which both CLIs then train with SGD.
+        // (5 classes × 5 shots, so that last's regions, not head's cached features, size the plan.)
+        func smallPlan(_ optimizer: String, _ name: String) throws -> (status: Int32, stdout: String, stderr: String) {
+            try sprig(["compile", path("mlp.safetensors"), "--precision", "q8", "--finetune-methods", "head,last:1",
+                       "--max-classes", "5", "--max-shots", "5", "--finetune-optimizer", optimizer, "--calib-data", "builtin",
+                       "--out", path(name), "--json"])
+        }
+        let sgd = try smallPlan("sgd", "sgd.sprig"), adam = try smallPlan("adam", "adam.sprig")
+        XCTAssertEqual(sgd.status, 0, sgd.stderr)
+        XCTAssertEqual(adam.status, 0, adam.stderr)
+        XCTAssertEqual(try json(sgd.stdout, "compile")["finetune_optimizer"] as? String, "sgd")
+        XCTAssertEqual(try json(adam.stdout, "compile")["finetune_optimizer"] as? String, "adam")
+        XCTAssertLessThan(try blob("sgd.sprig").finetuneArenaBytes, try blob("adam.sprig").finetuneArenaBytes)
+        let lastArguments = ["--data", "builtin", "--method", "last", "--episodes", "1", "--epochs", "2", "--json"]
+        let sgdTuned = try sprig(["finetune", path("sgd.sprig")] + lastArguments)
+        XCTAssertEqual(sgdTuned.status, 0, sgdTuned.stderr)
+        XCTAssertEqual(try json(sgdTuned.stdout, "finetune")["optimizer"] as? String, "sgd")
+        XCTAssertEqual(try json(sgdTuned.stdout, "finetune")["backbone_lr"] as? Double, 0.5)
+        XCTAssertEqual(try json(try sprig(["finetune", path("adam.sprig")] + lastArguments).stdout, "finetune")["optimizer"]
+                       as? String, "adam")
+        let adamInSGDPlan = try sprig(["finetune", path("sgd.sprig"), "--optimizer", "adam"] + lastArguments)
+        XCTAssertEqual(adamInSGDPlan.status, 1, adamInSGDPlan.stderr)
+        XCTAssertTrue(adamInSGDPlan.stderr.contains("\(try blob("sgd.sprig").finetuneArenaBytes)"), adamInSGDPlan.stderr)
+        let fixtures = packageRoot.appendingPathComponent("Tests/Fixtures").path
+        let edge = try sprig(["finetune", path("sgd.sprig"), fixtures + "/shots-input.idx", fixtures + "/shots-labels.idx",
+                              "--method", "last", "--epochs", "2", "--out", path("sgd-tuned.sprig"), "--json"], tool: "sprig-edge")
+        XCTAssertEqual(edge.status, 0, edge.stderr)
+        XCTAssertEqual(try json(edge.stdout, "sprig-edge finetune")["optimizer"] as? String, "sgd")
+        let badOptimizer = try sprig(["compile", path("mlp.safetensors"), "--precision", "f32", "--finetune-optimizer", "rmsprop",
+                                      "--out", path("bad-optimizer.sprig")])
+        XCTAssertEqual(badOptimizer.status, 2, badOptimizer.stderr)
+        XCTAssertTrue(badOptimizer.stderr.contains("--finetune-optimizer"), badOptimizer.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("bad-optimizer.sprig")))
         // Usage errors exit 2 and write nothing: bias for q8, an unknown method, last without L, L out of range.
         let q8 = try sprig(["compile", path("mlp.safetensors"), "--precision", "q8", "--finetune-methods", "head,bias",
                             "--out", path("q8.sprig")])

@@ -61,10 +61,13 @@ extension FineTuner {
         let mTheta = floats(layout.parameterMoments), vTheta = floats(layout.parameterVariances)
         mw.update(repeating: 0, count: c &* d)
         mb.update(repeating: 0, count: c)
-        vw.update(repeating: 0, count: c &* d)
-        vb.update(repeating: 0, count: c)
         mTheta.update(repeating: 0, count: pc)
-        vTheta.update(repeating: 0, count: pc)
+        // An SGD layout has no v regions (they are 0 bytes long).
+        if options.optimizer == .adam {
+            vw.update(repeating: 0, count: c &* d)
+            vb.update(repeating: 0, count: c)
+            vTheta.update(repeating: 0, count: pc)
+        }
         let initial = backboneLoss(shots, labels, first: 0, count: samples, copies: copies, classes: c,
                                    layout: layout, segment: segment, options: options, gradient: false)
         let batch = options.batchSize == 0 || options.batchSize > samples ? samples : options.batchSize

@@ -15,7 +15,7 @@
 //   | W₀              |                                                          (head, bias, last)
 //   +-----------------+  grads      C × D + C f32                                 (head, bias, last)
 //   | dW | db         |
-//   +-----------------+  optimizer  2 × (C × D + C) f32: Adam m and v (SGD: m)     (head, bias, last)
+//   +-----------------+  optimizer  2 × (C × D + C) f32: Adam m and v (SGD: m only) (head, bias, last)
 //   | m | v           |
 //   +-----------------+  slots      T × 16 B    per tensor: activation, gradient, parameter offsets (bias, last, reinit)
 //   | slots           |
@@ -23,7 +23,7 @@
 //   | activations     |
 //   +-----------------+  activation gradients   every tensor the segment writes
 //   | act. gradients  |
-//   +-----------------+  parameters, their gradients, Adam m and v (4 × parameter bytes)
+//   +-----------------+  parameters, their gradients, Adam m and v (4 × parameter bytes; SGD: 3 ×, no v)
 //   | θ | dθ | m | v  |
 //   +-----------------+  feature gradient   D f32 (∂L/∂ of the normalised features)
 //   | dfeature        |
@@ -37,8 +37,8 @@
 // `bias` and `last` keep no feature cache: each step runs the samples through
 // the backbone again (memory for one sample's activations, not N).
 // The sizes depend only on the model's geometry (A, D, T, P), the plan's
-// maxClasses and maxShots, the method (for `bias` and `last` its segment)
-// and the augmentation level, so the
+// maxClasses and maxShots, the method (for `bias` and `last` its segment),
+// the augmentation level and the optimizer, so the
 // compiler can write the total into the blob header
 // (`finetune_arena_bytes`), and the device knows its need before it starts.
 
@@ -89,14 +89,16 @@ public struct FineTuneLayout: Equatable, Sendable {
     ///   - maxClasses, maxShots: the plan's limits.
     ///   - augmentation: 0, 1 or 2 (copies per shot: 1, 5, 9).
     ///   - segment: what `bias` or `last` trains (nil for `imprint` and `head`).
+    ///   - optimizer: SGD keeps one moment, so its regions for Adam's v are empty.
     /// - Returns: nil when a size overflows `Int`.
     init?(geometry: FineTuneGeometry, maxClasses: Int, maxShots: Int, method: FineTuneMethod, augmentation: Int,
-          segment: BackboneSegment? = nil) {
+          segment: BackboneSegment? = nil, optimizer: HeadOptimizer = .adam) {
         let copies = 1 + 4 * augmentation
         let c = maxClasses, d = geometry.featureCount
         let trains = method != .imprint
         let backbone = method.trainsBackbone && segment != nil
         let caches = method == .head
+        let adam = optimizer == .adam
         let s = segment ?? BackboneSegment.empty
         let (shots, o1) = c.multipliedReportingOverflow(by: maxShots)
         let (n, o2) = shots.multipliedReportingOverflow(by: copies)
@@ -120,8 +122,8 @@ public struct FineTuneLayout: Equatable, Sendable {
         gradBias = place.take(trains ? c * 4 : 0)
         momentWeights = place.take(trains ? cd * 4 : 0)
         momentBias = place.take(trains ? c * 4 : 0)
-        varianceWeights = place.take(trains ? cd * 4 : 0)
-        varianceBias = place.take(trains ? c * 4 : 0)
+        varianceWeights = place.take(trains && adam ? cd * 4 : 0)
+        varianceBias = place.take(trains && adam ? c * 4 : 0)
         counts = place.take(c * 4)
         logits = place.take(c * 4)
         probs = place.take(c * 4)
@@ -134,7 +136,7 @@ public struct FineTuneLayout: Equatable, Sendable {
         parameters = place.take(backbone ? s.parameterBytes : 0)
         parameterGradients = place.take(backbone ? s.parameterBytes : 0)
         parameterMoments = place.take(backbone ? s.parameterBytes : 0)
-        parameterVariances = place.take(backbone ? s.parameterBytes : 0)
+        parameterVariances = place.take(backbone && adam ? s.parameterBytes : 0)
         featureGradient = place.take(backbone ? d * 4 : 0)
         total = place.cursor
         if place.overflow { return nil }
@@ -196,6 +198,9 @@ extension FineTunePlan {
     ///   - augmentation: shift copies per shot (0, 1, 2); nil takes the method's default.
     ///   - layers: the layers `last` trains (ignored by the other methods; the
     ///     plan of `reinit` holds every parameterised layer of the backbone).
+    ///   - optimizer: the optimizer the device will train with; an SGD plan
+    ///     has no room for Adam's second moment (for `last` 1 on the DAP-10%
+    ///     cnn, 219,808 bytes against Adam's 279,456).
     /// - Throws: the head-finding errors of ``ClassifierHead/init(model:)``;
     ///   ``FineTuneError/invalidOption(option:value:)`` for limits below 1 or
     ///   above 65,535, an augmentation outside 0 … 2 or layers outside 1 … 255;
@@ -203,7 +208,8 @@ extension FineTunePlan {
     ///   (``FineTuneError/methodNeedsFloat32(method:)`` for an int8 blob);
     ///   ``FineTuneError/formatLimit(limit:value:maximum:)`` past 4 GiB.
     public static func required(model: Model, maxClasses: Int, maxShots: Int, method: FineTuneMethod,
-                                augmentation: Int? = nil, layers: Int = 1) throws(SprigError) -> FineTunePlan {
+                                augmentation: Int? = nil, layers: Int = 1,
+                                optimizer: HeadOptimizer = .adam) throws(SprigError) -> FineTunePlan {
         let head = try ClassifierHead(model: model)
         let level = augmentation ?? method.defaultAugmentation
         try checkLimits(maxClasses: maxClasses, maxShots: maxShots, augmentation: level)
@@ -213,7 +219,8 @@ extension FineTunePlan {
         let planned = method == .last ? layers : method == .reinit ? segment?.trainedLayers ?? 0 : 0
         guard planned <= 255 else { throw .fineTune(.invalidOption(option: .layers, value: planned)) }
         guard let layout = FineTuneLayout(geometry: FineTuneGeometry(model: model, head: head), maxClasses: maxClasses,
-                                          maxShots: maxShots, method: method, augmentation: level, segment: segment),
+                                          maxShots: maxShots, method: method, augmentation: level, segment: segment,
+                                          optimizer: optimizer),
               layout.total <= maxU32AsInt else {
             throw .fineTune(.formatLimit(limit: .arenaBytes, value: Int.max, maximum: maxU32AsInt))
         }

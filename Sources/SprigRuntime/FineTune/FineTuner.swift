@@ -93,6 +93,39 @@ public struct FineTuner {
     /// D, the length of the feature vector.
     public var featureCount: Int { head.featureCount }
 
+    /// The default options for `method` that this plan holds: Adam when its
+    /// regions fit the plan, else SGD (a plan sized with `optimizer: .sgd`
+    /// has no room for Adam's second moment), with that optimizer's default
+    /// backbone step; the augmentation is `augmentation`, or the method's
+    /// default lowered to the plan's level. A request the plan cannot hold
+    /// either way gets Adam, and ``fineTune(shots:labels:classCount:options:)``
+    /// then names what is missing.
+    public func plannedOptions(method: FineTuneMethod, layers: Int = 1, augmentation: Int? = nil) -> FineTuneOptions {
+        let level = augmentation ?? plan.defaultAugmentation(for: method)
+        var options = FineTuneOptions(method: method, optimizer: .adam)
+        options.layers = layers
+        options.augmentation = level
+        guard method != .imprint, level >= 0 && level <= 2 else { return options }
+        let segment: BackboneSegment?
+        do {
+            segment = try FineTunePlan.segment(model: model, head: head, method: method, layers: layers)
+        } catch {
+            return options
+        }
+        func fits(_ optimizer: HeadOptimizer) -> Bool {
+            guard let layout = FineTuneLayout(geometry: geometry, maxClasses: plan.maxClasses, maxShots: plan.maxShots,
+                                              method: method, augmentation: level, segment: segment,
+                                              optimizer: optimizer) else { return false }
+            return layout.total <= plan.arenaBytes
+        }
+        if !fits(.adam) && fits(.sgd) {
+            options = FineTuneOptions(method: method, optimizer: .sgd)
+            options.layers = layers
+            options.augmentation = level
+        }
+        return options
+    }
+
     // MARK: Fine-tuning
 
     /// Fine-tunes the head on `shots` (8-bit images, one after another, each
@@ -219,7 +252,7 @@ public struct FineTuner {
         // The method's regions must fit in the plan.
         guard let layout = FineTuneLayout(geometry: geometry, maxClasses: plan.maxClasses, maxShots: plan.maxShots,
                                           method: options.method, augmentation: options.augmentation,
-                                          segment: segment) else {
+                                          segment: segment, optimizer: options.optimizer) else {
             throw .fineTune(.planTooSmall(need: Int.max, planned: plan.arenaBytes))
         }
         guard layout.total <= plan.arenaBytes else {
@@ -269,8 +302,11 @@ public struct FineTuner {
         let order = int32s(layout.order)
         mw.update(repeating: 0, count: c &* d)
         mb.update(repeating: 0, count: c)
-        vw.update(repeating: 0, count: c &* d)
-        vb.update(repeating: 0, count: c)
+        // An SGD layout has no v regions (they are 0 bytes long).
+        if options.optimizer == .adam {
+            vw.update(repeating: 0, count: c &* d)
+            vb.update(repeating: 0, count: c)
+        }
         for r in 0..<samples { order[r] = Int32(truncatingIfNeeded: r) }
         let all = HeadBatch(features: floats(layout.features), labels: int32s(layout.labels), indices: nil,
                             count: samples, dim: d, classes: c)

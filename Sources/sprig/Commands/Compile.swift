@@ -9,7 +9,7 @@ import SprigTrain
 let compileCommand = Command(
     name: "compile",
     summary: "Compile a checkpoint into a .sprig blob (BN folded, activations fused; f32 or int8 with calibration).",
-    usage: "sprig compile CKPT [--precision f32|q8] [--calib-data SOURCE] [--calib-classes SPEC] [--percentile F | --fit-ranges] [--bias-correction] [--max-classes 10] [--max-shots 20] [--finetune-methods head[,bias][,last:L][,reinit]] --out MODEL.sprig [--json]",
+    usage: "sprig compile CKPT [--precision f32|q8] [--calib-data SOURCE] [--calib-classes SPEC] [--percentile F | --fit-ranges] [--bias-correction] [--max-classes 10] [--max-shots 20] [--finetune-methods head[,bias][,last:L][,reinit]] [--finetune-optimizer adam|sgd] --out MODEL.sprig [--json]",
     positionals: 1...1,
     options: [
         OptionSpec(name: "precision", value: "P", help: "f32 or q8.", defaultValue: "q8"),
@@ -22,8 +22,9 @@ let compileCommand = Command(
         OptionSpec(name: "max-classes", value: "N", help: "Fine-tuning plan: classes the device may learn.", defaultValue: "10"),
         OptionSpec(name: "max-shots", value: "N", help: "Fine-tuning plan: shots per class.", defaultValue: "20"),
         OptionSpec(name: "finetune-methods", value: "LIST", help: "Fine-tuning plan: the methods it covers, comma-separated: head (always planned; covers imprint), bias, last:L (the last L layers), reinit (every layer, re-initialised and trained from the shots). bias and reinit need --precision f32; with q8, last:L keeps the last L layers and the classifier in Float32 (a mixed blob) so the device can train them.", defaultValue: "head"),
+        OptionSpec(name: "finetune-optimizer", value: "O", help: "Fine-tuning plan: the optimizer the device trains with, adam or sgd. sgd keeps one moment per trained value instead of two, so the plan is smaller (for last:L by a quarter of the trained layers' bytes), and the device then uses SGD.", defaultValue: "adam"),
         OptionSpec(name: "out", value: "PATH", help: "The blob to write (atomically).", defaultValue: "model.sprig"),
-        OptionSpec(name: "json", value: nil, help: "Print one JSON object (blob_bytes, arena_bytes, finetune_arena_bytes, finetune_methods, params, macs)."),
+        OptionSpec(name: "json", value: nil, help: "Print one JSON object (blob_bytes, arena_bytes, finetune_arena_bytes, finetune_methods, finetune_optimizer, params, macs)."),
     ],
     run: runCompile)
 
@@ -39,6 +40,7 @@ func runCompile(_ a: ParsedArguments) throws {
         o.set("arena_bytes", m.arenaBytes)
         o.set("finetune_arena_bytes", m.finetuneArenaBytes)
         o.set("finetune_methods", methods)
+        o.set("finetune_optimizer", try a.choice("finetune-optimizer", default: "adam", among: ["adam", "sgd"]))
         o.set("params", m.parameterCount)
         o.set("macs", macs)
         print(o.text)
@@ -66,6 +68,7 @@ func compileOptions(_ a: ParsedArguments) throws -> CompileOptions {
     }
     o.fineTuneMethods = finetune.methods
     o.fineTuneLayers = finetune.layers
+    o.fineTuneOptimizer = try a.choice("finetune-optimizer", default: "adam", among: ["adam", "sgd"]) == "sgd" ? .sgd : .adam
     o.calibrationCount = try a.int("calib-count", default: o.calibrationCount, range: 1...100_000)
     o.percentile = try a.double("percentile", default: o.percentile, range: 0.5...1)
     o.fitRanges = a.flag("fit-ranges")

@@ -22,8 +22,8 @@ let finetuneCommand = Command(
         OptionSpec(name: "episodes", value: "E", help: "Episodes to average.", defaultValue: "10"),
         OptionSpec(name: "epochs", value: "N", help: "Training epochs (head, bias, last, reinit).", defaultValue: "\(FineTuneOptions().epochs)"),
         OptionSpec(name: "lr", value: "X", help: "Learning rate of the classifier (head, bias, last, reinit).", defaultValue: "\(FineTuneOptions().learningRate)"),
-        OptionSpec(name: "backbone-lr", value: "X", help: "Learning rate of the backbone's parameters (bias, last, reinit).", defaultValue: "\(FineTuneMethod.bias.defaultBackboneLearningRate) for bias, \(FineTuneMethod.last.defaultBackboneLearningRate) for last, \(FineTuneMethod.reinit.defaultBackboneLearningRate) for reinit"),
-        OptionSpec(name: "optimizer", value: "O", help: "adam or sgd (head, bias, last, reinit).", defaultValue: "adam"),
+        OptionSpec(name: "backbone-lr", value: "X", help: "Learning rate of the backbone's parameters (bias, last, reinit).", defaultValue: "\(FineTuneMethod.bias.defaultBackboneLearningRate) for bias, \(FineTuneMethod.last.defaultBackboneLearningRate) for last (\(FineTuneMethod.last.defaultBackboneLearningRate(optimizer: .sgd)) with sgd), \(FineTuneMethod.reinit.defaultBackboneLearningRate) for reinit"),
+        OptionSpec(name: "optimizer", value: "O", help: "adam or sgd (head, bias, last, reinit).", defaultValue: "adam if the plan holds it, else sgd (a blob compiled with --finetune-optimizer sgd), as on the device"),
         OptionSpec(name: "batch", value: "B", help: "Samples per step, 0 = all (head, bias, last, reinit).", defaultValue: "\(FineTuneOptions().batchSize)"),
         OptionSpec(name: "anchor", value: "L", help: "Pull toward the imprinted weights (head, bias, last, reinit).", defaultValue: "\(FineTuneOptions().anchor)"),
         OptionSpec(name: "scale", value: "S", help: "Length of the imprinted rows (cosine scale).", defaultValue: "\(FineTuneOptions().scale)"),
@@ -43,7 +43,7 @@ let finetuneCommand = Command(
         layers) is refused with the runtime's error.
         --json keys: accuracy (mean fraction), accuracy_ci95 (half-width, Student t), accuracies,
         seconds (mean wall time per adaptation), seconds_first, arena_bytes (the plan), arena_used,
-        blob_bytes (tuned), classes, shots, episodes, method, layers (last), augmentation, loss_initial and
+        blob_bytes (tuned), classes, shots, episodes, method, layers (last), optimizer, backbone_lr, augmentation, loss_initial and
         loss_final (the last episode's; NaN for imprint).
         """,
     run: runFinetune)
@@ -66,6 +66,8 @@ func runFinetune(_ a: ParsedArguments) throws {
         o.set("episodes", r.accuracies.count)
         o.set("method", methodName(r.method))
         if r.method == .last { o.set("layers", r.options.layers) }
+        o.set("optimizer", r.options.optimizer == .sgd ? "sgd" : "adam")
+        o.set("backbone_lr", Double(r.options.backboneLearningRate))
         o.set("augmentation", r.options.augmentation)
         o.set("loss_initial", Double(r.lossInitial))
         o.set("loss_final", Double(r.lossFinal))
@@ -87,10 +89,13 @@ func fewShotSettings(_ a: ParsedArguments) throws -> FewShotSettings {
     var s = FewShotSettings(method: method)
     s.options.epochs = try a.int("epochs", default: s.options.epochs, range: 1...10_000)
     s.options.learningRate = Float(try a.double("lr", default: Double(s.options.learningRate), range: 1e-9...10))
-    s.options.backboneLearningRate = Float(try a.double("backbone-lr", default: Double(s.options.backboneLearningRate),
-                                                        range: 1e-9...10))
+    if a.string("backbone-lr") != nil {
+        s.backboneLearningRate = Float(try a.double("backbone-lr", default: 0, range: 1e-9...10))
+    }
     s.options.layers = try a.int("layers", default: s.options.layers, range: 1...255)
-    s.options.optimizer = try a.choice("optimizer", default: "adam", among: ["adam", "sgd"]) == "sgd" ? .sgd : .adam
+    if a.string("optimizer") != nil {
+        s.optimizer = try a.choice("optimizer", default: "adam", among: ["adam", "sgd"]) == "sgd" ? .sgd : .adam
+    }
     s.options.batchSize = try a.int("batch", default: s.options.batchSize, range: 0...1_000_000)
     s.options.anchor = Float(try a.double("anchor", default: Double(s.options.anchor), range: 0...1_000_000))
     s.options.scale = Float(try a.double("scale", default: Double(s.options.scale), range: 1e-6...1000))
