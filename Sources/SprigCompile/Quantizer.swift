@@ -78,7 +78,7 @@ public func quantizeNetwork(_ source: BlobBuilder, ranges: [Int: ActivationRange
     var tailStart = source.ops.count
     if floatLayers > 0 {
         var found = 0
-        for o in source.ops.indices.reversed() where isWeighted(source.ops[o].opcode) {
+        for o in source.ops.indices.reversed() where isParameterised(source.ops[o].opcode) {
             found += 1
             tailStart = o
             if found == floatLayers + 1 { break }
@@ -214,11 +214,6 @@ public func quantizeNetwork(_ source: BlobBuilder, ranges: [Int: ActivationRange
         out.addOutput(f)
     }
     return out
-}
-
-/// Dense, Conv2D and DepthwiseConv2D: the layers with weights, which `last` counts.
-private func isWeighted(_ opcode: Opcode) -> Bool {
-    opcode == .dense || opcode == .conv2d || opcode == .depthwiseConv2d
 }
 
 /// Little-endian f32 bytes to floats.

@@ -163,8 +163,9 @@ public struct BackboneSegment: Equatable, Sendable {
     }
 }
 
-/// Dense, Conv2D and DepthwiseConv2D: the layers `last` counts.
-func isParameterised(_ opcode: Opcode) -> Bool {
+/// Dense, Conv2D and DepthwiseConv2D: the layers `last` counts (and the
+/// compiler's Float32 tail for `last:L` with them).
+public func isParameterised(_ opcode: Opcode) -> Bool {
     opcode == .dense || opcode == .conv2d || opcode == .depthwiseConv2d
 }
 
