@@ -57,7 +57,7 @@ public enum FineTuneMethod: UInt8, CaseIterable, Sendable {
     /// as above. With SGD (momentum 0.9) `last` takes 0.5: on the DAP-10% mixed
     /// int8 cnn at 5 shots it gave 79.4, 81.2, 81.8 and 82.2% at 0.1, 0.3, 0.5
     /// and 1 against Adam's 82.4%, and diverged at 2, so 0.5 keeps a margin
-    /// (docs/finetune.md, "An arena for SGD"). `bias` and `reinit` keep their
+    /// (docs/finetune.md, "`last` in an SGD plan"). `bias` and `reinit` keep their
     /// Adam values under SGD: not measured.
     public func defaultBackboneLearningRate(optimizer: HeadOptimizer) -> Float {
         switch (self, optimizer) {
