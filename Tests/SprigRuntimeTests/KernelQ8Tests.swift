@@ -635,3 +635,68 @@ extension KernelQ8Tests {
         }
     }
 }
+
+extension KernelQ8Tests {
+    /// The 32-bit rescaling of Add's inputs (`AddInputRescale32`), against gemmlowp's
+    /// definitions written out here in Int64 (not the runtime's scalar functions): every
+    /// pair of input bytes (65,536 elements, so every block and the tail), left shifts 8...20,
+    /// right shifts on both sides of the domain's edge S = 31 + r − L ≤ 22, multipliers at
+    /// 2^(30 − L) and just above it, 2^30, Int32.max and random, zero points at the ends.
+    func testAddInputRescale32AllPairs() {
+        /// gemmlowp SaturatingRoundingDoublingHighMul, C division (truncation) and all.
+        func srdhm(_ a: Int32, _ b: Int32) -> Int32 {
+            if a == Int32.min && b == Int32.min { return Int32.max }
+            let ab = Int64(a) * Int64(b)
+            let nudge: Int64 = ab >= 0 ? 1 << 30 : 1 - (1 << 30)
+            return Int32(truncatingIfNeeded: (ab + nudge) / (1 << 31))
+        }
+        /// gemmlowp RoundingDivideByPOT.
+        func rdbpot(_ x: Int32, _ e: Int32) -> Int32 {
+            let mask = Int64((1 as Int64) << Int64(e)) - 1
+            let remainder = Int64(x) & mask
+            let threshold = (mask >> 1) + (x < 0 ? 1 : 0)
+            return Int32(truncatingIfNeeded: (Int64(x) >> Int64(e)) + (remainder > threshold ? 1 : 0))
+        }
+        func rescale(_ x: Int32, _ m: Int32, _ s: Int32) -> Int32 {
+            let left = s > 0 ? s : 0, right = s > 0 ? 0 : -s
+            return rdbpot(srdhm(Int32(truncatingIfNeeded: Int64(x) << Int64(left)), m), right)
+        }
+        func reference(_ a: [Int8], _ b: [Int8], _ p: AddQ8Params) -> [Int8] {
+            zip(a, b).map { x, y in
+                let l = Int64(p.leftShift)
+                let xr = rescale(Int32(truncatingIfNeeded: (Int64(x) - Int64(p.aZeroPoint)) << l), p.aMultiplier, p.aShift)
+                let yr = rescale(Int32(truncatingIfNeeded: (Int64(y) - Int64(p.bZeroPoint)) << l), p.bMultiplier, p.bShift)
+                let o = Int64(rescale(xr &+ yr, p.outputMultiplier, p.outputShift)) + Int64(p.outputZeroPoint)
+                let lo = max(Int64(p.clampMin), -128), hi = min(Int64(p.clampMax), 127)
+                return Int8(min(max(o, lo), hi))
+            }
+        }
+        var a: [Int8] = [], b: [Int8] = []
+        for x in -128 ... 127 { for y in -128 ... 127 { a.append(Int8(x)); b.append(Int8(y)) } }
+        var rng = SeededRNG(seed: 1616)
+        for trial in 0 ..< 48 {
+            let left = Int32([8, 9, 12, 20][trial % 4])
+            // r with S = 31 + r − L around 22: inside, at the edge, one past it.
+            func r() -> Int32 {
+                let edge = left - 9
+                return [0, 1, max(0, edge - 1), edge, edge + 1, rng.int32(in: 0 ... max(0, edge))][rng.int(in: 0 ... 5)]
+            }
+            func m() -> Int32 {
+                let floor = Int32(1) << (30 - left)
+                return [floor, floor + 1, 1 << 30, (1 << 30) + 1, Int32.max, rng.int32(in: 1 << 30 ... Int32.max)][rng.int(in: 0 ... 5)]
+            }
+            func zp() -> Int32 { [Int32(-128), 127, 0, rng.int32(in: -128 ... 127)][rng.int(in: 0 ... 3)] }
+            let zo = zp()
+            let p = AddQ8Params(aZeroPoint: zp(), bZeroPoint: zp(), outputZeroPoint: zo, leftShift: left,
+                                aMultiplier: m(), aShift: -r(), bMultiplier: m(), bShift: trial % 7 == 3 ? 1 : -r(),
+                                outputMultiplier: rng.chance(0.3) ? [Int32(1 << 30), Int32.max][rng.int(in: 0 ... 1)]
+                                    : rng.int32(in: 1 << 30 ... Int32.max),
+                                outputShift: rng.int32(in: -31 ... -10), clampMin: rng.chance(0.5) ? zo : -128,
+                                clampMax: rng.chance(0.5) ? 127 : rng.int32(in: 0 ... 127))
+            let got = runAddQ8(a, b, p, trial: trial)
+            let want = reference(a, b, p)
+            XCTAssertEqual(got, want, "add all pairs \(p)")
+            XCTAssertEqual(want, Naive.addQ8(a: a, b: b, params: p), "the two references, \(p)")
+        }
+    }
+}
