@@ -700,3 +700,65 @@ extension KernelQ8Tests {
         }
     }
 }
+
+/// gemmlowp's `MultiplyByQuantizedMultiplier` written out in Int64 from its definitions
+/// (SaturatingRoundingDoublingHighMul with its nudge and truncating division, then
+/// RoundingDivideByPOT), independent of the runtime's fixed-point code.
+private func referenceRescale(_ x: Int32, _ m: Int32, _ s: Int32) -> Int32 {
+    let left = s > 0 ? s : 0, right = s > 0 ? 0 : -s
+    let a = Int32(truncatingIfNeeded: Int64(x) << Int64(left))
+    var high = Int32.max
+    if !(a == Int32.min && m == Int32.min) {
+        let ab = Int64(a) * Int64(m)
+        let nudge: Int64 = ab >= 0 ? 1 << 30 : 1 - (1 << 30)
+        high = Int32(truncatingIfNeeded: (ab + nudge) / (1 << 31))
+    }
+    let mask = (Int64(1) << Int64(right)) - 1
+    let remainder = Int64(high) & mask
+    let threshold = (mask >> 1) + (high < 0 ? 1 : 0)
+    return Int32(truncatingIfNeeded: (Int64(high) >> Int64(right)) + (remainder > threshold ? 1 : 0))
+}
+
+extension KernelQ8Tests {
+    /// Pointwise convs (1×1, stride 1, no padding: the packed path reads the input in place,
+    /// and its last tiles from a padded copy) against a loop written here: odd input and output
+    /// channel counts, pixel counts that leave 1–3 pixels after the tiles of 4, inputs at
+    /// −128 and 127, zero points at the ends, multipliers 2^30 and Int32.max, shifts −31…30,
+    /// and output stages whose lower bound is far below, just below, at and above the zero
+    /// point (the epilogue without the correction of negative products takes the last two).
+    func testPointwiseConvAgainstLoop() {
+        var rng = SeededRNG(seed: 1617)
+        for trial in 0 ..< 160 {
+            let cin = [1, 3, 4, 5, 10, 13, 17, 21, 33, 40][trial % 10]
+            let cout = [1, 7, 10, 15, 16, 17, 21, 26, 32, 37][(trial / 10) % 10]
+            let h = rng.int(in: 1 ... 6), w = rng.int(in: 1 ... 9)
+            let win = makeWindow(height: h, width: w, inputChannels: cin, outputChannels: cout, kernelHeight: 1, kernelWidth: 1)
+            let x = rng.int8sWithExtremes(h * w * cin, extremes: 0.3)
+            let weights = rng.int8sWithExtremes(cin * cout, extremes: 0.3)
+            let bias = (0 ..< cout).map { _ in rng.chance(0.1) ? [Int32.min / 4, Int32.max / 4][rng.int(in: 0 ... 1)] : rng.int32(in: -40_000 ... 40_000) }
+            let zp: Int32 = [-128, 127, 0, rng.int32(in: -128 ... 127)][(trial / 4) % 4]
+            let zo = rng.int32(in: -128 ... 127)
+            let multipliers = (0 ..< cout).map { _ in
+                rng.chance(0.2) ? [Int32(1 << 30), Int32.max][rng.int(in: 0 ... 1)] : rng.int32(in: 1 << 30 ... Int32.max)
+            }
+            let shifts = (0 ..< cout).map { _ in rng.chance(0.1) ? rng.int32(in: -31 ... 30) : rng.int32(in: -14 ... -4) }
+            // Lower bound of the output stage: below the zero point, at it (a ReLU), above it.
+            let step = Int32(rng.int(in: 1 ... 3))
+            let clampMin: Int32 = [-128, zo, min(127, zo + step), max(-128, zo - step)][trial % 4]
+            let clampMax: Int32 = rng.chance(0.5) ? 127 : max(clampMin, rng.int32(in: 0 ... 127))
+            let q = NaiveRequant(multipliers: multipliers, shifts: shifts, outputZeroPoint: zo,
+                                 clampMin: clampMin, clampMax: clampMax)
+            var want: [Int8] = []
+            for p in 0 ..< h * w {
+                for o in 0 ..< cout {
+                    var acc = Int64(bias[o])
+                    for i in 0 ..< cin { acc += (Int64(x[p * cin + i]) - Int64(zp)) * Int64(weights[i * cout + o]) }
+                    let r = Int64(referenceRescale(Int32(truncatingIfNeeded: acc), multipliers[o], shifts[o])) + Int64(zo)
+                    want.append(Int8(min(max(r, max(Int64(clampMin), -128)), min(Int64(clampMax), 127))))
+                }
+            }
+            assertSame(runConv2dQ8(x, zeroPoint: zp, weights, bias, win, q, trial: trial), want,
+                       "pointwise \(h)x\(w) \(cin)->\(cout) zp \(zp) clamp \(clampMin)...\(clampMax)")
+        }
+    }
+}
