@@ -733,15 +733,26 @@ extension KernelQ8Tests {
             let cout = [1, 7, 10, 15, 16, 17, 21, 26, 32, 37][(trial / 10) % 10]
             let h = rng.int(in: 1 ... 6), w = rng.int(in: 1 ... 9)
             let win = makeWindow(height: h, width: w, inputChannels: cin, outputChannels: cout, kernelHeight: 1, kernelWidth: 1)
-            let x = rng.int8sWithExtremes(h * w * cin, extremes: 0.3)
-            let weights = rng.int8sWithExtremes(cin * cout, extremes: 0.3)
-            let bias = (0 ..< cout).map { _ in rng.chance(0.1) ? [Int32.min / 4, Int32.max / 4][rng.int(in: 0 ... 1)] : rng.int32(in: -40_000 ... 40_000) }
             let zp: Int32 = [-128, 127, 0, rng.int32(in: -128 ... 127)][(trial / 4) % 4]
+            // Every other run of 16 trials: small sums, ×0.5 and shifts 0…−3, so that the
+            // rounding ties of negative values (where the correction matters) come often.
+            let ties = (trial / 16) % 2 == 1
+            let x = ties ? (0 ..< h * w * cin).map { _ in Int8(clamping: Int(zp) + rng.int(in: -3 ... 3)) }
+                : rng.int8sWithExtremes(h * w * cin, extremes: 0.3)
+            let weights = ties ? (0 ..< cin * cout).map { _ in Int8(rng.int(in: -1 ... 1)) }
+                : rng.int8sWithExtremes(cin * cout, extremes: 0.3)
+            let bias = (0 ..< cout).map { _ in
+                ties ? rng.int32(in: -3 ... 3) : rng.chance(0.1) ? [Int32.min / 4, Int32.max / 4][rng.int(in: 0 ... 1)]
+                    : rng.int32(in: -40_000 ... 40_000)
+            }
             let zo = rng.int32(in: -128 ... 127)
             let multipliers = (0 ..< cout).map { _ in
-                rng.chance(0.2) ? [Int32(1 << 30), Int32.max][rng.int(in: 0 ... 1)] : rng.int32(in: 1 << 30 ... Int32.max)
+                ties ? Int32(1 << 30) : rng.chance(0.2) ? [Int32(1 << 30), Int32.max][rng.int(in: 0 ... 1)]
+                    : rng.int32(in: 1 << 30 ... Int32.max)
             }
-            let shifts = (0 ..< cout).map { _ in rng.chance(0.1) ? rng.int32(in: -31 ... 30) : rng.int32(in: -14 ... -4) }
+            let shifts = (0 ..< cout).map { _ in
+                ties ? rng.int32(in: -3 ... 0) : rng.chance(0.1) ? rng.int32(in: -31 ... 30) : rng.int32(in: -14 ... -4)
+            }
             // Lower bound of the output stage: below the zero point, at it (a ReLU), above it.
             let step = Int32(rng.int(in: 1 ... 3))
             let clampMin: Int32 = [-128, zo, min(127, zo + step), max(-128, zo - step)][trial % 4]
@@ -759,6 +770,64 @@ extension KernelQ8Tests {
             }
             assertSame(runConv2dQ8(x, zeroPoint: zp, weights, bias, win, q, trial: trial), want,
                        "pointwise \(h)x\(w) \(cin)->\(cout) zp \(zp) clamp \(clampMin)...\(clampMax)")
+        }
+    }
+}
+
+extension KernelQ8Tests {
+    /// Depthwise convs on the Int16 path (C ≥ 8: blocks of 8, 16 and 32 channels), whose
+    /// requantization skips the correction of negative products when the output stage's lower
+    /// bound is ≥ 0, against a loop written here: 3×3 with padding, strides 1 and 2, odd
+    /// channel counts, lower bounds far below, just below, at and above the zero point,
+    /// inputs at −128 and 127, multipliers 2^30 and Int32.max, shifts −31…30 (the ones
+    /// outside `Requant16`'s domain never come, as `requantFitsOneShift` demands).
+    func testDepthwiseLowerBoundAgainstLoop() {
+        var rng = SeededRNG(seed: 1618)
+        for trial in 0 ..< 120 {
+            let c = [8, 9, 15, 16, 17, 21, 31, 32, 33, 40][trial % 10]
+            let stride = trial % 3 == 2 ? 2 : 1
+            let h = rng.int(in: 1 ... 9), w = rng.int(in: 1 ... 11)
+            let win = makeWindow(height: h, width: w, inputChannels: c, outputChannels: c, kernelHeight: 3, kernelWidth: 3,
+                                 strideHeight: stride, strideWidth: stride, padTop: 1, padBottom: 1, padLeft: 1, padRight: 1)
+            let zp: Int32 = [-128, 127, 0, rng.int32(in: -128 ... 127)][(trial / 4) % 4]
+            // Every other run of 16 trials: the rounding ties of negative values (as above).
+            let ties = (trial / 16) % 2 == 1
+            let x = ties ? (0 ..< h * w * c).map { _ in Int8(clamping: Int(zp) + rng.int(in: -3 ... 3)) }
+                : rng.int8sWithExtremes(h * w * c, extremes: 0.3)
+            let weights = ties ? (0 ..< 9 * c).map { _ in Int8(rng.int(in: -1 ... 1)) } : rng.int8sWithExtremes(9 * c, extremes: 0.3)
+            let bias = (0 ..< c).map { _ in ties ? rng.int32(in: -3 ... 3) : rng.int32(in: -30_000 ... 30_000) }
+            let zo = rng.int32(in: -128 ... 127)
+            let multipliers = (0 ..< c).map { _ in
+                ties ? Int32(1 << 30) : rng.chance(0.2) ? [Int32(1 << 30), Int32.max][rng.int(in: 0 ... 1)]
+                    : rng.int32(in: 1 << 30 ... Int32.max)
+            }
+            let shifts = (0 ..< c).map { _ in
+                ties ? rng.int32(in: -3 ... 0) : rng.chance(0.1) ? rng.int32(in: -31 ... 30) : rng.int32(in: -12 ... -3)
+            }
+            let step = Int32(rng.int(in: 1 ... 3))
+            let clampMin: Int32 = [-128, zo, min(127, zo + step), max(-128, zo - step)][trial % 4]
+            let clampMax: Int32 = rng.chance(0.5) ? 127 : max(clampMin, rng.int32(in: 0 ... 127))
+            let q = NaiveRequant(multipliers: multipliers, shifts: shifts, outputZeroPoint: zo,
+                                 clampMin: clampMin, clampMax: clampMax)
+            var want: [Int8] = []
+            for oy in 0 ..< win.outputHeight {
+                for ox in 0 ..< win.outputWidth {
+                    for ch in 0 ..< c {
+                        var acc = Int64(bias[ch])
+                        for ky in 0 ..< 3 {
+                            for kx in 0 ..< 3 {
+                                let iy = oy * stride - 1 + ky, ix = ox * stride - 1 + kx
+                                guard iy >= 0 && iy < h && ix >= 0 && ix < w else { continue }
+                                acc += (Int64(x[(iy * w + ix) * c + ch]) - Int64(zp)) * Int64(weights[(ky * 3 + kx) * c + ch])
+                            }
+                        }
+                        let r = Int64(referenceRescale(Int32(truncatingIfNeeded: acc), multipliers[ch], shifts[ch])) + Int64(zo)
+                        want.append(Int8(min(max(r, max(Int64(clampMin), -128)), min(Int64(clampMax), 127))))
+                    }
+                }
+            }
+            assertSame(runConv2dQ8(x, zeroPoint: zp, weights, bias, win, q, depthwise: true, trial: trial), want,
+                       "depthwise \(h)x\(w)x\(c) stride \(stride) zp \(zp) clamp \(clampMin)...\(clampMax)")
         }
     }
 }

@@ -375,23 +375,6 @@ extension PackedLayerQ8 {
     }
 }
 
-/// Whether an epilogue corrects the rounding of negative products (`PackedEpilogue.apply`),
-/// as a type, so that each tile's body is compiled once each way and the tile branches once:
-/// a branch on the flag at each requantization measured slower than always correcting.
-protocol NegativeRounding {
-    static var corrects: Bool { get }
-}
-
-/// The exact rounding of every lane.
-enum RoundsNegatives: NegativeRounding {
-    static var corrects: Bool { true }
-}
-
-/// No correction: for an output stage whose lower bound is ≥ 0.
-enum ClampsNegatives: NegativeRounding {
-    static var corrects: Bool { false }
-}
-
 /// The requantization and output stage of 16 lanes at once (one zmm per step with
 /// AVX-512): lane-wise `stage(Requant8.apply(x))` of Conv2D.swift's tiles, with what
 /// depends only on the channel worked out once per block (the masks of
@@ -444,7 +427,7 @@ struct PackedEpilogue {
         shiftEven = rightEven &+ 31
         shiftOdd = rightOdd &+ 31
         self.stage = stage
-        correctsNegatives = stage.lower < 0
+        correctsNegatives = !stage.clampsNegatives
         lower = SIMD16(repeating: stage.lower)
         upper = SIMD16(repeating: stage.upper)
         zeroPoint = SIMD16(repeating: stage.zeroPoint)
