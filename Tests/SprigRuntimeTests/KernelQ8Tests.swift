@@ -635,3 +635,199 @@ extension KernelQ8Tests {
         }
     }
 }
+
+extension KernelQ8Tests {
+    /// The 32-bit rescaling of Add's inputs (`AddInputRescale32`), against gemmlowp's
+    /// definitions written out here in Int64 (not the runtime's scalar functions): every
+    /// pair of input bytes (65,536 elements, so every block and the tail), left shifts 8...20,
+    /// right shifts on both sides of the domain's edge S = 31 + r − L ≤ 22, multipliers at
+    /// 2^(30 − L) and just above it, 2^30, Int32.max and random, zero points at the ends.
+    func testAddInputRescale32AllPairs() {
+        /// gemmlowp SaturatingRoundingDoublingHighMul, C division (truncation) and all.
+        func srdhm(_ a: Int32, _ b: Int32) -> Int32 {
+            if a == Int32.min && b == Int32.min { return Int32.max }
+            let ab = Int64(a) * Int64(b)
+            let nudge: Int64 = ab >= 0 ? 1 << 30 : 1 - (1 << 30)
+            return Int32(truncatingIfNeeded: (ab + nudge) / (1 << 31))
+        }
+        /// gemmlowp RoundingDivideByPOT.
+        func rdbpot(_ x: Int32, _ e: Int32) -> Int32 {
+            let mask = Int64((1 as Int64) << Int64(e)) - 1
+            let remainder = Int64(x) & mask
+            let threshold = (mask >> 1) + (x < 0 ? 1 : 0)
+            return Int32(truncatingIfNeeded: (Int64(x) >> Int64(e)) + (remainder > threshold ? 1 : 0))
+        }
+        func rescale(_ x: Int32, _ m: Int32, _ s: Int32) -> Int32 {
+            let left = s > 0 ? s : 0, right = s > 0 ? 0 : -s
+            return rdbpot(srdhm(Int32(truncatingIfNeeded: Int64(x) << Int64(left)), m), right)
+        }
+        func reference(_ a: [Int8], _ b: [Int8], _ p: AddQ8Params) -> [Int8] {
+            zip(a, b).map { x, y in
+                let l = Int64(p.leftShift)
+                let xr = rescale(Int32(truncatingIfNeeded: (Int64(x) - Int64(p.aZeroPoint)) << l), p.aMultiplier, p.aShift)
+                let yr = rescale(Int32(truncatingIfNeeded: (Int64(y) - Int64(p.bZeroPoint)) << l), p.bMultiplier, p.bShift)
+                let o = Int64(rescale(xr &+ yr, p.outputMultiplier, p.outputShift)) + Int64(p.outputZeroPoint)
+                let lo = max(Int64(p.clampMin), -128), hi = min(Int64(p.clampMax), 127)
+                return Int8(min(max(o, lo), hi))
+            }
+        }
+        var a: [Int8] = [], b: [Int8] = []
+        for x in -128 ... 127 { for y in -128 ... 127 { a.append(Int8(x)); b.append(Int8(y)) } }
+        var rng = SeededRNG(seed: 1616)
+        for trial in 0 ..< 48 {
+            let left = Int32([8, 9, 12, 20][trial % 4])
+            // r with S = 31 + r − L around 22: inside, at the edge, one past it.
+            func r() -> Int32 {
+                let edge = left - 9
+                return [0, 1, max(0, edge - 1), edge, edge + 1, rng.int32(in: 0 ... max(0, edge))][rng.int(in: 0 ... 5)]
+            }
+            func m() -> Int32 {
+                let floor = Int32(1) << (30 - left)
+                return [floor, floor + 1, 1 << 30, (1 << 30) + 1, Int32.max, rng.int32(in: 1 << 30 ... Int32.max)][rng.int(in: 0 ... 5)]
+            }
+            func zp() -> Int32 { [Int32(-128), 127, 0, rng.int32(in: -128 ... 127)][rng.int(in: 0 ... 3)] }
+            let zo = zp()
+            let p = AddQ8Params(aZeroPoint: zp(), bZeroPoint: zp(), outputZeroPoint: zo, leftShift: left,
+                                aMultiplier: m(), aShift: -r(), bMultiplier: m(), bShift: trial % 7 == 3 ? 1 : -r(),
+                                outputMultiplier: rng.chance(0.3) ? [Int32(1 << 30), Int32.max][rng.int(in: 0 ... 1)]
+                                    : rng.int32(in: 1 << 30 ... Int32.max),
+                                outputShift: rng.int32(in: -31 ... -10), clampMin: rng.chance(0.5) ? zo : -128,
+                                clampMax: rng.chance(0.5) ? 127 : rng.int32(in: 0 ... 127))
+            let got = runAddQ8(a, b, p, trial: trial)
+            let want = reference(a, b, p)
+            XCTAssertEqual(got, want, "add all pairs \(p)")
+            XCTAssertEqual(want, Naive.addQ8(a: a, b: b, params: p), "the two references, \(p)")
+        }
+    }
+}
+
+/// gemmlowp's `MultiplyByQuantizedMultiplier` written out in Int64 from its definitions
+/// (SaturatingRoundingDoublingHighMul with its nudge and truncating division, then
+/// RoundingDivideByPOT), independent of the runtime's fixed-point code.
+private func referenceRescale(_ x: Int32, _ m: Int32, _ s: Int32) -> Int32 {
+    let left = s > 0 ? s : 0, right = s > 0 ? 0 : -s
+    let a = Int32(truncatingIfNeeded: Int64(x) << Int64(left))
+    var high = Int32.max
+    if !(a == Int32.min && m == Int32.min) {
+        let ab = Int64(a) * Int64(m)
+        let nudge: Int64 = ab >= 0 ? 1 << 30 : 1 - (1 << 30)
+        high = Int32(truncatingIfNeeded: (ab + nudge) / (1 << 31))
+    }
+    let mask = (Int64(1) << Int64(right)) - 1
+    let remainder = Int64(high) & mask
+    let threshold = (mask >> 1) + (high < 0 ? 1 : 0)
+    return Int32(truncatingIfNeeded: (Int64(high) >> Int64(right)) + (remainder > threshold ? 1 : 0))
+}
+
+extension KernelQ8Tests {
+    /// Pointwise convs (1×1, stride 1, no padding: the packed path reads the input in place,
+    /// and its last tiles from a padded copy) against a loop written here: odd input and output
+    /// channel counts, pixel counts that leave 1–3 pixels after the tiles of 4, inputs at
+    /// −128 and 127, zero points at the ends, multipliers 2^30 and Int32.max, shifts −31…30,
+    /// and output stages whose lower bound is far below, just below, at and above the zero
+    /// point (the epilogue without the correction of negative products takes the last two).
+    func testPointwiseConvAgainstLoop() {
+        var rng = SeededRNG(seed: 1617)
+        for trial in 0 ..< 160 {
+            let cin = [1, 3, 4, 5, 10, 13, 17, 21, 33, 40][trial % 10]
+            let cout = [1, 7, 10, 15, 16, 17, 21, 26, 32, 37][(trial / 10) % 10]
+            let h = rng.int(in: 1 ... 6), w = rng.int(in: 1 ... 9)
+            let win = makeWindow(height: h, width: w, inputChannels: cin, outputChannels: cout, kernelHeight: 1, kernelWidth: 1)
+            let zp: Int32 = [-128, 127, 0, rng.int32(in: -128 ... 127)][(trial / 4) % 4]
+            // Every other run of 16 trials: small sums, ×0.5 and shifts 0…−3, so that the
+            // rounding ties of negative values (where the correction matters) come often.
+            let ties = (trial / 16) % 2 == 1
+            let x = ties ? (0 ..< h * w * cin).map { _ in Int8(clamping: Int(zp) + rng.int(in: -3 ... 3)) }
+                : rng.int8sWithExtremes(h * w * cin, extremes: 0.3)
+            let weights = ties ? (0 ..< cin * cout).map { _ in Int8(rng.int(in: -1 ... 1)) }
+                : rng.int8sWithExtremes(cin * cout, extremes: 0.3)
+            let bias = (0 ..< cout).map { _ in
+                ties ? rng.int32(in: -3 ... 3) : rng.chance(0.1) ? [Int32.min / 4, Int32.max / 4][rng.int(in: 0 ... 1)]
+                    : rng.int32(in: -40_000 ... 40_000)
+            }
+            let zo = rng.int32(in: -128 ... 127)
+            let multipliers = (0 ..< cout).map { _ in
+                ties ? Int32(1 << 30) : rng.chance(0.2) ? [Int32(1 << 30), Int32.max][rng.int(in: 0 ... 1)]
+                    : rng.int32(in: 1 << 30 ... Int32.max)
+            }
+            let shifts = (0 ..< cout).map { _ in
+                ties ? rng.int32(in: -3 ... 0) : rng.chance(0.1) ? rng.int32(in: -31 ... 30) : rng.int32(in: -14 ... -4)
+            }
+            // Lower bound of the output stage: below the zero point, at it (a ReLU), above it.
+            let step = Int32(rng.int(in: 1 ... 3))
+            let clampMin: Int32 = [-128, zo, min(127, zo + step), max(-128, zo - step)][trial % 4]
+            let clampMax: Int32 = rng.chance(0.5) ? 127 : max(clampMin, rng.int32(in: 0 ... 127))
+            let q = NaiveRequant(multipliers: multipliers, shifts: shifts, outputZeroPoint: zo,
+                                 clampMin: clampMin, clampMax: clampMax)
+            var want: [Int8] = []
+            for p in 0 ..< h * w {
+                for o in 0 ..< cout {
+                    var acc = Int64(bias[o])
+                    for i in 0 ..< cin { acc += (Int64(x[p * cin + i]) - Int64(zp)) * Int64(weights[i * cout + o]) }
+                    let r = Int64(referenceRescale(Int32(truncatingIfNeeded: acc), multipliers[o], shifts[o])) + Int64(zo)
+                    want.append(Int8(min(max(r, max(Int64(clampMin), -128)), min(Int64(clampMax), 127))))
+                }
+            }
+            assertSame(runConv2dQ8(x, zeroPoint: zp, weights, bias, win, q, trial: trial), want,
+                       "pointwise \(h)x\(w) \(cin)->\(cout) zp \(zp) clamp \(clampMin)...\(clampMax)")
+        }
+    }
+}
+
+extension KernelQ8Tests {
+    /// Depthwise convs on the Int16 path (C ≥ 8: blocks of 8, 16 and 32 channels), whose
+    /// requantization skips the correction of negative products when the output stage's lower
+    /// bound is ≥ 0, against a loop written here: 3×3 with padding, strides 1 and 2, odd
+    /// channel counts, lower bounds far below, just below, at and above the zero point,
+    /// inputs at −128 and 127, multipliers 2^30 and Int32.max, shifts −31…30 (the ones
+    /// outside `Requant16`'s domain never come, as `requantFitsOneShift` demands).
+    func testDepthwiseLowerBoundAgainstLoop() {
+        var rng = SeededRNG(seed: 1618)
+        for trial in 0 ..< 120 {
+            let c = [8, 9, 15, 16, 17, 21, 31, 32, 33, 40][trial % 10]
+            let stride = trial % 3 == 2 ? 2 : 1
+            let h = rng.int(in: 1 ... 9), w = rng.int(in: 1 ... 11)
+            let win = makeWindow(height: h, width: w, inputChannels: c, outputChannels: c, kernelHeight: 3, kernelWidth: 3,
+                                 strideHeight: stride, strideWidth: stride, padTop: 1, padBottom: 1, padLeft: 1, padRight: 1)
+            let zp: Int32 = [-128, 127, 0, rng.int32(in: -128 ... 127)][(trial / 4) % 4]
+            // Every other run of 16 trials: the rounding ties of negative values (as above).
+            let ties = (trial / 16) % 2 == 1
+            let x = ties ? (0 ..< h * w * c).map { _ in Int8(clamping: Int(zp) + rng.int(in: -3 ... 3)) }
+                : rng.int8sWithExtremes(h * w * c, extremes: 0.3)
+            let weights = ties ? (0 ..< 9 * c).map { _ in Int8(rng.int(in: -1 ... 1)) } : rng.int8sWithExtremes(9 * c, extremes: 0.3)
+            let bias = (0 ..< c).map { _ in ties ? rng.int32(in: -3 ... 3) : rng.int32(in: -30_000 ... 30_000) }
+            let zo = rng.int32(in: -128 ... 127)
+            let multipliers = (0 ..< c).map { _ in
+                ties ? Int32(1 << 30) : rng.chance(0.2) ? [Int32(1 << 30), Int32.max][rng.int(in: 0 ... 1)]
+                    : rng.int32(in: 1 << 30 ... Int32.max)
+            }
+            let shifts = (0 ..< c).map { _ in
+                ties ? rng.int32(in: -3 ... 0) : rng.chance(0.1) ? rng.int32(in: -31 ... 30) : rng.int32(in: -12 ... -3)
+            }
+            let step = Int32(rng.int(in: 1 ... 3))
+            let clampMin: Int32 = [-128, zo, min(127, zo + step), max(-128, zo - step)][trial % 4]
+            let clampMax: Int32 = rng.chance(0.5) ? 127 : max(clampMin, rng.int32(in: 0 ... 127))
+            let q = NaiveRequant(multipliers: multipliers, shifts: shifts, outputZeroPoint: zo,
+                                 clampMin: clampMin, clampMax: clampMax)
+            var want: [Int8] = []
+            for oy in 0 ..< win.outputHeight {
+                for ox in 0 ..< win.outputWidth {
+                    for ch in 0 ..< c {
+                        var acc = Int64(bias[ch])
+                        for ky in 0 ..< 3 {
+                            for kx in 0 ..< 3 {
+                                let iy = oy * stride - 1 + ky, ix = ox * stride - 1 + kx
+                                guard iy >= 0 && iy < h && ix >= 0 && ix < w else { continue }
+                                acc += (Int64(x[(iy * w + ix) * c + ch]) - Int64(zp)) * Int64(weights[(ky * 3 + kx) * c + ch])
+                            }
+                        }
+                        let r = Int64(referenceRescale(Int32(truncatingIfNeeded: acc), multipliers[ch], shifts[ch])) + Int64(zo)
+                        want.append(Int8(min(max(r, max(Int64(clampMin), -128)), min(Int64(clampMax), 127))))
+                    }
+                }
+            }
+            assertSame(runConv2dQ8(x, zeroPoint: zp, weights, bias, win, q, depthwise: true, trial: trial), want,
+                       "depthwise \(h)x\(w)x\(c) stride \(stride) zp \(zp) clamp \(clampMin)...\(clampMax)")
+        }
+    }
+}

@@ -52,6 +52,28 @@ public func addQ8(a: UnsafePointer<Int8>, b: UnsafePointer<Int8>, output: Unsafe
     let leftShift = SIMD8<Int32>(repeating: p.leftShift)
     var i = 0
     #if arch(x86_64)
+    // The inputs' rescaling in 32-bit lanes (`AddInputRescale32`), the output's in 64 bits:
+    // TFLite's parameters (left shift 20, input multipliers ≤ 1) always take it.
+    if let rescaleA = AddInputRescale32(zeroPoint: p.aZeroPoint, leftShift: p.leftShift,
+                                        multiplier: p.aMultiplier, shift: p.aShift),
+       let rescaleB = AddInputRescale32(zeroPoint: p.bZeroPoint, leftShift: p.leftShift,
+                                        multiplier: p.bMultiplier, shift: p.bShift),
+       oneShiftDomain(p.outputMultiplier, p.outputShift) {
+        let requantOut16 = Requant16Uniform(multiplier: p.outputMultiplier, shift: p.outputShift)
+        // Two blocks per pass: two independent chains of dependent vector ops.
+        while i &+ 32 <= count {
+            let s0 = rescaleA.apply(loadWidened16(a + i)) &+ rescaleB.apply(loadWidened16(b + i))
+            let s1 = rescaleA.apply(loadWidened16(a + (i &+ 16))) &+ rescaleB.apply(loadWidened16(b + (i &+ 16)))
+            storeLanes(stage(requantOut16.apply(s0)), output + i)
+            storeLanes(stage(requantOut16.apply(s1)), output + (i &+ 16))
+            i &+= 32
+        }
+        while i &+ 16 <= count {
+            let s = rescaleA.apply(loadWidened16(a + i)) &+ rescaleB.apply(loadWidened16(b + i))
+            storeLanes(stage(requantOut16.apply(s)), output + i)
+            i &+= 16
+        }
+    }
     // 16 lanes at a time, each requantization one rounding shift in 64 bits (`Requant16Uniform`,
     // the same values as `Requant8.apply` in its domain, which every validated blob's is;
     // x86-64 only, where the 64-bit lanes are vpmuldq/vpsravq: elsewhere the 8-lane loop, unmeasured).
@@ -92,6 +114,71 @@ public func addQ8(a: UnsafePointer<Int8>, b: UnsafePointer<Int8>, output: Unsafe
         let y = multiplyByQuantizedMultiplier((Int32(b[i]) &- p.bZeroPoint) &<< p.leftShift, p.bMultiplier, p.bShift)
         output[i] = stage(multiplyByQuantizedMultiplier(x &+ y, p.outputMultiplier, p.outputShift))
         i &+= 1
+    }
+}
+
+/// The rescaling of one int8 input of Add in 32-bit lanes:
+/// `multiplyByQuantizedMultiplier((x − zeroPoint) << leftShift, multiplier, shift)`, exactly,
+/// where its parameters allow it (`init` returns nil elsewhere):
+///
+///     leftShift L in 8...20, zeroPoint in −128...127, shift s ≤ 0 with r = −s,
+///     S = 31 + r − L ≤ 22, and multiplier M > 2^(30 − L) (so M > 0).
+///
+/// Why it is exact. Let v = x − zeroPoint, in −255...255, so v·2^L (< 2^28) does not wrap.
+/// `Requant16` (FixedPoint.swift) shows that the two roundings of
+/// `multiplyByQuantizedMultiplier` are one floor:
+///
+///     result = ⌊(P + 2^30 + K − [P + 2^30 < 0]·A) / 2^(31 + r)⌋,   P = v·2^L·M,
+///     K = 2^(30+r), A = 2^31 (r ≥ 1);  K = A = 0 (r = 0).
+///
+/// Since M·2^L > 2^30, P + 2^30 < 0 exactly when v < 0 (v ≤ −1 gives P ≤ −M·2^L). Every
+/// term of the numerator is a multiple of 2^L (L ≤ 20), so dividing it and the divisor by
+/// 2^L changes nothing:
+///
+///     result = ⌊(v·M + c − [v < 0]·d) / 2^S⌋,   c = (2^30 + K) / 2^L,  d = A / 2^L.
+///
+/// With M = Mh·2^S + Ml (0 ≤ Ml < 2^S), v·M = v·Mh·2^S + v·Ml, and the multiple of 2^S
+/// comes out of the floor:
+///
+///     result = v·Mh + ((v·Ml + c − [v < 0]·d) >> S)       (arithmetic shift = floor)
+///
+/// Every term fits Int32: |v·Ml| < 255·2^22 < 2^30, c ≤ 2^22 + 2^21, d ≤ 2^23, and
+/// Mh < 2^(31−S) ≤ 2^20 so |v·Mh| < 2^28. Two 32-bit multiplies (vpmulld) where the
+/// 64-bit form takes two vpmuldq and the even/odd split and merge; the sum of two results
+/// is below 2^29 in magnitude, so it does not wrap either (nor does it in the scalar code).
+///
+/// Worked example: L = 20, M = 2^30 (×0.5), s = 0: S = 11, Mh = 2^19, Ml = 0,
+/// c = 2^10, d = 0; x = 3, zeroPoint 0: 3·2^19 + (1024 >> 11) = 3·2^19 = 3·2^20·0.5.
+struct AddInputRescale32 {
+    var zeroPoint: SIMD16<Int32>
+    var high: SIMD16<Int32>
+    var low: SIMD16<Int32>
+    var round: SIMD16<Int32>
+    var negative: SIMD16<Int32>
+    var shift: SIMD16<Int32>
+
+    @inline(__always)
+    init?(zeroPoint zp: Int32, leftShift l: Int32, multiplier m: Int32, shift s: Int32) {
+        guard l >= 8 && l <= 20, zp >= -128 && zp <= 127, s <= 0, s >= -31,
+              Int64(m) << Int64(l) > 1 << 30 else { return nil }
+        let r = Int64(0 &- s), left = Int64(l)
+        let bits = 31 &+ r &- left
+        guard bits <= 22 else { return nil }
+        let k: Int64 = r >= 1 ? 1 << (30 &+ r) : 0
+        zeroPoint = SIMD16(repeating: zp)
+        high = SIMD16(repeating: Int32(truncatingIfNeeded: Int64(m) >> bits))
+        low = SIMD16(repeating: Int32(truncatingIfNeeded: Int64(m) & ((1 << bits) &- 1)))
+        round = SIMD16(repeating: Int32(truncatingIfNeeded: ((1 << 30) &+ k) >> left))
+        negative = SIMD16(repeating: r >= 1 ? Int32(truncatingIfNeeded: (1 as Int64) << (31 &- left)) : 0)
+        shift = SIMD16(repeating: Int32(truncatingIfNeeded: bits))
+    }
+
+    /// The rescaled `x` (int8 values widened to Int32) of 16 lanes.
+    @_transparent
+    func apply(_ x: SIMD16<Int32>) -> SIMD16<Int32> {
+        let v = x &- zeroPoint
+        let fraction = v &* low &+ round &- ((v &>> 31) & negative)
+        return v &* high &+ (fraction &>> shift)
     }
 }
 

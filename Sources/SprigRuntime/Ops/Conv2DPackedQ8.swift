@@ -300,6 +300,11 @@ private struct PackedLayerQ8 {
     func run(_ first: borrowing PackedChannels, _ second: borrowing PackedChannels, paired: Bool,
              band: UnsafeMutablePointer<Int8>) {
         let w = window
+        if w.kernelHeight == 1 && w.kernelWidth == 1 && w.strideHeight == 1 && w.strideWidth == 1
+            && w.padTop == 0 && w.padLeft == 0 && w.outputHeight == w.inputHeight && w.outputWidth == w.inputWidth {
+            runPointwise(first, second, paired: paired, band: band)
+            return
+        }
         let cout = w.outputChannels
         let pixelStep = w.strideWidth &* w.inputChannels
         var oy = 0
@@ -328,6 +333,48 @@ private struct PackedLayerQ8 {
     }
 }
 
+extension PackedLayerQ8 {
+    /// `run` for a pointwise conv (1×1, stride 1, no padding): the H·W pixels are one row,
+    /// and the tiles read the input where it is, without a band. A tile reads
+    /// 3·Cin + 4·Q bytes from its first pixel (Q quads per pixel, the last one padded with
+    /// zero weights); the input's last tiles, whose reads would pass its end, read a copy
+    /// of the pixels left, padded with the zero point, from the band (at least 4·Cin + 64
+    /// bytes). Bytes past the pixels a tile stores are either other pixels of the input
+    /// or the padding, and meet zero weights or lanes that are not stored, so the outputs
+    /// are those of the band.
+    func runPointwise(_ first: borrowing PackedChannels, _ second: borrowing PackedChannels, paired: Bool,
+                      band: UnsafeMutablePointer<Int8>) {
+        let w = window
+        let cin = w.inputChannels, cout = w.outputChannels
+        let pixels = w.outputHeight &* w.outputWidth
+        let inputBytes = pixels &* cin
+        let reach = 3 &* cin &+ 4 &* first.packed.quadsPerRow
+        var p = 0
+        while p < pixels {
+            let count = pixels &- p < 4 ? pixels &- p : 4
+            var start = input + p &* cin
+            if p &* cin &+ reach > inputBytes {
+                let rest = inputBytes &- p &* cin
+                band.update(from: start, count: rest)
+                (band + rest).update(repeating: zeroPoint, count: reach &- rest)
+                start = UnsafePointer(band)
+            }
+            let out = output + p &* cout
+            if paired {
+                packedTileWide(first.packed, second.packed, input: start, pixelStep: cin, rowStride: 0, tapRows: 1,
+                               initial: (first.initial, second.initial),
+                               output: (out + first.channel, out + second.channel), outputPixelStep: cout,
+                               count: count, epilogue: (first.epilogue, second.epilogue))
+            } else {
+                packedTile(first.packed, input: start, pixelStep: cin, rowStride: 0, tapRows: 1,
+                           initial: first.initial, output: out + first.channel, outputPixelStep: cout,
+                           count: count, epilogue: first.epilogue)
+            }
+            p &+= 4
+        }
+    }
+}
+
 /// The requantization and output stage of 16 lanes at once (one zmm per step with
 /// AVX-512): lane-wise `stage(Requant8.apply(x))` of Conv2D.swift's tiles, with what
 /// depends only on the channel worked out once per block (the masks of
@@ -344,6 +391,9 @@ struct PackedEpilogue {
     let negativeEven: SIMD8<Int64>, negativeOdd: SIMD8<Int64>
     let shiftEven: SIMD8<Int64>, shiftOdd: SIMD8<Int64>
     let stage: OutputStageQ8
+    /// Whether `apply` corrects the rounding of negative products: not when the output
+    /// stage's lower bound is ≥ 0 (a ReLU), which clamps every such lane either way (`apply`).
+    let correctsNegatives: Bool
     let lower: SIMD16<Int32>
     let upper: SIMD16<Int32>
     let zeroPoint: SIMD16<Int32>
@@ -377,6 +427,7 @@ struct PackedEpilogue {
         shiftEven = rightEven &+ 31
         shiftOdd = rightOdd &+ 31
         self.stage = stage
+        correctsNegatives = !stage.clampsNegatives
         lower = SIMD16(repeating: stage.lower)
         upper = SIMD16(repeating: stage.upper)
         zeroPoint = SIMD16(repeating: stage.zeroPoint)
@@ -415,8 +466,13 @@ struct PackedEpilogue {
     ///
     /// |P| ≤ 2^62 and K < 2^62, so nothing wraps. KernelQ8Tests compares every path
     /// with the naive loop, extreme multipliers and shifts included.
+    ///
+    /// Without the correction (`correctsNegatives` false) a lane with P < −2^30 gets
+    /// ⌊(P + K) / 2^(31+e)⌋ ≤ 0 (P + K < 2^(30+e)) where the exact value is
+    /// `roundingDivideByPOT(h, e)` ≤ 0 (h < 0); with a lower bound ≥ 0 the clamp turns both
+    /// into that bound, so the output bytes are the same.
     @_transparent
-    func apply(_ x: SIMD16<Int32>) -> SIMD16<Int8> {
+    func apply<N: NegativeRounding>(_ x: SIMD16<Int32>, _: N.Type) -> SIMD16<Int8> {
         let shifted = anyLeftShift ? x &<< leftShift : x
         let a64 = unsafeBitCast(shifted, to: SIMD8<Int64>.self), b64 = unsafeBitCast(multiplier, to: SIMD8<Int64>.self)
         // vpmuldq of even lanes (sign-extended in place) and of odd lanes (shifted down).
@@ -426,10 +482,18 @@ struct PackedEpilogue {
         let odd = (((a64 &>> 32) &<< 32) &>> 32) &* ((multiplierOdd &<< 32) &>> 32)
         let limit = SIMD8<Int64>(repeating: -(1 << 30))
         let evenSum = even &+ roundEven, oddSum = odd &+ roundOdd
-        let evenResult = evenSum.replacing(with: evenSum &- negativeEven, where: even .< limit) &>> shiftEven
-        let oddResult = oddSum.replacing(with: oddSum &- negativeOdd, where: odd .< limit) &>> shiftOdd
+        let evenResult: SIMD8<Int64>, oddResult: SIMD8<Int64>
+        if N.corrects {
+            evenResult = evenSum.replacing(with: evenSum &- negativeEven, where: even .< limit) &>> shiftEven
+            oddResult = oddSum.replacing(with: oddSum &- negativeOdd, where: odd .< limit) &>> shiftOdd
+        } else {
+            evenResult = evenSum &>> shiftEven
+            oddResult = oddSum &>> shiftOdd
+        }
         let r = unsafeBitCast((evenResult & 0xFFFF_FFFF) | (oddResult &<< 32), to: SIMD16<Int32>.self)
-        let clamped = r.replacing(with: lower, where: r .< lower).replacing(with: upper, where: r .> upper) &+ zeroPoint
+        // max, then min: vpmaxsd and vpminsd (as OutputStageQ8 orders them).
+        let raised = r.replacing(with: lower, where: r .< lower)
+        let clamped = raised.replacing(with: upper, where: upper .< raised) &+ zeroPoint
         // Narrowed by halves: LLVM keeps a 16-lane narrowing as byte inserts (vpmovdb each here).
         let (low, high) = halves(clamped)
         return unsafeBitCast((narrowLanes(low), narrowLanes(high)), to: SIMD16<Int8>.self)
@@ -459,6 +523,23 @@ func joined(_ low: SIMD8<Int32>, _ high: SIMD8<Int32>) -> SIMD16<Int32> {
 private func packedTile(_ block: PackedBlockQ8, input: UnsafePointer<Int8>, pixelStep: Int, rowStride: Int,
                         tapRows: Int, initial: SIMD16<Int32>, output: UnsafeMutablePointer<Int8>,
                         outputPixelStep: Int, count: Int, epilogue: PackedEpilogue) {
+    if epilogue.correctsNegatives {
+        packedTile(block, input: input, pixelStep: pixelStep, rowStride: rowStride, tapRows: tapRows, initial: initial,
+                   output: output, outputPixelStep: outputPixelStep, count: count, epilogue: epilogue,
+                   rounding: RoundsNegatives.self)
+    } else {
+        packedTile(block, input: input, pixelStep: pixelStep, rowStride: rowStride, tapRows: tapRows, initial: initial,
+                   output: output, outputPixelStep: outputPixelStep, count: count, epilogue: epilogue,
+                   rounding: ClampsNegatives.self)
+    }
+}
+
+/// `packedTile` with the epilogue's rounding of negative products fixed.
+@inline(__always)
+private func packedTile<N: NegativeRounding>(_ block: PackedBlockQ8, input: UnsafePointer<Int8>, pixelStep: Int,
+                                             rowStride: Int, tapRows: Int, initial: SIMD16<Int32>,
+                                             output: UnsafeMutablePointer<Int8>, outputPixelStep: Int, count: Int,
+                                             epilogue: PackedEpilogue, rounding: N.Type) {
     var (a0l, a0h) = halves(initial)
     var a1l = a0l, a2l = a0l, a3l = a0l, a1h = a0h, a2h = a0h, a3h = a0h
     var wp = block.quads
@@ -485,8 +566,8 @@ private func packedTile(_ block: PackedBlockQ8, input: UnsafePointer<Int8>, pixe
     // that the multiplier's odd lanes are sign-extended and multiplies with vpmuldq; with a
     // branch before each pixel, the later ones took vpmullq (3 µops, latency 15).
     let step = outputPixelStep
-    let r0 = epilogue.apply(joined(a0l, a0h)), r1 = epilogue.apply(joined(a1l, a1h))
-    let r2 = epilogue.apply(joined(a2l, a2h)), r3 = epilogue.apply(joined(a3l, a3h))
+    let r0 = epilogue.apply(joined(a0l, a0h), N.self), r1 = epilogue.apply(joined(a1l, a1h), N.self)
+    let r2 = epilogue.apply(joined(a2l, a2h), N.self), r3 = epilogue.apply(joined(a3l, a3h), N.self)
     epilogue.store(r0, output)
     if count > 1 { epilogue.store(r1, output + step) }
     if count > 2 { epilogue.store(r2, output + 2 &* step) }
@@ -501,6 +582,26 @@ private func packedTileWide(_ a: PackedBlockQ8, _ b: PackedBlockQ8, input: Unsaf
                             rowStride: Int, tapRows: Int, initial: (SIMD16<Int32>, SIMD16<Int32>),
                             output: (UnsafeMutablePointer<Int8>, UnsafeMutablePointer<Int8>), outputPixelStep: Int,
                             count: Int, epilogue: (PackedEpilogue, PackedEpilogue)) {
+    // Both blocks have the layer's output stage, so the same `correctsNegatives`.
+    if epilogue.0.correctsNegatives {
+        packedTileWide(a, b, input: input, pixelStep: pixelStep, rowStride: rowStride, tapRows: tapRows,
+                       initial: initial, output: output, outputPixelStep: outputPixelStep, count: count,
+                       epilogue: epilogue, rounding: RoundsNegatives.self)
+    } else {
+        packedTileWide(a, b, input: input, pixelStep: pixelStep, rowStride: rowStride, tapRows: tapRows,
+                       initial: initial, output: output, outputPixelStep: outputPixelStep, count: count,
+                       epilogue: epilogue, rounding: ClampsNegatives.self)
+    }
+}
+
+/// `packedTileWide` with the epilogue's rounding of negative products fixed.
+@inline(__always)
+private func packedTileWide<N: NegativeRounding>(_ a: PackedBlockQ8, _ b: PackedBlockQ8, input: UnsafePointer<Int8>,
+                                                 pixelStep: Int, rowStride: Int, tapRows: Int,
+                                                 initial: (SIMD16<Int32>, SIMD16<Int32>),
+                                                 output: (UnsafeMutablePointer<Int8>, UnsafeMutablePointer<Int8>),
+                                                 outputPixelStep: Int, count: Int,
+                                                 epilogue: (PackedEpilogue, PackedEpilogue), rounding: N.Type) {
     var (a0l, a0h) = halves(initial.0), (b0l, b0h) = halves(initial.1)
     var a1l = a0l, a2l = a0l, a3l = a0l, a1h = a0h, a2h = a0h, a3h = a0h
     var b1l = b0l, b2l = b0l, b3l = b0l, b1h = b0h, b2h = b0h, b3h = b0h
@@ -534,10 +635,10 @@ private func packedTileWide(_ a: PackedBlockQ8, _ b: PackedBlockQ8, input: Unsaf
     let (oa, ob) = output
     let step = outputPixelStep
     // Every requantization first, then the stores (see `packedTile`).
-    let ra0 = ea.apply(joined(a0l, a0h)), rb0 = eb.apply(joined(b0l, b0h))
-    let ra1 = ea.apply(joined(a1l, a1h)), rb1 = eb.apply(joined(b1l, b1h))
-    let ra2 = ea.apply(joined(a2l, a2h)), rb2 = eb.apply(joined(b2l, b2h))
-    let ra3 = ea.apply(joined(a3l, a3h)), rb3 = eb.apply(joined(b3l, b3h))
+    let ra0 = ea.apply(joined(a0l, a0h), N.self), rb0 = eb.apply(joined(b0l, b0h), N.self)
+    let ra1 = ea.apply(joined(a1l, a1h), N.self), rb1 = eb.apply(joined(b1l, b1h), N.self)
+    let ra2 = ea.apply(joined(a2l, a2h), N.self), rb2 = eb.apply(joined(b2l, b2h), N.self)
+    let ra3 = ea.apply(joined(a3l, a3h), N.self), rb3 = eb.apply(joined(b3l, b3h), N.self)
     ea.store(ra0, oa)
     eb.store(rb0, ob)
     if count > 1 {

@@ -252,22 +252,38 @@ public func depthwiseConv2dQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32,
 private func depthwiseConv2dQ8Int16(input: UnsafePointer<Int8>, inputZeroPoint: Int32, weights: UnsafePointer<Int8>,
                                     bias: UnsafePointer<Int32>?, output: UnsafeMutablePointer<Int8>,
                                     window w: Window2D, requant: RequantQ8, stage: OutputStageQ8) {
+    if stage.clampsNegatives {
+        depthwiseConv2dQ8Int16(input: input, inputZeroPoint: inputZeroPoint, weights: weights, bias: bias,
+                               output: output, window: w, requant: requant, stage: stage, rounding: ClampsNegatives.self)
+    } else {
+        depthwiseConv2dQ8Int16(input: input, inputZeroPoint: inputZeroPoint, weights: weights, bias: bias,
+                               output: output, window: w, requant: requant, stage: stage, rounding: RoundsNegatives.self)
+    }
+}
+
+/// `depthwiseConv2dQ8Int16` with the requantization's rounding of negative products fixed
+/// (`NegativeRounding`; blocks of 16 and 32 channels, whose `Requant16` can skip it).
+private func depthwiseConv2dQ8Int16<N: NegativeRounding>(input: UnsafePointer<Int8>, inputZeroPoint: Int32,
+                                                         weights: UnsafePointer<Int8>, bias: UnsafePointer<Int32>?,
+                                                         output: UnsafeMutablePointer<Int8>, window w: Window2D,
+                                                         requant: RequantQ8, stage: OutputStageQ8, rounding: N.Type) {
     let channels = w.outputChannels
     if channels >= 32 {
-        depthwiseRowsQ8(Lanes32.self, input: input, inputZeroPoint: inputZeroPoint, weights: weights, bias: bias,
-                        output: output, window: w, requant: requant, stage: stage)
+        depthwiseRowsQ8(Lanes32.self, N.self, input: input, inputZeroPoint: inputZeroPoint, weights: weights,
+                        bias: bias, output: output, window: w, requant: requant, stage: stage)
     } else if channels >= 16 {
-        depthwiseRowsQ8(Lanes16.self, input: input, inputZeroPoint: inputZeroPoint, weights: weights, bias: bias,
-                        output: output, window: w, requant: requant, stage: stage)
+        depthwiseRowsQ8(Lanes16.self, N.self, input: input, inputZeroPoint: inputZeroPoint, weights: weights,
+                        bias: bias, output: output, window: w, requant: requant, stage: stage)
     } else {
-        depthwiseRowsQ8(Lanes8.self, input: input, inputZeroPoint: inputZeroPoint, weights: weights, bias: bias,
-                        output: output, window: w, requant: requant, stage: stage)
+        depthwiseRowsQ8(Lanes8.self, N.self, input: input, inputZeroPoint: inputZeroPoint, weights: weights,
+                        bias: bias, output: output, window: w, requant: requant, stage: stage)
     }
 }
 
 /// Every channel block of `L.width` (the last moved back to end at C), each over every
 /// output row: the block's requantization parameters and bias are prepared once.
-private func depthwiseRowsQ8<L: ChannelLanes>(_: L.Type, input: UnsafePointer<Int8>, inputZeroPoint: Int32,
+private func depthwiseRowsQ8<L: ChannelLanes, N: NegativeRounding>(_: L.Type, _: N.Type, input: UnsafePointer<Int8>,
+                                              inputZeroPoint: Int32,
                                               weights: UnsafePointer<Int8>, bias: UnsafePointer<Int32>?,
                                               output: UnsafeMutablePointer<Int8>, window w: Window2D,
                                               requant: RequantQ8, stage: OutputStageQ8) {
@@ -286,14 +302,14 @@ private func depthwiseRowsQ8<L: ChannelLanes>(_: L.Type, input: UnsafePointer<In
             var ox = 0
             while ox < w.outputWidth {
                 if ox >= interior.first && ox &+ 4 <= interior.end {
-                    L.fourPixels(input: input, zp: zp, weights: weights, output: output, window: w, channel: c,
+                    L.fourPixels(N.self, input: input, zp: zp, weights: weights, output: output, window: w, channel: c,
                                  requant: q, stage: stage, biasEven: biasEven, biasOdd: biasOdd,
                                  oy: oy, ox: ox, rowOrigin: rowOrigin, rows: rows, cols: (0, w.kernelWidth))
                     ox &+= 4
                 } else {
                     let columnOrigin = ox &* w.strideWidth &- w.padLeft
                     let cols = validTaps(origin: columnOrigin, kernel: w.kernelWidth, extent: w.inputWidth)
-                    depthwiseTileQ8(OnePixel.self, L.self, input: input, zp: zp, weights: weights, output: output,
+                    depthwiseTileQ8(OnePixel.self, L.self, N.self, input: input, zp: zp, weights: weights, output: output,
                                     window: w, channel: c, requant: q, stage: stage, biasEven: biasEven,
                                     biasOdd: biasOdd, oy: oy, ox: ox, rowOrigin: rowOrigin, rows: rows, cols: cols)
                     ox &+= 1
@@ -325,9 +341,10 @@ private protocol ChannelLanes {
     /// The sums of the even and odd channels from what `accumulate` left after `taps` taps.
     static func finish(_ even: Sums, _ odd: Sums, taps: Int) -> (even: Sums, odd: Sums)
     static func requants(_ requant: RequantQ8, channel: Int) -> Requants
-    static func store(_ even: Sums, _ odd: Sums, _ q: Requants, _ stage: OutputStageQ8, _ out: UnsafeMutablePointer<Int8>)
+    static func store<N: NegativeRounding>(_ even: Sums, _ odd: Sums, _ q: Requants, _ stage: OutputStageQ8,
+                                           _ out: UnsafeMutablePointer<Int8>, _: N.Type)
     /// The tile of 4 interior pixels (`depthwiseTileQ8` with `FourPixels`, or a variant).
-    static func fourPixels(input: UnsafePointer<Int8>, zp: Int16, weights: UnsafePointer<Int8>,
+    static func fourPixels<N: NegativeRounding>(_: N.Type, input: UnsafePointer<Int8>, zp: Int16, weights: UnsafePointer<Int8>,
                            output: UnsafeMutablePointer<Int8>, window w: Window2D, channel c: Int,
                            requant q: Requants, stage: OutputStageQ8, biasEven: Sums, biasOdd: Sums,
                            oy: Int, ox: Int, rowOrigin: Int, rows: (first: Int, end: Int), cols: (first: Int, end: Int))
@@ -335,11 +352,11 @@ private protocol ChannelLanes {
 
 extension ChannelLanes {
     @inline(__always)
-    static func fourPixels(input: UnsafePointer<Int8>, zp: Int16, weights: UnsafePointer<Int8>,
+    static func fourPixels<N: NegativeRounding>(_: N.Type, input: UnsafePointer<Int8>, zp: Int16, weights: UnsafePointer<Int8>,
                            output: UnsafeMutablePointer<Int8>, window w: Window2D, channel c: Int,
                            requant q: Requants, stage: OutputStageQ8, biasEven: Sums, biasOdd: Sums,
                            oy: Int, ox: Int, rowOrigin: Int, rows: (first: Int, end: Int), cols: (first: Int, end: Int)) {
-        depthwiseTileQ8(FourPixels.self, Self.self, input: input, zp: zp, weights: weights, output: output,
+        depthwiseTileQ8(FourPixels.self, Self.self, N.self, input: input, zp: zp, weights: weights, output: output,
                         window: w, channel: c, requant: q, stage: stage, biasEven: biasEven, biasOdd: biasOdd,
                         oy: oy, ox: ox, rowOrigin: rowOrigin, rows: rows, cols: cols)
     }
@@ -349,11 +366,12 @@ private enum Lanes16: ChannelLanes {
     static var width: Int { 16 }
     /// Two pixels to a vector of 32 lanes: `depthwiseTilePairsQ8`.
     @inline(__always)
-    static func fourPixels(input: UnsafePointer<Int8>, zp: Int16, weights: UnsafePointer<Int8>,
+    static func fourPixels<N: NegativeRounding>(_: N.Type, input: UnsafePointer<Int8>, zp: Int16,
+                           weights: UnsafePointer<Int8>,
                            output: UnsafeMutablePointer<Int8>, window w: Window2D, channel c: Int,
                            requant q: Requant16, stage: OutputStageQ8, biasEven: SIMD8<Int32>, biasOdd: SIMD8<Int32>,
                            oy: Int, ox: Int, rowOrigin: Int, rows: (first: Int, end: Int), cols: (first: Int, end: Int)) {
-        depthwiseTilePairsQ8(input: input, zp: zp, weights: weights, output: output, window: w, channel: c,
+        depthwiseTilePairsQ8(N.self, input: input, zp: zp, weights: weights, output: output, window: w, channel: c,
                              requant: q, stage: stage, biasEven: biasEven, biasOdd: biasOdd,
                              oy: oy, ox: ox, rowOrigin: rowOrigin, rows: rows, cols: cols)
     }
@@ -383,9 +401,9 @@ private enum Lanes16: ChannelLanes {
         Requant16(multiplier: loadLanes(requant.multipliers + c), shift: loadLanes(requant.shifts + c))
     }
     @_transparent
-    static func store(_ even: SIMD8<Int32>, _ odd: SIMD8<Int32>, _ q: Requant16, _ stage: OutputStageQ8,
-                      _ out: UnsafeMutablePointer<Int8>) {
-        storeLanes(stage(q.apply(interleaved(even, odd))), out)
+    static func store<N: NegativeRounding>(_ even: SIMD8<Int32>, _ odd: SIMD8<Int32>, _ q: Requant16,
+                                           _ stage: OutputStageQ8, _ out: UnsafeMutablePointer<Int8>, _: N.Type) {
+        storeLanes(stage(q.apply(interleaved(even, odd), N.self)), out)
     }
 }
 
@@ -435,9 +453,10 @@ private enum Lanes8: ChannelLanes {
     static func requants(_ requant: RequantQ8, channel c: Int) -> Requant8 {
         Requant8(multipliers: requant.multipliers, shifts: requant.shifts, channel: c)
     }
+    /// (Always the exact rounding: `Requant8` has no variant.)
     @_transparent
-    static func store(_ even: SIMD4<Int32>, _ odd: SIMD4<Int32>, _ q: Requant8, _ stage: OutputStageQ8,
-                      _ out: UnsafeMutablePointer<Int8>) {
+    static func store<N: NegativeRounding>(_ even: SIMD4<Int32>, _ odd: SIMD4<Int32>, _ q: Requant8,
+                                           _ stage: OutputStageQ8, _ out: UnsafeMutablePointer<Int8>, _: N.Type) {
         let sums = SIMD8(even[0], odd[0], even[1], odd[1], even[2], odd[2], even[3], odd[3])
         storeLanes(stage(q.apply(sums)), out)
     }
@@ -478,16 +497,17 @@ private enum Lanes32: ChannelLanes {
         (Lanes16.requants(requant, channel: c), Lanes16.requants(requant, channel: c &+ 16))
     }
     @_transparent
-    static func store(_ even: SIMD16<Int32>, _ odd: SIMD16<Int32>, _ q: (Requant16, Requant16),
-                      _ stage: OutputStageQ8, _ out: UnsafeMutablePointer<Int8>) {
-        storeLanes(stage(q.0.apply(interleaved(even.lowHalf, odd.lowHalf))), out)
-        storeLanes(stage(q.1.apply(interleaved(even.highHalf, odd.highHalf))), out + 16)
+    static func store<N: NegativeRounding>(_ even: SIMD16<Int32>, _ odd: SIMD16<Int32>, _ q: (Requant16, Requant16),
+                                           _ stage: OutputStageQ8, _ out: UnsafeMutablePointer<Int8>, _: N.Type) {
+        storeLanes(stage(q.0.apply(interleaved(even.lowHalf, odd.lowHalf), N.self)), out)
+        storeLanes(stage(q.1.apply(interleaved(even.highHalf, odd.highHalf), N.self)), out + 16)
     }
 }
 
 /// `Tile.pixels` (1 or 4) consecutive output pixels of row `oy` from column `ox`, all with the
 /// valid taps `rows` × `cols`, in channels `channel ..< channel + L.width`.
-private func depthwiseTileQ8<Tile: PixelTile, L: ChannelLanes>(_: Tile.Type, _: L.Type, input: UnsafePointer<Int8>,
+private func depthwiseTileQ8<Tile: PixelTile, L: ChannelLanes, N: NegativeRounding>(_: Tile.Type, _: L.Type, _: N.Type,
+                             input: UnsafePointer<Int8>,
                              zp: Int16, weights: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>,
                              window w: Window2D, channel c: Int, requant q: L.Requants, stage: OutputStageQ8,
                              biasEven: L.Sums, biasOdd: L.Sums, oy: Int, ox: Int, rowOrigin: Int,
@@ -519,21 +539,21 @@ private func depthwiseTileQ8<Tile: PixelTile, L: ChannelLanes>(_: Tile.Type, _: 
     let out = output + ((oy &* w.outputWidth &+ ox) &* channels &+ c)
     let taps = (rows.end &- rows.first) &* (cols.end &- cols.first)
     let sums0 = L.finish(even0, odd0, taps: taps)
-    L.store(sums0.even, sums0.odd, q, stage, out)
+    L.store(sums0.even, sums0.odd, q, stage, out, N.self)
     if Tile.pixels > 1 {
         let sums1 = L.finish(even1, odd1, taps: taps)
-        L.store(sums1.even, sums1.odd, q, stage, out + channels)
+        L.store(sums1.even, sums1.odd, q, stage, out + channels, N.self)
         let sums2 = L.finish(even2, odd2, taps: taps)
-        L.store(sums2.even, sums2.odd, q, stage, out + 2 &* channels)
+        L.store(sums2.even, sums2.odd, q, stage, out + 2 &* channels, N.self)
         let sums3 = L.finish(even3, odd3, taps: taps)
-        L.store(sums3.even, sums3.odd, q, stage, out + 3 &* channels)
+        L.store(sums3.even, sums3.odd, q, stage, out + 3 &* channels, N.self)
     }
 }
 
 /// The tile of 4 pixels for blocks of 16 channels (16 ≤ C < 32), two pixels to a vector
 /// of 32 Int16 lanes (zmm with AVX-512): pixels 0 and 1 in one, 2 and 3 in the other, each
 /// tap's 16 weights twice. The sums are `Lanes32`'s, the requantization `Lanes16`'s per pixel.
-private func depthwiseTilePairsQ8(input: UnsafePointer<Int8>, zp: Int16, weights: UnsafePointer<Int8>,
+private func depthwiseTilePairsQ8<N: NegativeRounding>(_: N.Type, input: UnsafePointer<Int8>, zp: Int16, weights: UnsafePointer<Int8>,
                                   output: UnsafeMutablePointer<Int8>, window w: Window2D, channel c: Int,
                                   requant q: Requant16, stage: OutputStageQ8,
                                   biasEven: SIMD8<Int32>, biasOdd: SIMD8<Int32>, oy: Int, ox: Int,
@@ -564,10 +584,10 @@ private func depthwiseTilePairsQ8(input: UnsafePointer<Int8>, zp: Int16, weights
     let taps = (rows.end &- rows.first) &* (cols.end &- cols.first)
     let sums01 = Lanes32.finish(even01, odd01, taps: taps), sums23 = Lanes32.finish(even23, odd23, taps: taps)
     let out = output + ((oy &* w.outputWidth &+ ox) &* channels &+ c)
-    Lanes16.store(sums01.even.lowHalf, sums01.odd.lowHalf, q, stage, out)
-    Lanes16.store(sums01.even.highHalf, sums01.odd.highHalf, q, stage, out + channels)
-    Lanes16.store(sums23.even.lowHalf, sums23.odd.lowHalf, q, stage, out + 2 &* channels)
-    Lanes16.store(sums23.even.highHalf, sums23.odd.highHalf, q, stage, out + 3 &* channels)
+    Lanes16.store(sums01.even.lowHalf, sums01.odd.lowHalf, q, stage, out, N.self)
+    Lanes16.store(sums01.even.highHalf, sums01.odd.highHalf, q, stage, out + channels, N.self)
+    Lanes16.store(sums23.even.lowHalf, sums23.odd.lowHalf, q, stage, out + 2 &* channels, N.self)
+    Lanes16.store(sums23.even.highHalf, sums23.odd.highHalf, q, stage, out + 3 &* channels, N.self)
 }
 
 /// 16 int8 at `p`, sign-extended to Int16 (vpmovsxbw).

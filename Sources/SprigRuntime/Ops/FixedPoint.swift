@@ -358,10 +358,22 @@ struct Requant16 {
 
     @_transparent
     func apply(_ x: SIMD16<Int32>) -> SIMD16<Int32> {
+        apply(x, RoundsNegatives.self)
+    }
+
+    /// `apply`, or with `ClampsNegatives` without the correction of negative products: a lane
+    /// with q < 0 then gets ⌊(q + K) / 2^(31+r)⌋ ≤ 0 (q + K < 2^(30+r)) where the exact value
+    /// is ≤ 0 too, so an output stage with a lower bound ≥ 0 makes both that bound.
+    @_transparent
+    func apply<N: NegativeRounding>(_ x: SIMD16<Int32>, _: N.Type) -> SIMD16<Int32> {
         let x64 = unsafeBitCast(x &<< leftShift, to: SIMD8<Int64>.self)
         let m64 = unsafeBitCast(multiplier, to: SIMD8<Int64>.self)
         let even = ((x64 &<< 32) &>> 32) &* ((m64 &<< 32) &>> 32)      // vpmuldq
         let odd = (x64 &>> 32) &* (m64 &>> 32)
+        if !N.corrects {
+            let rEven = (even &+ roundEven) &>> shiftEven, rOdd = (odd &+ roundOdd) &>> shiftOdd
+            return unsafeBitCast((rEven & 0xFFFF_FFFF) | (rOdd &<< 32), to: SIMD16<Int32>.self)
+        }
         // q = P + 2^30 < 0 exactly when P < −2^30 (a compare); `round` holds K + 2^30.
         let low = SIMD8<Int64>(repeating: -(1 << 30))
         let rEven = (even &+ roundEven &- negativeEven.replacing(with: 0, where: low .<= even)) &>> shiftEven
@@ -444,4 +456,30 @@ extension OutputStageQ8 {
         }
         return out
     }
+}
+
+// MARK: - ReLU output stages
+
+/// Whether a requantization corrects the rounding of negative products
+/// (`PackedEpilogue.apply`, `Requant16.apply`), as a type, so that each tile's body is
+/// compiled once each way and the tile branches once: a branch on the flag at each
+/// requantization measured slower than always correcting.
+protocol NegativeRounding {
+    static var corrects: Bool { get }
+}
+
+/// The exact rounding of every lane.
+enum RoundsNegatives: NegativeRounding {
+    static var corrects: Bool { true }
+}
+
+/// No correction: for an output stage whose lower bound is ≥ 0 (`OutputStageQ8.clampsNegatives`).
+enum ClampsNegatives: NegativeRounding {
+    static var corrects: Bool { false }
+}
+
+extension OutputStageQ8 {
+    /// Whether the lower bound is ≥ 0, so that every requantized value ≤ 0 comes out as the
+    /// bound: then the rounding of negative products need not be exact (`ClampsNegatives`).
+    var clampsNegatives: Bool { lower >= 0 }
 }
