@@ -369,6 +369,39 @@ final class SprigCLITests: ScratchTestCase {
         }
     }
 
+    /// The search variants aimed at transfer: they run, are reported, and bad values are usage
+    /// errors (exit 2) naming the option and the value; a count the classes cannot afford is the
+    /// library's error (exit 1), before any training.
+    func testPrunePseudoTargetAndFeatureFloorOptions() throws {
+        let supernet = try tinySupernet()  // mlp, 5 source classes
+        let out = path("pt.safetensors")
+        let r = try sprig(["prune", supernet, "--budget", "30%", "--steps", "5", "--finetune-epochs", "0", "--pseudo-target", "2",
+                           "--pseudo-target-weight", "0.5", "--feature-floor", "0.6", "--out", out, "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let o = try json(r.stdout, "pt")
+        XCTAssertEqual(o["pseudo_target"] as? Int, 2)
+        XCTAssertEqual(o["pseudo_target_weight"] as? Double, 0.5)
+        XCTAssertEqual(o["feature_floor"] as? Double, 0.6)
+        for (option, bad) in [("--pseudo-target", "1"), ("--pseudo-target", "-2"), ("--pseudo-target", "two"),
+                              ("--pseudo-target-weight", "-1"), ("--pseudo-target-weight", "x"),
+                              ("--feature-floor", "1.5"), ("--feature-floor", "-0.1"), ("--feature-floor", "wide")] {
+            let b = try sprig(["prune", supernet, option, bad, "--out", path("bad.safetensors")])
+            XCTAssertEqual(b.status, 2, "\(option) \(bad): \(b.stderr)")
+            XCTAssertTrue(b.stderr.contains(option) && b.stderr.contains("'\(bad)'"), "\(option) \(bad): \(b.stderr)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: path("bad.safetensors")), "\(option) \(bad)")
+            let t = try sprig(["transfer", "--supernet", supernet, "--data", "builtin", option, bad, "--out-dir", path("bad-transfer")])
+            XCTAssertEqual(t.status, 2, "transfer \(option) \(bad): \(t.stderr)")
+            XCTAssertTrue(t.stderr.contains(option) && t.stderr.contains("'\(bad)'"), "transfer \(option) \(bad): \(t.stderr)")
+        }
+        let tooMany = try sprig(["prune", supernet, "--pseudo-target", "4", "--out", path("bad.safetensors")])
+        XCTAssertEqual(tooMany.status, 1, tooMany.stderr)
+        XCTAssertTrue(tooMany.stderr.contains("pseudo-target: 4 held-out classes of 5"), tooMany.stderr)
+        let help = try sprig(["prune", "--help"])
+        for option in ["--pseudo-target N", "--pseudo-target-weight X", "--feature-floor F"] {
+            XCTAssertTrue(help.stdout.contains(option), option)
+        }
+    }
+
     func testPruneRefusesAnImpossibleBudgetAndBadOptions() throws {
         let supernet = try tinySupernet()
         let out = path("never.safetensors")

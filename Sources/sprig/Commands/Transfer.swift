@@ -22,7 +22,7 @@ import SprigTrain
 let transferCommand = Command(
     name: "transfer",
     summary: "Run the transfer experiment: prune at several budgets with every method, adapt to new classes from a few shots.",
-    usage: "sprig transfer [--quick] [--supernet CKPT] [--data SOURCE] [--source 0-4] [--target 5-9] [--splits semantic,random:2] [--split-seed 19] [--budgets 5%,10%,25%,50%] [--methods …] [--shots 1,5,10,20] [--episodes 10] [--seeds 3] [--out-dir transfer-out] [--json]",
+    usage: "sprig transfer [--quick] [--supernet CKPT] [--data SOURCE] [--source 0-4] [--target 5-9] [--splits semantic,random:2] [--split-seed 19] [--budgets 5%,10%,25%,50%] [--methods …] [--pseudo-target N] [--feature-floor F] [--shots 1,5,10,20] [--episodes 10] [--seeds 3] [--out-dir transfer-out] [--json]",
     positionals: 0...0,
     options: [
         OptionSpec(name: "quick", value: nil, help: "Budgets 10%,25%, one search seed, re-init arm at 5 shots over 5 episodes, a 3-epoch supernet, 400 search steps."),
@@ -47,6 +47,10 @@ let transferCommand = Command(
         OptionSpec(name: "steps", value: "N", help: "DAP search steps.", defaultValue: "\(DAPConfig().steps) (quick: 400)"),
         OptionSpec(name: "perturb-every", value: "N", help: "DAP: reset the weights to the supernet's plus noise every N steps (0: never).", defaultValue: "0"),
         OptionSpec(name: "budget-ramp", value: "F", help: "DAP: the fraction of the steps over which the budget falls from the full cost to its target (cubic; 0: at once).", defaultValue: "\(DAPConfig().budgetRamp)"),
+        OptionSpec(name: "perturb-scale", value: "X", help: "DAP: the perturbation's noise, as a fraction of each tensor's RMS.", defaultValue: "\(DAPConfig().perturbScale)"),
+        OptionSpec(name: "pseudo-target", value: "N", help: pseudoTargetHelp, defaultValue: "0"),
+        OptionSpec(name: "pseudo-target-weight", value: "X", help: "DAP: weight of the pseudo-target's loss beside the source loss in the θ step.", defaultValue: "\(DAPConfig().pseudoTargetWeight)"),
+        OptionSpec(name: "feature-floor", value: "F", help: featureFloorHelp, defaultValue: "0"),
         OptionSpec(name: "threads", value: "N", help: "Threads for GEMM and the layers; the re-init arm instead runs N trainings at once, one thread each.", defaultValue: "2"),
         OptionSpec(name: "out-dir", value: "DIR", help: "Where transfer.md, transfer.json, the plots and the supernet go (git-ignored by default; --out-dir results refreshes the committed copy).", defaultValue: "transfer-out"),
         OptionSpec(name: "json", value: nil, help: "Print one JSON object (seconds, files, and the headline rows)."),
@@ -107,6 +111,9 @@ func runTransfer(_ a: ParsedArguments) throws {
     let steps = try a.int("steps", default: quick ? 400 : DAPConfig().steps, range: 1...10_000_000)
     let perturbEvery = try a.int("perturb-every", default: 0, range: 0...Int.max)
     let budgetRamp = try a.double("budget-ramp", default: DAPConfig().budgetRamp, range: 0...1)
+    var searchConfig = DAPConfig()
+    searchConfig.perturbScale = Float(try a.double("perturb-scale", default: Double(searchConfig.perturbScale), range: 0...100))
+    try parseTransferSearchOptions(a, into: &searchConfig)
     let outDir = a.string("out-dir", default: "transfer-out")
     let splitText = a.string("splits")
     let request: TransferSplitRequest
@@ -154,6 +161,7 @@ func runTransfer(_ a: ParsedArguments) throws {
     settings.reinitShots = reinitShots
     settings.reinitEpisodes = reinitEpisodes
     settings.reinitSteps = reinitSteps
+    settings.dap = searchConfig
     settings.dap.steps = steps
     settings.dap.perturbEvery = perturbEvery
     settings.dap.budgetRamp = budgetRamp
