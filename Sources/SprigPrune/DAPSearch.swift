@@ -101,8 +101,10 @@ public struct DAPConfig: Sendable {
     public var pseudoTargetScale = 10.0
     /// Feature-width floor F (0: off): adds λ·relu(F − n_f/N_f)² to the θ objective, where
     /// n_f = Σ p_u over the feature group (the group the classifier reads) and N_f its size, so
-    /// the expected kept fraction of the feature layer stays at or above F.
-    public var featureFloor = 0.0
+    /// the expected kept fraction of the feature layer stays at or above F. Default 0.75: on `cnn`
+    /// at 10% it gained 2.0–3.7 points at 5 shots with the device's `head` on three class splits
+    /// (docs/method.md, "Search variants aimed at transfer").
+    public var featureFloor = 0.75
 
     public init() {}
 }

@@ -181,6 +181,7 @@ final class TransferSearchTests: XCTestCase {
         config.seed = 3
         config.pseudoTargetClasses = 2
         config.pseudoTargetWeight = 1
+        config.featureFloor = 0  // the pseudo-target's gradient alone (a binding floor adds a common push to every θ)
         let search = DAPSearch(network: network, budget: budget, config: config)
         var rng = SprigRNG(seed: 33)
         for _ in 0..<config.steps {

@@ -28,7 +28,7 @@ let pruneCommand = Command(
         OptionSpec(name: "perturb-scale", value: "X", help: "DAP: that noise, as a fraction of each tensor's RMS.", defaultValue: "0.1"),
         OptionSpec(name: "pseudo-target", value: "N", help: pseudoTargetHelp, defaultValue: "0"),
         OptionSpec(name: "pseudo-target-weight", value: "X", help: "DAP: weight of the pseudo-target's loss beside the source loss in the θ step.", defaultValue: "\(DAPConfig().pseudoTargetWeight)"),
-        OptionSpec(name: "feature-floor", value: "F", help: featureFloorHelp, defaultValue: "0"),
+        OptionSpec(name: "feature-floor", value: "F", help: featureFloorHelp, defaultValue: "\(DAPConfig().featureFloor)"),
         OptionSpec(name: "slim-epochs", value: "N", help: "slim: epochs of sparsity training.", defaultValue: "1"),
         OptionSpec(name: "slim-lambda", value: "X", help: "slim: L1 weight on the scales.", defaultValue: "1e-4"),
         OptionSpec(name: "finetune-epochs", value: "N", help: "Source epochs for the extracted network (every method gets the same).", defaultValue: "1"),

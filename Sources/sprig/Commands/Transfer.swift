@@ -51,7 +51,7 @@ let transferCommand = Command(
         OptionSpec(name: "perturb-scale", value: "X", help: "DAP: the perturbation's noise, as a fraction of each tensor's RMS.", defaultValue: "\(DAPConfig().perturbScale)"),
         OptionSpec(name: "pseudo-target", value: "N", help: pseudoTargetHelp, defaultValue: "0"),
         OptionSpec(name: "pseudo-target-weight", value: "X", help: "DAP: weight of the pseudo-target's loss beside the source loss in the θ step.", defaultValue: "\(DAPConfig().pseudoTargetWeight)"),
-        OptionSpec(name: "feature-floor", value: "F", help: featureFloorHelp, defaultValue: "0"),
+        OptionSpec(name: "feature-floor", value: "F", help: featureFloorHelp, defaultValue: "\(DAPConfig().featureFloor)"),
         OptionSpec(name: "threads", value: "N", help: "Threads for GEMM and the layers; the re-init arm instead runs N trainings at once, one thread each.", defaultValue: "2"),
         OptionSpec(name: "out-dir", value: "DIR", help: "Where transfer.md, transfer.json, the plots and the supernet go (git-ignored by default; --out-dir results refreshes the committed copy).", defaultValue: "transfer-out"),
         OptionSpec(name: "json", value: nil, help: "Print one JSON object (seconds, files, and the headline rows)."),
