@@ -24,6 +24,9 @@ public struct TransferSettings: Sendable {
     public var episodes = 10
     /// Search/selection seeds per method and budget.
     public var seeds = 3
+    /// The first search/selection seed: the seeds are firstSeed ..< firstSeed + seeds, so that more
+    /// seeds can be added in a later run without repeating the earlier searches.
+    public var firstSeed = 1
     public var reinitShots = [1, 5, 10, 20]
     public var reinitEpisodes = 10
     public var reinitSteps = 100
@@ -227,7 +230,7 @@ public func runTransferExperiment(supernetPath: String, data: TransferData, sett
     }
     for (budgetText, budget) in settings.budgets {
         for method in settings.methods {
-            for seed in 1...max(settings.seeds, 1) {
+            for seed in settings.firstSeed..<(settings.firstSeed + max(settings.seeds, 1)) {
                 let (network, architecture) = try loadCheckpoint(path: supernetPath)
                 var prune = PruneSettings(budget: budget)
                 prune.method = method

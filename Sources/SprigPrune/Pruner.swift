@@ -86,15 +86,27 @@ func dapSelection(_ supernet: GatedSupernet, source: Dataset, settings: PruneSet
     config.seed = settings.seed
     let halves = try source.split(validationFraction: 0.5, seed: settings.seed &+ 17, stratified: true)
     let normalization = supernet.architecture.normalization
-    var a = Batches(halves.train, size: settings.batchSize, seed: settings.seed &* 31 &+ 1, normalization: normalization)
-    var b = Batches(halves.validation, size: settings.batchSize, seed: settings.seed &* 31 &+ 2, normalization: normalization)
+    // Pseudo-target: the held-out classes leave A and B's source batches and feed the episodes.
+    var sampler: PseudoTargetSampler?
+    var (trainA, trainB) = (halves.train, halves.validation)
+    if config.pseudoTargetClasses > 0 {
+        guard supernet.hasFeatureLayer else { throw PruneError.badPseudoTarget("the network's last layer is not a Dense classifier") }
+        let held = try pseudoTargetClasses(present: source.labelsPresent, count: config.pseudoTargetClasses)
+        trainA = trainA.subset(trainA.labels.indices.filter { !held.contains(Int(trainA.labels[$0])) })
+        let b = halves.validation
+        trainB = b.subset(b.labels.indices.filter { !held.contains(Int(b.labels[$0])) })
+        sampler = try PseudoTargetSampler(b, classes: held, shots: config.pseudoTargetShots, queries: config.pseudoTargetQueries,
+                                          normalization: normalization, seed: settings.seed &* 31 &+ 3)
+    }
+    var a = Batches(trainA, size: settings.batchSize, seed: settings.seed &* 31 &+ 1, normalization: normalization)
+    var b = Batches(trainB, size: settings.batchSize, seed: settings.seed &* 31 &+ 2, normalization: normalization)
     let search = DAPSearch(network: supernet, budget: settings.budget, config: config)
     var trace = SearchTrace()
     let every = max(1, config.steps / 100)
     var smoothed = 0.0
     for step in 0..<config.steps {
         let (xA, yA) = a.next(), (xB, yB) = b.next()
-        let r = search.step(xA: xA, yA: yA, xB: xB, yB: yB)
+        let r = search.step(xA: xA, yA: yA, xB: xB, yB: yB, pseudo: sampler?.next())
         guard r.loss.isFinite else { throw TrainError.diverged(step: step, epoch: 0) }
         smoothed = step == 0 ? r.loss : 0.95 * smoothed + 0.05 * r.loss
         if step % every == 0 || step == config.steps - 1 {
@@ -106,6 +118,62 @@ func dapSelection(_ supernet: GatedSupernet, source: Dataset, settings: PruneSet
         }
     }
     return (try search.select(widthMultiple: settings.widthMultiple), trace)
+}
+
+/// The source classes held out as the pseudo-target: the last `count` of the labels present
+/// (with source classes 0–4 and count 2: classes 3 and 4).
+///
+/// - Throws: ``PruneError/badPseudoTarget(_:)`` unless 2 ≤ count ≤ classes − 2 (a prototype head
+///   needs two classes, and the source loss two).
+public func pseudoTargetClasses(present: [Int], count: Int) throws -> [Int] {
+    let classes = present.sorted()
+    guard count >= 2, count <= classes.count - 2 else {
+        throw PruneError.badPseudoTarget("\(count) held-out classes of \(classes.count); need at least 2 held out and 2 left")
+    }
+    return Array(classes.suffix(count))
+}
+
+/// Seeded pseudo-target episodes: per held-out class `shots` support and `queries` query samples,
+/// distinct within an episode; support rows first.
+struct PseudoTargetSampler {
+    let data: Dataset
+    let byClass: [[Int]]
+    let shots: Int
+    let queries: Int
+    let normalization: Normalization
+    var rng: SprigRNG
+
+    init(_ data: Dataset, classes: [Int], shots: Int, queries: Int, normalization: Normalization, seed: UInt64) throws {
+        guard shots >= 1, queries >= 1 else { throw PruneError.badPseudoTarget("\(shots) shots and \(queries) queries per class; need at least 1 each") }
+        byClass = classes.map { c in data.labels.indices.filter { Int(data.labels[$0]) == c } }
+        for (c, indices) in zip(classes, byClass) where indices.count < shots + queries {
+            throw PruneError.badPseudoTarget("class \(c) has \(indices.count) samples in the search's split B; an episode needs \(shots + queries)")
+        }
+        self.data = data
+        self.shots = shots
+        self.queries = queries
+        self.normalization = normalization
+        rng = SprigRNG(seed: seed)
+    }
+
+    mutating func next() -> PseudoTargetBatch {
+        var support: [Int] = [], query: [Int] = [], supportLabels: [Int] = [], queryLabels: [Int] = []
+        for (c, indices) in byClass.enumerated() {
+            // A partial Fisher–Yates shuffle draws shots + queries distinct samples.
+            var pool = indices
+            for i in 0..<(shots + queries) {
+                let j = i + Int(rng.nextDouble() * Double(pool.count - i)) % (pool.count - i)
+                pool.swapAt(i, j)
+            }
+            support += pool[0..<shots]
+            query += pool[shots..<(shots + queries)]
+            supportLabels += [Int](repeating: c, count: shots)
+            queryLabels += [Int](repeating: c, count: queries)
+        }
+        let batch = data.makeBatch(indices: support + query, normalization: normalization)
+        return PseudoTargetBatch(x: Tensor(shape: batch.shape, storage: batch.images), labels: supportLabels + queryLabels,
+                                 supportCount: support.count, classes: byClass.count)
+    }
 }
 
 /// Network slimming's scales after sparsity training: BatchNorm γ, or for mlp a learned

@@ -66,6 +66,8 @@ public enum PruneError: Error, Equatable, CustomStringConvertible {
     case impossibleBudget(kind: CostKind, target: Double, minimum: Double)
     case emptyGroup(String)
     case badWidthMultiple(Int)
+    /// The pseudo-target cannot be set up (the reason).
+    case badPseudoTarget(String)
 
     public var description: String {
         switch self {
@@ -77,6 +79,8 @@ public enum PruneError: Error, Equatable, CustomStringConvertible {
             return "the selection keeps no unit of group '\(name)'; every group needs at least one"
         case .badWidthMultiple(let n):
             return "width multiple \(n) is not a whole number ≥ 1"
+        case .badPseudoTarget(let reason):
+            return "pseudo-target: \(reason)"
         }
     }
 }

@@ -30,13 +30,15 @@ struct LayerGroups {
 }
 
 /// A described network whose unit groups are gated, for DAP and the baselines.
-public final class GatedSupernet: GatedNetwork {
+public final class GatedSupernet: FeatureGatedNetwork {
     public let network: Sequential
     public let architecture: Architecture
     public let pruningSpace: PruningSpace
     /// The groups each parametrised layer touches, by its checkpoint path ("3.body.0").
     let layerGroups: [String: LayerGroups]
     private let view: Sequential
+    /// The view without its last layer when that is the Dense classifier: the features' network.
+    private let body: Sequential?
     private let gates: [(gate: Gate, group: Int)]
     private let offsets: [Int]
 
@@ -76,6 +78,7 @@ public final class GatedSupernet: GatedNetwork {
             return Sequential(layers)
         }
         view = try gated(network, prefix: "")
+        body = view.layers.last is Dense ? Sequential(Array(view.layers.dropLast())) : nil
         self.gates = gates
     }
 
@@ -83,6 +86,35 @@ public final class GatedSupernet: GatedNetwork {
 
     /// Logits for gates `[N][units]` (sampled per sample) or `[units]` (shared: masks, scales).
     public func forward(_ x: Tensor, gates z: Tensor, training: Bool) -> Tensor {
+        setGates(z)
+        return view.forward(x, training: training)
+    }
+
+    /// Accumulates the weights' gradients; returns dL/dz in the shape of the gates of the last forward.
+    public func backward(_ dLogits: Tensor) -> Tensor {
+        _ = view.backward(dLogits)
+        return gateGradients()
+    }
+
+    /// Whether the last layer is a Dense classifier, so that ``forwardFeatures(_:gates:training:)`` exists.
+    public var hasFeatureLayer: Bool { body != nil }
+
+    /// The classifier's input `[N][F]` for gates `[N][units]` or `[units]`.
+    /// - Precondition: ``hasFeatureLayer``.
+    public func forwardFeatures(_ x: Tensor, gates z: Tensor, training: Bool) -> Tensor {
+        guard let body else { preconditionFailure("GatedSupernet: the last layer is not a Dense classifier") }
+        setGates(z)
+        return body.forward(x, training: training)
+    }
+
+    /// From dL/dfeatures: accumulates the weights' gradients below the classifier; returns dL/dz.
+    public func backwardFeatures(_ dFeatures: Tensor) -> Tensor {
+        guard let body else { preconditionFailure("GatedSupernet: the last layer is not a Dense classifier") }
+        _ = body.backward(dFeatures)
+        return gateGradients()
+    }
+
+    private func setGates(_ z: Tensor) {
         let units = pruningSpace.unitCount
         let perSample = z.rank == 2
         precondition(z.shape.last == units, "GatedSupernet: gates must have \(units) columns, got \(z.shape)")
@@ -95,12 +127,9 @@ public final class GatedSupernet: GatedNetwork {
             }
             gate.gate = slice
         }
-        return view.forward(x, training: training)
     }
 
-    /// Accumulates the weights' gradients; returns dL/dz in the shape of the gates of the last forward.
-    public func backward(_ dLogits: Tensor) -> Tensor {
-        _ = view.backward(dLogits)
+    private func gateGradients() -> Tensor {
         let units = pruningSpace.unitCount
         guard let first = gates.first?.gate.gateGradient else { return Tensor(zeros: [units]) }
         let perSample = first.rank == 2

@@ -402,6 +402,41 @@ final class SprigCLITests: ScratchTestCase {
         }
     }
 
+    /// The search variants aimed at transfer: they run, are reported, and bad values are usage
+    /// errors (exit 2) naming the option and the value; a count the classes cannot afford is the
+    /// library's error (exit 1), before any training.
+    func testPrunePseudoTargetAndFeatureFloorOptions() throws {
+        let supernet = try tinySupernet()  // mlp, 5 source classes
+        let out = path("pt.safetensors")
+        let r = try sprig(["prune", supernet, "--budget", "30%", "--steps", "5", "--finetune-epochs", "0", "--pseudo-target", "2",
+                           "--pseudo-target-weight", "0.5", "--feature-floor", "0.6", "--out", out, "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let o = try json(r.stdout, "pt")
+        XCTAssertEqual(o["pseudo_target"] as? Int, 2)
+        XCTAssertEqual(o["pseudo_target_weight"] as? Double, 0.5)
+        XCTAssertEqual(o["feature_floor"] as? Double, 0.6)
+        for (option, bad) in [("--pseudo-target", "1"), ("--pseudo-target", "-2"), ("--pseudo-target", "two"),
+                              ("--pseudo-target-weight", "-1"), ("--pseudo-target-weight", "x"),
+                              ("--feature-floor", "1.5"), ("--feature-floor", "-0.1"), ("--feature-floor", "wide"),
+                              ("--first-seed", "0")] {
+            let t = try sprig(["transfer", "--supernet", supernet, "--data", "builtin", option, bad, "--out-dir", path("bad-transfer")])
+            XCTAssertEqual(t.status, 2, "transfer \(option) \(bad): \(t.stderr)")
+            XCTAssertTrue(t.stderr.contains(option) && t.stderr.contains("'\(bad)'"), "transfer \(option) \(bad): \(t.stderr)")
+            guard option != "--first-seed" else { continue }  // transfer's only
+            let b = try sprig(["prune", supernet, option, bad, "--out", path("bad.safetensors")])
+            XCTAssertEqual(b.status, 2, "\(option) \(bad): \(b.stderr)")
+            XCTAssertTrue(b.stderr.contains(option) && b.stderr.contains("'\(bad)'"), "\(option) \(bad): \(b.stderr)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: path("bad.safetensors")), "\(option) \(bad)")
+        }
+        let tooMany = try sprig(["prune", supernet, "--pseudo-target", "4", "--out", path("bad.safetensors")])
+        XCTAssertEqual(tooMany.status, 1, tooMany.stderr)
+        XCTAssertTrue(tooMany.stderr.contains("pseudo-target: 4 held-out classes of 5"), tooMany.stderr)
+        let help = try sprig(["prune", "--help"])
+        for option in ["--pseudo-target N", "--pseudo-target-weight X", "--feature-floor F"] {
+            XCTAssertTrue(help.stdout.contains(option), option)
+        }
+    }
+
     func testPruneRefusesAnImpossibleBudgetAndBadOptions() throws {
         let supernet = try tinySupernet()
         let out = path("never.safetensors")
@@ -417,6 +452,33 @@ final class SprigCLITests: ScratchTestCase {
         let missing = try sprig(["prune", path("nothing.safetensors"), "--out", out])
         XCTAssertEqual(missing.status, 1)
         XCTAssertTrue(missing.stderr.contains("nothing.safetensors"), missing.stderr)
+    }
+
+    /// `--first-seed 2 --seeds 1` is the second search of `--seeds 2`: the same widths and, over the
+    /// same episodes, the same accuracies (the second half of the two-seed run's values).
+    func testTransferFirstSeedAddsSeedsWithoutRepeatingThem() throws {
+        let supernet = try tinySupernet()
+        let common = ["transfer", "--supernet", supernet, "--data", "builtin", "--budgets", "30%", "--methods", "dap", "--steps", "3",
+                      "--shots", "2", "--episodes", "2", "--reinit-episodes", "0", "--threads", "1", "--json"]
+        let both = try sprig(common + ["--seeds", "2", "--out-dir", path("seeds12")])
+        let second = try sprig(common + ["--seeds", "1", "--first-seed", "2", "--out-dir", path("seed2")])
+        XCTAssertEqual(both.status, 0, both.stderr)
+        XCTAssertEqual(second.status, 0, second.stderr)
+        func results(_ dir: String) throws -> [String: Any] {
+            try json(try String(contentsOfFile: path(dir) + "/transfer.json", encoding: .utf8), dir)
+        }
+        let r12 = try results("seeds12"), r2 = try results("seed2")
+        func dap(_ r: [String: Any]) throws -> (seeds: [Int], widths: [[Int]], accuracies: [Double]) {
+            let nets = try XCTUnwrap(r["nets"] as? [[String: Any]]).filter { $0["method"] as? String == "dap" }
+            let row = try XCTUnwrap((r["rows"] as? [[String: Any]])?.first { $0["method"] as? String == "dap" })
+            return (nets.compactMap { $0["seed"] as? Int }, nets.compactMap { $0["widths"] as? [Int] },
+                    try XCTUnwrap(row["accuracies"] as? [Double]))
+        }
+        let a = try dap(r12), b = try dap(r2)
+        XCTAssertEqual(a.seeds, [1, 2])
+        XCTAssertEqual(b.seeds, [2])
+        XCTAssertEqual(b.widths, [a.widths[1]])
+        XCTAssertEqual(b.accuracies, Array(a.accuracies[2...]))
     }
 
     func testTransferWritesItsTableJSONAndPlots() throws {

@@ -7,7 +7,7 @@ import SprigTrain
 let pruneCommand = Command(
     name: "prune",
     summary: "Prune a supernet's architecture to a budget (DAP or a baseline) and save the smaller network.",
-    usage: "sprig prune SUPERNET [--method dap|l1|slim|random|uniform] [--budget 10%|params:N|macs:N|arena:NKB] [--width-multiple N] [--data SOURCE] [--classes SPEC] --out pruned.safetensors [--json]",
+    usage: "sprig prune SUPERNET [--method dap|l1|slim|random|uniform] [--budget 10%|params:N|macs:N|arena:NKB] [--width-multiple N] [--pseudo-target N] [--pseudo-target-weight X] [--feature-floor F] [--data SOURCE] [--classes SPEC] --out pruned.safetensors [--json]",
     positionals: 1...1,
     options: [
         OptionSpec(name: "method", value: "M", help: "dap, l1, slim, random or uniform.", defaultValue: "dap"),
@@ -26,6 +26,9 @@ let pruneCommand = Command(
         OptionSpec(name: "perturb-every", value: "N", help: "DAP: reset the weights to the supernet's plus noise every N steps (0: never).", defaultValue: "0"),
         OptionSpec(name: "budget-ramp", value: "F", help: "DAP: the fraction of the steps over which the budget falls from the full cost to its target (cubic; 0: at once).", defaultValue: "\(DAPConfig().budgetRamp)"),
         OptionSpec(name: "perturb-scale", value: "X", help: "DAP: that noise, as a fraction of each tensor's RMS.", defaultValue: "0.1"),
+        OptionSpec(name: "pseudo-target", value: "N", help: pseudoTargetHelp, defaultValue: "0"),
+        OptionSpec(name: "pseudo-target-weight", value: "X", help: "DAP: weight of the pseudo-target's loss beside the source loss in the θ step.", defaultValue: "\(DAPConfig().pseudoTargetWeight)"),
+        OptionSpec(name: "feature-floor", value: "F", help: featureFloorHelp, defaultValue: "\(DAPConfig().featureFloor)"),
         OptionSpec(name: "slim-epochs", value: "N", help: "slim: epochs of sparsity training.", defaultValue: "1"),
         OptionSpec(name: "slim-lambda", value: "X", help: "slim: L1 weight on the scales.", defaultValue: "1e-4"),
         OptionSpec(name: "finetune-epochs", value: "N", help: "Source epochs for the extracted network (every method gets the same).", defaultValue: "1"),
@@ -82,10 +85,25 @@ func pruneSettings(_ a: ParsedArguments, budget: Budget) throws -> PruneSettings
     settings.dap.perturbEvery = try a.int("perturb-every", default: d.perturbEvery, range: 0...Int.max)
     settings.dap.budgetRamp = try a.double("budget-ramp", default: d.budgetRamp, range: 0...1)
     settings.dap.perturbScale = Float(try a.double("perturb-scale", default: Double(d.perturbScale), range: 0...100))
+    try parseTransferSearchOptions(a, into: &settings.dap)
     settings.slimEpochs = try a.int("slim-epochs", default: settings.slimEpochs, range: 1...1000)
     settings.slimLambda = Float(try a.double("slim-lambda", default: Double(settings.slimLambda), range: 0...1))
     settings.widthMultiple = try a.int("width-multiple", default: pruneWidthMultipleDefault, range: 1...4096)
     return settings
+}
+
+let pseudoTargetHelp = "DAP: hold out the last N source classes (0: off; else 2 ≤ N ≤ classes − 2) from the weight steps and the source loss, and train θ also on a cosine prototype head's loss on them (fitted on 5 samples per class, scored on 10 others, every step)."
+let featureFloorHelp = "DAP: add λ·relu(F − n/N)² to the θ objective, n the expected kept units of the feature layer (the one the classifier reads) and N its size (0: off)."
+
+/// `--pseudo-target`, `--pseudo-target-weight` and `--feature-floor` (shared by `sprig prune`, `sprig demo` and `sprig transfer`).
+func parseTransferSearchOptions(_ a: ParsedArguments, into d: inout DAPConfig) throws {
+    let held = try a.int("pseudo-target", default: d.pseudoTargetClasses, range: 0...255)
+    guard held != 1 else {
+        throw UsageError(description: "--pseudo-target: '1' holds out one class; a prototype head needs 0 (off) or at least 2")
+    }
+    d.pseudoTargetClasses = held
+    d.pseudoTargetWeight = try a.double("pseudo-target-weight", default: d.pseudoTargetWeight, range: 0...1e6)
+    d.featureFloor = try a.double("feature-floor", default: d.featureFloor, range: 0...1)
 }
 
 func parseBudget(_ text: String) throws -> Budget {
@@ -145,6 +163,11 @@ func runPrune(_ a: ParsedArguments) throws {
     pruning.set("supernet", path)
     pruning.set("seed", Int(settings.seed))
     pruning.set("width_multiple", settings.widthMultiple)
+    if settings.method == .dap && settings.dap.pseudoTargetClasses > 0 {
+        pruning.set("pseudo_target", settings.dap.pseudoTargetClasses)
+        pruning.set("pseudo_target_weight", settings.dap.pseudoTargetWeight)
+    }
+    if settings.method == .dap && settings.dap.featureFloor > 0 { pruning.set("feature_floor", settings.dap.featureFloor) }
     if qatEpochs > 0 { pruning.set("qat_epochs", qatEpochs) }
     pruning.set("kept", raw: "[" + outcome.groups.map { "\($0.kept)" }.joined(separator: ",") + "]")
     var metadata = ["pruning": pruning.text]
@@ -160,6 +183,11 @@ func runPrune(_ a: ParsedArguments) throws {
         o.set("budget_target", outcome.target)
         o.set("budget_achieved", outcome.achieved)
         o.set("width_multiple", settings.widthMultiple)
+        if settings.method == .dap && settings.dap.pseudoTargetClasses > 0 {
+            o.set("pseudo_target", settings.dap.pseudoTargetClasses)
+            o.set("pseudo_target_weight", settings.dap.pseudoTargetWeight)
+        }
+        if settings.method == .dap && settings.dap.featureFloor > 0 { o.set("feature_floor", settings.dap.featureFloor) }
         o.set("params_before", outcome.before.params)
         o.set("params_after", outcome.after.params)
         o.set("macs_before", outcome.before.macs)

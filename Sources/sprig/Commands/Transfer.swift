@@ -22,7 +22,7 @@ import SprigTrain
 let transferCommand = Command(
     name: "transfer",
     summary: "Run the transfer experiment: prune at several budgets with every method, adapt to new classes from a few shots.",
-    usage: "sprig transfer [--quick] [--supernet CKPT] [--data SOURCE] [--source 0-4] [--target 5-9] [--splits semantic,random:2] [--split-seed 19] [--budgets 5%,10%,25%,50%] [--methods …] [--shots 1,5,10,20] [--episodes 10] [--seeds 3] [--out-dir transfer-out] [--json]",
+    usage: "sprig transfer [--quick] [--supernet CKPT] [--data SOURCE] [--source 0-4] [--target 5-9] [--splits semantic,random:2] [--split-seed 19] [--budgets 5%,10%,25%,50%] [--methods …] [--pseudo-target N] [--feature-floor F] [--shots 1,5,10,20] [--episodes 10] [--seeds 3] [--first-seed 1] [--out-dir transfer-out] [--json]",
     positionals: 0...0,
     options: [
         OptionSpec(name: "quick", value: nil, help: "Budgets 10%,25%, one search seed, re-init arm at 5 shots over 5 episodes, a 3-epoch supernet, 400 search steps."),
@@ -41,12 +41,17 @@ let transferCommand = Command(
         OptionSpec(name: "shots", value: "LIST", help: "Shots per class.", defaultValue: "1,5,10,20"),
         OptionSpec(name: "episodes", value: "N", help: "Seeded episodes per shot count (the same for every net).", defaultValue: "10"),
         OptionSpec(name: "seeds", value: "N", help: "Search/selection seeds per method and budget.", defaultValue: "3 (quick: 1)"),
+        OptionSpec(name: "first-seed", value: "S", help: "The first search/selection seed (the seeds are S … S + seeds − 1), to add seeds to an earlier run's without repeating it.", defaultValue: "1"),
         OptionSpec(name: "reinit-shots", value: "LIST", help: "Shot counts of the re-initialised arm.", defaultValue: "the --shots (quick: 5)"),
         OptionSpec(name: "reinit-episodes", value: "N", help: "Episodes of the re-initialised arm.", defaultValue: "the --episodes (quick: 5)"),
         OptionSpec(name: "reinit-steps", value: "N", help: "Full-batch SGD steps when retraining on the shots.", defaultValue: "100"),
         OptionSpec(name: "steps", value: "N", help: "DAP search steps.", defaultValue: "\(DAPConfig().steps) (quick: 400)"),
         OptionSpec(name: "perturb-every", value: "N", help: "DAP: reset the weights to the supernet's plus noise every N steps (0: never).", defaultValue: "0"),
         OptionSpec(name: "budget-ramp", value: "F", help: "DAP: the fraction of the steps over which the budget falls from the full cost to its target (cubic; 0: at once).", defaultValue: "\(DAPConfig().budgetRamp)"),
+        OptionSpec(name: "perturb-scale", value: "X", help: "DAP: the perturbation's noise, as a fraction of each tensor's RMS.", defaultValue: "\(DAPConfig().perturbScale)"),
+        OptionSpec(name: "pseudo-target", value: "N", help: pseudoTargetHelp, defaultValue: "0"),
+        OptionSpec(name: "pseudo-target-weight", value: "X", help: "DAP: weight of the pseudo-target's loss beside the source loss in the θ step.", defaultValue: "\(DAPConfig().pseudoTargetWeight)"),
+        OptionSpec(name: "feature-floor", value: "F", help: featureFloorHelp, defaultValue: "\(DAPConfig().featureFloor)"),
         OptionSpec(name: "threads", value: "N", help: "Threads for GEMM and the layers; the re-init arm instead runs N trainings at once, one thread each.", defaultValue: "2"),
         OptionSpec(name: "out-dir", value: "DIR", help: "Where transfer.md, transfer.json, the plots and the supernet go (git-ignored by default; --out-dir results refreshes the committed copy).", defaultValue: "transfer-out"),
         OptionSpec(name: "json", value: nil, help: "Print one JSON object (seconds, files, and the headline rows)."),
@@ -101,12 +106,16 @@ func runTransfer(_ a: ParsedArguments) throws {
     let shots = try intList(a, "shots", default: "1,5,10,20", range: 1...1000)
     let episodes = try a.int("episodes", default: 10, range: 1...10_000)
     let seeds = try a.int("seeds", default: quick ? 1 : 3, range: 1...100)
+    let firstSeed = try a.int("first-seed", default: 1, range: 1...1_000_000)
     let reinitShots = try intList(a, "reinit-shots", default: quick ? "5" : shots.map(String.init).joined(separator: ","), range: 1...1000)
     let reinitEpisodes = try a.int("reinit-episodes", default: quick ? 5 : episodes, range: 0...10_000)
     let reinitSteps = try a.int("reinit-steps", default: 100, range: 1...100_000)
     let steps = try a.int("steps", default: quick ? 400 : DAPConfig().steps, range: 1...10_000_000)
     let perturbEvery = try a.int("perturb-every", default: 0, range: 0...Int.max)
     let budgetRamp = try a.double("budget-ramp", default: DAPConfig().budgetRamp, range: 0...1)
+    var searchConfig = DAPConfig()
+    searchConfig.perturbScale = Float(try a.double("perturb-scale", default: Double(searchConfig.perturbScale), range: 0...100))
+    try parseTransferSearchOptions(a, into: &searchConfig)
     let outDir = a.string("out-dir", default: "transfer-out")
     let splitText = a.string("splits")
     let request: TransferSplitRequest
@@ -151,9 +160,11 @@ func runTransfer(_ a: ParsedArguments) throws {
     settings.shots = shots
     settings.episodes = episodes
     settings.seeds = seeds
+    settings.firstSeed = firstSeed
     settings.reinitShots = reinitShots
     settings.reinitEpisodes = reinitEpisodes
     settings.reinitSteps = reinitSteps
+    settings.dap = searchConfig
     settings.dap.steps = steps
     settings.dap.perturbEvery = perturbEvery
     settings.dap.budgetRamp = budgetRamp
