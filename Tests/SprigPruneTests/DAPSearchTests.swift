@@ -7,8 +7,9 @@ import SprigTestSupport
 import SprigTrain
 import XCTest
 
-/// x [N][16] → gate z [N][16] → Dense 16→2.
-final class PlantedNetwork: GatedNetwork {
+/// x [N][16] → gate z [N][16] → Dense 16→2. The gated inputs are its features
+/// (the classifier's input), for the pseudo-target tests of TransferSearchTests.
+final class PlantedNetwork: FeatureGatedNetwork {
     let gate = Gate()
     let dense: Dense
     let pruningSpace = PruningSpace(
@@ -30,6 +31,10 @@ final class PlantedNetwork: GatedNetwork {
     func backward(_ dLogits: Tensor) -> Tensor {
         gate.gradients(dense.backward(dLogits)).gate
     }
+
+    func forwardFeatures(_ x: Tensor, gates: Tensor, training: Bool) -> Tensor { gate.forward(x, gate: gates) }
+
+    func backwardFeatures(_ dFeatures: Tensor) -> Tensor { gate.gradients(dFeatures).gate }
 }
 
 final class DAPSearchTests: XCTestCase {

@@ -8,34 +8,6 @@ import SprigTestSupport
 import SprigTrain
 import XCTest
 
-/// The planted network of DAPSearchTests, with the gated inputs as its features:
-/// x [N][16] → gate z [N][16] (the features) → Dense 16→2.
-final class PlantedFeatureNetwork: FeatureGatedNetwork {
-    let gate = Gate()
-    let dense: Dense
-    let pruningSpace = PruningSpace(
-        groups: [.init(name: "features", size: 16)],
-        layers: [.init(name: "stem", input: .fixed(16), output: .group(0)),
-                 .init(name: "fc", input: .group(0), output: .fixed(2))])
-
-    init(seed: UInt64) {
-        var rng = SprigRNG(seed: seed)
-        dense = Dense(inputDimensions: 16, outputDimensions: 2, rng: &rng)
-    }
-
-    var parameters: [Parameter] { dense.parameters }
-
-    func forward(_ x: Tensor, gates: Tensor, training: Bool) -> Tensor {
-        dense.forward(gate.forward(x, gate: gates), training: training)
-    }
-
-    func backward(_ dLogits: Tensor) -> Tensor { gate.gradients(dense.backward(dLogits)).gate }
-
-    func forwardFeatures(_ x: Tensor, gates: Tensor, training: Bool) -> Tensor { gate.forward(x, gate: gates) }
-
-    func backwardFeatures(_ dFeatures: Tensor) -> Tensor { gate.gradients(dFeatures).gate }
-}
-
 final class TransferSearchTests: XCTestCase {
     // MARK: the prototype head
 
@@ -124,7 +96,7 @@ final class TransferSearchTests: XCTestCase {
 
     @discardableResult
     func planted(pseudo: Bool, floor: Double, seed: UInt64 = 1) throws -> [Double] {
-        let network = PlantedFeatureNetwork(seed: seed)
+        let network = PlantedNetwork(seed: seed)
         let budget = Budget(kind: .params, fraction: Double(16 * 3 + 3 + 3 * 2 + 2) / network.pruningSpace.fullCost(.params))
         var config = DAPConfig()
         config.steps = 600
@@ -173,7 +145,7 @@ final class TransferSearchTests: XCTestCase {
     /// task gradient reaches θ) and frozen weights, a search whose θ step sees only the prototype
     /// head keeps 0, 1, 2.
     func testThePseudoTargetAloneFindsThePlantedUnits() throws {
-        let network = PlantedFeatureNetwork(seed: 3)
+        let network = PlantedNetwork(seed: 3)
         let budget = Budget(kind: .params, fraction: Double(16 * 3 + 3 + 3 * 2 + 2) / network.pruningSpace.fullCost(.params))
         var config = DAPConfig()
         config.steps = 600
