@@ -37,16 +37,19 @@ final class PlantedNetwork: FeatureGatedNetwork {
     func backwardFeatures(_ dFeatures: Tensor) -> Tensor { gate.gradients(dFeatures).gate }
 }
 
-final class DAPSearchTests: XCTestCase {
-    func batch(_ n: Int, _ rng: inout SprigRNG) -> (Tensor, [Int]) {
-        var x = Tensor(zeros: [n, 16])
-        var y = [Int](repeating: 0, count: n)
-        for s in 0..<n {
-            for f in 0..<16 { x.storage[s * 16 + f] = rng.normal() }
-            y[s] = x.storage[s * 16] + x.storage[s * 16 + 1] + x.storage[s * 16 + 2] > 0 ? 1 : 0
-        }
-        return (x, y)
+/// `n` samples of the planted problem: 16 normal features, label 1 when features 0 + 1 + 2 > 0.
+func plantedBatch(_ n: Int, _ rng: inout SprigRNG) -> (Tensor, [Int]) {
+    var x = Tensor(zeros: [n, 16])
+    var y = [Int](repeating: 0, count: n)
+    for s in 0..<n {
+        for f in 0..<16 { x.storage[s * 16 + f] = rng.normal() }
+        y[s] = x.storage[s * 16] + x.storage[s * 16 + 1] + x.storage[s * 16 + 2] > 0 ? 1 : 0
     }
+    return (x, y)
+}
+
+final class DAPSearchTests: XCTestCase {
+    func batch(_ n: Int, _ rng: inout SprigRNG) -> (Tensor, [Int]) { plantedBatch(n, &rng) }
 
     func testPlantedUnitsAreExactlyTheOnesKept() throws {
         for seed: UInt64 in [1, 2, 3] {

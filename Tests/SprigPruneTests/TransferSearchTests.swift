@@ -106,15 +106,7 @@ final class TransferSearchTests: XCTestCase {
         config.pseudoTargetClasses = pseudo ? 2 : 0
         let search = DAPSearch(network: network, budget: budget, config: config)
         var rng = SprigRNG(seed: 100 + seed)
-        func sample(_ n: Int) -> (Tensor, [Int]) {
-            var x = Tensor(zeros: [n, 16])
-            var y = [Int](repeating: 0, count: n)
-            for s in 0..<n {
-                for f in 0..<16 { x.storage[s * 16 + f] = rng.normal() }
-                y[s] = x.storage[s * 16] + x.storage[s * 16 + 1] + x.storage[s * 16 + 2] > 0 ? 1 : 0
-            }
-            return (x, y)
-        }
+        func sample(_ n: Int) -> (Tensor, [Int]) { plantedBatch(n, &rng) }
         /// 5 support and 10 query rows per class, support first (drawn until each count is met).
         func episode() -> PseudoTargetBatch {
             var rows: [[Float]] = [[], [], [], []]  // support 0, support 1, query 0, query 1
