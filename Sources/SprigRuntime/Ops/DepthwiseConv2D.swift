@@ -140,6 +140,19 @@ public func depthwiseConv2dQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32,
         return
     }
     let zeroPoint8 = SIMD8<Int32>(repeating: inputZeroPoint)
+    // C < 8: bias and requantization of the one block of 8 lanes, C of them live
+    // (the others: bias 0, multiplier 2^30, shift 0; never stored).
+    var smallBias = SIMD8<Int32>()
+    var smallRequant = Requant8(multiplier: 1 << 30, shift: 0)
+    if tiledKernelsBuilt && channels < 8 {
+        for i in 0..<channels {
+            if let bias { smallBias[i] = bias[i] }
+            let shift = requant.shifts[i]
+            smallRequant.multiplier[i] = requant.multipliers[i]
+            smallRequant.leftShift[i] = shift > 0 ? shift : 0
+            smallRequant.rightShift[i] = shift > 0 ? 0 : 0 &- shift
+        }
+    }
     var oy = 0
     while oy < w.outputHeight {
         let rowOrigin = oy &* w.strideHeight &- w.padTop
@@ -202,22 +215,50 @@ public func depthwiseConv2dQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32,
                 storeLanes(stage(q.apply(acc)), out + c)
                 block &+= 1
             }
-            var c = channels >= 8 ? channels : 0
-            while c < channels {
-                var acc: Int32 = 0
-                if let bias { acc = bias[c] }
+            if tiledKernelsBuilt && channels < 8 {
+                // C < 8: one block of 8 lanes, C of them live, filled lane by lane (the
+                // lanes past C hold x = zero point and w = 0, so they add nothing, and are
+                // never stored); the same arithmetic per lane as the blocks above. Compact
+                // kernels (BuildOptions.swift: no SIMD unit to gain from) keep the scalar loop.
+                var acc = smallBias
                 var r = 0
                 while r < tapRows {
+                    var x = input + (inputStart &+ r &* inputRowStep)
+                    var k = weights + (weightsStart &+ r &* weightsRowStep)
                     var t = 0
                     while t < tapCols {
-                        let x = Int32(input[inputStart &+ r &* inputRowStep &+ t &* channels &+ c])
-                        acc &+= (x &- inputZeroPoint) &* Int32(weights[weightsStart &+ r &* weightsRowStep &+ t &* channels &+ c])
+                        var xv = zeroPoint8, kv = SIMD8<Int32>()
+                        for i in 0..<channels {
+                            xv[i] = Int32(x[i])
+                            kv[i] = Int32(k[i])
+                        }
+                        acc &+= (xv &- zeroPoint8) &* kv
+                        x += channels
+                        k += channels
                         t &+= 1
                     }
                     r &+= 1
                 }
-                out[c] = stage(multiplyByQuantizedMultiplier(acc, requant.multipliers[c], requant.shifts[c]))
-                c &+= 1
+                let bytes = stage(smallRequant.apply(acc))
+                for i in 0..<channels { out[i] = bytes[i] }
+            } else {
+                var c = channels >= 8 ? channels : 0
+                while c < channels {
+                    var acc: Int32 = 0
+                    if let bias { acc = bias[c] }
+                    var r = 0
+                    while r < tapRows {
+                        var t = 0
+                        while t < tapCols {
+                            let x = Int32(input[inputStart &+ r &* inputRowStep &+ t &* channels &+ c])
+                            acc &+= (x &- inputZeroPoint) &* Int32(weights[weightsStart &+ r &* weightsRowStep &+ t &* channels &+ c])
+                            t &+= 1
+                        }
+                        r &+= 1
+                    }
+                    out[c] = stage(multiplyByQuantizedMultiplier(acc, requant.multipliers[c], requant.shifts[c]))
+                    c &+= 1
+                }
             }
             ox &+= 1
         }
