@@ -48,18 +48,25 @@ func plantedBatch(_ n: Int, _ rng: inout SprigRNG) -> (Tensor, [Int]) {
     return (x, y)
 }
 
+/// The planted search of `seed`: its network, the budget that affords exactly three units
+/// (stem 16·3 + 3, fc 3·2 + 2), and 600 steps at weight learning rate 0.1.
+func plantedSearch(seed: UInt64) -> (network: PlantedNetwork, budget: Budget, config: DAPConfig) {
+    let network = PlantedNetwork(seed: seed)
+    let budget = Budget(kind: .params, fraction: Double(16 * 3 + 3 + 3 * 2 + 2) / network.pruningSpace.fullCost(.params))
+    var config = DAPConfig()
+    config.steps = 600
+    config.weightLearningRate = 0.1
+    config.seed = seed
+    return (network, budget, config)
+}
+
 final class DAPSearchTests: XCTestCase {
     func batch(_ n: Int, _ rng: inout SprigRNG) -> (Tensor, [Int]) { plantedBatch(n, &rng) }
 
     func testPlantedUnitsAreExactlyTheOnesKept() throws {
         for seed: UInt64 in [1, 2, 3] {
-            let network = PlantedNetwork(seed: seed)
-            // Exactly three units fit: stem 16·3 + 3, fc 3·2 + 2.
-            let budget = Budget(kind: .params, fraction: Double(16 * 3 + 3 + 3 * 2 + 2) / network.pruningSpace.fullCost(.params))
-            var config = DAPConfig()
-            config.steps = 600
-            config.weightLearningRate = 0.1
-            config.seed = seed
+            // Exactly three units fit.
+            let (network, budget, config) = plantedSearch(seed: seed)
             let search = DAPSearch(network: network, budget: budget, config: config)
             var rng = SprigRNG(seed: 100 + seed)
             var last = (loss: 0.0, penalty: 0.0, cost: 1.0)
@@ -93,15 +100,10 @@ final class DAPSearchTests: XCTestCase {
     /// With a budget ramp the expected cost after every step is at most the cubic schedule
     /// b + (1 − b)(1 − s/n)³, computed here by hand, and the ramp does not cost the planted answer.
     func testBudgetRampFollowsTheCubicScheduleAndKeepsThePlantedUnits() throws {
-        let network = PlantedNetwork(seed: 4)
-        let full = network.pruningSpace.fullCost(.params)
-        let b = Double(16 * 3 + 3 + 3 * 2 + 2) / full
-        var config = DAPConfig()
-        config.steps = 600
-        config.weightLearningRate = 0.1
-        config.seed = 4
+        var (network, budget, config) = plantedSearch(seed: 4)
+        let b = budget.fraction
         config.budgetRamp = 0.5
-        let search = DAPSearch(network: network, budget: Budget(kind: .params, fraction: b), config: config)
+        let search = DAPSearch(network: network, budget: budget, config: config)
         var rng = SprigRNG(seed: 104)
         let rampSteps = 300.0
         for s in 1...config.steps {

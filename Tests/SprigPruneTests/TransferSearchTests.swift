@@ -96,12 +96,7 @@ final class TransferSearchTests: XCTestCase {
 
     @discardableResult
     func planted(pseudo: Bool, floor: Double, seed: UInt64 = 1) throws -> [Double] {
-        let network = PlantedNetwork(seed: seed)
-        let budget = Budget(kind: .params, fraction: Double(16 * 3 + 3 + 3 * 2 + 2) / network.pruningSpace.fullCost(.params))
-        var config = DAPConfig()
-        config.steps = 600
-        config.weightLearningRate = 0.1
-        config.seed = seed
+        var (network, budget, config) = plantedSearch(seed: seed)
         config.featureFloor = floor
         config.pseudoTargetClasses = pseudo ? 2 : 0
         let search = DAPSearch(network: network, budget: budget, config: config)
@@ -137,12 +132,8 @@ final class TransferSearchTests: XCTestCase {
     /// task gradient reaches θ) and frozen weights, a search whose θ step sees only the prototype
     /// head keeps 0, 1, 2.
     func testThePseudoTargetAloneFindsThePlantedUnits() throws {
-        let network = PlantedNetwork(seed: 3)
-        let budget = Budget(kind: .params, fraction: Double(16 * 3 + 3 + 3 * 2 + 2) / network.pruningSpace.fullCost(.params))
-        var config = DAPConfig()
-        config.steps = 600
+        var (network, budget, config) = plantedSearch(seed: 3)
         config.weightLearningRate = 0
-        config.seed = 3
         config.pseudoTargetClasses = 2
         config.pseudoTargetWeight = 1
         config.featureFloor = 0  // the pseudo-target's gradient alone (a binding floor adds a common push to every θ)

@@ -719,6 +719,36 @@ private func referenceRescale(_ x: Int32, _ m: Int32, _ s: Int32) -> Int32 {
     return Int32(truncatingIfNeeded: (Int64(high) >> Int64(right)) + (remainder > threshold ? 1 : 0))
 }
 
+/// The output stage of the lower-bound tests (pointwise and depthwise below): a random output
+/// zero point; per channel a multiplier (2^30 or Int32.max now and then) and a shift (now and then
+/// anywhere in −31…30, else in `usualShifts`), or with `ties` 2^30 and 0…−3 so that rounding ties
+/// of negative values come often; and a lower bound below the zero point, at it (a ReLU), just
+/// above it or just below it, by `trial`.
+func lowerBoundRequant(channels: Int, ties: Bool, usualShifts: ClosedRange<Int32>, trial: Int,
+                       rng: inout SeededRNG) -> NaiveRequant {
+    let zo = rng.int32(in: -128 ... 127)
+    let multipliers = (0 ..< channels).map { _ in
+        ties ? Int32(1 << 30) : rng.chance(0.2) ? [Int32(1 << 30), Int32.max][rng.int(in: 0 ... 1)]
+            : rng.int32(in: 1 << 30 ... Int32.max)
+    }
+    let shifts = (0 ..< channels).map { _ in
+        ties ? rng.int32(in: -3 ... 0) : rng.chance(0.1) ? rng.int32(in: -31 ... 30) : rng.int32(in: usualShifts)
+    }
+    let step = Int32(rng.int(in: 1 ... 3))
+    let clampMin: Int32 = [-128, zo, min(127, zo + step), max(-128, zo - step)][trial % 4]
+    let clampMax: Int32 = rng.chance(0.5) ? 127 : max(clampMin, rng.int32(in: 0 ... 127))
+    return NaiveRequant(multipliers: multipliers, shifts: shifts, outputZeroPoint: zo, clampMin: clampMin, clampMax: clampMax)
+}
+
+extension NaiveRequant {
+    /// The output byte of channel `channel` for the exact sum `acc`, written out in Int64.
+    func reference(_ acc: Int64, channel: Int) -> Int8 {
+        let r = Int64(referenceRescale(Int32(truncatingIfNeeded: acc), multipliers[channel], shifts[channel]))
+            + Int64(outputZeroPoint)
+        return Int8(min(max(r, max(Int64(clampMin), -128)), min(Int64(clampMax), 127)))
+    }
+}
+
 extension KernelQ8Tests {
     /// Pointwise convs (1×1, stride 1, no padding: the packed path reads the input in place,
     /// and its last tiles from a padded copy) against a loop written here: odd input and output
@@ -745,31 +775,17 @@ extension KernelQ8Tests {
                 ties ? rng.int32(in: -3 ... 3) : rng.chance(0.1) ? [Int32.min / 4, Int32.max / 4][rng.int(in: 0 ... 1)]
                     : rng.int32(in: -40_000 ... 40_000)
             }
-            let zo = rng.int32(in: -128 ... 127)
-            let multipliers = (0 ..< cout).map { _ in
-                ties ? Int32(1 << 30) : rng.chance(0.2) ? [Int32(1 << 30), Int32.max][rng.int(in: 0 ... 1)]
-                    : rng.int32(in: 1 << 30 ... Int32.max)
-            }
-            let shifts = (0 ..< cout).map { _ in
-                ties ? rng.int32(in: -3 ... 0) : rng.chance(0.1) ? rng.int32(in: -31 ... 30) : rng.int32(in: -14 ... -4)
-            }
-            // Lower bound of the output stage: below the zero point, at it (a ReLU), above it.
-            let step = Int32(rng.int(in: 1 ... 3))
-            let clampMin: Int32 = [-128, zo, min(127, zo + step), max(-128, zo - step)][trial % 4]
-            let clampMax: Int32 = rng.chance(0.5) ? 127 : max(clampMin, rng.int32(in: 0 ... 127))
-            let q = NaiveRequant(multipliers: multipliers, shifts: shifts, outputZeroPoint: zo,
-                                 clampMin: clampMin, clampMax: clampMax)
+            let q = lowerBoundRequant(channels: cout, ties: ties, usualShifts: -14 ... -4, trial: trial, rng: &rng)
             var want: [Int8] = []
             for p in 0 ..< h * w {
                 for o in 0 ..< cout {
                     var acc = Int64(bias[o])
                     for i in 0 ..< cin { acc += (Int64(x[p * cin + i]) - Int64(zp)) * Int64(weights[i * cout + o]) }
-                    let r = Int64(referenceRescale(Int32(truncatingIfNeeded: acc), multipliers[o], shifts[o])) + Int64(zo)
-                    want.append(Int8(min(max(r, max(Int64(clampMin), -128)), min(Int64(clampMax), 127))))
+                    want.append(q.reference(acc, channel: o))
                 }
             }
             assertSame(runConv2dQ8(x, zeroPoint: zp, weights, bias, win, q, trial: trial), want,
-                       "pointwise \(h)x\(w) \(cin)->\(cout) zp \(zp) clamp \(clampMin)...\(clampMax)")
+                       "pointwise \(h)x\(w) \(cin)->\(cout) zp \(zp) clamp \(q.clampMin)...\(q.clampMax)")
         }
     }
 }
@@ -796,19 +812,7 @@ extension KernelQ8Tests {
                 : rng.int8sWithExtremes(h * w * c, extremes: 0.3)
             let weights = ties ? (0 ..< 9 * c).map { _ in Int8(rng.int(in: -1 ... 1)) } : rng.int8sWithExtremes(9 * c, extremes: 0.3)
             let bias = (0 ..< c).map { _ in ties ? rng.int32(in: -3 ... 3) : rng.int32(in: -30_000 ... 30_000) }
-            let zo = rng.int32(in: -128 ... 127)
-            let multipliers = (0 ..< c).map { _ in
-                ties ? Int32(1 << 30) : rng.chance(0.2) ? [Int32(1 << 30), Int32.max][rng.int(in: 0 ... 1)]
-                    : rng.int32(in: 1 << 30 ... Int32.max)
-            }
-            let shifts = (0 ..< c).map { _ in
-                ties ? rng.int32(in: -3 ... 0) : rng.chance(0.1) ? rng.int32(in: -31 ... 30) : rng.int32(in: -12 ... -3)
-            }
-            let step = Int32(rng.int(in: 1 ... 3))
-            let clampMin: Int32 = [-128, zo, min(127, zo + step), max(-128, zo - step)][trial % 4]
-            let clampMax: Int32 = rng.chance(0.5) ? 127 : max(clampMin, rng.int32(in: 0 ... 127))
-            let q = NaiveRequant(multipliers: multipliers, shifts: shifts, outputZeroPoint: zo,
-                                 clampMin: clampMin, clampMax: clampMax)
+            let q = lowerBoundRequant(channels: c, ties: ties, usualShifts: -12 ... -3, trial: trial, rng: &rng)
             var want: [Int8] = []
             for oy in 0 ..< win.outputHeight {
                 for ox in 0 ..< win.outputWidth {
@@ -821,13 +825,12 @@ extension KernelQ8Tests {
                                 acc += (Int64(x[(iy * w + ix) * c + ch]) - Int64(zp)) * Int64(weights[(ky * 3 + kx) * c + ch])
                             }
                         }
-                        let r = Int64(referenceRescale(Int32(truncatingIfNeeded: acc), multipliers[ch], shifts[ch])) + Int64(zo)
-                        want.append(Int8(min(max(r, max(Int64(clampMin), -128)), min(Int64(clampMax), 127))))
+                        want.append(q.reference(acc, channel: ch))
                     }
                 }
             }
             assertSame(runConv2dQ8(x, zeroPoint: zp, weights, bias, win, q, depthwise: true, trial: trial), want,
-                       "depthwise \(h)x\(w)x\(c) stride \(stride) zp \(zp) clamp \(clampMin)...\(clampMax)")
+                       "depthwise \(h)x\(w)x\(c) stride \(stride) zp \(zp) clamp \(q.clampMin)...\(q.clampMax)")
         }
     }
 }
