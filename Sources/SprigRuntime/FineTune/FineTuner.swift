@@ -102,15 +102,21 @@ public struct FineTuner {
     /// then names what is missing.
     public func plannedOptions(method: FineTuneMethod, layers: Int = 1, augmentation: Int? = nil) -> FineTuneOptions {
         let level = augmentation ?? plan.defaultAugmentation(for: method)
-        var options = FineTuneOptions(method: method, optimizer: .adam)
+        let optimizer: HeadOptimizer = sgdOnly(method: method, layers: layers, level: level) ? .sgd : .adam
+        var options = FineTuneOptions(method: method, optimizer: optimizer)
         options.layers = layers
         options.augmentation = level
-        guard method != .imprint, level >= 0 && level <= 2 else { return options }
+        return options
+    }
+
+    /// True when this plan holds `method`'s regions with SGD but not with Adam.
+    private func sgdOnly(method: FineTuneMethod, layers: Int, level: Int) -> Bool {
+        guard method != .imprint, level >= 0 && level <= 2 else { return false }
         let segment: BackboneSegment?
         do {
             segment = try FineTunePlan.segment(model: model, head: head, method: method, layers: layers)
         } catch {
-            return options
+            return false
         }
         func fits(_ optimizer: HeadOptimizer) -> Bool {
             guard let layout = FineTuneLayout(geometry: geometry, maxClasses: plan.maxClasses, maxShots: plan.maxShots,
@@ -118,12 +124,7 @@ public struct FineTuner {
                                               optimizer: optimizer) else { return false }
             return layout.total <= plan.arenaBytes
         }
-        if !fits(.adam) && fits(.sgd) {
-            options = FineTuneOptions(method: method, optimizer: .sgd)
-            options.layers = layers
-            options.augmentation = level
-        }
-        return options
+        return !fits(.adam) && fits(.sgd)
     }
 
     // MARK: Fine-tuning
