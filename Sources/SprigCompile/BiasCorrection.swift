@@ -15,7 +15,7 @@ import SprigRuntime
 import SprigTrain
 import SprigWriter
 
-/// What ``correctBiases(_:blob:samples:ranges:floatLayers:)`` produced and measured.
+/// What ``correctBiases(_:blob:samples:ranges:floatLayers:floatClassifier:)`` produced and measured.
 public struct BiasCorrection: Sendable {
     /// The Float32 network with the corrected biases, to quantize with the same ranges.
     public var builder: BlobBuilder
@@ -30,12 +30,13 @@ public struct BiasCorrection: Sendable {
 }
 
 /// Corrects the biases of `builder` (the Float32 network of `blob`) for the mean error
-/// the int8 blob quantized with `ranges` (and `floatLayers`, as ``quantizeNetwork(_:ranges:floatLayers:)``)
+/// the int8 blob quantized with `ranges` (and `floatLayers` and `floatClassifier`, as
+/// ``quantizeNetwork(_:ranges:floatLayers:floatClassifier:)``)
 /// shows on `samples`.
 ///
 /// - Complexity: one int8 blob built and run on the samples per corrected op, plus one.
 public func correctBiases(_ builder: BlobBuilder, blob: [UInt8], samples: [[UInt8]], ranges: [Int: ActivationRange],
-                          floatLayers: Int = 0) throws(CalibrationError) -> BiasCorrection {
+                          floatLayers: Int = 0, floatClassifier: Bool = false) throws(CalibrationError) -> BiasCorrection {
     let (values, reference) = try observeFloat(blob: blob, samples: samples, sorted: false)
     var signal = 0.0
     for row in reference { for x in row { signal += Double(x) * Double(x) } }
@@ -46,7 +47,7 @@ public func correctBiases(_ builder: BlobBuilder, blob: [UInt8], samples: [[UInt
         let q8: BlobBuilder
         let bytes: [UInt8]
         do {
-            q8 = try quantizeNetwork(network, ranges: ranges, floatLayers: floatLayers)
+            q8 = try quantizeNetwork(network, ranges: ranges, floatLayers: floatLayers, floatClassifier: floatClassifier)
             bytes = try q8.build()
         } catch {
             throw .invalidBlob("quantizing: \(error)")

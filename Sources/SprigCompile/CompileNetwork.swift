@@ -28,10 +28,13 @@ public struct CompileOptions: Sendable {
     /// Told what the range fit chose and measured.
     public var onRangeFit: (@Sendable (RangeFit) -> Void)?
     /// Correct each int8 layer's bias for the mean shift its rounding causes on the
-    /// calibration images (``correctBiases(_:blob:samples:ranges:floatLayers:)``).
+    /// calibration images (``correctBiases(_:blob:samples:ranges:floatLayers:floatClassifier:)``).
     public var biasCorrection = false
     /// Told what the bias correction changed and measured.
     public var onBiasCorrection: (@Sendable (BiasCorrection) -> Void)?
+    /// Keep the classifier in Float32 in a q8 blob (a mixed blob), so that the logits are
+    /// not rounded to int8 steps (``quantizeNetwork(_:ranges:floatLayers:floatClassifier:)``).
+    public var floatClassifier = false
     /// The fine-tuning plan: classes and shots per class the device may learn from.
     public var maxClasses = 10
     public var maxShots = 20
@@ -128,7 +131,8 @@ public func compileNetwork(_ network: Sequential, architecture: Architecture, ca
         let floatLayers = options.fineTuneMethods.contains(.last) ? options.fineTuneLayers : 0
         if options.biasCorrection {
             do {
-                let correction = try correctBiases(builder, blob: f32, samples: samples, ranges: ranges, floatLayers: floatLayers)
+                let correction = try correctBiases(builder, blob: f32, samples: samples, ranges: ranges,
+                                                   floatLayers: floatLayers, floatClassifier: options.floatClassifier)
                 builder = correction.builder
                 options.onBiasCorrection?(correction)
             } catch {
@@ -136,7 +140,8 @@ public func compileNetwork(_ network: Sequential, architecture: Architecture, ca
             }
         }
         do {
-            builder = try quantizeNetwork(builder, ranges: ranges, floatLayers: floatLayers)
+            builder = try quantizeNetwork(builder, ranges: ranges, floatLayers: floatLayers,
+                                          floatClassifier: options.floatClassifier)
         } catch {
             throw CompileError("quantizing: \(error)")
         }

@@ -41,16 +41,24 @@ public enum QuantizeError: Error, Equatable, CustomStringConvertible {
 ///     them on in Float32 (a mixed blob): a Dequantize hands them their int8
 ///     inputs. The device's `last` method with L layers trains exactly these
 ///     (`BackboneSegment`), which it can only do in Float32.
+///   - floatClassifier: keeps the classifier (the last Dense/Conv2D/DepthwiseConv2D op),
+///     the ops between it and the layer before it (a global average pool, a reshape) and
+///     every op after it in Float32, behind a Dequantize of the last int8 layer's output.
+///     The pooled features then keep the precision of their average, and the logits are
+///     not rounded to 256 steps, where two near classes tie and the argmax takes the
+///     first (docs/method.md, "A Float32 classifier"). Implied by `floatLayers` > 0.
 /// - Returns: a description whose ops run in int8 between a Quantize after the
 ///   input and a Dequantize before each output (or before the Float32 tail).
 public func quantizeNetwork(_ source: BlobBuilder, ranges: [Int: ActivationRange],
-                            floatLayers: Int = 0) throws(QuantizeError) -> BlobBuilder {
+                            floatLayers: Int = 0, floatClassifier: Bool = false) throws(QuantizeError) -> BlobBuilder {
+    // Parameterised ops counted back from the classifier that stay Float32.
+    let floatOps = floatLayers > 0 ? floatLayers + 1 : (floatClassifier ? 1 : 0)
     var out = BlobBuilder()
     out.finetune = source.finetune
     out.finetuneDetail = source.finetuneDetail
     for m in source.metadata { out.setMetadata(m.key, m.value) }
     // "mixed", as the device's tuned blobs with a Float32 classifier say.
-    out.setMetadata("precision", floatLayers > 0 ? "mixed" : "q8")
+    out.setMetadata("precision", floatOps > 0 ? "mixed" : "q8")
     var quant: [Int: QuantParams] = [:]
     var mapped: [Int: Int] = [:]  // source arena tensor -> its int8 tensor in `out`
 
@@ -74,16 +82,25 @@ public func quantizeNetwork(_ source: BlobBuilder, ranges: [Int: ActivationRange
         mapped[input.tensor] = i8
     }
 
-    // The Float32 tail: from the (floatLayers + 1)-th parameterised op counted back (the classifier is the first).
+    // The Float32 tail: from the floatOps-th parameterised op counted back (the classifier is the first).
     var tailStart = source.ops.count
-    if floatLayers > 0 {
+    if floatOps > 0 {
         var found = 0
         for o in source.ops.indices.reversed() where isParameterised(source.ops[o].opcode) {
             found += 1
             tailStart = o
-            if found == floatLayers + 1 { break }
+            if found == floatOps { break }
         }
-        guard found == floatLayers + 1 else { throw .tooFewLayers(requested: floatLayers, available: max(0, found - 1)) }
+        guard found == floatOps else {
+            if floatLayers > 0 { throw .tooFewLayers(requested: floatLayers, available: max(0, found - 1)) }
+            throw .unsupported(op: "a Float32 classifier in a network without a Dense/Conv2D/DepthwiseConv2D layer")
+        }
+        // The classifier alone: its tail starts after the last backbone layer, so the pooling
+        // (and reshape) between them also runs in Float32. A global average pool in int8 rounds
+        // the mean of its window to the step of a single value and loses what averaging gained.
+        if floatLayers == 0 {
+            tailStart = (source.ops.indices[..<tailStart].last { isParameterised(source.ops[$0].opcode) } ?? -1) + 1
+        }
     }
     var mappedF32: [Int: Int] = [:]  // source tensor -> its f32 tensor in `out` (the tail's)
 

@@ -175,6 +175,49 @@ final class LoweringTests: XCTestCase {
         }
     }
 
+    /// A Float32 classifier: the backbone is the q8 blob's; the global average pool and
+    /// the classifier run in Float32 on the dequantized int8 feature map. The reference is
+    /// built apart: the q8 blob of the backbone alone (conv and ReLU, the same ranges)
+    /// gives the dequantized feature map, averaged and put through the trainer's Dense here.
+    func testAFloatClassifierPoolsTheDequantizedFeatureMapInFloat32() throws {
+        let side = 10, mean: Float = 0.3, std: Float = 0.4
+        let backbone: [LoweringStep] = [.conv(conv(1, 6, bias: true)), .relu]
+        let dense = Dense(inputDimensions: 6, outputDimensions: 4, rng: &rng)
+        let steps = backbone + [.globalAveragePool, .dense(dense)]
+        let builder = try lowerNetwork(steps, height: side, width: side, channels: 1, name: "gap", mean: mean, std: std)
+        let head = try lowerNetwork(backbone, height: side, width: side, channels: 1, name: "backbone", mean: mean, std: std)
+        let images = (0..<130).map { _ in (0..<(side * side)).map { _ in UInt8(rng.int(below: 256)) } }
+        let calibration = Array(images[0..<30]), test = Array(images[30...])
+        let f32 = try builder.build()
+        let ranges = try calibrate(blob: f32, samples: calibration)
+        let mixed = try quantizeNetwork(builder, ranges: ranges, floatClassifier: true)
+        XCTAssertEqual(mixed.ops.map(\.opcode), [.quantize, .conv2d, .dequantize, .globalAveragePool, .dense])
+        XCTAssertEqual(mixed.metadata.first { $0.key == "precision" }?.value, "mixed")
+        let featureMaps = try runBlob(try quantizeNetwork(head, ranges: try calibrate(blob: try head.build(), samples: calibration)).build(), test)
+        let got = try runBlob(try mixed.build(), test)
+        let want = try runBlob(f32, test), all8 = try runBlob(try quantizeNetwork(builder, ranges: ranges).build(), test)
+        var mixedError: Float = 0, int8Error: Float = 0
+        for i in test.indices {
+            var pooled = [Float](repeating: 0, count: 6)
+            for (k, v) in featureMaps[i].enumerated() { pooled[k % 6] += v / Float(side * side) }
+            let reference = dense.forward(Tensor(shape: [1, 6], storage: pooled), training: false).storage
+            let scale = max(1, reference.map { abs($0) }.max() ?? 0)
+            let diff = zip(got[i], reference).map { abs($0 - $1) }.max() ?? .infinity
+            XCTAssertLessThan(diff / scale, 1e-5, "image \(i): max |diff| \(diff)")
+            for k in 0..<4 {
+                mixedError += (got[i][k] - want[i][k]) * (got[i][k] - want[i][k])
+                int8Error += (all8[i][k] - want[i][k]) * (all8[i][k] - want[i][k])
+            }
+        }
+        // The pooled mean and the logits are no longer rounded to int8 steps.
+        XCTAssertLessThan(mixedError, int8Error)
+        // With `floatLayers`, the tail is the one `last` trains, whatever floatClassifier says.
+        XCTAssertEqual(try quantizeNetwork(builder, ranges: ranges, floatLayers: 1, floatClassifier: true).ops.map(\.opcode),
+                       [.quantize, .dequantize, .conv2d, .globalAveragePool, .dense])
+        XCTAssertEqual(try quantizeNetwork(builder, ranges: ranges).ops.map(\.opcode),
+                       [.quantize, .conv2d, .globalAveragePool, .dense, .dequantize])
+    }
+
     func testBatchNormWithoutALayerBeforeItIsAnError() {
         XCTAssertThrowsError(try lowerNetwork([.batchNorm(bn(1))], height: 4, width: 4, channels: 1, name: "x", mean: 0, std: 1)) {
             XCTAssertTrue("\($0)".contains("BatchNorm2D must follow"))

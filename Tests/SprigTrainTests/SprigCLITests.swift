@@ -290,6 +290,11 @@ final class SprigCLITests: ScratchTestCase {
         XCTAssertEqual(f32Corrected.status, 2, f32Corrected.stderr)
         XCTAssertTrue(f32Corrected.stderr.contains("--bias-correction corrects the int8 layers' biases, so it needs --precision q8"), f32Corrected.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("f32c.sprig")))
+        let f32Classifier = try compile("f32fc.sprig", ["--float-classifier"])
+        XCTAssertEqual(f32Classifier.status, 2, f32Classifier.stderr)
+        XCTAssertTrue(f32Classifier.stderr.contains("--float-classifier keeps the classifier of an int8 blob in Float32, so it needs --precision q8"),
+                      f32Classifier.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("f32fc.sprig")))
         // --fit-ranges chooses the fractions that --percentile would fix.
         let both = try sprig(["compile", path("mlp.safetensors"), "--precision", "q8", "--fit-ranges", "--percentile", "0.999",
                               "--out", path("both.sprig")])

@@ -9,7 +9,7 @@ import SprigTrain
 let compileCommand = Command(
     name: "compile",
     summary: "Compile a checkpoint into a .sprig blob (BN folded, activations fused; f32 or int8 with calibration).",
-    usage: "sprig compile CKPT [--precision f32|q8] [--calib-data SOURCE] [--calib-classes SPEC] [--percentile F | --fit-ranges] [--bias-correction] [--max-classes 10] [--max-shots 20] [--finetune-methods head[,bias][,last:L][,reinit]] [--finetune-optimizer adam|sgd] --out MODEL.sprig [--json]",
+    usage: "sprig compile CKPT [--precision f32|q8] [--calib-data SOURCE] [--calib-classes SPEC] [--percentile F | --fit-ranges] [--bias-correction] [--float-classifier] [--max-classes 10] [--max-shots 20] [--finetune-methods head[,bias][,last:L][,reinit]] [--finetune-optimizer adam|sgd] --out MODEL.sprig [--json]",
     positionals: 1...1,
     options: [
         OptionSpec(name: "precision", value: "P", help: "f32 or q8.", defaultValue: "q8"),
@@ -19,6 +19,7 @@ let compileCommand = Command(
         OptionSpec(name: "percentile", value: "X", help: "Keep this central fraction of each activation's values (1 = min/max).", defaultValue: "1"),
         OptionSpec(name: "fit-ranges", value: nil, help: "Choose each activation's int8 range (its central fraction of 1, 0.99999, 0.9999 or 0.999) by the SQNR of the q8 outputs against the f32 ones on the calibration images, instead of --percentile."),
         OptionSpec(name: "bias-correction", value: nil, help: "Take off each int8 layer's bias the mean shift its rounding causes, per output channel, measured on the calibration images layer after layer (the f32 network is unchanged)."),
+        OptionSpec(name: "float-classifier", value: nil, help: "q8: keep the classifier in Float32 behind a Dequantize of its int8 features (a mixed blob), so that the logits are not rounded to int8 steps, where near classes tie."),
         OptionSpec(name: "max-classes", value: "N", help: "Fine-tuning plan: classes the device may learn.", defaultValue: "10"),
         OptionSpec(name: "max-shots", value: "N", help: "Fine-tuning plan: shots per class.", defaultValue: "20"),
         OptionSpec(name: "finetune-methods", value: "LIST", help: "Fine-tuning plan: the methods it covers, comma-separated: head (always planned; covers imprint), bias, last:L (the last L layers), reinit (every layer, re-initialised and trained from the shots). bias and reinit need --precision f32; with q8, last:L keeps the last L layers and the classifier in Float32 (a mixed blob) so the device can train them.", defaultValue: "head"),
@@ -91,6 +92,10 @@ func compileOptions(_ a: ParsedArguments) throws -> CompileOptions {
             FileHandle.standardError.write(Data(String(format: "compile: biases corrected in %d int8 layers (at most %.2f output steps): q8 outputs' SQNR %.1f dB before, %.1f dB after\n",
                 c.layers, c.largestSteps, c.sqnrBefore, c.sqnrAfter).utf8))
         }
+    }
+    o.floatClassifier = a.flag("float-classifier")
+    if o.floatClassifier && o.precision != .q8 {
+        throw UsageError(description: "--float-classifier keeps the classifier of an int8 blob in Float32, so it needs --precision q8")
     }
     return o
 }
