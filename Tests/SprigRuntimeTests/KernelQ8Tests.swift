@@ -573,6 +573,41 @@ extension KernelQ8Tests {
 }
 
 extension KernelQ8Tests {
+    /// The x86-64 path of 3×3 depthwise ops with stride 1 along the width and C < 16
+    /// (`depthwiseRunsQ8`: output rows as runs of 32 and 16 lanes, the rest pixel by pixel),
+    /// against the naive loop: every C 1...15, rows from narrower than one block to many
+    /// blocks, 'same' and 'valid' and uneven padding, stride 1 and 2 along the height, zero
+    /// points at the ends, requantizations at their extremes, lower bounds ≥ 0 (the skipped
+    /// negative rounding) and none, and inputs whose last pixels end the buffer.
+    func testDepthwiseConv2dRunsPath() {
+        var rng = SeededRNG(seed: 44)
+        var trial = 0
+        for c in 1 ... 15 {
+            for (width, pads, strideHeight) in [(3, (1, 1, 1, 1), 1), (9, (0, 0, 0, 0), 1), (33, (1, 1, 1, 1), 1),
+                                                 (40, (1, 0, 0, 2), 2), (70, (0, 1, 2, 0), 1)] {
+                let height = 2 + trial % 5
+                let win = makeWindow(height: height, width: width, inputChannels: c, outputChannels: c,
+                                     kernelHeight: 3, kernelWidth: 3, strideHeight: strideHeight, strideWidth: 1,
+                                     padTop: pads.0, padBottom: pads.1, padLeft: pads.2, padRight: pads.3)
+                let extreme = trial % 3 != 0
+                let x = extreme ? rng.int8sWithExtremes(win.inputCount, extremes: 0.6) : rng.int8s(win.inputCount)
+                let w = extreme ? rng.int8sWithExtremes(9 * c, extremes: 0.6) : rng.int8s(9 * c)
+                let zp: Int32 = [-128, 127, rng.int32(in: -128 ... 127)][trial % 3]
+                let b = trial % 7 == 3 ? nil : randomBias(&rng, c, extremes: extreme)
+                var q = extreme ? extremeRequant(&rng, channels: c) : randomRequant(&rng, channels: c)
+                if trial % 2 == 0 {
+                    q.clampMin = max(q.outputZeroPoint, q.clampMin)
+                    q.clampMax = max(q.clampMin, q.clampMax)
+                }
+                assertSame(runConv2dQ8(x, zeroPoint: zp, w, b, win, q, depthwise: true, trial: trial),
+                           Naive.depthwiseConv2dQ8(input: x, inputZeroPoint: zp, weights: w, bias: b, window: win,
+                                                   requant: q),
+                           "depthwise runs zp \(zp) " + win.label)
+                trial += 1
+            }
+        }
+    }
+
     /// Add over counts that leave 0...15 elements after the blocks of 16, every left shift
     /// 0...31, multipliers 2^30...Int32.max and every shift −31...30 of each of the three
     /// requantizations (the 64-bit one-shift path), zero points at −128 and 127, inputs at

@@ -133,6 +133,11 @@ public func depthwiseConv2dQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32,
     let channels = w.outputChannels
     let stage = OutputStageQ8(zeroPoint: requant.outputZeroPoint, clampMin: requant.clampMin,
                               clampMax: requant.clampMax)
+    if tiledKernelsBuilt && depthwiseRunsQ8Apply(window: w, inputZeroPoint: inputZeroPoint, requant: requant) {
+        depthwiseRunsQ8(input: input, inputZeroPoint: inputZeroPoint, weights: weights, bias: bias, output: output,
+                        window: w, requant: requant, stage: stage)
+        return
+    }
     if pairedTaps && channels >= 8 && inputZeroPoint >= -128 && inputZeroPoint <= 127
         && requantFitsOneShift(requant.multipliers, requant.shifts, count: channels) {
         depthwiseConv2dQ8Int16(input: input, inputZeroPoint: inputZeroPoint, weights: weights, bias: bias,
