@@ -326,6 +326,50 @@ final class KernelF32Tests: XCTestCase {
         }
     }
 
+    /// The Float32 paths of 3×3 depthwise ops (DepthwiseRuns.swift: rows as runs of lanes for
+    /// C < 16 with stride 1 along the width, channel blocks with their weights held for C ≥ 16)
+    /// compute what the per-pixel kernel does, bit for bit: for each output, the bias, then
+    /// the valid taps row by row, fused multiply-adds for C ≥ 8 and a multiply then an add
+    /// below, then the clamp. That loop is written out here and compared exactly.
+    func testDepthwiseConv2d3x3PathsAreThePerPixelArithmetic() {
+        var rng = SeededRNG(seed: 18)
+        var trial = 0
+        for c in Array(1 ... 17) + [24, 31, 32, 33, 40] {
+            for (width, pads, stride) in [(3, (1, 1, 1, 1), (1, 1)), (9, (0, 0, 0, 0), (1, 1)), (33, (1, 1, 1, 1), (1, 1)),
+                                          (40, (1, 0, 0, 2), (2, 1)), (70, (0, 1, 2, 0), (1, 2))] {
+                let height = 2 + trial % 5
+                let win = makeWindow(height: height, width: width, inputChannels: c, outputChannels: c,
+                                     kernelHeight: 3, kernelWidth: 3, strideHeight: stride.0, strideWidth: stride.1,
+                                     padTop: pads.0, padBottom: pads.1, padLeft: pads.2, padRight: pads.3)
+                let x = rng.floats(win.inputCount), w = rng.floats(9 * c)
+                let b = trial % 7 == 3 ? nil : rng.floats(c)
+                let clamp = trial % 2 == 0 ? relu6F32 : ClampF32(lower: -.infinity, upper: .infinity)
+                let got = runConv2dF32(x, w, b, win, clamp: clamp, depthwise: true, placement: placement(trial))
+                var want = [Float](repeating: 0, count: win.outputCount)
+                for oy in 0 ..< win.outputHeight {
+                    for ox in 0 ..< win.outputWidth {
+                        for ch in 0 ..< c {
+                            var acc: Float = b?[ch] ?? 0
+                            for ky in 0 ..< 3 {
+                                let iy = oy * win.strideHeight - win.padTop + ky
+                                guard iy >= 0 && iy < win.inputHeight else { continue }
+                                for kx in 0 ..< 3 {
+                                    let ix = ox * win.strideWidth - win.padLeft + kx
+                                    guard ix >= 0 && ix < win.inputWidth else { continue }
+                                    let v = x[(iy * win.inputWidth + ix) * c + ch], k = w[(ky * 3 + kx) * c + ch]
+                                    acc = c >= 8 ? acc.addingProduct(v, k) : acc + v * k
+                                }
+                            }
+                            want[(oy * win.outputWidth + ox) * c + ch] = min(max(acc, clamp.lower), clamp.upper)
+                        }
+                    }
+                }
+                XCTAssertEqual(got.map(\.bitPattern), want.map(\.bitPattern), "depthwise 3x3 " + win.label)
+                trial += 1
+            }
+        }
+    }
+
     func testPoolsRandomShapes() {
         var rng = SeededRNG(seed: 16)
         for trial in 0 ..< 80 {

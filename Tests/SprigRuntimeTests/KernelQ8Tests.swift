@@ -573,21 +573,23 @@ extension KernelQ8Tests {
 }
 
 extension KernelQ8Tests {
-    /// The x86-64 path of 3×3 depthwise ops with stride 1 along the width and C < 16
-    /// (`depthwiseRunsQ8`: output rows as runs of 32 and 16 lanes, the rest pixel by pixel),
-    /// against the naive loop: every C 1...15, rows from narrower than one block to many
-    /// blocks, 'same' and 'valid' and uneven padding, stride 1 and 2 along the height, zero
-    /// points at the ends, requantizations at their extremes, lower bounds ≥ 0 (the skipped
-    /// negative rounding) and none, and inputs whose last pixels end the buffer.
+    /// The x86-64 paths of 3×3 depthwise ops (DepthwiseRuns.swift): with stride 1 along the
+    /// width and C < 16, output rows as runs of 32 and 16 lanes, the rest pixel by pixel; with
+    /// C ≥ 16, channel blocks with their weights held. Against the naive loop: every C 1...15
+    /// and some above, rows from narrower than one block to many blocks, 'same' and 'valid'
+    /// and uneven padding, stride 1 and 2 (along the width too for C ≥ 16), zero points at
+    /// the ends, requantizations at their extremes, lower bounds ≥ 0 (the skipped negative
+    /// rounding) and none, and inputs whose last pixels end the buffer.
     func testDepthwiseConv2dRunsPath() {
         var rng = SeededRNG(seed: 44)
         var trial = 0
-        for c in 1 ... 15 {
+        for c in Array(1 ... 15) + [16, 17, 31, 32, 33, 40] {
             for (width, pads, strideHeight) in [(3, (1, 1, 1, 1), 1), (9, (0, 0, 0, 0), 1), (33, (1, 1, 1, 1), 1),
                                                  (40, (1, 0, 0, 2), 2), (70, (0, 1, 2, 0), 1)] {
                 let height = 2 + trial % 5
+                let strideWidth = c >= 16 && trial % 2 == 1 ? 2 : 1
                 let win = makeWindow(height: height, width: width, inputChannels: c, outputChannels: c,
-                                     kernelHeight: 3, kernelWidth: 3, strideHeight: strideHeight, strideWidth: 1,
+                                     kernelHeight: 3, kernelWidth: 3, strideHeight: strideHeight, strideWidth: strideWidth,
                                      padTop: pads.0, padBottom: pads.1, padLeft: pads.2, padRight: pads.3)
                 let extreme = trial % 3 != 0
                 let x = extreme ? rng.int8sWithExtremes(win.inputCount, extremes: 0.6) : rng.int8s(win.inputCount)

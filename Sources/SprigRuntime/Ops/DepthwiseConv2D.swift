@@ -13,7 +13,9 @@
 // with the same arithmetic); a scalar loop only for C < 8. Input and weights
 // are both contiguous along channels.
 // The int8 kernel has an x86-64 path in Int16 lanes (MARK below), with the same
-// results bit for bit.
+// results bit for bit. 3×3 kernels with stride 1 along the width and C < 16 take
+// DepthwiseRuns.swift instead (int8 on x86-64, Float32 wherever the tiled kernels are
+// built), again with the same results.
 
 // MARK: - Float32
 
@@ -30,6 +32,14 @@ public func depthwiseConv2dF32(input: UnsafePointer<Float>, weights: UnsafePoint
                                output: UnsafeMutablePointer<Float>, window: Window2D, clamp: ClampF32) {
     let w = window
     let channels = w.outputChannels
+    if tiledKernelsBuilt && depthwiseRunsF32Apply(window: w) {
+        depthwiseRunsF32(input: input, weights: weights, bias: bias, output: output, window: w, clamp: clamp)
+        return
+    }
+    if tiledKernelsBuilt && depthwiseBlocksF32Apply(window: w) {
+        depthwiseBlocksF32(input: input, weights: weights, bias: bias, output: output, window: w, clamp: clamp)
+        return
+    }
     var oy = 0
     while oy < w.outputHeight {
         let rowOrigin = oy &* w.strideHeight &- w.padTop
@@ -136,6 +146,11 @@ public func depthwiseConv2dQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32,
     if tiledKernelsBuilt && depthwiseRunsQ8Apply(window: w, inputZeroPoint: inputZeroPoint, requant: requant) {
         depthwiseRunsQ8(input: input, inputZeroPoint: inputZeroPoint, weights: weights, bias: bias, output: output,
                         window: w, requant: requant, stage: stage)
+        return
+    }
+    if tiledKernelsBuilt && depthwiseBlocksQ8Apply(window: w, inputZeroPoint: inputZeroPoint, requant: requant) {
+        depthwiseBlocksQ8(input: input, inputZeroPoint: inputZeroPoint, weights: weights, bias: bias, output: output,
+                          window: w, requant: requant, stage: stage)
         return
     }
     if pairedTaps && channels >= 8 && inputZeroPoint >= -128 && inputZeroPoint <= 127

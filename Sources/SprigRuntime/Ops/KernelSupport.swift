@@ -23,10 +23,14 @@ func storeLanes<V: SIMD>(_ vector: V, _ pointer: UnsafeMutablePointer<V.Scalar>)
 // and bit casts, which the SIL inliner always inlines and LLVM turns into
 // vpmovsxbd / vpminsd / vpmaxsd / vpshufb.
 
-/// Loads 16 int8 at `pointer` and sign-extends them to Int32 (two vpmovsxbd).
+/// Loads 16 int8 at `pointer` and sign-extends them to Int32 (one vpmovsxbd with
+/// AVX-512, two without).
 @inline(__always)
 func loadWidened16(_ pointer: UnsafePointer<Int8>) -> SIMD16<Int32> {
-    SIMD16(lowHalf: loadWidened8(pointer), highHalf: loadWidened8(pointer + 8))
+    let v: SIMD16<Int8> = loadLanes(pointer)
+    return SIMD16(Int32(v[0]), Int32(v[1]), Int32(v[2]), Int32(v[3]), Int32(v[4]), Int32(v[5]), Int32(v[6]), Int32(v[7]),
+                  Int32(v[8]), Int32(v[9]), Int32(v[10]), Int32(v[11]), Int32(v[12]), Int32(v[13]), Int32(v[14]),
+                  Int32(v[15]))
 }
 
 /// Loads 8 int8 at `pointer` and sign-extends them to Int32 (one vpmovsxbd).
