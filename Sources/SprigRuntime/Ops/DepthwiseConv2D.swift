@@ -13,9 +13,10 @@
 // with the same arithmetic); a scalar loop only for C < 8. Input and weights
 // are both contiguous along channels.
 // The int8 kernel has an x86-64 path in Int16 lanes (MARK below), with the same
-// results bit for bit. 3×3 kernels with stride 1 along the width and C < 16 take
-// DepthwiseRuns.swift instead (int8 on x86-64, Float32 wherever the tiled kernels are
-// built), again with the same results.
+// results bit for bit. Most 3×3 kernels take DepthwiseRuns.swift instead (rows as runs
+// of lanes for few channels, `runsPay`; channel blocks with held weights from 16 channels
+// on; int8 on x86-64, Float32 wherever the tiled kernels are built), again with the same
+// results bit for bit.
 
 // MARK: - Float32
 

@@ -1,47 +1,110 @@
-// Depthwise 3×3 with stride 1 along the width and fewer than 16 channels, Float32 and
-// int8: each output row as one run of elements.
+// Depthwise 3×3, Float32 and int8, in two shapes of loop that keep their vectors full.
 //
-// With stride 1 along the width, the C channels of consecutive output pixels form one
-// run, out_row[ox·C + c], and tap (ky, kx) reads the run in_row[(ox + kx − pl)·C + c].
-// A block of 32 lanes that starts on a pixel boundary gives lane j the channel j mod C,
-// so each tap's weights, and the bias and requantization, are one 32-lane pattern,
-// built once per call. Every lane of a block is an output (its last pixel may be
-// partial: the next block starts P = C·⌊32/C⌋ lanes on, on a pixel boundary, and
-// recomputes it with the same arithmetic). The per-channel blocks of
-// `depthwiseConv2dQ8` and `depthwiseConv2dF32` fill 8 or 16 lanes with C < 16 channels,
-// one pixel at a time (Float32 below 8 channels: a scalar loop); here a 7-channel layer
-// fills 28 of 32.
+// Rows as runs (stride 1 along the width, C < 16; `runsPay`). The C channels of consecutive output
+// pixels form one run, out_row[ox·C + c], and tap (ky, kx) reads the run
+// in_row[(ox + kx − pl)·C + c]. A block of 64 lanes that starts on a pixel boundary gives
+// lane j the channel j mod C, so each tap's weights, and the bias and requantization,
+// are one 64-lane pattern, built once per call. Every lane of a block is an output (its
+// last pixel may be partial: the next block starts P = C·⌊64/C⌋ lanes on, on a pixel
+// boundary, and recomputes it with the same arithmetic). The per-channel kernels of
+// `depthwiseConv2dQ8` and `depthwiseConv2dF32` fill blocks of 8 or 16 lanes with C
+// channels, one pixel at a time (12 channels: 16 lanes, 75% used); here 60 of 64. Blocks
+// of 64 lanes cover the interior columns (window inside the input) while they fit, then of
+// 32 and 16; the clipped columns and the last pixels of a run go one pixel at a time
+// with the same patterns (lanes ≥ C unused and never stored), with 16-lane loads and
+// stores where they stay inside the tensors (a store past the pixel only writes pixels
+// computed after it), else lane by lane.
 //
-// Blocks cover the interior columns (window inside the input) while 32 lanes fit, then
-// 16; the clipped columns and the last pixels of a run go one pixel at a time with the
-// same patterns (lanes ≥ C unused and never stored), with 16-lane loads and stores where
-// they stay inside the tensors (a store past the pixel only writes pixels computed after
-// it), else lane by lane.
+// Channel blocks (C ≥ 16, any stride): each block of 16
+// channels holds its 9 weight vectors, bias and requantization while it sweeps every
+// output pixel, where the per-pixel kernels load them again for each pixel.
 //
 // The results are those of the per-channel kernels bit for bit. int8: Int32 sums,
-// wrapping, and `Requant16`, equal to `Requant8` in its domain. Float32: the taps in
-// the same order (rows, then columns, after the bias), fused multiply-adds for C ≥ 8 as
-// the vector blocks, and a multiply then an add for C < 8 as the scalar loop.
+// wrapping, so the input zero point may come off the bias once per set of valid rows
+// (Σ (x − zp)·w = Σ x·w − zp·Σ w modulo 2^32), and `Requant16`, equal to `Requant8` in
+// its domain. Float32: the taps in the same order (rows, then columns, after the bias),
+// fused multiply-adds for C ≥ 8 as the vector blocks, and a multiply then an add for
+// C < 8 as the scalar loop.
 
-/// Whether `depthwiseRunsQ8` takes this op: x86-64, 3×3, stride 1 along the width,
-/// 1 ≤ C < 16, an int8 input zero point and the requantization in `Requant16`'s domain.
+/// 16 lanes × 4: one 64-lane pattern, or 64 accumulators.
+private struct Quad<V: SIMD> {
+    var q0: V, q1: V, q2: V, q3: V
+    static var zero: Quad { Quad(q0: V(), q1: V(), q2: V(), q3: V()) }
+}
+
+/// The 64-lane patterns of a run, lane j holding channel j mod C: each tap's weights and the bias.
+private struct RunPatterns<V: SIMD> {
+    /// Tap t = 3·ky + kx.
+    var taps: (Quad<V>, Quad<V>, Quad<V>, Quad<V>, Quad<V>, Quad<V>, Quad<V>, Quad<V>, Quad<V>)
+    var bias: Quad<V>
+
+    /// `weight(i)`: element i of the `[3][3][C]` weights; `bias(c)`: channel c's bias.
+    @inline(__always)
+    init(channels c: Int, weight: (Int) -> V.Scalar, bias: (Int) -> V.Scalar) {
+        taps = (.zero, .zero, .zero, .zero, .zero, .zero, .zero, .zero, .zero)
+        self.bias = .zero
+        withUnsafeMutableBytes(of: &taps) { raw in
+            let t = raw.baseAddress!.assumingMemoryBound(to: V.Scalar.self)
+            for j in 0 ..< 64 {
+                for tap in 0 ..< 9 { t[tap &* 64 &+ j] = weight(tap &* c &+ j % c) }
+            }
+        }
+        withUnsafeMutableBytes(of: &self.bias) { raw in
+            let b = raw.baseAddress!.assumingMemoryBound(to: V.Scalar.self)
+            for j in 0 ..< 64 { b[j] = bias(j % c) }
+        }
+    }
+}
+
+/// The interior columns of a row for a 3×3 window with stride 1: `first ..< end`.
+@inline(__always)
+private func interiorColumns(_ w: Window2D) -> (first: Int, end: Int) {
+    let first = min(w.padLeft, w.outputWidth)
+    return (first, max(first, min(w.outputWidth, w.inputWidth &+ w.padLeft &- 2)))
+}
+
+/// Whether rows as runs beat the per-channel kernels, as measured (docs/results.md,
+/// 2026-12-07): 3×3, stride 1 along the width, and C < 8 (the per-channel kernels' lanes
+/// are then mostly idle), or 8 ≤ C < 16 with at least one block of 64 lanes in a row's
+/// interior. From 16 channels on, channel blocks with held weights are faster (the 64-lane
+/// patterns of 9 taps do not fit the registers, so each multiply then loads its weights);
+/// in rows too short for a block of 64, the pixel-by-pixel remainder loses.
+@inline(__always)
+func runsPay(_ w: Window2D) -> Bool {
+    guard w.kernelHeight == 3 && w.kernelWidth == 3 && w.strideWidth == 1 && w.inputChannels == w.outputChannels,
+          w.outputChannels >= 1 && w.outputChannels < 16 else { return false }
+    let interior = interiorColumns(w)
+    return w.outputChannels < 8 || (interior.end &- interior.first) &* w.outputChannels >= 64
+}
+
+/// Block lengths, as types: each gets its own copy of the block loop.
+private protocol RunBlock { static var quarters: Int { get } }
+private enum Block64: RunBlock { static var quarters: Int { 4 } }
+private enum Block32: RunBlock { static var quarters: Int { 2 } }
+private enum Block16: RunBlock { static var quarters: Int { 1 } }
+
+// MARK: - int8 runs (x86-64)
+
+/// Whether `depthwiseRunsQ8` takes this op: x86-64, `runsPay`, an int8 input zero point
+/// and the requantization in `Requant16`'s domain.
 @inline(__always)
 func depthwiseRunsQ8Apply(window w: Window2D, inputZeroPoint: Int32, requant: RequantQ8) -> Bool {
-    pairedTaps && w.kernelHeight == 3 && w.kernelWidth == 3 && w.strideWidth == 1
-        && w.outputChannels >= 1 && w.outputChannels < 16 && w.inputChannels == w.outputChannels
-        && inputZeroPoint >= -128 && inputZeroPoint <= 127
+    pairedTaps && runsPay(w) && inputZeroPoint >= -128 && inputZeroPoint <= 127
         && requantFitsOneShift(requant.multipliers, requant.shifts, count: w.outputChannels)
 }
 
-/// 32 lanes as two halves.
-private struct Lanes32x32 {
-    var low: SIMD16<Int32>
-    var high: SIMD16<Int32>
+/// What the blocks and pixels of one int8 run call read, the same throughout.
+private struct RunQ8 {
+    var input: UnsafePointer<Int8>
+    var inputEnd: UnsafePointer<Int8>
+    var output: UnsafeMutablePointer<Int8>
+    var outputEnd: UnsafeMutablePointer<Int8>
+    var rowElements: Int
+    var channels: Int
+    var zeroPoint: SIMD16<Int32>
+    var stage: OutputStageQ8
+    var window: Window2D
 }
-
-/// The 9 taps' weight patterns (lane j: channel j mod C), contiguous.
-private typealias TapPatterns = (Lanes32x32, Lanes32x32, Lanes32x32, Lanes32x32, Lanes32x32,
-                                 Lanes32x32, Lanes32x32, Lanes32x32, Lanes32x32)
 
 /// `depthwiseConv2dQ8` for the ops `depthwiseRunsQ8Apply` takes.
 func depthwiseRunsQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32, weights: UnsafePointer<Int8>,
@@ -61,136 +124,150 @@ private func depthwiseRunsQ8<N: NegativeRounding>(_: N.Type, input: UnsafePointe
                                                   output: UnsafeMutablePointer<Int8>, window w: Window2D,
                                                   requant: RequantQ8, stage: OutputStageQ8) {
     let c = w.outputChannels
-    // The patterns: lane j holds channel j mod C.
-    var lowM = SIMD16<Int32>(), highM = SIMD16<Int32>(), lowS = SIMD16<Int32>(), highS = SIMD16<Int32>()
-    var lowB = SIMD16<Int32>(), highB = SIMD16<Int32>()
-    let zero = Lanes32x32(low: SIMD16(), high: SIMD16())
-    var taps: TapPatterns = (zero, zero, zero, zero, zero, zero, zero, zero, zero)
-    withUnsafeMutableBytes(of: &taps) { raw in
-        let t = raw.baseAddress!.assumingMemoryBound(to: Int32.self)
-        for j in 0 ..< 32 {
-            let ch = j % c
-            for tap in 0 ..< 9 { t[tap &* 32 &+ j] = Int32(weights[tap &* c &+ ch]) }
+    var patterns = RunPatterns<SIMD16<Int32>>(channels: c, weight: { Int32(weights[$0]) },
+                                              bias: { bias?[$0] ?? 0 })
+    // The requantization patterns, and per tap row the sum of its three weights (for zp·Σw).
+    var multiplier = Quad<SIMD16<Int32>>.zero, shift = Quad<SIMD16<Int32>>.zero
+    var rowSums = (Quad<SIMD16<Int32>>.zero, Quad<SIMD16<Int32>>.zero, Quad<SIMD16<Int32>>.zero)
+    withUnsafeMutableBytes(of: &multiplier) { m in
+        withUnsafeMutableBytes(of: &shift) { s in
+            for j in 0 ..< 64 {
+                m.storeBytes(of: requant.multipliers[j % c], toByteOffset: 4 &* j, as: Int32.self)
+                s.storeBytes(of: requant.shifts[j % c], toByteOffset: 4 &* j, as: Int32.self)
+            }
         }
     }
-    for j in 0 ..< 16 {
-        let a = j % c, b = (j &+ 16) % c
-        lowM[j] = requant.multipliers[a]; highM[j] = requant.multipliers[b]
-        lowS[j] = requant.shifts[a]; highS[j] = requant.shifts[b]
-        if let bias { lowB[j] = bias[a]; highB[j] = bias[b] }
+    withUnsafeBytes(of: &patterns.taps) { t in
+        withUnsafeMutableBytes(of: &rowSums) { r in
+            let taps = t.baseAddress!.assumingMemoryBound(to: Int32.self)
+            let sums = r.baseAddress!.assumingMemoryBound(to: Int32.self)
+            for ky in 0 ..< 3 {
+                for j in 0 ..< 64 {
+                    sums[ky &* 64 &+ j] = taps[(3 &* ky) &* 64 &+ j] &+ taps[(3 &* ky &+ 1) &* 64 &+ j]
+                        &+ taps[(3 &* ky &+ 2) &* 64 &+ j]
+                }
+            }
+        }
     }
-    let lowQ = Requant16(multiplier: lowM, shift: lowS), highQ = Requant16(multiplier: highM, shift: highS)
-    let zp = SIMD16<Int32>(repeating: inputZeroPoint)
+    let requants = (Requant16(multiplier: multiplier.q0, shift: shift.q0), Requant16(multiplier: multiplier.q1, shift: shift.q1),
+                    Requant16(multiplier: multiplier.q2, shift: shift.q2), Requant16(multiplier: multiplier.q3, shift: shift.q3))
     let rowElements = w.inputWidth &* c
-    let inputEnd = input + w.inputHeight &* rowElements
-    let period = c &* (32 / c)
-    // Interior columns: the window lies inside the input row.
-    let interiorFirst = min(w.padLeft, w.outputWidth)
-    let interiorEnd = max(interiorFirst, min(w.outputWidth, w.inputWidth &+ w.padLeft &- 2))
-
-    let k = RunsQ8(input: input, inputEnd: inputEnd, rowElements: rowElements, channels: c, zeroPoint: zp,
-                   bias: lowB, requant: lowQ, stage: stage, window: w, output: output,
-                   outputEnd: output + w.outputHeight &* w.outputWidth &* c)
-    withUnsafeBytes(of: &taps) { raw in
-        let pattern = raw.baseAddress!.assumingMemoryBound(to: Lanes32x32.self)
-        let period16 = c &* (16 / c)
-        var oy = 0
-        while oy < w.outputHeight {
-            let rowOrigin = oy &* w.strideHeight &- w.padTop
-            let rows = validTaps(origin: rowOrigin, kernel: 3, extent: w.inputHeight)
-            var ox = 0
-            while ox < interiorFirst { runsPixel(N.self, k, pattern, oy, ox, rows); ox &+= 1 }
-            // Blocks of 32 lanes over the interior run [interiorFirst·C, interiorEnd·C), then of 16.
-            let runEnd = interiorEnd &* c
-            var start = interiorFirst &* c
-            var done = start
-            let out = output + oy &* w.outputWidth &* c
-            while start &+ 32 <= runEnd {
-                var low = lowB, high = highB
+    let k = RunQ8(input: input, inputEnd: input + w.inputHeight &* rowElements, output: output,
+                  outputEnd: output + w.outputHeight &* w.outputWidth &* c, rowElements: rowElements, channels: c,
+                  zeroPoint: SIMD16(repeating: inputZeroPoint), stage: stage, window: w)
+    let interior = interiorColumns(w)
+    let bias = patterns.bias
+    withUnsafeBytes(of: &patterns.taps) { p in
+        withUnsafeBytes(of: &rowSums) { r in
+            let pattern = p.baseAddress!.assumingMemoryBound(to: Quad<SIMD16<Int32>>.self)  // tap 3·ky + kx
+            let sums = r.baseAddress!.assumingMemoryBound(to: Quad<SIMD16<Int32>>.self)
+            var oy = 0
+            while oy < w.outputHeight {
+                let rows = validTaps(origin: oy &* w.strideHeight &- w.padTop, kernel: 3, extent: w.inputHeight)
+                var ox = 0
+                while ox < interior.first { runPixelQ8(N.self, k, pattern, bias, requants.0, oy, ox, rows); ox &+= 1 }
+                // The bias less zp·Σw over the valid rows, for the interior's blocks.
+                var start = bias
                 var ky = rows.first
                 while ky < rows.end {
-                    // Lane 0's input for kx = 0: element start − pl·C of input row oy·sh − pt + ky.
-                    let x = input + ((rowOrigin &+ ky) &* rowElements &+ start &- w.padLeft &* c)
-                    let t0 = pattern[ky &* 3], t1 = pattern[ky &* 3 &+ 1], t2 = pattern[ky &* 3 &+ 2]
-                    low &+= (loadWidened16(x) &- zp) &* t0.low
-                    high &+= (loadWidened16(x + 16) &- zp) &* t0.high
-                    low &+= (loadWidened16(x + c) &- zp) &* t1.low
-                    high &+= (loadWidened16(x + (c &+ 16)) &- zp) &* t1.high
-                    low &+= (loadWidened16(x + 2 &* c) &- zp) &* t2.low
-                    high &+= (loadWidened16(x + (2 &* c &+ 16)) &- zp) &* t2.high
+                    let s = sums[ky]
+                    start.q0 &-= k.zeroPoint &* s.q0
+                    start.q1 &-= k.zeroPoint &* s.q1
+                    start.q2 &-= k.zeroPoint &* s.q2
+                    start.q3 &-= k.zeroPoint &* s.q3
                     ky &+= 1
                 }
-                storeLanes(stage(lowQ.apply(low, N.self)), out + start)
-                storeLanes(stage(highQ.apply(high, N.self)), out + (start &+ 16))
-                done = start &+ 32
-                start &+= period
+                let runEnd = interior.end &* c
+                var at = interior.first &* c
+                var done = at
+                runBlocksQ8(Block64.self, N.self, k, pattern, start, requants, oy, rows, &at, &done, runEnd)
+                runBlocksQ8(Block32.self, N.self, k, pattern, start, requants, oy, rows, &at, &done, runEnd)
+                if c <= 16 { runBlocksQ8(Block16.self, N.self, k, pattern, start, requants, oy, rows, &at, &done, runEnd) }
+                // The pixels the blocks did not finish, then the clipped columns on the right.
+                ox = done / c
+                while ox < w.outputWidth { runPixelQ8(N.self, k, pattern, bias, requants.0, oy, ox, rows); ox &+= 1 }
+                oy &+= 1
             }
-            while start &+ 16 <= runEnd {
-                var low = lowB
-                var ky = rows.first
-                while ky < rows.end {
-                    let x = input + ((rowOrigin &+ ky) &* rowElements &+ start &- w.padLeft &* c)
-                    low &+= (loadWidened16(x) &- zp) &* pattern[ky &* 3].low
-                    low &+= (loadWidened16(x + c) &- zp) &* pattern[ky &* 3 &+ 1].low
-                    low &+= (loadWidened16(x + 2 &* c) &- zp) &* pattern[ky &* 3 &+ 2].low
-                    ky &+= 1
-                }
-                storeLanes(stage(lowQ.apply(low, N.self)), out + start)
-                done = start &+ 16
-                start &+= period16
-            }
-            // The pixels the blocks did not finish, then the clipped columns on the right.
-            ox = done / c
-            while ox < w.outputWidth { runsPixel(N.self, k, pattern, oy, ox, rows); ox &+= 1 }
-            oy &+= 1
         }
     }
 }
 
-/// What `runsPixel` reads, the same for every pixel of a call.
-private struct RunsQ8 {
-    var input: UnsafePointer<Int8>
-    var inputEnd: UnsafePointer<Int8>
-    var rowElements: Int
-    var channels: Int
-    var zeroPoint: SIMD16<Int32>
-    /// Lanes 0 ..< 16 of the bias and requantization patterns (C < 16: lane c is channel c).
-    var bias: SIMD16<Int32>
-    var requant: Requant16
-    var stage: OutputStageQ8
-    var window: Window2D
-    var output: UnsafeMutablePointer<Int8>
-    var outputEnd: UnsafeMutablePointer<Int8>
+/// Blocks of `B.quarters`·16 lanes from element `at` of row `oy` while they end by `runEnd`,
+/// each `C·⌊lanes/C⌋` on from the last; `done` is where the last block ended.
+@inline(__always)
+private func runBlocksQ8<B: RunBlock, N: NegativeRounding>(_: B.Type, _: N.Type, _ k: RunQ8,
+                                                           _ pattern: UnsafePointer<Quad<SIMD16<Int32>>>,
+                                                           _ start: Quad<SIMD16<Int32>>,
+                                                           _ q: (Requant16, Requant16, Requant16, Requant16),
+                                                           _ oy: Int, _ rows: (first: Int, end: Int),
+                                                           _ at: inout Int, _ done: inout Int, _ runEnd: Int) {
+    let w = k.window, c = k.channels
+    let lanes = 16 &* B.quarters
+    let period = c &* (lanes / c)
+    let rowOrigin = oy &* w.strideHeight &- w.padTop
+    let out = k.output + oy &* w.outputWidth &* c
+    while at &+ lanes <= runEnd {
+        var a = start
+        var ky = rows.first
+        while ky < rows.end {
+            // Lane 0's input for kx = 0: element at − pl·C of input row oy·sh − pt + ky.
+            let x = k.input + ((rowOrigin &+ ky) &* k.rowElements &+ at &- w.padLeft &* c)
+            var kx = 0
+            while kx < 3 {
+                let t = pattern[ky &* 3 &+ kx], xk = x + kx &* c
+                a.q0 &+= loadWidened16(xk) &* t.q0
+                if B.quarters > 1 { a.q1 &+= loadWidened16(xk + 16) &* t.q1 }
+                if B.quarters > 2 {
+                    a.q2 &+= loadWidened16(xk + 32) &* t.q2
+                    a.q3 &+= loadWidened16(xk + 48) &* t.q3
+                }
+                kx &+= 1
+            }
+            ky &+= 1
+        }
+        let o = out + at
+        storeLanes(k.stage(q.0.apply(a.q0, N.self)), o)
+        if B.quarters > 1 { storeLanes(k.stage(q.1.apply(a.q1, N.self)), o + 16) }
+        if B.quarters > 2 {
+            storeLanes(k.stage(q.2.apply(a.q2, N.self)), o + 32)
+            storeLanes(k.stage(q.3.apply(a.q3, N.self)), o + 48)
+        }
+        done = at &+ lanes
+        at &+= period
+    }
 }
 
-/// One output pixel of `depthwiseRunsQ8`, its taps clipped to the input; lanes ≥ C are
-/// computed from whatever follows and never stored. A 16-byte store where it stays
-/// inside the output: the bytes past the pixel belong to pixels written after it.
+/// One output pixel of a run call, its taps clipped to the input: lanes 0 ..< C of the
+/// patterns' first quarter (C < 16); lanes past C are computed from whatever follows and
+/// never stored.
 @inline(__always)
-private func runsPixel<N: NegativeRounding>(_: N.Type, _ k: RunsQ8, _ pattern: UnsafePointer<Lanes32x32>,
-                                            _ oy: Int, _ ox: Int, _ rows: (first: Int, end: Int)) {
+private func runPixelQ8<N: NegativeRounding>(_: N.Type, _ k: RunQ8, _ pattern: UnsafePointer<Quad<SIMD16<Int32>>>,
+                                             _ bias: Quad<SIMD16<Int32>>, _ q: Requant16,
+                                             _ oy: Int, _ ox: Int, _ rows: (first: Int, end: Int)) {
     let w = k.window, c = k.channels
     let cols = validTaps(origin: ox &- w.padLeft, kernel: 3, extent: w.inputWidth)
-    var acc = k.bias
+    var a = bias.q0
     var ky = rows.first
     while ky < rows.end {
         let iy = oy &* w.strideHeight &- w.padTop &+ ky
         var kx = cols.first
         while kx < cols.end {
             let x = k.input + (iy &* k.rowElements &+ (ox &- w.padLeft &+ kx) &* c)
-            var v: SIMD16<Int32>
+            // 16 bytes where they lie inside the input, else the pixel's channels lane by lane.
+            var v = SIMD16<Int32>()
             if x + 16 <= k.inputEnd {
                 v = loadWidened16(x)
             } else {
-                v = SIMD16()
                 for i in 0 ..< c { v[i] = Int32(x[i]) }
             }
-            acc &+= (v &- k.zeroPoint) &* pattern[ky &* 3 &+ kx].low
+            a &+= (v &- k.zeroPoint) &* pattern[ky &* 3 &+ kx].q0
             kx &+= 1
         }
         ky &+= 1
     }
-    let bytes = k.stage(k.requant.apply(acc, N.self))
+    // 16 bytes where they lie inside the output (the bytes past the pixel belong to pixels
+    // written after it), else lane by lane.
+    let bytes = k.stage(q.apply(a, N.self))
     let out = k.output + (oy &* w.outputWidth &+ ox) &* c
     if out + 16 <= k.outputEnd {
         storeLanes(bytes, out)
@@ -199,23 +276,11 @@ private func runsPixel<N: NegativeRounding>(_: N.Type, _ k: RunsQ8, _ pattern: U
     }
 }
 
-// MARK: - Float32
+// MARK: - Float32 runs
 
-/// Whether `depthwiseRunsF32` takes this op: 3×3, stride 1 along the width, 1 ≤ C < 16.
+/// Whether `depthwiseRunsF32` takes this op: `runsPay`.
 @inline(__always)
-func depthwiseRunsF32Apply(window w: Window2D) -> Bool {
-    w.kernelHeight == 3 && w.kernelWidth == 3 && w.strideWidth == 1
-        && w.outputChannels >= 1 && w.outputChannels < 16 && w.inputChannels == w.outputChannels
-}
-
-/// 32 Float32 lanes as two halves.
-private struct FloatLanes32 {
-    var low: SIMD16<Float>
-    var high: SIMD16<Float>
-}
-
-private typealias FloatTapPatterns = (FloatLanes32, FloatLanes32, FloatLanes32, FloatLanes32, FloatLanes32,
-                                      FloatLanes32, FloatLanes32, FloatLanes32, FloatLanes32)
+func depthwiseRunsF32Apply(window w: Window2D) -> Bool { runsPay(w) }
 
 /// How a tap is added: fused (C ≥ 8, as the vector blocks) or a multiply then an add (the scalar loop).
 private protocol TapSum {
@@ -236,6 +301,18 @@ private enum SeparateTaps: TapSum {
     }
 }
 
+/// What the blocks and pixels of one Float32 run call read, the same throughout.
+private struct RunF32 {
+    var input: UnsafePointer<Float>
+    var inputEnd: UnsafePointer<Float>
+    var output: UnsafeMutablePointer<Float>
+    var outputEnd: UnsafeMutablePointer<Float>
+    var rowElements: Int
+    var channels: Int
+    var clamp: ClampF32
+    var window: Window2D
+}
+
 /// `depthwiseConv2dF32` for the ops `depthwiseRunsF32Apply` takes.
 func depthwiseRunsF32(input: UnsafePointer<Float>, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                       output: UnsafeMutablePointer<Float>, window w: Window2D, clamp: ClampF32) {
@@ -251,121 +328,103 @@ private func depthwiseRunsF32<S: TapSum>(_: S.Type, input: UnsafePointer<Float>,
                                          bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
                                          window w: Window2D, clamp: ClampF32) {
     let c = w.outputChannels
-    let zero = FloatLanes32(low: SIMD16(), high: SIMD16())
-    var taps: FloatTapPatterns = (zero, zero, zero, zero, zero, zero, zero, zero, zero)
-    withUnsafeMutableBytes(of: &taps) { raw in
-        let t = raw.baseAddress!.assumingMemoryBound(to: Float.self)
-        for j in 0 ..< 32 {
-            let ch = j % c
-            for tap in 0 ..< 9 { t[tap &* 32 &+ j] = weights[tap &* c &+ ch] }
-        }
-    }
-    var lowB = SIMD16<Float>(), highB = SIMD16<Float>()
-    if let bias {
-        for j in 0 ..< 16 { lowB[j] = bias[j % c]; highB[j] = bias[(j &+ 16) % c] }
-    }
+    var patterns = RunPatterns<SIMD16<Float>>(channels: c, weight: { weights[$0] }, bias: { bias?[$0] ?? 0 })
     let rowElements = w.inputWidth &* c
-    let k = RunsF32(input: input, inputEnd: input + w.inputHeight &* rowElements, rowElements: rowElements,
-                    channels: c, bias: lowB, clamp: clamp, window: w, output: output,
-                    outputEnd: output + w.outputHeight &* w.outputWidth &* c)
-    let period = c &* (32 / c), period16 = c &* (16 / c)
-    let interiorFirst = min(w.padLeft, w.outputWidth)
-    let interiorEnd = max(interiorFirst, min(w.outputWidth, w.inputWidth &+ w.padLeft &- 2))
-    withUnsafeBytes(of: &taps) { raw in
-        let pattern = raw.baseAddress!.assumingMemoryBound(to: FloatLanes32.self)
+    let k = RunF32(input: input, inputEnd: input + w.inputHeight &* rowElements, output: output,
+                   outputEnd: output + w.outputHeight &* w.outputWidth &* c, rowElements: rowElements, channels: c,
+                   clamp: clamp, window: w)
+    let interior = interiorColumns(w)
+    let bias = patterns.bias
+    withUnsafeBytes(of: &patterns.taps) { p in
+        let pattern = p.baseAddress!.assumingMemoryBound(to: Quad<SIMD16<Float>>.self)  // tap 3·ky + kx
         var oy = 0
         while oy < w.outputHeight {
-            let rowOrigin = oy &* w.strideHeight &- w.padTop
-            let rows = validTaps(origin: rowOrigin, kernel: 3, extent: w.inputHeight)
+            let rows = validTaps(origin: oy &* w.strideHeight &- w.padTop, kernel: 3, extent: w.inputHeight)
             var ox = 0
-            while ox < interiorFirst { runsPixelF32(S.self, k, pattern, oy, ox, rows); ox &+= 1 }
-            let runEnd = interiorEnd &* c
-            var start = interiorFirst &* c
-            var done = start
-            let out = output + oy &* w.outputWidth &* c
-            while start &+ 32 <= runEnd {
-                var low = lowB, high = highB
-                var ky = rows.first
-                while ky < rows.end {
-                    let x = input + ((rowOrigin &+ ky) &* rowElements &+ start &- w.padLeft &* c)
-                    let t0 = pattern[ky &* 3], t1 = pattern[ky &* 3 &+ 1], t2 = pattern[ky &* 3 &+ 2]
-                    low = S.add(low, loadLanes(x), t0.low)
-                    high = S.add(high, loadLanes(x + 16), t0.high)
-                    low = S.add(low, loadLanes(x + c), t1.low)
-                    high = S.add(high, loadLanes(x + (c &+ 16)), t1.high)
-                    low = S.add(low, loadLanes(x + 2 &* c), t2.low)
-                    high = S.add(high, loadLanes(x + (2 &* c &+ 16)), t2.high)
-                    ky &+= 1
-                }
-                storeClamped(low, out + start, clamp)
-                storeClamped(high, out + (start &+ 16), clamp)
-                done = start &+ 32
-                start &+= period
-            }
-            while start &+ 16 <= runEnd {
-                var low = lowB
-                var ky = rows.first
-                while ky < rows.end {
-                    let x = input + ((rowOrigin &+ ky) &* rowElements &+ start &- w.padLeft &* c)
-                    low = S.add(low, loadLanes(x), pattern[ky &* 3].low)
-                    low = S.add(low, loadLanes(x + c), pattern[ky &* 3 &+ 1].low)
-                    low = S.add(low, loadLanes(x + 2 &* c), pattern[ky &* 3 &+ 2].low)
-                    ky &+= 1
-                }
-                storeClamped(low, out + start, clamp)
-                done = start &+ 16
-                start &+= period16
-            }
+            while ox < interior.first { runPixelF32(S.self, k, pattern, bias, oy, ox, rows); ox &+= 1 }
+            let runEnd = interior.end &* c
+            var at = interior.first &* c
+            var done = at
+            runBlocksF32(Block64.self, S.self, k, pattern, bias, oy, rows, &at, &done, runEnd)
+            runBlocksF32(Block32.self, S.self, k, pattern, bias, oy, rows, &at, &done, runEnd)
+            if c <= 16 { runBlocksF32(Block16.self, S.self, k, pattern, bias, oy, rows, &at, &done, runEnd) }
             ox = done / c
-            while ox < w.outputWidth { runsPixelF32(S.self, k, pattern, oy, ox, rows); ox &+= 1 }
+            while ox < w.outputWidth { runPixelF32(S.self, k, pattern, bias, oy, ox, rows); ox &+= 1 }
             oy &+= 1
         }
     }
 }
 
-/// What `runsPixelF32` reads, the same for every pixel of a call.
-private struct RunsF32 {
-    var input: UnsafePointer<Float>
-    var inputEnd: UnsafePointer<Float>
-    var rowElements: Int
-    var channels: Int
-    var bias: SIMD16<Float>
-    var clamp: ClampF32
-    var window: Window2D
-    var output: UnsafeMutablePointer<Float>
-    var outputEnd: UnsafeMutablePointer<Float>
+/// As `runBlocksQ8`, in Float32.
+@inline(__always)
+private func runBlocksF32<B: RunBlock, S: TapSum>(_: B.Type, _: S.Type, _ k: RunF32,
+                                                  _ pattern: UnsafePointer<Quad<SIMD16<Float>>>, _ bias: Quad<SIMD16<Float>>,
+                                                  _ oy: Int, _ rows: (first: Int, end: Int),
+                                                  _ at: inout Int, _ done: inout Int, _ runEnd: Int) {
+    let w = k.window, c = k.channels
+    let lanes = 16 &* B.quarters
+    let period = c &* (lanes / c)
+    let rowOrigin = oy &* w.strideHeight &- w.padTop
+    let out = k.output + oy &* w.outputWidth &* c
+    while at &+ lanes <= runEnd {
+        var a = bias
+        var ky = rows.first
+        while ky < rows.end {
+            let x = k.input + ((rowOrigin &+ ky) &* k.rowElements &+ at &- w.padLeft &* c)
+            var kx = 0
+            while kx < 3 {
+                let t = pattern[ky &* 3 &+ kx], xk = x + kx &* c
+                a.q0 = S.add(a.q0, loadLanes(xk), t.q0)
+                if B.quarters > 1 { a.q1 = S.add(a.q1, loadLanes(xk + 16), t.q1) }
+                if B.quarters > 2 {
+                    a.q2 = S.add(a.q2, loadLanes(xk + 32), t.q2)
+                    a.q3 = S.add(a.q3, loadLanes(xk + 48), t.q3)
+                }
+                kx &+= 1
+            }
+            ky &+= 1
+        }
+        let o = out + at
+        storeClamped(a.q0, o, k.clamp)
+        if B.quarters > 1 { storeClamped(a.q1, o + 16, k.clamp) }
+        if B.quarters > 2 {
+            storeClamped(a.q2, o + 32, k.clamp)
+            storeClamped(a.q3, o + 48, k.clamp)
+        }
+        done = at &+ lanes
+        at &+= period
+    }
 }
 
-/// One output pixel of `depthwiseRunsF32`, as `runsPixel` for int8.
+/// As `runPixelQ8`, in Float32.
 @inline(__always)
-private func runsPixelF32<S: TapSum>(_: S.Type, _ k: RunsF32, _ pattern: UnsafePointer<FloatLanes32>,
-                                     _ oy: Int, _ ox: Int, _ rows: (first: Int, end: Int)) {
+private func runPixelF32<S: TapSum>(_: S.Type, _ k: RunF32, _ pattern: UnsafePointer<Quad<SIMD16<Float>>>,
+                                    _ bias: Quad<SIMD16<Float>>, _ oy: Int, _ ox: Int, _ rows: (first: Int, end: Int)) {
     let w = k.window, c = k.channels
     let cols = validTaps(origin: ox &- w.padLeft, kernel: 3, extent: w.inputWidth)
-    var acc = k.bias
+    var a = bias.q0
     var ky = rows.first
     while ky < rows.end {
         let iy = oy &* w.strideHeight &- w.padTop &+ ky
         var kx = cols.first
         while kx < cols.end {
             let x = k.input + (iy &* k.rowElements &+ (ox &- w.padLeft &+ kx) &* c)
-            var v: SIMD16<Float>
+            var v = SIMD16<Float>()
             if x + 16 <= k.inputEnd {
                 v = loadLanes(x)
             } else {
-                v = SIMD16()
                 for i in 0 ..< c { v[i] = x[i] }
             }
-            acc = S.add(acc, v, pattern[ky &* 3 &+ kx].low)
+            a = S.add(a, v, pattern[ky &* 3 &+ kx].q0)
             kx &+= 1
         }
         ky &+= 1
     }
     let out = k.output + (oy &* w.outputWidth &+ ox) &* c
     if out + 16 <= k.outputEnd {
-        storeClamped(acc, out, k.clamp)
+        storeClamped(a, out, k.clamp)
     } else {
-        for i in 0 ..< c { out[i] = clampScalarF32(acc[i], k.clamp) }
+        for i in 0 ..< c { out[i] = clampScalarF32(a[i], k.clamp) }
     }
 }
 
