@@ -33,12 +33,8 @@ public func depthwiseConv2dF32(input: UnsafePointer<Float>, weights: UnsafePoint
                                output: UnsafeMutablePointer<Float>, window: Window2D, clamp: ClampF32) {
     let w = window
     let channels = w.outputChannels
-    if tiledKernelsBuilt && depthwiseRunsF32Apply(window: w) {
-        depthwiseRunsF32(input: input, weights: weights, bias: bias, output: output, window: w, clamp: clamp)
-        return
-    }
-    if tiledKernelsBuilt && depthwiseBlocksF32Apply(window: w) {
-        depthwiseBlocksF32(input: input, weights: weights, bias: bias, output: output, window: w, clamp: clamp)
+    if tiledKernelsBuilt && depthwise3x3F32(input: input, weights: weights, bias: bias, output: output, window: w,
+                                            clamp: clamp) {
         return
     }
     var oy = 0
@@ -144,14 +140,8 @@ public func depthwiseConv2dQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32,
     let channels = w.outputChannels
     let stage = OutputStageQ8(zeroPoint: requant.outputZeroPoint, clampMin: requant.clampMin,
                               clampMax: requant.clampMax)
-    if tiledKernelsBuilt && depthwiseRunsQ8Apply(window: w, inputZeroPoint: inputZeroPoint, requant: requant) {
-        depthwiseRunsQ8(input: input, inputZeroPoint: inputZeroPoint, weights: weights, bias: bias, output: output,
-                        window: w, requant: requant, stage: stage)
-        return
-    }
-    if tiledKernelsBuilt && depthwiseBlocksQ8Apply(window: w, inputZeroPoint: inputZeroPoint, requant: requant) {
-        depthwiseBlocksQ8(input: input, inputZeroPoint: inputZeroPoint, weights: weights, bias: bias, output: output,
-                          window: w, requant: requant, stage: stage)
+    if tiledKernelsBuilt && depthwise3x3Q8(input: input, inputZeroPoint: inputZeroPoint, weights: weights, bias: bias,
+                                           output: output, window: w, requant: requant, stage: stage) {
         return
     }
     if pairedTaps && channels >= 8 && inputZeroPoint >= -128 && inputZeroPoint <= 127

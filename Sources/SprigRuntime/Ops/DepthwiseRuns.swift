@@ -77,56 +77,163 @@ func runsPay(_ w: Window2D) -> Bool {
     return w.outputChannels < 8 || (interior.end &- interior.first) &* w.outputChannels >= 64
 }
 
+/// Whether channel blocks with held weights take the op: 3×3 (any stride), C ≥ 16.
+@inline(__always)
+func blocksPay(_ w: Window2D) -> Bool {
+    w.kernelHeight == 3 && w.kernelWidth == 3 && w.outputChannels >= 16 && w.inputChannels == w.outputChannels
+}
+
 /// Block lengths, as types: each gets its own copy of the block loop.
 private protocol RunBlock { static var quarters: Int { get } }
 private enum Block64: RunBlock { static var quarters: Int { 4 } }
 private enum Block32: RunBlock { static var quarters: Int { 2 } }
 private enum Block16: RunBlock { static var quarters: Int { 1 } }
 
-// MARK: - int8 runs (x86-64)
+// MARK: - Runs, one loop for both number formats
 
-/// Whether `depthwiseRunsQ8` takes this op: x86-64, `runsPay`, an int8 input zero point
-/// and the requantization in `Requant16`'s domain.
-@inline(__always)
-func depthwiseRunsQ8Apply(window w: Window2D, inputZeroPoint: Int32, requant: RequantQ8) -> Bool {
-    pairedTaps && runsPay(w) && inputZeroPoint >= -128 && inputZeroPoint <= 127
-        && requantFitsOneShift(requant.multipliers, requant.shifts, count: w.outputChannels)
+/// The arithmetic of one run call, Float32 (`RunF32`) or int8 (`RunQ8`): how 16 lanes are
+/// loaded, multiplied and stored. A struct of values, as `BlockPixels`.
+private protocol RunLanes {
+    associatedtype Element
+    associatedtype Acc: SIMD
+    var tensors: RunTensors<Element> { get }
+    /// The 16 elements at `p` as the blocks multiply them (int8: the zero point is in `start`).
+    func load(_ p: UnsafePointer<Element>) -> Acc
+    /// Lanes 0 ..< C of the pixel at `p` as a clipped pixel multiplies them (int8: less the
+    /// zero point): 16 elements inside the input, else lane by lane.
+    func pixelInput(_ p: UnsafePointer<Element>) -> Acc
+    /// acc + x·w.
+    func add(_ acc: Acc, _ x: Acc, _ w: Acc) -> Acc
+    /// A block's accumulators in a row whose valid kernel rows are `rows` (int8: the bias
+    /// less zp·Σ w of those rows).
+    func start(_ rows: (first: Int, end: Int)) -> Quad<Acc>
+    /// A clipped pixel's accumulator: lanes 0 ..< 16 of the bias.
+    var pixelStart: Acc { get }
+    /// Quarter `q` of a block, finished (clamped, or requantized), stored at `out`.
+    func store(_ acc: Acc, quarter q: Int, _ out: UnsafeMutablePointer<Element>)
+    /// Lanes 0 ..< C of a pixel, finished, stored at `out`: 16 elements inside the output (the
+    /// ones past the pixel belong to pixels written after it), else lane by lane.
+    func storePixel(_ acc: Acc, _ out: UnsafeMutablePointer<Element>)
 }
 
-/// What the blocks and pixels of one int8 run call read, the same throughout.
-private struct RunQ8 {
-    var input: UnsafePointer<Int8>
-    var inputEnd: UnsafePointer<Int8>
-    var output: UnsafeMutablePointer<Int8>
-    var outputEnd: UnsafeMutablePointer<Int8>
-    var rowElements: Int
-    var channels: Int
-    var zeroPoint: SIMD16<Int32>
-    var stage: OutputStageQ8
-    var window: Window2D
-}
+/// The input and output of a run call, with their ends.
+private struct RunTensors<Element> {
+    let input: UnsafePointer<Element>
+    let inputEnd: UnsafePointer<Element>
+    let output: UnsafeMutablePointer<Element>
+    let outputEnd: UnsafeMutablePointer<Element>
+    let window: Window2D
 
-/// `depthwiseConv2dQ8` for the ops `depthwiseRunsQ8Apply` takes.
-func depthwiseRunsQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32, weights: UnsafePointer<Int8>,
-                     bias: UnsafePointer<Int32>?, output: UnsafeMutablePointer<Int8>,
-                     window w: Window2D, requant: RequantQ8, stage: OutputStageQ8) {
-    if stage.clampsNegatives {
-        depthwiseRunsQ8(ClampsNegatives.self, input: input, inputZeroPoint: inputZeroPoint, weights: weights,
-                        bias: bias, output: output, window: w, requant: requant, stage: stage)
-    } else {
-        depthwiseRunsQ8(RoundsNegatives.self, input: input, inputZeroPoint: inputZeroPoint, weights: weights,
-                        bias: bias, output: output, window: w, requant: requant, stage: stage)
+    @inline(__always)
+    init(input: UnsafePointer<Element>, output: UnsafeMutablePointer<Element>, window w: Window2D) {
+        self.input = input
+        self.output = output
+        window = w
+        inputEnd = input + w.inputHeight &* w.inputWidth &* w.inputChannels
+        outputEnd = output + w.outputHeight &* w.outputWidth &* w.outputChannels
     }
 }
 
+/// Every output pixel of a run call, row by row: the clipped columns one by one, the
+/// interior in blocks of 64, 32 and 16 lanes (`runBlocks`), then the pixels they left.
+@inline(__always)
+private func runRows<L: RunLanes>(_ lanes: L, _ pattern: UnsafePointer<Quad<L.Acc>>) {
+    let w = lanes.tensors.window, c = w.outputChannels
+    let interior = interiorColumns(w)
+    var oy = 0
+    while oy < w.outputHeight {
+        let rows = validTaps(origin: oy &* w.strideHeight &- w.padTop, kernel: 3, extent: w.inputHeight)
+        var ox = 0
+        while ox < interior.first { runPixel(lanes, pattern, oy, ox, rows); ox &+= 1 }
+        let start = lanes.start(rows)
+        let runEnd = interior.end &* c
+        var at = interior.first &* c
+        var done = at
+        runBlocks(Block64.self, lanes, pattern, start, oy, rows, &at, &done, runEnd)
+        runBlocks(Block32.self, lanes, pattern, start, oy, rows, &at, &done, runEnd)
+        if c <= 16 { runBlocks(Block16.self, lanes, pattern, start, oy, rows, &at, &done, runEnd) }
+        // The pixels the blocks did not finish, then the clipped columns on the right.
+        ox = done / c
+        while ox < w.outputWidth { runPixel(lanes, pattern, oy, ox, rows); ox &+= 1 }
+        oy &+= 1
+    }
+}
+
+/// Blocks of `B.quarters`·16 lanes from element `at` of row `oy` while they end by `runEnd`,
+/// each `C·⌊lanes/C⌋` on from the last; `done` is where the last block ended.
+@inline(__always)
+private func runBlocks<B: RunBlock, L: RunLanes>(_: B.Type, _ lanes: L, _ pattern: UnsafePointer<Quad<L.Acc>>,
+                                                 _ start: Quad<L.Acc>, _ oy: Int, _ rows: (first: Int, end: Int),
+                                                 _ at: inout Int, _ done: inout Int, _ runEnd: Int) {
+    let w = lanes.tensors.window, c = w.outputChannels
+    let width = 16 &* B.quarters
+    let period = c &* (width / c)
+    let rowOrigin = oy &* w.strideHeight &- w.padTop
+    let out = lanes.tensors.output + oy &* w.outputWidth &* c
+    while at &+ width <= runEnd {
+        var a = start
+        var ky = rows.first
+        while ky < rows.end {
+            // Lane 0's input for kx = 0: element at − pl·C of input row oy·sh − pt + ky.
+            let x = lanes.tensors.input + ((rowOrigin &+ ky) &* w.inputWidth &* c &+ at &- w.padLeft &* c)
+            var kx = 0
+            while kx < 3 {
+                let t = pattern[ky &* 3 &+ kx], xk = x + kx &* c
+                a.q0 = lanes.add(a.q0, lanes.load(xk), t.q0)
+                if B.quarters > 1 { a.q1 = lanes.add(a.q1, lanes.load(xk + 16), t.q1) }
+                if B.quarters > 2 {
+                    a.q2 = lanes.add(a.q2, lanes.load(xk + 32), t.q2)
+                    a.q3 = lanes.add(a.q3, lanes.load(xk + 48), t.q3)
+                }
+                kx &+= 1
+            }
+            ky &+= 1
+        }
+        let o = out + at
+        lanes.store(a.q0, quarter: 0, o)
+        if B.quarters > 1 { lanes.store(a.q1, quarter: 1, o + 16) }
+        if B.quarters > 2 {
+            lanes.store(a.q2, quarter: 2, o + 32)
+            lanes.store(a.q3, quarter: 3, o + 48)
+        }
+        done = at &+ width
+        at &+= period
+    }
+}
+
+/// One output pixel of a run call, its taps clipped to the input: lanes 0 ..< C of the
+/// patterns' first quarter (C < 16); lanes past C are computed from whatever follows and
+/// never stored.
+@inline(__always)
+private func runPixel<L: RunLanes>(_ lanes: L, _ pattern: UnsafePointer<Quad<L.Acc>>,
+                                   _ oy: Int, _ ox: Int, _ rows: (first: Int, end: Int)) {
+    let w = lanes.tensors.window, c = w.outputChannels
+    let cols = validTaps(origin: ox &- w.padLeft, kernel: 3, extent: w.inputWidth)
+    var a = lanes.pixelStart
+    var ky = rows.first
+    while ky < rows.end {
+        let iy = oy &* w.strideHeight &- w.padTop &+ ky
+        var kx = cols.first
+        while kx < cols.end {
+            let x = lanes.tensors.input + (iy &* w.inputWidth &+ ox &- w.padLeft &+ kx) &* c
+            a = lanes.add(a, lanes.pixelInput(x), pattern[ky &* 3 &+ kx].q0)
+            kx &+= 1
+        }
+        ky &+= 1
+    }
+    lanes.storePixel(a, lanes.tensors.output + (oy &* w.outputWidth &+ ox) &* c)
+}
+
+// MARK: - int8 runs (x86-64)
+
+/// `depthwiseConv2dQ8` in rows as runs (`runsPay`), the rounding of negative products fixed.
 private func depthwiseRunsQ8<N: NegativeRounding>(_: N.Type, input: UnsafePointer<Int8>, inputZeroPoint: Int32,
                                                   weights: UnsafePointer<Int8>, bias: UnsafePointer<Int32>?,
                                                   output: UnsafeMutablePointer<Int8>, window w: Window2D,
                                                   requant: RequantQ8, stage: OutputStageQ8) {
     let c = w.outputChannels
-    var patterns = RunPatterns<SIMD16<Int32>>(channels: c, weight: { Int32(weights[$0]) },
-                                              bias: { bias?[$0] ?? 0 })
-    // The requantization patterns, and per tap row the sum of its three weights (for zp·Σw).
+    var patterns = RunPatterns<SIMD16<Int32>>(channels: c, weight: { Int32(weights[$0]) }, bias: { bias?[$0] ?? 0 })
+    // The requantization patterns, and per kernel row the sum of its three weights (for zp·Σ w).
     var multiplier = Quad<SIMD16<Int32>>.zero, shift = Quad<SIMD16<Int32>>.zero
     var rowSums = (Quad<SIMD16<Int32>>.zero, Quad<SIMD16<Int32>>.zero, Quad<SIMD16<Int32>>.zero)
     withUnsafeMutableBytes(of: &multiplier) { m in
@@ -149,138 +256,76 @@ private func depthwiseRunsQ8<N: NegativeRounding>(_: N.Type, input: UnsafePointe
             }
         }
     }
-    let requants = (Requant16(multiplier: multiplier.q0, shift: shift.q0), Requant16(multiplier: multiplier.q1, shift: shift.q1),
-                    Requant16(multiplier: multiplier.q2, shift: shift.q2), Requant16(multiplier: multiplier.q3, shift: shift.q3))
-    let rowElements = w.inputWidth &* c
-    let k = RunQ8(input: input, inputEnd: input + w.inputHeight &* rowElements, output: output,
-                  outputEnd: output + w.outputHeight &* w.outputWidth &* c, rowElements: rowElements, channels: c,
-                  zeroPoint: SIMD16(repeating: inputZeroPoint), stage: stage, window: w)
-    let interior = interiorColumns(w)
-    let bias = patterns.bias
+    let lanes = RunQ8<N>(tensors: RunTensors(input: input, output: output, window: w),
+                         zeroPoint: SIMD16(repeating: inputZeroPoint), stage: stage, bias: patterns.bias,
+                         rowSums: rowSums,
+                         requant: (Requant16(multiplier: multiplier.q0, shift: shift.q0),
+                                   Requant16(multiplier: multiplier.q1, shift: shift.q1),
+                                   Requant16(multiplier: multiplier.q2, shift: shift.q2),
+                                   Requant16(multiplier: multiplier.q3, shift: shift.q3)))
     withUnsafeBytes(of: &patterns.taps) { p in
-        withUnsafeBytes(of: &rowSums) { r in
-            let pattern = p.baseAddress!.assumingMemoryBound(to: Quad<SIMD16<Int32>>.self)  // tap 3·ky + kx
-            let sums = r.baseAddress!.assumingMemoryBound(to: Quad<SIMD16<Int32>>.self)
-            var oy = 0
-            while oy < w.outputHeight {
-                let rows = validTaps(origin: oy &* w.strideHeight &- w.padTop, kernel: 3, extent: w.inputHeight)
-                var ox = 0
-                while ox < interior.first { runPixelQ8(N.self, k, pattern, bias, requants.0, oy, ox, rows); ox &+= 1 }
-                // The bias less zp·Σw over the valid rows, for the interior's blocks.
-                var start = bias
-                var ky = rows.first
-                while ky < rows.end {
-                    let s = sums[ky]
-                    start.q0 &-= k.zeroPoint &* s.q0
-                    start.q1 &-= k.zeroPoint &* s.q1
-                    start.q2 &-= k.zeroPoint &* s.q2
-                    start.q3 &-= k.zeroPoint &* s.q3
-                    ky &+= 1
-                }
-                let runEnd = interior.end &* c
-                var at = interior.first &* c
-                var done = at
-                runBlocksQ8(Block64.self, N.self, k, pattern, start, requants, oy, rows, &at, &done, runEnd)
-                runBlocksQ8(Block32.self, N.self, k, pattern, start, requants, oy, rows, &at, &done, runEnd)
-                if c <= 16 { runBlocksQ8(Block16.self, N.self, k, pattern, start, requants, oy, rows, &at, &done, runEnd) }
-                // The pixels the blocks did not finish, then the clipped columns on the right.
-                ox = done / c
-                while ox < w.outputWidth { runPixelQ8(N.self, k, pattern, bias, requants.0, oy, ox, rows); ox &+= 1 }
-                oy &+= 1
-            }
-        }
+        runRows(lanes, p.baseAddress!.assumingMemoryBound(to: Quad<SIMD16<Int32>>.self))
     }
 }
 
-/// Blocks of `B.quarters`·16 lanes from element `at` of row `oy` while they end by `runEnd`,
-/// each `C·⌊lanes/C⌋` on from the last; `done` is where the last block ended.
-@inline(__always)
-private func runBlocksQ8<B: RunBlock, N: NegativeRounding>(_: B.Type, _: N.Type, _ k: RunQ8,
-                                                           _ pattern: UnsafePointer<Quad<SIMD16<Int32>>>,
-                                                           _ start: Quad<SIMD16<Int32>>,
-                                                           _ q: (Requant16, Requant16, Requant16, Requant16),
-                                                           _ oy: Int, _ rows: (first: Int, end: Int),
-                                                           _ at: inout Int, _ done: inout Int, _ runEnd: Int) {
-    let w = k.window, c = k.channels
-    let lanes = 16 &* B.quarters
-    let period = c &* (lanes / c)
-    let rowOrigin = oy &* w.strideHeight &- w.padTop
-    let out = k.output + oy &* w.outputWidth &* c
-    while at &+ lanes <= runEnd {
-        var a = start
+/// int8 runs: Int32 lanes, wrapping sums, `Requant16` per quarter.
+private struct RunQ8<N: NegativeRounding>: RunLanes {
+    let tensors: RunTensors<Int8>
+    let zeroPoint: SIMD16<Int32>
+    let stage: OutputStageQ8
+    let bias: Quad<SIMD16<Int32>>
+    let rowSums: (Quad<SIMD16<Int32>>, Quad<SIMD16<Int32>>, Quad<SIMD16<Int32>>)
+    let requant: (Requant16, Requant16, Requant16, Requant16)
+
+    @inline(__always)
+    func load(_ p: UnsafePointer<Int8>) -> SIMD16<Int32> { loadWidened16(p) }
+
+    @inline(__always)
+    func pixelInput(_ p: UnsafePointer<Int8>) -> SIMD16<Int32> {
+        if p + 16 <= tensors.inputEnd { return loadWidened16(p) &- zeroPoint }
+        var v = zeroPoint  // lanes past C: x − zp = 0
+        for i in 0 ..< tensors.window.outputChannels { v[i] = Int32(p[i]) }
+        return v &- zeroPoint
+    }
+
+    @inline(__always)
+    func add(_ acc: SIMD16<Int32>, _ x: SIMD16<Int32>, _ w: SIMD16<Int32>) -> SIMD16<Int32> { acc &+ x &* w }
+
+    @inline(__always)
+    func start(_ rows: (first: Int, end: Int)) -> Quad<SIMD16<Int32>> {
+        var s = bias
         var ky = rows.first
         while ky < rows.end {
-            // Lane 0's input for kx = 0: element at − pl·C of input row oy·sh − pt + ky.
-            let x = k.input + ((rowOrigin &+ ky) &* k.rowElements &+ at &- w.padLeft &* c)
-            var kx = 0
-            while kx < 3 {
-                let t = pattern[ky &* 3 &+ kx], xk = x + kx &* c
-                a.q0 &+= loadWidened16(xk) &* t.q0
-                if B.quarters > 1 { a.q1 &+= loadWidened16(xk + 16) &* t.q1 }
-                if B.quarters > 2 {
-                    a.q2 &+= loadWidened16(xk + 32) &* t.q2
-                    a.q3 &+= loadWidened16(xk + 48) &* t.q3
-                }
-                kx &+= 1
-            }
+            let r = ky == 0 ? rowSums.0 : (ky == 1 ? rowSums.1 : rowSums.2)
+            s.q0 &-= zeroPoint &* r.q0
+            s.q1 &-= zeroPoint &* r.q1
+            s.q2 &-= zeroPoint &* r.q2
+            s.q3 &-= zeroPoint &* r.q3
             ky &+= 1
         }
-        let o = out + at
-        storeLanes(k.stage(q.0.apply(a.q0, N.self)), o)
-        if B.quarters > 1 { storeLanes(k.stage(q.1.apply(a.q1, N.self)), o + 16) }
-        if B.quarters > 2 {
-            storeLanes(k.stage(q.2.apply(a.q2, N.self)), o + 32)
-            storeLanes(k.stage(q.3.apply(a.q3, N.self)), o + 48)
-        }
-        done = at &+ lanes
-        at &+= period
+        return s
     }
-}
 
-/// One output pixel of a run call, its taps clipped to the input: lanes 0 ..< C of the
-/// patterns' first quarter (C < 16); lanes past C are computed from whatever follows and
-/// never stored.
-@inline(__always)
-private func runPixelQ8<N: NegativeRounding>(_: N.Type, _ k: RunQ8, _ pattern: UnsafePointer<Quad<SIMD16<Int32>>>,
-                                             _ bias: Quad<SIMD16<Int32>>, _ q: Requant16,
-                                             _ oy: Int, _ ox: Int, _ rows: (first: Int, end: Int)) {
-    let w = k.window, c = k.channels
-    let cols = validTaps(origin: ox &- w.padLeft, kernel: 3, extent: w.inputWidth)
-    var a = bias.q0
-    var ky = rows.first
-    while ky < rows.end {
-        let iy = oy &* w.strideHeight &- w.padTop &+ ky
-        var kx = cols.first
-        while kx < cols.end {
-            let x = k.input + (iy &* k.rowElements &+ (ox &- w.padLeft &+ kx) &* c)
-            // 16 bytes where they lie inside the input, else the pixel's channels lane by lane.
-            var v = SIMD16<Int32>()
-            if x + 16 <= k.inputEnd {
-                v = loadWidened16(x)
-            } else {
-                for i in 0 ..< c { v[i] = Int32(x[i]) }
-            }
-            a &+= (v &- k.zeroPoint) &* pattern[ky &* 3 &+ kx].q0
-            kx &+= 1
-        }
-        ky &+= 1
+    var pixelStart: SIMD16<Int32> { bias.q0 }
+
+    @inline(__always)
+    func store(_ acc: SIMD16<Int32>, quarter q: Int, _ out: UnsafeMutablePointer<Int8>) {
+        let r = q == 0 ? requant.0 : (q == 1 ? requant.1 : (q == 2 ? requant.2 : requant.3))
+        storeLanes(stage(r.apply(acc, N.self)), out)
     }
-    // 16 bytes where they lie inside the output (the bytes past the pixel belong to pixels
-    // written after it), else lane by lane.
-    let bytes = k.stage(q.apply(a, N.self))
-    let out = k.output + (oy &* w.outputWidth &+ ox) &* c
-    if out + 16 <= k.outputEnd {
-        storeLanes(bytes, out)
-    } else {
-        for i in 0 ..< c { out[i] = bytes[i] }
+
+    @inline(__always)
+    func storePixel(_ acc: SIMD16<Int32>, _ out: UnsafeMutablePointer<Int8>) {
+        let bytes = stage(requant.0.apply(acc, N.self))
+        if out + 16 <= tensors.outputEnd {
+            storeLanes(bytes, out)
+        } else {
+            for i in 0 ..< tensors.window.outputChannels { out[i] = bytes[i] }
+        }
     }
 }
 
 // MARK: - Float32 runs
-
-/// Whether `depthwiseRunsF32` takes this op: `runsPay`.
-@inline(__always)
-func depthwiseRunsF32Apply(window w: Window2D) -> Bool { runsPay(w) }
 
 /// How a tap is added: fused (C ≥ 8, as the vector blocks) or a multiply then an add (the scalar loop).
 private protocol TapSum {
@@ -301,20 +346,8 @@ private enum SeparateTaps: TapSum {
     }
 }
 
-/// What the blocks and pixels of one Float32 run call read, the same throughout.
-private struct RunF32 {
-    var input: UnsafePointer<Float>
-    var inputEnd: UnsafePointer<Float>
-    var output: UnsafeMutablePointer<Float>
-    var outputEnd: UnsafeMutablePointer<Float>
-    var rowElements: Int
-    var channels: Int
-    var clamp: ClampF32
-    var window: Window2D
-}
-
-/// `depthwiseConv2dF32` for the ops `depthwiseRunsF32Apply` takes.
-func depthwiseRunsF32(input: UnsafePointer<Float>, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+/// `depthwiseConv2dF32` in rows as runs (`runsPay`).
+private func depthwiseRunsF32(input: UnsafePointer<Float>, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                       output: UnsafeMutablePointer<Float>, window w: Window2D, clamp: ClampF32) {
     if w.outputChannels >= 8 {
         depthwiseRunsF32(FusedTaps.self, input: input, weights: weights, bias: bias, output: output, window: w, clamp: clamp)
@@ -329,111 +362,169 @@ private func depthwiseRunsF32<S: TapSum>(_: S.Type, input: UnsafePointer<Float>,
                                          window w: Window2D, clamp: ClampF32) {
     let c = w.outputChannels
     var patterns = RunPatterns<SIMD16<Float>>(channels: c, weight: { weights[$0] }, bias: { bias?[$0] ?? 0 })
-    let rowElements = w.inputWidth &* c
-    let k = RunF32(input: input, inputEnd: input + w.inputHeight &* rowElements, output: output,
-                   outputEnd: output + w.outputHeight &* w.outputWidth &* c, rowElements: rowElements, channels: c,
-                   clamp: clamp, window: w)
-    let interior = interiorColumns(w)
-    let bias = patterns.bias
+    let lanes = RunF32<S>(tensors: RunTensors(input: input, output: output, window: w), clamp: clamp,
+                          bias: patterns.bias)
     withUnsafeBytes(of: &patterns.taps) { p in
-        let pattern = p.baseAddress!.assumingMemoryBound(to: Quad<SIMD16<Float>>.self)  // tap 3·ky + kx
-        var oy = 0
-        while oy < w.outputHeight {
-            let rows = validTaps(origin: oy &* w.strideHeight &- w.padTop, kernel: 3, extent: w.inputHeight)
-            var ox = 0
-            while ox < interior.first { runPixelF32(S.self, k, pattern, bias, oy, ox, rows); ox &+= 1 }
-            let runEnd = interior.end &* c
-            var at = interior.first &* c
-            var done = at
-            runBlocksF32(Block64.self, S.self, k, pattern, bias, oy, rows, &at, &done, runEnd)
-            runBlocksF32(Block32.self, S.self, k, pattern, bias, oy, rows, &at, &done, runEnd)
-            if c <= 16 { runBlocksF32(Block16.self, S.self, k, pattern, bias, oy, rows, &at, &done, runEnd) }
-            ox = done / c
-            while ox < w.outputWidth { runPixelF32(S.self, k, pattern, bias, oy, ox, rows); ox &+= 1 }
-            oy &+= 1
+        runRows(lanes, p.baseAddress!.assumingMemoryBound(to: Quad<SIMD16<Float>>.self))
+    }
+}
+
+/// Float32 runs: the taps added as `S` says, the clamp on the way out.
+private struct RunF32<S: TapSum>: RunLanes {
+    let tensors: RunTensors<Float>
+    let clamp: ClampF32
+    let bias: Quad<SIMD16<Float>>
+
+    @inline(__always)
+    func load(_ p: UnsafePointer<Float>) -> SIMD16<Float> { loadLanes(p) }
+
+    @inline(__always)
+    func pixelInput(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
+        if p + 16 <= tensors.inputEnd { return loadLanes(p) }
+        var v = SIMD16<Float>()
+        for i in 0 ..< tensors.window.outputChannels { v[i] = p[i] }
+        return v
+    }
+
+    @inline(__always)
+    func add(_ acc: SIMD16<Float>, _ x: SIMD16<Float>, _ w: SIMD16<Float>) -> SIMD16<Float> { S.add(acc, x, w) }
+
+    @inline(__always)
+    func start(_ rows: (first: Int, end: Int)) -> Quad<SIMD16<Float>> { bias }
+
+    var pixelStart: SIMD16<Float> { bias.q0 }
+
+    @inline(__always)
+    func store(_ acc: SIMD16<Float>, quarter q: Int, _ out: UnsafeMutablePointer<Float>) { storeClamped(acc, out, clamp) }
+
+    @inline(__always)
+    func storePixel(_ acc: SIMD16<Float>, _ out: UnsafeMutablePointer<Float>) {
+        if out + 16 <= tensors.outputEnd {
+            storeClamped(acc, out, clamp)
+        } else {
+            for i in 0 ..< tensors.window.outputChannels { out[i] = clampScalarF32(acc[i], clamp) }
         }
     }
 }
 
-/// As `runBlocksQ8`, in Float32.
+// MARK: - Channel blocks with the weights held (C ≥ 16)
+
+/// The 9 weight vectors of a 3×3 channel block, `w(3·ky + kx)`; held in registers once inlined.
+private struct HeldTaps<V: SIMD> {
+    var w0, w1, w2, w3, w4, w5, w6, w7, w8: V
+
+    @inline(__always)
+    init(_ load: (Int) -> V) {
+        w0 = load(0); w1 = load(1); w2 = load(2); w3 = load(3); w4 = load(4)
+        w5 = load(5); w6 = load(6); w7 = load(7); w8 = load(8)
+    }
+
+    /// Kernel row `ky`'s three taps, chosen by branches (an index into the struct would put
+    /// it in memory, and every multiply would then load its weights).
+    @inline(__always)
+    func row(_ ky: Int) -> (V, V, V) {
+        if ky == 0 { return (w0, w1, w2) }
+        if ky == 1 { return (w3, w4, w5) }
+        return (w6, w7, w8)
+    }
+}
+
+/// The tap of `row` in kernel column `kx`.
 @inline(__always)
-private func runBlocksF32<B: RunBlock, S: TapSum>(_: B.Type, _: S.Type, _ k: RunF32,
-                                                  _ pattern: UnsafePointer<Quad<SIMD16<Float>>>, _ bias: Quad<SIMD16<Float>>,
-                                                  _ oy: Int, _ rows: (first: Int, end: Int),
-                                                  _ at: inout Int, _ done: inout Int, _ runEnd: Int) {
-    let w = k.window, c = k.channels
-    let lanes = 16 &* B.quarters
-    let period = c &* (lanes / c)
-    let rowOrigin = oy &* w.strideHeight &- w.padTop
-    let out = k.output + oy &* w.outputWidth &* c
-    while at &+ lanes <= runEnd {
-        var a = bias
-        var ky = rows.first
-        while ky < rows.end {
-            let x = k.input + ((rowOrigin &+ ky) &* k.rowElements &+ at &- w.padLeft &* c)
-            var kx = 0
-            while kx < 3 {
-                let t = pattern[ky &* 3 &+ kx], xk = x + kx &* c
-                a.q0 = S.add(a.q0, loadLanes(xk), t.q0)
-                if B.quarters > 1 { a.q1 = S.add(a.q1, loadLanes(xk + 16), t.q1) }
-                if B.quarters > 2 {
-                    a.q2 = S.add(a.q2, loadLanes(xk + 32), t.q2)
-                    a.q3 = S.add(a.q3, loadLanes(xk + 48), t.q3)
+private func column<V>(_ row: (V, V, V), _ kx: Int) -> V {
+    kx == 0 ? row.0 : (kx == 1 ? row.1 : row.2)
+}
+
+/// The output columns `first ..< end` of a 3×3 window (any stride) whose taps all lie in the input row.
+@inline(__always)
+private func blockInteriorColumns(_ w: Window2D) -> (first: Int, end: Int) {
+    var first = 0
+    while first < w.outputWidth && first &* w.strideWidth &- w.padLeft < 0 { first &+= 1 }
+    var end = first
+    while end < w.outputWidth && end &* w.strideWidth &- w.padLeft &+ 3 <= w.inputWidth { end &+= 1 }
+    return (first, end)
+}
+
+/// The arithmetic of one channel block, Float32 (`BlockF32`) or int8 (`BlockQ8`). A struct of
+/// values, so that its weights stay in registers (a closure's captures would be reloaded
+/// after every store through the output pointer, which might alias them).
+private protocol BlockLanes {
+    associatedtype Element
+    associatedtype Acc: SIMD
+    /// The 16 elements at `p` as the interior multiplies them (int8: the zero point is in `start`).
+    func load(_ p: UnsafePointer<Element>) -> Acc
+    /// The 16 elements at `p` as a clipped column multiplies them (int8: less the zero point).
+    func centered(_ p: UnsafePointer<Element>) -> Acc
+    /// acc + x·w.
+    func add(_ acc: Acc, _ x: Acc, _ w: Acc) -> Acc
+    /// The interior's accumulator in a row whose valid kernel rows are `top`, `middle`,
+    /// `bottom` (int8: the bias less zp·Σ w of those rows).
+    func start(_ top: Bool, _ middle: Bool, _ bottom: Bool) -> Acc
+    /// A clipped column's accumulator: the bias.
+    var bias: Acc { get }
+    /// The 16 outputs, finished (clamped, or requantized), stored at `out`.
+    func store(_ acc: Acc, _ out: UnsafeMutablePointer<Element>)
+}
+
+/// Every output pixel of one channel block, in row order; `input` and `output` start at
+/// its first channel.
+@inline(__always)
+private func sweepBlock<L: BlockLanes>(_ lanes: L, _ taps: HeldTaps<L.Acc>, input: UnsafePointer<L.Element>,
+                                       output: UnsafeMutablePointer<L.Element>, window w: Window2D) {
+    let channels = w.outputChannels, rowElements = w.inputWidth &* channels
+    let columns = blockInteriorColumns(w)
+    var oy = 0
+    while oy < w.outputHeight {
+        let rowOrigin = oy &* w.strideHeight &- w.padTop
+        let rows = validTaps(origin: rowOrigin, kernel: 3, extent: w.inputHeight)
+        let top = rows.first == 0, middle = rows.first <= 1 && rows.end >= 2, bottom = rows.end == 3
+        var ox = 0
+        while ox < w.outputWidth {
+            if ox == columns.first && columns.end > columns.first {
+                // The interior: every column tap valid, the rows as three flags, each row's
+                // taps written out (no tap index in the loop).
+                let start = lanes.start(top, middle, bottom)
+                var x = input + (rowOrigin &* w.inputWidth &+ ox &* w.strideWidth &- w.padLeft) &* channels
+                var o = output + (oy &* w.outputWidth &+ ox) &* channels
+                while ox < columns.end {
+                    var acc = start
+                    if top { acc = kernelRow(lanes, acc, x, channels, taps.w0, taps.w1, taps.w2) }
+                    if middle { acc = kernelRow(lanes, acc, x + rowElements, channels, taps.w3, taps.w4, taps.w5) }
+                    if bottom { acc = kernelRow(lanes, acc, x + 2 &* rowElements, channels, taps.w6, taps.w7, taps.w8) }
+                    lanes.store(acc, o)
+                    x += w.strideWidth &* channels
+                    o += channels
+                    ox &+= 1
                 }
-                kx &+= 1
+                continue
             }
-            ky &+= 1
+            // A clipped column: its valid taps only.
+            let columnOrigin = ox &* w.strideWidth &- w.padLeft
+            let cols = validTaps(origin: columnOrigin, kernel: 3, extent: w.inputWidth)
+            var acc = lanes.bias
+            var ky = rows.first
+            while ky < rows.end {
+                let x = input + ((rowOrigin &+ ky) &* w.inputWidth &+ columnOrigin) &* channels, row = taps.row(ky)
+                var kx = cols.first
+                while kx < cols.end {
+                    acc = lanes.add(acc, lanes.centered(x + kx &* channels), column(row, kx))
+                    kx &+= 1
+                }
+                ky &+= 1
+            }
+            lanes.store(acc, output + (oy &* w.outputWidth &+ ox) &* channels)
+            ox &+= 1
         }
-        let o = out + at
-        storeClamped(a.q0, o, k.clamp)
-        if B.quarters > 1 { storeClamped(a.q1, o + 16, k.clamp) }
-        if B.quarters > 2 {
-            storeClamped(a.q2, o + 32, k.clamp)
-            storeClamped(a.q3, o + 48, k.clamp)
-        }
-        done = at &+ lanes
-        at &+= period
+        oy &+= 1
     }
 }
 
-/// As `runPixelQ8`, in Float32.
+/// `acc` plus one kernel row's three taps, in column order, at `x`, `x + C`, `x + 2C`.
 @inline(__always)
-private func runPixelF32<S: TapSum>(_: S.Type, _ k: RunF32, _ pattern: UnsafePointer<Quad<SIMD16<Float>>>,
-                                    _ bias: Quad<SIMD16<Float>>, _ oy: Int, _ ox: Int, _ rows: (first: Int, end: Int)) {
-    let w = k.window, c = k.channels
-    let cols = validTaps(origin: ox &- w.padLeft, kernel: 3, extent: w.inputWidth)
-    var a = bias.q0
-    var ky = rows.first
-    while ky < rows.end {
-        let iy = oy &* w.strideHeight &- w.padTop &+ ky
-        var kx = cols.first
-        while kx < cols.end {
-            let x = k.input + (iy &* k.rowElements &+ (ox &- w.padLeft &+ kx) &* c)
-            var v = SIMD16<Float>()
-            if x + 16 <= k.inputEnd {
-                v = loadLanes(x)
-            } else {
-                for i in 0 ..< c { v[i] = x[i] }
-            }
-            a = S.add(a, v, pattern[ky &* 3 &+ kx].q0)
-            kx &+= 1
-        }
-        ky &+= 1
-    }
-    let out = k.output + (oy &* w.outputWidth &+ ox) &* c
-    if out + 16 <= k.outputEnd {
-        storeClamped(a, out, k.clamp)
-    } else {
-        for i in 0 ..< c { out[i] = clampScalarF32(a[i], k.clamp) }
-    }
-}
-
-// MARK: - Float32, C ≥ 16: channel blocks with the weights held
-
-/// Whether `depthwiseBlocksF32` takes this op: 3×3, C ≥ 16.
-@inline(__always)
-func depthwiseBlocksF32Apply(window w: Window2D) -> Bool {
-    w.kernelHeight == 3 && w.kernelWidth == 3 && w.outputChannels >= 16 && w.inputChannels == w.outputChannels
+private func kernelRow<L: BlockLanes>(_ lanes: L, _ acc: L.Acc, _ x: UnsafePointer<L.Element>, _ channels: Int,
+                                      _ w0: L.Acc, _ w1: L.Acc, _ w2: L.Acc) -> L.Acc {
+    let a = lanes.add(acc, lanes.load(x), w0)
+    return lanes.add(lanes.add(a, lanes.load(x + channels), w1), lanes.load(x + 2 &* channels), w2)
 }
 
 /// `depthwiseConv2dF32` for C ≥ 16 and a 3×3 kernel: for each block of 16 channels (the
@@ -441,225 +532,134 @@ func depthwiseBlocksF32Apply(window w: Window2D) -> Bool {
 /// bias are loaded once and held while the block sweeps every output pixel, where the
 /// per-pixel kernel loads them again for each pixel. The same fused multiply-adds in the
 /// same order (bias, then rows, then columns), so the same results bit for bit.
-func depthwiseBlocksF32(input: UnsafePointer<Float>, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+private func depthwiseBlocksF32(input: UnsafePointer<Float>, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                         output: UnsafeMutablePointer<Float>, window w: Window2D, clamp: ClampF32) {
     let channels = w.outputChannels
-    let pixelStep = w.strideWidth &* channels
-    let rowElements = w.inputWidth &* channels
-    // Output columns whose window lies inside the input row.
-    var interiorFirst = 0
-    while interiorFirst < w.outputWidth && interiorFirst &* w.strideWidth &- w.padLeft < 0 { interiorFirst &+= 1 }
-    var interiorEnd = interiorFirst
-    while interiorEnd < w.outputWidth && interiorEnd &* w.strideWidth &- w.padLeft &+ 3 <= w.inputWidth { interiorEnd &+= 1 }
     var block = 0
     while let c = channelBlock(block, width: 16, count: channels) {
-        let w00: SIMD16<Float> = loadLanes(weights + c), w01: SIMD16<Float> = loadLanes(weights + (channels &+ c))
-        let w02: SIMD16<Float> = loadLanes(weights + (2 &* channels &+ c))
-        let w10: SIMD16<Float> = loadLanes(weights + (3 &* channels &+ c))
-        let w11: SIMD16<Float> = loadLanes(weights + (4 &* channels &+ c))
-        let w12: SIMD16<Float> = loadLanes(weights + (5 &* channels &+ c))
-        let w20: SIMD16<Float> = loadLanes(weights + (6 &* channels &+ c))
-        let w21: SIMD16<Float> = loadLanes(weights + (7 &* channels &+ c))
-        let w22: SIMD16<Float> = loadLanes(weights + (8 &* channels &+ c))
-        let b: SIMD16<Float> = bias.map { loadLanes($0 + c) } ?? SIMD16()
-        var oy = 0
-        while oy < w.outputHeight {
-            let rowOrigin = oy &* w.strideHeight &- w.padTop
-            let rows = validTaps(origin: rowOrigin, kernel: 3, extent: w.inputHeight)
-            let out = output + (oy &* w.outputWidth &* channels &+ c)
-            var ox = 0
-            while ox < w.outputWidth {
-                if ox == interiorFirst && interiorEnd > interiorFirst {
-                    // Interior columns: every column tap valid, the rows as clipped.
-                    var x0 = input + (rowOrigin &* rowElements &+ (ox &* w.strideWidth &- w.padLeft) &* channels &+ c)
-                    var o = out + ox &* channels
-                    let top = rows.first == 0, middle = rows.first <= 1 && rows.end >= 2, bottom = rows.end == 3
-                    while ox < interiorEnd {
-                        var acc = b
-                        if top {
-                            acc = acc.addingProduct(loadLanes(x0) as SIMD16<Float>, w00)
-                            acc = acc.addingProduct(loadLanes(x0 + channels) as SIMD16<Float>, w01)
-                            acc = acc.addingProduct(loadLanes(x0 + 2 &* channels) as SIMD16<Float>, w02)
-                        }
-                        if middle {
-                            let x1 = x0 + rowElements
-                            acc = acc.addingProduct(loadLanes(x1) as SIMD16<Float>, w10)
-                            acc = acc.addingProduct(loadLanes(x1 + channels) as SIMD16<Float>, w11)
-                            acc = acc.addingProduct(loadLanes(x1 + 2 &* channels) as SIMD16<Float>, w12)
-                        }
-                        if bottom {
-                            let x2 = x0 + 2 &* rowElements
-                            acc = acc.addingProduct(loadLanes(x2) as SIMD16<Float>, w20)
-                            acc = acc.addingProduct(loadLanes(x2 + channels) as SIMD16<Float>, w21)
-                            acc = acc.addingProduct(loadLanes(x2 + 2 &* channels) as SIMD16<Float>, w22)
-                        }
-                        storeClamped(acc, o, clamp)
-                        x0 += pixelStep
-                        o += channels
-                        ox &+= 1
-                    }
-                    continue
-                }
-                // A clipped column: its valid taps only.
-                let columnOrigin = ox &* w.strideWidth &- w.padLeft
-                let cols = validTaps(origin: columnOrigin, kernel: 3, extent: w.inputWidth)
-                var acc = b
-                var ky = rows.first
-                while ky < rows.end {
-                    let x = input + ((rowOrigin &+ ky) &* rowElements &+ columnOrigin &* channels &+ c)
-                    var kx = cols.first
-                    while kx < cols.end {
-                        let wk: SIMD16<Float>
-                        switch ky &* 3 &+ kx {
-                        case 0: wk = w00
-                        case 1: wk = w01
-                        case 2: wk = w02
-                        case 3: wk = w10
-                        case 4: wk = w11
-                        case 5: wk = w12
-                        case 6: wk = w20
-                        case 7: wk = w21
-                        default: wk = w22
-                        }
-                        acc = acc.addingProduct(loadLanes(x + kx &* channels) as SIMD16<Float>, wk)
-                        kx &+= 1
-                    }
-                    ky &+= 1
-                }
-                storeClamped(acc, out + ox &* channels, clamp)
-                ox &+= 1
-            }
-            oy &+= 1
-        }
+        sweepBlock(BlockF32(clamp: clamp, bias: bias.map { loadLanes($0 + c) } ?? SIMD16()),
+                   HeldTaps { loadLanes(weights + ($0 &* channels &+ c)) },
+                   input: input + c, output: output + c, window: w)
         block &+= 1
     }
 }
 
-// MARK: - int8, C ≥ 16: channel blocks with the weights held (x86-64)
+/// Float32 channel blocks: fused multiply-adds, the clamp on the way out.
+private struct BlockF32: BlockLanes {
+    let clamp: ClampF32
+    let bias: SIMD16<Float>
 
-/// Whether `depthwiseBlocksQ8` takes this op: x86-64, 3×3, C ≥ 16, an int8 input zero
-/// point and the requantization in `Requant16`'s domain.
-@inline(__always)
-func depthwiseBlocksQ8Apply(window w: Window2D, inputZeroPoint: Int32, requant: RequantQ8) -> Bool {
-    pairedTaps && w.kernelHeight == 3 && w.kernelWidth == 3 && w.outputChannels >= 16
-        && w.inputChannels == w.outputChannels && inputZeroPoint >= -128 && inputZeroPoint <= 127
-        && requantFitsOneShift(requant.multipliers, requant.shifts, count: w.outputChannels)
+    @inline(__always)
+    func load(_ p: UnsafePointer<Float>) -> SIMD16<Float> { loadLanes(p) }
+    @inline(__always)
+    func centered(_ p: UnsafePointer<Float>) -> SIMD16<Float> { loadLanes(p) }
+    @inline(__always)
+    func add(_ acc: SIMD16<Float>, _ x: SIMD16<Float>, _ w: SIMD16<Float>) -> SIMD16<Float> { acc.addingProduct(x, w) }
+    @inline(__always)
+    func start(_ top: Bool, _ middle: Bool, _ bottom: Bool) -> SIMD16<Float> { bias }
+    @inline(__always)
+    func store(_ acc: SIMD16<Float>, _ out: UnsafeMutablePointer<Float>) { storeClamped(acc, out, clamp) }
 }
 
-/// `depthwiseConv2dQ8` for the ops `depthwiseBlocksQ8Apply` takes. For each block of 16
-/// channels (the last moved back to end at C), its 9 weight vectors (Int32 lanes), bias
-/// and requantization are prepared once and held while the block sweeps every output
-/// pixel. The input zero point comes off the bias once per set of valid rows:
-/// Σ (x − zp)·w = Σ x·w − zp·Σ w, modulo 2^32 as the portable loop's wrapping sums, so
-/// the same accumulators bit for bit.
-func depthwiseBlocksQ8(input: UnsafePointer<Int8>, inputZeroPoint: Int32, weights: UnsafePointer<Int8>,
-                       bias: UnsafePointer<Int32>?, output: UnsafeMutablePointer<Int8>, window w: Window2D,
-                       requant: RequantQ8, stage: OutputStageQ8) {
-    if stage.clampsNegatives {
-        depthwiseBlocksQ8(ClampsNegatives.self, input: input, inputZeroPoint: inputZeroPoint, weights: weights,
-                          bias: bias, output: output, window: w, requant: requant, stage: stage)
-    } else {
-        depthwiseBlocksQ8(RoundsNegatives.self, input: input, inputZeroPoint: inputZeroPoint, weights: weights,
-                          bias: bias, output: output, window: w, requant: requant, stage: stage)
-    }
-}
-
+/// `depthwiseConv2dQ8` in channel blocks, as `depthwiseBlocksF32`: each block of 16
+/// channels holds its weights (Int32 lanes), bias and requantization. In the interior
+/// columns the input zero point comes off the bias once per set of valid rows,
+/// Σ (x − zp)·w = Σ x·w − zp·Σ w modulo 2^32, as the portable loop's wrapping sums: the
+/// same accumulators bit for bit.
 private func depthwiseBlocksQ8<N: NegativeRounding>(_: N.Type, input: UnsafePointer<Int8>, inputZeroPoint: Int32,
                                                     weights: UnsafePointer<Int8>, bias: UnsafePointer<Int32>?,
                                                     output: UnsafeMutablePointer<Int8>, window w: Window2D,
                                                     requant: RequantQ8, stage: OutputStageQ8) {
     let channels = w.outputChannels
-    let pixelStep = w.strideWidth &* channels
-    let rowElements = w.inputWidth &* channels
-    let zp = SIMD16<Int32>(repeating: inputZeroPoint)
-    var interiorFirst = 0
-    while interiorFirst < w.outputWidth && interiorFirst &* w.strideWidth &- w.padLeft < 0 { interiorFirst &+= 1 }
-    var interiorEnd = interiorFirst
-    while interiorEnd < w.outputWidth && interiorEnd &* w.strideWidth &- w.padLeft &+ 3 <= w.inputWidth { interiorEnd &+= 1 }
     var block = 0
     while let c = channelBlock(block, width: 16, count: channels) {
-        let w00 = loadWidened16(weights + c), w01 = loadWidened16(weights + (channels &+ c))
-        let w02 = loadWidened16(weights + (2 &* channels &+ c)), w10 = loadWidened16(weights + (3 &* channels &+ c))
-        let w11 = loadWidened16(weights + (4 &* channels &+ c)), w12 = loadWidened16(weights + (5 &* channels &+ c))
-        let w20 = loadWidened16(weights + (6 &* channels &+ c)), w21 = loadWidened16(weights + (7 &* channels &+ c))
-        let w22 = loadWidened16(weights + (8 &* channels &+ c))
-        let b: SIMD16<Int32> = bias.map { loadLanes($0 + c) } ?? SIMD16()
-        let q = Requant16(multiplier: loadLanes(requant.multipliers + c), shift: loadLanes(requant.shifts + c))
-        let topSum = w00 &+ w01 &+ w02, middleSum = w10 &+ w11 &+ w12, bottomSum = w20 &+ w21 &+ w22
-        var oy = 0
-        while oy < w.outputHeight {
-            let rowOrigin = oy &* w.strideHeight &- w.padTop
-            let rows = validTaps(origin: rowOrigin, kernel: 3, extent: w.inputHeight)
-            let out = output + (oy &* w.outputWidth &* channels &+ c)
-            let top = rows.first == 0, middle = rows.first <= 1 && rows.end >= 2, bottom = rows.end == 3
-            var ox = 0
-            while ox < w.outputWidth {
-                if ox == interiorFirst && interiorEnd > interiorFirst {
-                    // Interior columns: every column tap valid; zp·Σ w of the valid rows off the bias.
-                    var rowSum = SIMD16<Int32>()
-                    if top { rowSum &+= topSum }
-                    if middle { rowSum &+= middleSum }
-                    if bottom { rowSum &+= bottomSum }
-                    let start = b &- zp &* rowSum
-                    var x0 = input + (rowOrigin &* rowElements &+ (ox &* w.strideWidth &- w.padLeft) &* channels &+ c)
-                    var o = out + ox &* channels
-                    while ox < interiorEnd {
-                        var acc = start
-                        if top {
-                            acc &+= loadWidened16(x0) &* w00
-                            acc &+= loadWidened16(x0 + channels) &* w01
-                            acc &+= loadWidened16(x0 + 2 &* channels) &* w02
-                        }
-                        if middle {
-                            let x1 = x0 + rowElements
-                            acc &+= loadWidened16(x1) &* w10
-                            acc &+= loadWidened16(x1 + channels) &* w11
-                            acc &+= loadWidened16(x1 + 2 &* channels) &* w12
-                        }
-                        if bottom {
-                            let x2 = x0 + 2 &* rowElements
-                            acc &+= loadWidened16(x2) &* w20
-                            acc &+= loadWidened16(x2 + channels) &* w21
-                            acc &+= loadWidened16(x2 + 2 &* channels) &* w22
-                        }
-                        storeLanes(stage(q.apply(acc, N.self)), o)
-                        x0 += pixelStep
-                        o += channels
-                        ox &+= 1
-                    }
-                    continue
-                }
-                // A clipped column: its valid taps only.
-                let columnOrigin = ox &* w.strideWidth &- w.padLeft
-                let cols = validTaps(origin: columnOrigin, kernel: 3, extent: w.inputWidth)
-                var acc = b
-                var ky = rows.first
-                while ky < rows.end {
-                    let x = input + ((rowOrigin &+ ky) &* rowElements &+ columnOrigin &* channels &+ c)
-                    var kx = cols.first
-                    while kx < cols.end {
-                        let wk: SIMD16<Int32>
-                        switch ky &* 3 &+ kx {
-                        case 0: wk = w00
-                        case 1: wk = w01
-                        case 2: wk = w02
-                        case 3: wk = w10
-                        case 4: wk = w11
-                        case 5: wk = w12
-                        case 6: wk = w20
-                        case 7: wk = w21
-                        default: wk = w22
-                        }
-                        acc &+= (loadWidened16(x + kx &* channels) &- zp) &* wk
-                        kx &+= 1
-                    }
-                    ky &+= 1
-                }
-                storeLanes(stage(q.apply(acc, N.self)), out + ox &* channels)
-                ox &+= 1
-            }
-            oy &+= 1
-        }
+        let taps = HeldTaps<SIMD16<Int32>> { loadWidened16(weights + ($0 &* channels &+ c)) }
+        let lanes = BlockQ8<N>(stage: stage, zeroPoint: SIMD16(repeating: inputZeroPoint),
+                               rowSums: (taps.w0 &+ taps.w1 &+ taps.w2, taps.w3 &+ taps.w4 &+ taps.w5,
+                                         taps.w6 &+ taps.w7 &+ taps.w8),
+                               bias: bias.map { loadLanes($0 + c) } ?? SIMD16(),
+                               requant: Requant16(multiplier: loadLanes(requant.multipliers + c),
+                                                  shift: loadLanes(requant.shifts + c)))
+        sweepBlock(lanes, taps, input: input + c, output: output + c, window: w)
         block &+= 1
     }
+}
+
+/// int8 channel blocks: Int32 lanes, wrapping sums, `Requant16`.
+private struct BlockQ8<N: NegativeRounding>: BlockLanes {
+    let stage: OutputStageQ8
+    let zeroPoint: SIMD16<Int32>
+    /// Each kernel row's Σ w, for zp·Σ w.
+    let rowSums: (SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>)
+    let bias: SIMD16<Int32>
+    let requant: Requant16
+
+    @inline(__always)
+    func load(_ p: UnsafePointer<Int8>) -> SIMD16<Int32> { loadWidened16(p) }
+    @inline(__always)
+    func centered(_ p: UnsafePointer<Int8>) -> SIMD16<Int32> { loadWidened16(p) &- zeroPoint }
+    @inline(__always)
+    func add(_ acc: SIMD16<Int32>, _ x: SIMD16<Int32>, _ w: SIMD16<Int32>) -> SIMD16<Int32> { acc &+ x &* w }
+    @inline(__always)
+    func start(_ top: Bool, _ middle: Bool, _ bottom: Bool) -> SIMD16<Int32> {
+        var s = bias
+        if top { s &-= zeroPoint &* rowSums.0 }
+        if middle { s &-= zeroPoint &* rowSums.1 }
+        if bottom { s &-= zeroPoint &* rowSums.2 }
+        return s
+    }
+    @inline(__always)
+    func store(_ acc: SIMD16<Int32>, _ out: UnsafeMutablePointer<Int8>) { storeLanes(stage(requant.apply(acc, N.self)), out) }
+}
+
+// MARK: - Entry points
+
+/// Runs a 3×3 int8 depthwise op on this file's paths (x86-64; rows as runs where `runsPay`,
+/// else channel blocks from 16 channels on) and returns true, or returns false and leaves
+/// the op to `depthwiseConv2dQ8`'s own loops.
+func depthwise3x3Q8(input: UnsafePointer<Int8>, inputZeroPoint: Int32, weights: UnsafePointer<Int8>,
+                    bias: UnsafePointer<Int32>?, output: UnsafeMutablePointer<Int8>, window w: Window2D,
+                    requant: RequantQ8, stage: OutputStageQ8) -> Bool {
+    // x86-64 only (`pairedTaps`: elsewhere unmeasured), an int8 zero point, `Requant16`'s domain.
+    guard pairedTaps && inputZeroPoint >= -128 && inputZeroPoint <= 127
+        && requantFitsOneShift(requant.multipliers, requant.shifts, count: w.outputChannels) else { return false }
+    let runs = runsPay(w)
+    guard runs || blocksPay(w) else { return false }
+    if stage.clampsNegatives {
+        depthwise3x3Q8(ClampsNegatives.self, runs: runs, input: input, inputZeroPoint: inputZeroPoint, weights: weights,
+                       bias: bias, output: output, window: w, requant: requant, stage: stage)
+    } else {
+        depthwise3x3Q8(RoundsNegatives.self, runs: runs, input: input, inputZeroPoint: inputZeroPoint, weights: weights,
+                       bias: bias, output: output, window: w, requant: requant, stage: stage)
+    }
+    return true
+}
+
+/// `depthwise3x3Q8` with the requantization's rounding of negative products fixed.
+private func depthwise3x3Q8<N: NegativeRounding>(_: N.Type, runs: Bool, input: UnsafePointer<Int8>, inputZeroPoint: Int32,
+                                                 weights: UnsafePointer<Int8>, bias: UnsafePointer<Int32>?,
+                                                 output: UnsafeMutablePointer<Int8>, window w: Window2D,
+                                                 requant: RequantQ8, stage: OutputStageQ8) {
+    if runs {
+        depthwiseRunsQ8(N.self, input: input, inputZeroPoint: inputZeroPoint, weights: weights, bias: bias,
+                        output: output, window: w, requant: requant, stage: stage)
+    } else {
+        depthwiseBlocksQ8(N.self, input: input, inputZeroPoint: inputZeroPoint, weights: weights, bias: bias,
+                          output: output, window: w, requant: requant, stage: stage)
+    }
+}
+
+/// Runs a 3×3 Float32 depthwise op on this file's paths (rows as runs where `runsPay`, else
+/// channel blocks from 16 channels on) and returns true, or returns false.
+func depthwise3x3F32(input: UnsafePointer<Float>, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                     output: UnsafeMutablePointer<Float>, window w: Window2D, clamp: ClampF32) -> Bool {
+    if runsPay(w) {
+        depthwiseRunsF32(input: input, weights: weights, bias: bias, output: output, window: w, clamp: clamp)
+        return true
+    }
+    if blocksPay(w) {
+        depthwiseBlocksF32(input: input, weights: weights, bias: bias, output: output, window: w, clamp: clamp)
+        return true
+    }
+    return false
 }
