@@ -326,8 +326,8 @@ final class KernelF32Tests: XCTestCase {
         }
     }
 
-    /// The Float32 paths of 3×3 depthwise ops (DepthwiseRuns.swift: rows as runs of lanes for
-    /// C < 16 with stride 1 along the width, channel blocks with their weights held for C ≥ 16)
+    /// The Float32 paths of 3×3 depthwise ops (DepthwiseRuns.swift: rows as runs of lanes where
+    /// `runsPay`, channel blocks with their weights held for C ≥ 16, the per-channel loops between)
     /// compute what the per-pixel kernel does, bit for bit: for each output, the bias, then
     /// the valid taps row by row, fused multiply-adds for C ≥ 8 and a multiply then an add
     /// below, then the clamp. That loop is written out here and compared exactly.

@@ -574,8 +574,9 @@ extension KernelQ8Tests {
 
 extension KernelQ8Tests {
     /// The x86-64 paths of 3×3 depthwise ops (DepthwiseRuns.swift): with stride 1 along the
-    /// width and C < 16, output rows as runs of 32 and 16 lanes, the rest pixel by pixel; with
-    /// C ≥ 16, channel blocks with their weights held. Against the naive loop: every C 1...15
+    /// width and C < 16, output rows as runs of 64, 32 and 16 lanes where `runsPay`, the rest
+    /// pixel by pixel; with C ≥ 16, channel blocks with their weights held; between them, the
+    /// per-channel loops. Against the naive loop: every C 1...15
     /// and some above, rows from narrower than one block to many blocks, 'same' and 'valid'
     /// and uneven padding, stride 1 and 2 (along the width too for C ≥ 16), zero points at
     /// the ends, requantizations at their extremes, lower bounds ≥ 0 (the skipped negative
