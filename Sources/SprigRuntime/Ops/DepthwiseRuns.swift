@@ -92,7 +92,7 @@ private enum Block16: RunBlock { static var quarters: Int { 1 } }
 // MARK: - Runs, one loop for both number formats
 
 /// The arithmetic of one run call, Float32 (`RunF32`) or int8 (`RunQ8`): how 16 lanes are
-/// loaded, multiplied and stored. A struct of values, as `BlockPixels`.
+/// loaded, multiplied and stored. A struct of values, as `BlockLanes` says why.
 private protocol RunLanes {
     associatedtype Element
     associatedtype Acc: SIMD
