@@ -125,7 +125,7 @@ public func calibrate(blob: [UInt8], samples: [[UInt8]], percentile: Double = 1)
     return ranges
 }
 
-/// What ``fitRanges(_:blob:samples:fractions:passes:)`` chose, and what it measured.
+/// What ``fitRanges(_:blob:samples:fractions:passes:floatLayers:floatClassifier:)`` chose, and what it measured.
 public struct RangeFit: Sendable {
     /// Each tensor's int8 range.
     public var ranges: [Int: ActivationRange]
@@ -149,8 +149,12 @@ public struct RangeFit: Sendable {
 ///
 /// - Parameters:
 ///   - builder: the Float32 network that `blob` was built from.
+///   - floatLayers, floatClassifier: the int8 blob's Float32 tail, as
+///     ``quantizeNetwork(_:ranges:floatLayers:floatClassifier:)`` takes them: the ranges are
+///     judged on the blob that will ship.
 public func fitRanges(_ builder: BlobBuilder, blob: [UInt8], samples: [[UInt8]],
-                      fractions: [Double] = [1, 0.99999, 0.9999, 0.999], passes: Int = 2) throws(CalibrationError) -> RangeFit {
+                      fractions: [Double] = [1, 0.99999, 0.9999, 0.999], passes: Int = 2,
+                      floatLayers: Int = 0, floatClassifier: Bool = false) throws(CalibrationError) -> RangeFit {
     let (values, reference) = try observeFloat(blob: blob, samples: samples, sorted: true)
     var signal = 0.0
     for row in reference { for x in row { signal += Double(x) * Double(x) } }
@@ -160,7 +164,8 @@ public func fitRanges(_ builder: BlobBuilder, blob: [UInt8], samples: [[UInt8]],
         for (t, v) in values where !v.isEmpty { ranges[t] = centralRange(v, percentile: choice[t] ?? 1) }
         let bytes: [UInt8]
         do {
-            bytes = try quantizeNetwork(builder, ranges: ranges).build()
+            bytes = try quantizeNetwork(builder, ranges: ranges, floatLayers: floatLayers,
+                                        floatClassifier: floatClassifier).build()
         } catch {
             throw .invalidBlob("quantizing: \(error)")
         }

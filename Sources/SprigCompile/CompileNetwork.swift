@@ -22,7 +22,7 @@ public struct CompileOptions: Sendable {
     /// The central fraction of each activation's values that its int8 range keeps (1: min/max).
     public var percentile = 1.0
     /// Choose each activation's int8 range end to end, by the SQNR of the int8 outputs on
-    /// the calibration images (``fitRanges(_:blob:samples:fractions:passes:)``); `percentile`
+    /// the calibration images (``fitRanges(_:blob:samples:fractions:passes:floatLayers:floatClassifier:)``); `percentile`
     /// is then unused.
     public var fitRanges = false
     /// Told what the range fit chose and measured.
@@ -116,9 +116,12 @@ public func compileNetwork(_ network: Sequential, architecture: Architecture, ca
         let count = min(max(options.calibrationCount, 1), calibration.count)
         let ranges: [Int: ActivationRange]
         let samples = (0..<count).map { Array(calibration.image($0)) }
+        // `last` on a q8 blob trains its last layers in Float32: they stay Float32 (a mixed blob).
+        let floatLayers = options.fineTuneMethods.contains(.last) ? options.fineTuneLayers : 0
         do {
             if options.fitRanges {
-                let fit = try fitRanges(builder, blob: f32, samples: samples)
+                let fit = try fitRanges(builder, blob: f32, samples: samples, floatLayers: floatLayers,
+                                        floatClassifier: options.floatClassifier)
                 ranges = fit.ranges
                 options.onRangeFit?(fit)
             } else {
@@ -127,8 +130,6 @@ public func compileNetwork(_ network: Sequential, architecture: Architecture, ca
         } catch {
             throw CompileError(error.description)
         }
-        // `last` on a q8 blob trains its last layers in Float32: they stay Float32 (a mixed blob).
-        let floatLayers = options.fineTuneMethods.contains(.last) ? options.fineTuneLayers : 0
         if options.biasCorrection {
             do {
                 let correction = try correctBiases(builder, blob: f32, samples: samples, ranges: ranges,

@@ -38,24 +38,29 @@ final class RangeFitTests: XCTestCase {
 
     /// The fit's ranges are calibrate's ranges at the fractions it reports, and its SQNR
     /// is the one an int8 blob built from those ranges gives, recomputed here image by
-    /// image against the f32 blob.
+    /// image against the f32 blob: all int8, and with its classifier in Float32 (the fit
+    /// then judges the blob with that tail, not the all-int8 one).
     func testReportsWhatItsRangesGive() throws {
         let (builder, f32, samples) = try plantedOutlier()
-        let fit = try fitRanges(builder, blob: f32, samples: samples)
-        for (t, fraction) in fit.fractions {
-            XCTAssertEqual(fit.ranges[t], try calibrate(blob: f32, samples: samples, percentile: fraction)[t], "tensor \(t)")
+        let want = try runBlob(f32, samples)
+        func sqnr(_ got: [[Float]]) -> Double {
+            var signal = 0.0, noise = 0.0
+            for (x, y) in zip(want.joined(), got.joined()) {
+                signal += Double(x) * Double(x)
+                noise += (Double(x) - Double(y)) * (Double(x) - Double(y))
+            }
+            return 10 * log10(signal / noise)
         }
-        let q8 = try quantizeNetwork(builder, ranges: fit.ranges).build()
-        let want = try runBlob(f32, samples), got = try runBlob(q8, samples)
-        var signal = 0.0, noise = 0.0
-        for (x, y) in zip(want.joined(), got.joined()) {
-            signal += Double(x) * Double(x)
-            noise += (Double(x) - Double(y)) * (Double(x) - Double(y))
+        for floatClassifier in [false, true] {
+            let fit = try fitRanges(builder, blob: f32, samples: samples, floatClassifier: floatClassifier)
+            for (t, fraction) in fit.fractions {
+                XCTAssertEqual(fit.ranges[t], try calibrate(blob: f32, samples: samples, percentile: fraction)[t], "tensor \(t)")
+            }
+            let q8 = try quantizeNetwork(builder, ranges: fit.ranges, floatClassifier: floatClassifier).build()
+            XCTAssertEqual(fit.fittedSQNR, sqnr(try runBlob(q8, samples)), accuracy: 1e-9, "float classifier \(floatClassifier)")
+            let minMax = try quantizeNetwork(builder, ranges: try calibrate(blob: f32, samples: samples),
+                                             floatClassifier: floatClassifier).build()
+            XCTAssertEqual(fit.minMaxSQNR, sqnr(try runBlob(minMax, samples)), accuracy: 1e-9, "float classifier \(floatClassifier)")
         }
-        XCTAssertEqual(fit.fittedSQNR, 10 * log10(signal / noise), accuracy: 1e-9)
-        let minMax = try runBlob(try quantizeNetwork(builder, ranges: try calibrate(blob: f32, samples: samples)).build(), samples)
-        noise = 0
-        for (x, y) in zip(want.joined(), minMax.joined()) { noise += (Double(x) - Double(y)) * (Double(x) - Double(y)) }
-        XCTAssertEqual(fit.minMaxSQNR, 10 * log10(signal / noise), accuracy: 1e-9)
     }
 }
