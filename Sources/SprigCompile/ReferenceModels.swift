@@ -9,6 +9,7 @@
 
 import Foundation
 import SprigRuntime
+import SprigTrain
 import SprigWriter
 
 /// SplitMix64: a tiny seeded generator for reproducible weights.
@@ -34,9 +35,6 @@ public struct SplitMix64 {
     }
 }
 
-/// The Fashion-MNIST normalisation every Sprig model uses by default.
-public let fashionMean: Float = 0.2860
-public let fashionStd: Float = 0.3530
 
 /// The reference CNN as a Float32 network description, with seeded weights.
 public func referenceCNN(seed: UInt64 = 1) -> BlobBuilder {
@@ -45,8 +43,11 @@ public func referenceCNN(seed: UInt64 = 1) -> BlobBuilder {
     b.setMetadata("name", "ref-cnn")
     b.setMetadata("precision", "f32")
     b.setMetadata("labels", "t-shirt,trouser,pullover,dress,coat,sandal,shirt,sneaker,bag,boot")
-    let x = b.addActivation("input", dtype: .f32, shape: [28, 28, 1])
-    b.addInput(x, mean: fashionMean, std: fashionStd)
+    // Fashion-MNIST's images and normalisation, as the presets' default input.
+    let input = InputSpec.fashionMNIST
+    let side = input.height
+    let x = b.addActivation("input", dtype: .f32, shape: input.shape)
+    b.addInput(x, mean: input.mean[0], std: input.std[0])
 
     func conv(_ name: String, _ input: Int, _ h: Int, _ cin: Int, _ cout: Int) -> Int {
         let fanIn = Double(9 * cin)
@@ -63,11 +64,11 @@ public func referenceCNN(seed: UInt64 = 1) -> BlobBuilder {
         b.addOp(.maxPool2d, inputs: [input], output: y, params: [2, 2, 2, 2, 0, 0, 0, 0])
         return y
     }
-    let c1 = conv("conv1", x, 28, 1, 16)
-    let p1 = pool("pool1", c1, 28, 16)
-    let c2 = conv("conv2", p1, 14, 16, 32)
-    let p2 = pool("pool2", c2, 14, 32)
-    let c3 = conv("conv3", p2, 7, 32, 64)
+    let c1 = conv("conv1", x, side, input.channels, 16)
+    let p1 = pool("pool1", c1, side, 16)
+    let c2 = conv("conv2", p1, side / 2, 16, 32)
+    let p2 = pool("pool2", c2, side / 2, 32)
+    let c3 = conv("conv3", p2, side / 4, 32, 64)
     let g = b.addActivation("gap", dtype: .f32, shape: [64])
     b.addOp(.globalAveragePool, inputs: [c3], output: g)
     let w = (0..<(64 * 10)).map { _ in Float(rng.normal() * (1.0 / 64).squareRoot()) }

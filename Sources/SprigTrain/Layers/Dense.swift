@@ -14,8 +14,8 @@
 ///
 /// ```
 /// var rng = SprigRNG(seed: 1)
-/// let fc = Dense(inputDimensions: 784, outputDimensions: 256, rng: &rng)
-/// let y = fc.forward(x, training: true)      // x [64][784] -> y [64][256]
+/// let fc = Dense(inputDimensions: 512, outputDimensions: 256, rng: &rng)
+/// let y = fc.forward(x, training: true)      // x [64][512] -> y [64][256]
 /// let dx = fc.backward(dy)                   // adds into fc.weight.grad, fc.bias!.grad
 /// ```
 public final class Dense: Layer {

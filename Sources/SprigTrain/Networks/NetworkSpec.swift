@@ -377,9 +377,11 @@ extension Architecture: Codable {
         if c.contains(.family) && !c.contains(.version) {
             // Version 1: {"family", "classes", "widths", "sourceClasses", "mean", "std"}.
             let family = try c.decode(String.self, forKey: .family)
-            let mean = try c.decode(Float.self, forKey: .mean), std = try c.decode(Float.self, forKey: .std)
-            self = try Architecture(preset: family, widths: try c.decode([Int].self, forKey: .widths),
-                                    input: InputSpec(height: 28, width: 28, channels: 1, mean: [mean], std: [std]),
+            // Every version-1 checkpoint took Fashion-MNIST's images, with its own statistics.
+            var input = InputSpec.fashionMNIST
+            input.mean = [try c.decode(Float.self, forKey: .mean)]
+            input.std = [try c.decode(Float.self, forKey: .std)]
+            self = try Architecture(preset: family, widths: try c.decode([Int].self, forKey: .widths), input: input,
                                     classes: try c.decode(Int.self, forKey: .classes),
                                     sourceClasses: try c.decode([Int].self, forKey: .sourceClasses))
             return

@@ -15,7 +15,7 @@ let benchCommand = Command(
         OptionSpec(name: "shapes", value: "LIST", help: "GEMM shapes, comma-separated MxNxK (C[M][N] = A[M][K]·B[K][N], row-major, no transposes), or none.", defaultValue: "256x256x256,512x512x512,1024x1024x1024,12544x64x288"),
         OptionSpec(name: "gemm-threads", value: "LIST", help: "Thread counts to time each GEMM shape at, comma-separated.", defaultValue: "1,2"),
         OptionSpec(name: "iterations", value: "N", help: "Timed GEMM calls per shape and thread count, after one warm-up call (default: 20, 5 above 2·10⁸ multiply-adds, 2 with --quick)."),
-        OptionSpec(name: "models", value: "LIST", help: "Networks to time training of, comma-separated PRESET or PRESET@WIDTH (presets: " + Architecture.presets.joined(separator: ", ") + "; mlp@0.5 is 784-256-128-N), or none.", defaultValue: "mlp,cnn"),
+        OptionSpec(name: "models", value: "LIST", help: "Networks to time training of, comma-separated PRESET or PRESET@WIDTH (presets: " + Architecture.presets.joined(separator: ", ") + "; mlp@0.5 is \(InputSpec.fashionMNIST.shape.reduce(1, *))-256-128-N), or none.", defaultValue: "mlp,cnn"),
         OptionSpec(name: "threads", value: "N", help: "Threads for training (GEMM and the layers).", defaultValue: "2"),
         OptionSpec(name: "steps", value: "N", help: "Timed training steps per model, after one warm-up step (default: 300 for mlp, 30 for the others, 5 with --quick)."),
         OptionSpec(name: "batch", value: "N", help: "Training batch size.", defaultValue: "64"),
@@ -24,7 +24,7 @@ let benchCommand = Command(
         OptionSpec(name: "json", value: nil, help: "Print one JSON object."),
     ],
     details: "Build with -c release: debug builds are 10-100x slower. Training throughput is forward + backward + "
-        + "optimizer step on random 28x28x1 data, with `sprig train`'s optimizer (SGD, learning rate 0.05, momentum 0.9, "
+        + "optimizer step on random data of the presets' default input (\(shapeText(InputSpec.fashionMNIST.shape))), with `sprig train`'s optimizer (SGD, learning rate 0.05, momentum 0.9, "
         + "weight decay 5e-4) and batch; no data loading or augmentation. The JSON's `training` entries carry each "
         + "network's description (`architecture`, the checkpoint form) and the per-step median; tools/bench-train "
         + "runs the same networks and GEMM shapes in PyTorch and OpenBLAS side by side.",
