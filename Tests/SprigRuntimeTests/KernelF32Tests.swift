@@ -336,7 +336,8 @@ final class KernelF32Tests: XCTestCase {
         var trial = 0
         for c in Array(1 ... 17) + [24, 31, 32, 33, 40] {
             for (width, pads, stride) in [(3, (1, 1, 1, 1), (1, 1)), (9, (0, 0, 0, 0), (1, 1)), (33, (1, 1, 1, 1), (1, 1)),
-                                          (40, (1, 0, 0, 2), (2, 1)), (70, (0, 1, 2, 0), (1, 2))] {
+                                          (40, (1, 0, 0, 2), (2, 1)), (70, (0, 1, 2, 0), (1, 2)),
+                                          (5, (3, 3, 3, 3), (3, 1))] {   // rows with no valid kernel row
                 let height = 2 + trial % 5
                 let win = makeWindow(height: height, width: width, inputChannels: c, outputChannels: c,
                                      kernelHeight: 3, kernelWidth: 3, strideHeight: stride.0, strideWidth: stride.1,

@@ -586,9 +586,10 @@ extension KernelQ8Tests {
         var trial = 0
         for c in Array(1 ... 15) + [16, 17, 31, 32, 33, 40] {
             for (width, pads, strideHeight) in [(3, (1, 1, 1, 1), 1), (9, (0, 0, 0, 0), 1), (33, (1, 1, 1, 1), 1),
-                                                 (40, (1, 0, 0, 2), 2), (70, (0, 1, 2, 0), 1)] {
+                                                 (40, (1, 0, 0, 2), 2), (70, (0, 1, 2, 0), 1),
+                                                 (5, (3, 3, 3, 3), 3)] {   // rows with no valid kernel row
                 let height = 2 + trial % 5
-                let strideWidth = c >= 16 && trial % 2 == 1 ? 2 : 1
+                let strideWidth = c >= 8 && trial % 2 == 1 ? 2 : 1   // (C ≥ 9: padded or whole channel blocks)
                 let win = makeWindow(height: height, width: width, inputChannels: c, outputChannels: c,
                                      kernelHeight: 3, kernelWidth: 3, strideHeight: strideHeight, strideWidth: strideWidth,
                                      padTop: pads.0, padBottom: pads.1, padLeft: pads.2, padRight: pads.3)

@@ -14,8 +14,9 @@
 // are both contiguous along channels.
 // The int8 kernel has an x86-64 path in Int16 lanes (MARK below), with the same
 // results bit for bit. Most 3×3 kernels take DepthwiseRuns.swift instead (rows as runs
-// of lanes for few channels, `runsPay`; channel blocks with held weights from 16 channels
-// on; int8 on x86-64, Float32 wherever the tiled kernels are built), again with the same
+// of lanes for few channels, `runsPay`; channel blocks with held weights from 8 (Float32)
+// or 9 (int8) channels on, `blocksPay`; int8 on x86-64, Float32 wherever the tiled kernels
+// are built), again with the same
 // results bit for bit.
 
 // MARK: - Float32

@@ -15,9 +15,12 @@
 // stores where they stay inside the tensors (a store past the pixel only writes pixels
 // computed after it), else lane by lane.
 //
-// Channel blocks (C ≥ 16, any stride): each block of 16
+// Channel blocks (C ≥ 8 in Float32, C ≥ 9 in int8, any stride; `blocksPay`): each block of 16
 // channels holds its 9 weight vectors, bias and requantization while it sweeps every
-// output pixel, where the per-pixel kernels load them again for each pixel.
+// output pixel, where the per-pixel kernels load them again for each pixel. Below 16
+// channels one padded block: lanes past C hold zero weights and are never stored; its
+// 16-lane loads and stores run into the next pixel (a store there only writes pixels
+// computed after it) and go lane by lane where they would leave the tensors.
 //
 // The results are those of the per-channel kernels bit for bit. int8: Int32 sums,
 // wrapping, so the input zero point may come off the bias once per set of valid rows
@@ -66,9 +69,11 @@ private func interiorColumns(_ w: Window2D) -> (first: Int, end: Int) {
 /// Whether rows as runs beat the per-channel kernels, as measured (docs/results.md,
 /// 2026-12-07): 3×3, stride 1 along the width, and C < 8 (the per-channel kernels' lanes
 /// are then mostly idle), or 8 ≤ C < 16 with at least one block of 64 lanes in a row's
-/// interior. From 16 channels on, channel blocks with held weights are faster (the 64-lane
-/// patterns of 9 taps do not fit the registers, so each multiply then loads its weights);
-/// in rows too short for a block of 64, the pixel-by-pixel remainder loses.
+/// interior (there faster than one padded channel block: at C = 12, 28×28, 5.7 against
+/// 6.6 µs in Float32 and 6.7 against 10.1 in int8). From 16 channels on, channel blocks with
+/// held weights are faster (the 64-lane patterns of 9 taps do not fit the registers, so each
+/// multiply then loads its weights); in rows too short for a block of 64, the pixel-by-pixel
+/// remainder loses.
 @inline(__always)
 func runsPay(_ w: Window2D) -> Bool {
     guard w.kernelHeight == 3 && w.kernelWidth == 3 && w.strideWidth == 1 && w.inputChannels == w.outputChannels,
@@ -77,10 +82,15 @@ func runsPay(_ w: Window2D) -> Bool {
     return w.outputChannels < 8 || (interior.end &- interior.first) &* w.outputChannels >= 64
 }
 
-/// Whether channel blocks with held weights take the op: 3×3 (any stride), C ≥ 16.
+/// Whether channel blocks with held weights take the op: 3×3 (any stride), C ≥ `fewest`; from
+/// 8 (Float32) or 9 (int8) channels to 15, one block of 16 lanes with the lanes past C idle.
+/// Measured on the mobilenets (docs/results.md, 2026-12-07, "Padded channel blocks"): rows as
+/// runs stay faster where `runsPay`; at C = 14, stride 2, the padded block took 2.0 µs
+/// against 3.7 for the per-channel kernel (f32) and 2.8 against 4.1 (int8); at C = 8 the int8
+/// per-channel kernel's blocks of 8 lanes were faster (0.65 against 0.84 µs).
 @inline(__always)
-func blocksPay(_ w: Window2D) -> Bool {
-    w.kernelHeight == 3 && w.kernelWidth == 3 && w.outputChannels >= 16 && w.inputChannels == w.outputChannels
+func blocksPay(_ w: Window2D, fewest: Int) -> Bool {
+    w.kernelHeight == 3 && w.kernelWidth == 3 && w.outputChannels >= fewest && w.inputChannels == w.outputChannels
 }
 
 /// Block lengths, as types: each gets its own copy of the block loop.
@@ -407,7 +417,7 @@ private struct RunF32<S: TapSum>: RunLanes {
     }
 }
 
-// MARK: - Channel blocks with the weights held (C ≥ 16)
+// MARK: - Channel blocks with the weights held (`blocksPay`)
 
 /// The 9 weight vectors of a 3×3 channel block, `w(3·ky + kx)`; held in registers once inlined.
 private struct HeldTaps<V: SIMD> {
@@ -477,7 +487,9 @@ private func sweepBlock<L: BlockLanes>(_ lanes: L, _ taps: HeldTaps<L.Acc>, inpu
     while oy < w.outputHeight {
         let rowOrigin = oy &* w.strideHeight &- w.padTop
         let rows = validTaps(origin: rowOrigin, kernel: 3, extent: w.inputHeight)
-        let top = rows.first == 0, middle = rows.first <= 1 && rows.end >= 2, bottom = rows.end == 3
+        // Kernel row ky is valid when rows.first ≤ ky < rows.end (none may be: padding of 3 or more).
+        let top = rows.first == 0 && rows.end >= 1, middle = rows.first <= 1 && rows.end >= 2
+        let bottom = rows.first <= 2 && rows.end == 3
         var ox = 0
         while ox < w.outputWidth {
             if ox == columns.first && columns.end > columns.first {
@@ -527,17 +539,28 @@ private func kernelRow<L: BlockLanes>(_ lanes: L, _ acc: L.Acc, _ x: UnsafePoint
     return lanes.add(lanes.add(a, lanes.load(x + channels), w1), lanes.load(x + 2 &* channels), w2)
 }
 
-/// `depthwiseConv2dF32` for C ≥ 16 and a 3×3 kernel: for each block of 16 channels (the
-/// last moved back to end at C, its overlap recomputed alike), its 9 weight vectors and
+/// `depthwiseConv2dF32` for C ≥ 8 and a 3×3 kernel: for each block of 16 channels (the
+/// last moved back to end at C, its overlap recomputed alike; one padded block below 16
+/// channels), its 9 weight vectors and
 /// bias are loaded once and held while the block sweeps every output pixel, where the
 /// per-pixel kernel loads them again for each pixel. The same fused multiply-adds in the
 /// same order (bias, then rows, then columns), so the same results bit for bit.
 private func depthwiseBlocksF32(input: UnsafePointer<Float>, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                         output: UnsafeMutablePointer<Float>, window w: Window2D, clamp: ClampF32) {
     let channels = w.outputChannels
+    let ends = TensorEnds(input: input + w.inputHeight &* w.inputWidth &* channels,
+                          output: output + w.outputHeight &* w.outputWidth &* channels, channels: channels)
+    if channels < 16 {
+        // One padded block: lanes past C hold weight and bias 0 and are never stored.
+        sweepBlock(BlockF32<PaddedBlock>(clamp: clamp, bias: bias.map { lanes16($0, channels, else: 0) } ?? SIMD16(),
+                                         ends: ends),
+                   HeldTaps { lanes16(weights + $0 &* channels, channels, else: 0) },
+                   input: input, output: output, window: w)
+        return
+    }
     var block = 0
     while let c = channelBlock(block, width: 16, count: channels) {
-        sweepBlock(BlockF32(clamp: clamp, bias: bias.map { loadLanes($0 + c) } ?? SIMD16()),
+        sweepBlock(BlockF32<WholeBlocks>(clamp: clamp, bias: bias.map { loadLanes($0 + c) } ?? SIMD16(), ends: ends),
                    HeldTaps { loadLanes(weights + ($0 &* channels &+ c)) },
                    input: input + c, output: output + c, window: w)
         block &+= 1
@@ -545,20 +568,61 @@ private func depthwiseBlocksF32(input: UnsafePointer<Float>, weights: UnsafePoin
 }
 
 /// Float32 channel blocks: fused multiply-adds, the clamp on the way out.
-private struct BlockF32: BlockLanes {
+private struct BlockF32<P: BlockPadding>: BlockLanes {
     let clamp: ClampF32
     let bias: SIMD16<Float>
+    let ends: TensorEnds<Float>
 
     @inline(__always)
-    func load(_ p: UnsafePointer<Float>) -> SIMD16<Float> { loadLanes(p) }
+    func load(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
+        if P.padded && p + 16 > ends.input { return ends.loadPixel(p, else: 0) }
+        return loadLanes(p)
+    }
     @inline(__always)
-    func centered(_ p: UnsafePointer<Float>) -> SIMD16<Float> { loadLanes(p) }
+    func centered(_ p: UnsafePointer<Float>) -> SIMD16<Float> { load(p) }
     @inline(__always)
     func add(_ acc: SIMD16<Float>, _ x: SIMD16<Float>, _ w: SIMD16<Float>) -> SIMD16<Float> { acc.addingProduct(x, w) }
     @inline(__always)
     func start(_ top: Bool, _ middle: Bool, _ bottom: Bool) -> SIMD16<Float> { bias }
     @inline(__always)
-    func store(_ acc: SIMD16<Float>, _ out: UnsafeMutablePointer<Float>) { storeClamped(acc, out, clamp) }
+    func store(_ acc: SIMD16<Float>, _ out: UnsafeMutablePointer<Float>) {
+        if P.padded && out + 16 > ends.output {
+            for i in 0 ..< ends.channels { out[i] = clampScalarF32(acc[i], clamp) }
+        } else {
+            storeClamped(acc, out, clamp)
+        }
+    }
+}
+
+/// Whether a channel block has lanes past C (one block of 16 lanes for 8 ≤ C < 16): its
+/// loads and stores then run past the pixel, and near the tensors' ends go lane by lane.
+private protocol BlockPadding { static var padded: Bool { get } }
+private enum WholeBlocks: BlockPadding { static var padded: Bool { false } }
+private enum PaddedBlock: BlockPadding { static var padded: Bool { true } }
+
+/// The ends of a block call's input and output, and C, for a padded block's loads and stores.
+private struct TensorEnds<Element> {
+    let input: UnsafePointer<Element>
+    let output: UnsafeMutablePointer<Element>
+    let channels: Int
+
+    /// Lanes 0 ..< C at `p`, `fill` in the others.
+    @inline(__always)
+    func loadPixel(_ p: UnsafePointer<Element>, else fill: Element) -> SIMD16<Element> where Element: SIMDScalar {
+        var v = SIMD16<Element>(repeating: fill)
+        for i in 0 ..< channels { v[i] = p[i] }
+        return v
+    }
+}
+
+/// `n` values at `p` in lanes 0 ..< n of 16, `fill` in the others: a padded block's
+/// weights, bias and requantization (n < 16), or 16 straight loads.
+@inline(__always)
+private func lanes16<T: SIMDScalar>(_ p: UnsafePointer<T>, _ n: Int, else fill: T) -> SIMD16<T> {
+    if n >= 16 { return loadLanes(p) }
+    var v = SIMD16<T>(repeating: fill)
+    for i in 0 ..< n { v[i] = p[i] }
+    return v
 }
 
 /// `depthwiseConv2dQ8` in channel blocks, as `depthwiseBlocksF32`: each block of 16
@@ -571,33 +635,61 @@ private func depthwiseBlocksQ8<N: NegativeRounding>(_: N.Type, input: UnsafePoin
                                                     output: UnsafeMutablePointer<Int8>, window w: Window2D,
                                                     requant: RequantQ8, stage: OutputStageQ8) {
     let channels = w.outputChannels
+    let ends = TensorEnds(input: input + w.inputHeight &* w.inputWidth &* channels,
+                          output: output + w.outputHeight &* w.outputWidth &* channels, channels: channels)
+    if channels < 16 {
+        // One padded block: lanes past C hold weight and bias 0, multiplier 2^30 and shift 0,
+        // and are never stored.
+        let taps = HeldTaps<SIMD16<Int32>> { widened(lanes16(weights + $0 &* channels, channels, else: 0)) }
+        let lanes = BlockQ8<N, PaddedBlock>(
+            stage: stage, zeroPoint: SIMD16(repeating: inputZeroPoint),
+            rowSums: (taps.w0 &+ taps.w1 &+ taps.w2, taps.w3 &+ taps.w4 &+ taps.w5, taps.w6 &+ taps.w7 &+ taps.w8),
+            bias: bias.map { lanes16($0, channels, else: 0) } ?? SIMD16(),
+            requant: Requant16(multiplier: lanes16(requant.multipliers, channels, else: 1 << 30),
+                               shift: lanes16(requant.shifts, channels, else: 0)),
+            ends: ends)
+        sweepBlock(lanes, taps, input: input, output: output, window: w)
+        return
+    }
     var block = 0
     while let c = channelBlock(block, width: 16, count: channels) {
         let taps = HeldTaps<SIMD16<Int32>> { loadWidened16(weights + ($0 &* channels &+ c)) }
-        let lanes = BlockQ8<N>(stage: stage, zeroPoint: SIMD16(repeating: inputZeroPoint),
-                               rowSums: (taps.w0 &+ taps.w1 &+ taps.w2, taps.w3 &+ taps.w4 &+ taps.w5,
-                                         taps.w6 &+ taps.w7 &+ taps.w8),
-                               bias: bias.map { loadLanes($0 + c) } ?? SIMD16(),
-                               requant: Requant16(multiplier: loadLanes(requant.multipliers + c),
-                                                  shift: loadLanes(requant.shifts + c)))
+        let lanes = BlockQ8<N, WholeBlocks>(stage: stage, zeroPoint: SIMD16(repeating: inputZeroPoint),
+                                            rowSums: (taps.w0 &+ taps.w1 &+ taps.w2, taps.w3 &+ taps.w4 &+ taps.w5,
+                                                      taps.w6 &+ taps.w7 &+ taps.w8),
+                                            bias: bias.map { loadLanes($0 + c) } ?? SIMD16(),
+                                            requant: Requant16(multiplier: loadLanes(requant.multipliers + c),
+                                                               shift: loadLanes(requant.shifts + c)),
+                                            ends: ends)
         sweepBlock(lanes, taps, input: input + c, output: output + c, window: w)
         block &+= 1
     }
 }
 
+/// 16 int8 lanes sign-extended to Int32.
+@inline(__always)
+private func widened(_ v: SIMD16<Int8>) -> SIMD16<Int32> {
+    SIMD16(Int32(v[0]), Int32(v[1]), Int32(v[2]), Int32(v[3]), Int32(v[4]), Int32(v[5]), Int32(v[6]), Int32(v[7]),
+           Int32(v[8]), Int32(v[9]), Int32(v[10]), Int32(v[11]), Int32(v[12]), Int32(v[13]), Int32(v[14]), Int32(v[15]))
+}
+
 /// int8 channel blocks: Int32 lanes, wrapping sums, `Requant16`.
-private struct BlockQ8<N: NegativeRounding>: BlockLanes {
+private struct BlockQ8<N: NegativeRounding, P: BlockPadding>: BlockLanes {
     let stage: OutputStageQ8
     let zeroPoint: SIMD16<Int32>
     /// Each kernel row's Σ w, for zp·Σ w.
     let rowSums: (SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>)
     let bias: SIMD16<Int32>
     let requant: Requant16
+    let ends: TensorEnds<Int8>
 
     @inline(__always)
-    func load(_ p: UnsafePointer<Int8>) -> SIMD16<Int32> { loadWidened16(p) }
+    func load(_ p: UnsafePointer<Int8>) -> SIMD16<Int32> {
+        if P.padded && p + 16 > ends.input { return widened(ends.loadPixel(p, else: 0)) }
+        return loadWidened16(p)
+    }
     @inline(__always)
-    func centered(_ p: UnsafePointer<Int8>) -> SIMD16<Int32> { loadWidened16(p) &- zeroPoint }
+    func centered(_ p: UnsafePointer<Int8>) -> SIMD16<Int32> { load(p) &- zeroPoint }
     @inline(__always)
     func add(_ acc: SIMD16<Int32>, _ x: SIMD16<Int32>, _ w: SIMD16<Int32>) -> SIMD16<Int32> { acc &+ x &* w }
     @inline(__always)
@@ -609,13 +701,20 @@ private struct BlockQ8<N: NegativeRounding>: BlockLanes {
         return s
     }
     @inline(__always)
-    func store(_ acc: SIMD16<Int32>, _ out: UnsafeMutablePointer<Int8>) { storeLanes(stage(requant.apply(acc, N.self)), out) }
+    func store(_ acc: SIMD16<Int32>, _ out: UnsafeMutablePointer<Int8>) {
+        let bytes = stage(requant.apply(acc, N.self))
+        if P.padded && out + 16 > ends.output {
+            for i in 0 ..< ends.channels { out[i] = bytes[i] }
+        } else {
+            storeLanes(bytes, out)
+        }
+    }
 }
 
 // MARK: - Entry points
 
 /// Runs a 3×3 int8 depthwise op on this file's paths (x86-64; rows as runs where `runsPay`,
-/// else channel blocks from 16 channels on) and returns true, or returns false and leaves
+/// else channel blocks from 9 channels on) and returns true, or returns false and leaves
 /// the op to `depthwiseConv2dQ8`'s own loops.
 func depthwise3x3Q8(input: UnsafePointer<Int8>, inputZeroPoint: Int32, weights: UnsafePointer<Int8>,
                     bias: UnsafePointer<Int32>?, output: UnsafeMutablePointer<Int8>, window w: Window2D,
@@ -624,7 +723,7 @@ func depthwise3x3Q8(input: UnsafePointer<Int8>, inputZeroPoint: Int32, weights: 
     guard pairedTaps && inputZeroPoint >= -128 && inputZeroPoint <= 127
         && requantFitsOneShift(requant.multipliers, requant.shifts, count: w.outputChannels) else { return false }
     let runs = runsPay(w)
-    guard runs || blocksPay(w) else { return false }
+    guard runs || blocksPay(w, fewest: 9) else { return false }
     if stage.clampsNegatives {
         depthwise3x3Q8(ClampsNegatives.self, runs: runs, input: input, inputZeroPoint: inputZeroPoint, weights: weights,
                        bias: bias, output: output, window: w, requant: requant, stage: stage)
@@ -650,14 +749,14 @@ private func depthwise3x3Q8<N: NegativeRounding>(_: N.Type, runs: Bool, input: U
 }
 
 /// Runs a 3×3 Float32 depthwise op on this file's paths (rows as runs where `runsPay`, else
-/// channel blocks from 16 channels on) and returns true, or returns false.
+/// channel blocks from 8 channels on) and returns true, or returns false.
 func depthwise3x3F32(input: UnsafePointer<Float>, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                      output: UnsafeMutablePointer<Float>, window w: Window2D, clamp: ClampF32) -> Bool {
     if runsPay(w) {
         depthwiseRunsF32(input: input, weights: weights, bias: bias, output: output, window: w, clamp: clamp)
         return true
     }
-    if blocksPay(w) {
+    if blocksPay(w, fewest: 8) {
         depthwiseBlocksF32(input: input, weights: weights, bias: bias, output: output, window: w, clamp: clamp)
         return true
     }
