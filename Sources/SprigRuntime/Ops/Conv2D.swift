@@ -154,9 +154,14 @@ private func conv2dBlockF32<V: SIMD>(_: V.Type, input: UnsafePointer<Float>, wei
     let weightsKyStride = flatCount &* weightStride
     let lower = V(repeating: clamp.lower)
     let upper = V(repeating: clamp.upper)
-    // Below `V.scalarCount` channels the tiles store into `staging` (4 pixels × 16
-    // lanes), and `copyLanes` moves the first `active` of each pixel out.
+    // Below `V.scalarCount` channels (one padded block of 16) a vertical tile stores into
+    // `staging` (4 pixels × 16 lanes), and `copyLanes` moves the first `active` of each
+    // pixel out. A horizontal tile stores its 16 lanes straight into the output where they
+    // fit: the lanes past `active` land in the next pixels, which are written after it (the
+    // horizontal tiles go in row order; the vertical tiles and the pixel path come later),
+    // and each pixel's store comes after the one before.
     let whole = active >= V.scalarCount
+    let outputEnd = output + w.outputHeight &* w.outputWidth &* cout
     // 1a. Horizontal tiles, every row (rows clipped as needed).
     var oy = 0
     while oy < w.outputHeight && g.columns.first < g.columnsTiledEnd {
@@ -165,15 +170,16 @@ private func conv2dBlockF32<V: SIMD>(_: V.Type, input: UnsafePointer<Float>, wei
         var ox = g.columns.first
         while ox < g.columnsTiledEnd {
             let out = output + (oy &* w.outputWidth &+ ox) &* cout
+            let direct = whole || out + (3 &* cout &+ 16) <= outputEnd
             conv2dTileF32(input: input + ((rowOrigin &+ taps.first) &* inputRowStride
                                           &+ (ox &* w.strideWidth &- w.padLeft) &* cin),
                           inputPixelStep: w.strideWidth &* cin, inputRowStride: inputRowStride,
                           tapRows: taps.end &- taps.first, flatCount: flatCount,
                           weights: weights + taps.first &* weightsKyStride, weightsKyStride: weightsKyStride,
                           weightStride: weightStride, initial: initial,
-                          output: whole ? out : staging, outputPixelStep: whole ? cout : 16,
+                          output: direct ? out : staging, outputPixelStep: direct ? cout : 16,
                           lower: lower, upper: upper)
-            if !whole { copyLanes(from: staging, to: out, pixelStep: cout, active: active) }
+            if !direct { copyLanes(from: staging, to: out, pixelStep: cout, active: active) }
             ox &+= 4
         }
         oy &+= 1
