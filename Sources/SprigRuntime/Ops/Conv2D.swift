@@ -30,7 +30,10 @@
 //      64-bit targets, when 16 does not divide Cout, each block's weights are
 //      first packed into rows of 16 lanes on the stack (`conv2dPackedTilesF32`):
 //      aligned loads for every Cout, and one zero-padded block of 16 below 16
-//      channels, its tiles stored through a staging buffer.
+//      channels, its vertical tiles stored through a staging buffer (horizontal
+//      ones store 16 lanes straight into the output where they fit: the lanes past
+//      Cout land on pixels written after them). With AVX-512, Float32 horizontal
+//      tiles of 16 lanes take 8 pixels where they fit (`conv2dTile8F32`).
 //   2. the pixel path: one output pixel with its own clipping, channel blocks
 //      of 64 (f32) or 32 (q8), then 16/8 (f32: the last one moved back to end at
 //      Cout, so a tail only below 8 channels) and a scalar tail. It handles the
