@@ -474,6 +474,9 @@ private protocol BlockLanes {
     var bias: Acc { get }
     /// The 16 outputs, finished (clamped, or requantized), stored at `out`.
     func store(_ acc: Acc, _ out: UnsafeMutablePointer<Element>)
+    /// Whether the interior takes two outputs at once, sharing loads (int8: each load is a
+    /// widening; Float32's fold into the multiply-adds).
+    static var sharesLoads: Bool { get }
 }
 
 /// Every output pixel of one channel block, in row order; `input` and `output` start at
@@ -498,6 +501,23 @@ private func sweepBlock<L: BlockLanes>(_ lanes: L, _ taps: HeldTaps<L.Acc>, inpu
                 let start = lanes.start(top, middle, bottom)
                 var x = input + (rowOrigin &* w.inputWidth &+ ox &* w.strideWidth &- w.padLeft) &* channels
                 var o = output + (oy &* w.outputWidth &+ ox) &* channels
+                // Two outputs at once at stride 1 where loads cost (`sharesLoads`): 4 loads per
+                // kernel row where one at a time takes 6.
+                while L.sharesLoads && w.strideWidth == 1 && ox &+ 2 <= columns.end {
+                    var acc0 = start, acc1 = start
+                    if top { (acc0, acc1) = kernelRow2(lanes, acc0, acc1, x, channels, taps.w0, taps.w1, taps.w2) }
+                    if middle {
+                        (acc0, acc1) = kernelRow2(lanes, acc0, acc1, x + rowElements, channels, taps.w3, taps.w4, taps.w5)
+                    }
+                    if bottom {
+                        (acc0, acc1) = kernelRow2(lanes, acc0, acc1, x + 2 &* rowElements, channels, taps.w6, taps.w7, taps.w8)
+                    }
+                    lanes.store(acc0, o)
+                    lanes.store(acc1, o + channels)
+                    x += 2 &* channels
+                    o += 2 &* channels
+                    ox &+= 2
+                }
                 while ox < columns.end {
                     var acc = start
                     if top { acc = kernelRow(lanes, acc, x, channels, taps.w0, taps.w1, taps.w2) }
@@ -529,6 +549,16 @@ private func sweepBlock<L: BlockLanes>(_ lanes: L, _ taps: HeldTaps<L.Acc>, inpu
         }
         oy &+= 1
     }
+}
+
+/// `kernelRow` for the outputs whose windows start at `x` and `x + C`, sharing their loads.
+@inline(__always)
+private func kernelRow2<L: BlockLanes>(_ lanes: L, _ acc0: L.Acc, _ acc1: L.Acc, _ x: UnsafePointer<L.Element>,
+                                       _ channels: Int, _ w0: L.Acc, _ w1: L.Acc, _ w2: L.Acc) -> (L.Acc, L.Acc) {
+    let x0 = lanes.load(x), x1 = lanes.load(x + channels)
+    let x2 = lanes.load(x + 2 &* channels), x3 = lanes.load(x + 3 &* channels)
+    return (lanes.add(lanes.add(lanes.add(acc0, x0, w0), x1, w1), x2, w2),
+            lanes.add(lanes.add(lanes.add(acc1, x1, w0), x2, w1), x3, w2))
 }
 
 /// `acc` plus one kernel row's three taps, in column order, at `x`, `x + C`, `x + 2C`.
@@ -584,6 +614,7 @@ private struct BlockF32<P: BlockPadding>: BlockLanes {
     func add(_ acc: SIMD16<Float>, _ x: SIMD16<Float>, _ w: SIMD16<Float>) -> SIMD16<Float> { acc.addingProduct(x, w) }
     @inline(__always)
     func start(_ top: Bool, _ middle: Bool, _ bottom: Bool) -> SIMD16<Float> { bias }
+    static var sharesLoads: Bool { false }
     @inline(__always)
     func store(_ acc: SIMD16<Float>, _ out: UnsafeMutablePointer<Float>) {
         if P.padded && out + 16 > ends.output {
@@ -690,6 +721,7 @@ private struct BlockQ8<N: NegativeRounding, P: BlockPadding>: BlockLanes {
     }
     @inline(__always)
     func centered(_ p: UnsafePointer<Int8>) -> SIMD16<Int32> { load(p) &- zeroPoint }
+    static var sharesLoads: Bool { true }
     @inline(__always)
     func add(_ acc: SIMD16<Int32>, _ x: SIMD16<Int32>, _ w: SIMD16<Int32>) -> SIMD16<Int32> { acc &+ x &* w }
     @inline(__always)
