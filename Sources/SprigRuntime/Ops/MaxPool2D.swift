@@ -20,27 +20,50 @@
 ///   - window: geometry; `inputChannels == outputChannels == C`.
 /// - Complexity: O(OH·OW·KH·KW·C); no allocation.
 public func maxPool2dF32(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, window: Window2D) {
-    let w = window
+    maxPool2d(input: input, output: output, window: window, lowest: -Float.greatestFiniteMagnitude)
+}
+
+/// `maxPool2dF32` and `maxPool2dQ8`: every output pixel's window maxima, `lowest` for a
+/// window with no valid tap.
+///
+/// Below 16 channels a pixel takes one vector of 16 lanes where its reads stay inside the
+/// input and its store inside the output: the lanes past C read the next pixels' channels
+/// and store onto the next output pixel's, which is written after it (pixels go in order,
+/// and the output does not alias the input). The others take `maxOverChannels`.
+@inline(__always)
+private func maxPool2d<S: SIMDScalar & Comparable>(input: UnsafePointer<S>, output: UnsafeMutablePointer<S>,
+                                                   window w: Window2D, lowest: S) {
     let channels = w.outputChannels
+    let inputEnd = input + w.inputHeight &* w.inputWidth &* channels
+    let outputEnd = output + w.outputHeight &* w.outputWidth &* channels
+    let padded = tiledKernelsBuilt && channels < 16
+    let rowStep = w.inputWidth &* channels
     var oy = 0
     while oy < w.outputHeight {
         let rowOrigin = oy &* w.strideHeight &- w.padTop
         let rows = validTaps(origin: rowOrigin, kernel: w.kernelHeight, extent: w.inputHeight)
+        let tapRows = rows.end &- rows.first
         var ox = 0
         while ox < w.outputWidth {
             let columnOrigin = ox &* w.strideWidth &- w.padLeft
             let cols = validTaps(origin: columnOrigin, kernel: w.kernelWidth, extent: w.inputWidth)
+            let tapCols = cols.end &- cols.first
             let out = output + (oy &* w.outputWidth &+ ox) &* channels
-            if rows.first == rows.end || cols.first == cols.end {
+            if tapRows <= 0 || tapCols <= 0 {
                 var c = 0
-                while c < channels { out[c] = -Float.greatestFiniteMagnitude; c &+= 1 }
+                while c < channels { out[c] = lowest; c &+= 1 }
             } else {
                 // First valid tap of channel 0; taps step by `channels`, rows by a whole input row.
                 let start = input + ((rowOrigin &+ rows.first) &* w.inputWidth &+ columnOrigin &+ cols.first) &* channels
-                let rowStep = w.inputWidth &* channels
-                let tapRows = rows.end &- rows.first, tapCols = cols.end &- cols.first
-                maxOverChannels(start, out, channels: channels, tapRows: tapRows, tapCols: tapCols,
-                                rowStep: rowStep)
+                let last = start + ((tapRows &- 1) &* rowStep &+ (tapCols &- 1) &* channels)
+                if padded && last + 16 <= inputEnd && out + 16 <= outputEnd {
+                    let m: SIMD16<S> = maxOverTaps(start, tapRows: tapRows, tapCols: tapCols,
+                                                   rowStep: rowStep, tapStep: channels)
+                    storeLanes(m, out)
+                } else {
+                    maxOverChannels(start, out, channels: channels, tapRows: tapRows, tapCols: tapCols,
+                                    rowStep: rowStep)
+                }
             }
             ox &+= 1
         }
@@ -109,6 +132,11 @@ func maxOverChannels<S: SIMDScalar & Comparable>(_ start: UnsafePointer<S>, _ ou
 @inline(__always)
 func maxOverTaps<V: SIMD>(_ start: UnsafePointer<V.Scalar>, tapRows: Int, tapCols: Int,
                           rowStep: Int, tapStep: Int) -> V where V.Scalar: Comparable {
+    if tapRows == 2 && tapCols == 2 {
+        // The common 2×2 window, straight-line (the loops below cost more than its 3 maxima).
+        let top = maxLanes(loadLanes(start) as V, loadLanes(start + tapStep))
+        return maxLanes(top, maxLanes(loadLanes(start + rowStep) as V, loadLanes(start + (rowStep &+ tapStep))))
+    }
     var m: V = loadLanes(start)
     var r = 0
     while r < tapRows {
@@ -135,31 +163,7 @@ func maxOverTaps<V: SIMD>(_ start: UnsafePointer<V.Scalar>, tapRows: Int, tapCol
 ///   - window: geometry; `inputChannels == outputChannels == C`.
 /// - Complexity: O(OH·OW·KH·KW·C); no allocation.
 public func maxPool2dQ8(input: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>, window: Window2D) {
-    let w = window
-    let channels = w.outputChannels
-    var oy = 0
-    while oy < w.outputHeight {
-        let rowOrigin = oy &* w.strideHeight &- w.padTop
-        let rows = validTaps(origin: rowOrigin, kernel: w.kernelHeight, extent: w.inputHeight)
-        var ox = 0
-        while ox < w.outputWidth {
-            let columnOrigin = ox &* w.strideWidth &- w.padLeft
-            let cols = validTaps(origin: columnOrigin, kernel: w.kernelWidth, extent: w.inputWidth)
-            let out = output + (oy &* w.outputWidth &+ ox) &* channels
-            if rows.first == rows.end || cols.first == cols.end {
-                var c = 0
-                while c < channels { out[c] = -128; c &+= 1 }
-            } else {
-                let start = input + ((rowOrigin &+ rows.first) &* w.inputWidth &+ columnOrigin &+ cols.first) &* channels
-                let rowStep = w.inputWidth &* channels
-                let tapRows = rows.end &- rows.first, tapCols = cols.end &- cols.first
-                maxOverChannels(start, out, channels: channels, tapRows: tapRows, tapCols: tapCols,
-                                rowStep: rowStep)
-            }
-            ox &+= 1
-        }
-        oy &+= 1
-    }
+    maxPool2d(input: input, output: output, window: window, lowest: -128)
 }
 
 // MARK: - Float32 backward (fine-tuning)
