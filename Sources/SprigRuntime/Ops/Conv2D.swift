@@ -33,7 +33,7 @@
 //      channels, its vertical tiles stored through a staging buffer (horizontal
 //      ones store 16 lanes straight into the output where they fit: the lanes past
 //      Cout land on pixels written after them). With AVX-512, Float32 horizontal
-//      tiles of 16 lanes take 8 pixels where they fit (`conv2dTile8F32`).
+//      tiles of 16 lanes take 8 pixels where they fit (`EightPixels`).
 //   2. the pixel path: one output pixel with its own clipping, channel blocks
 //      of 64 (f32) or 32 (q8), then 16/8 (f32: the last one moved back to end at
 //      Cout, so a tail only below 8 channels) and a scalar tail. It handles the
@@ -173,28 +173,24 @@ private func conv2dBlockF32<V: SIMD>(_: V.Type, input: UnsafePointer<Float>, wei
         var ox = g.columns.first
         while ox < g.columnsTiledEnd {
             let out = output + (oy &* w.outputWidth &+ ox) &* cout
+            let tileInput = input + ((rowOrigin &+ taps.first) &* inputRowStride &+ (ox &* w.strideWidth &- w.padLeft) &* cin)
+            let tileWeights = weights + taps.first &* weightsKyStride, tapRows = taps.end &- taps.first
             #if arch(x86_64) && SPRIG_ISA_AVX512_VNNI
             // 8 pixels at a time where they fit (AVX-512's 32 registers hold 8 accumulators).
             if V.scalarCount == 16 && ox &+ 8 <= g.columnsTiledEnd && (whole || out + (7 &* cout &+ 16) <= outputEnd) {
-                conv2dTile8F32(input: input + ((rowOrigin &+ taps.first) &* inputRowStride
-                                               &+ (ox &* w.strideWidth &- w.padLeft) &* cin),
-                               inputPixelStep: w.strideWidth &* cin, inputRowStride: inputRowStride,
-                               tapRows: taps.end &- taps.first, flatCount: flatCount,
-                               weights: weights + taps.first &* weightsKyStride, weightsKyStride: weightsKyStride,
-                               weightStride: weightStride, initial: initial, output: out, outputPixelStep: cout,
-                               lower: lower, upper: upper)
+                conv2dTileF32(EightPixels.self, input: tileInput, inputPixelStep: w.strideWidth &* cin,
+                              inputRowStride: inputRowStride, tapRows: tapRows, flatCount: flatCount,
+                              weights: tileWeights, weightsKyStride: weightsKyStride, weightStride: weightStride,
+                              initial: initial, output: out, outputPixelStep: cout, lower: lower, upper: upper)
                 ox &+= 8
                 continue
             }
             #endif
             let direct = whole || out + (3 &* cout &+ 16) <= outputEnd
-            conv2dTileF32(input: input + ((rowOrigin &+ taps.first) &* inputRowStride
-                                          &+ (ox &* w.strideWidth &- w.padLeft) &* cin),
-                          inputPixelStep: w.strideWidth &* cin, inputRowStride: inputRowStride,
-                          tapRows: taps.end &- taps.first, flatCount: flatCount,
-                          weights: weights + taps.first &* weightsKyStride, weightsKyStride: weightsKyStride,
-                          weightStride: weightStride, initial: initial,
-                          output: direct ? out : staging, outputPixelStep: direct ? cout : 16,
+            conv2dTileF32(FourPixels.self, input: tileInput, inputPixelStep: w.strideWidth &* cin,
+                          inputRowStride: inputRowStride, tapRows: tapRows, flatCount: flatCount,
+                          weights: tileWeights, weightsKyStride: weightsKyStride, weightStride: weightStride,
+                          initial: initial, output: direct ? out : staging, outputPixelStep: direct ? cout : 16,
                           lower: lower, upper: upper)
             if !direct { copyLanes(from: staging, to: out, pixelStep: cout, active: active) }
             ox &+= 4
@@ -210,7 +206,7 @@ private func conv2dBlockF32<V: SIMD>(_: V.Type, input: UnsafePointer<Float>, wei
         oy = g.rows.first
         while oy < g.rowsTiledEnd {
             let out = output + (oy &* w.outputWidth &+ ox) &* cout
-            conv2dTileF32(input: input + ((oy &* w.strideHeight &- w.padTop) &* inputRowStride
+            conv2dTileF32(FourPixels.self, input: input + ((oy &* w.strideHeight &- w.padTop) &* inputRowStride
                                           &+ (columnOrigin &+ taps.first) &* cin),
                           inputPixelStep: w.strideHeight &* inputRowStride, inputRowStride: inputRowStride,
                           tapRows: w.kernelHeight, flatCount: (taps.end &- taps.first) &* cin,
@@ -320,52 +316,20 @@ private func conv2dPackedTilesF32(input: UnsafePointer<Float>, weights: UnsafePo
 }
 #endif
 
-/// 4 output pixels × `V.scalarCount` channels of `conv2dF32` whose windows
-/// have the same valid taps: `tapRows` kernel rows of `flatCount` (kx, ci) taps
+/// 4 (or, with `EightPixels`, 8) output pixels × `V.scalarCount` channels of `conv2dF32` whose
+/// windows have the same valid taps: `tapRows` kernel rows of `flatCount` (kx, ci) taps
 /// each, a tap's weights `weightStride` values after the one before. Pixel p reads
 /// `input + p·inputPixelStep` (at its first valid tap) and writes
-/// `output + p·outputPixelStep`.
+/// `output + p·outputPixelStep`. Each weight vector is loaded once for all the tile's
+/// pixels; every pixel's multiply-adds are in the same order either way, so the same bits.
 @inline(__always)
-private func conv2dTileF32<V: SIMD>(input: UnsafePointer<Float>, inputPixelStep: Int, inputRowStride: Int,
-                                    tapRows: Int, flatCount: Int,
-                                    weights: UnsafePointer<Float>, weightsKyStride: Int, weightStride: Int,
-                                    initial: V,
-                                    output: UnsafeMutablePointer<Float>, outputPixelStep: Int,
-                                    lower: V, upper: V) where V.Scalar == Float {
-    var a0 = initial, a1 = initial, a2 = initial, a3 = initial
-    var r = 0
-    while r < tapRows {
-        let p0 = input + r &* inputRowStride
-        let p1 = p0 + inputPixelStep, p2 = p1 + inputPixelStep, p3 = p2 + inputPixelStep
-        var wp = weights + r &* weightsKyStride
-        var j = 0
-        while j < flatCount {
-            let wv: V = loadLanes(wp)
-            a0 = a0.addingProduct(p0[j], wv)
-            a1 = a1.addingProduct(p1[j], wv)
-            a2 = a2.addingProduct(p2[j], wv)
-            a3 = a3.addingProduct(p3[j], wv)
-            wp += weightStride
-            j &+= 1
-        }
-        r &+= 1
-    }
-    storeLanes(clampLanes(a0, lower, upper), output)
-    storeLanes(clampLanes(a1, lower, upper), output + outputPixelStep)
-    storeLanes(clampLanes(a2, lower, upper), output + 2 &* outputPixelStep)
-    storeLanes(clampLanes(a3, lower, upper), output + 3 &* outputPixelStep)
-}
-
-#if arch(x86_64) && SPRIG_ISA_AVX512_VNNI
-/// `conv2dTileF32` for 8 output pixels: each weight vector loaded once for 8 fused
-/// multiply-adds, in the same order per pixel, so the same results bit for bit.
-@inline(__always)
-private func conv2dTile8F32<V: SIMD>(input: UnsafePointer<Float>, inputPixelStep: Int, inputRowStride: Int,
-                                     tapRows: Int, flatCount: Int,
-                                     weights: UnsafePointer<Float>, weightsKyStride: Int, weightStride: Int,
-                                     initial: V,
-                                     output: UnsafeMutablePointer<Float>, outputPixelStep: Int,
-                                     lower: V, upper: V) where V.Scalar == Float {
+private func conv2dTileF32<V: SIMD, P: TilePixels>(_: P.Type, input: UnsafePointer<Float>, inputPixelStep: Int,
+                                                   inputRowStride: Int, tapRows: Int, flatCount: Int,
+                                                   weights: UnsafePointer<Float>, weightsKyStride: Int,
+                                                   weightStride: Int, initial: V,
+                                                   output: UnsafeMutablePointer<Float>, outputPixelStep: Int,
+                                                   lower: V, upper: V) where V.Scalar == Float {
+    let eight = P.eight
     var a0 = initial, a1 = initial, a2 = initial, a3 = initial
     var a4 = initial, a5 = initial, a6 = initial, a7 = initial
     var r = 0
@@ -382,10 +346,12 @@ private func conv2dTile8F32<V: SIMD>(input: UnsafePointer<Float>, inputPixelStep
             a1 = a1.addingProduct(p1[j], wv)
             a2 = a2.addingProduct(p2[j], wv)
             a3 = a3.addingProduct(p3[j], wv)
-            a4 = a4.addingProduct(p4[j], wv)
-            a5 = a5.addingProduct(p5[j], wv)
-            a6 = a6.addingProduct(p6[j], wv)
-            a7 = a7.addingProduct(p7[j], wv)
+            if eight {
+                a4 = a4.addingProduct(p4[j], wv)
+                a5 = a5.addingProduct(p5[j], wv)
+                a6 = a6.addingProduct(p6[j], wv)
+                a7 = a7.addingProduct(p7[j], wv)
+            }
             wp += weightStride
             j &+= 1
         }
@@ -395,12 +361,20 @@ private func conv2dTile8F32<V: SIMD>(input: UnsafePointer<Float>, inputPixelStep
     storeLanes(clampLanes(a1, lower, upper), output + outputPixelStep)
     storeLanes(clampLanes(a2, lower, upper), output + 2 &* outputPixelStep)
     storeLanes(clampLanes(a3, lower, upper), output + 3 &* outputPixelStep)
-    storeLanes(clampLanes(a4, lower, upper), output + 4 &* outputPixelStep)
-    storeLanes(clampLanes(a5, lower, upper), output + 5 &* outputPixelStep)
-    storeLanes(clampLanes(a6, lower, upper), output + 6 &* outputPixelStep)
-    storeLanes(clampLanes(a7, lower, upper), output + 7 &* outputPixelStep)
+    if eight {
+        storeLanes(clampLanes(a4, lower, upper), output + 4 &* outputPixelStep)
+        storeLanes(clampLanes(a5, lower, upper), output + 5 &* outputPixelStep)
+        storeLanes(clampLanes(a6, lower, upper), output + 6 &* outputPixelStep)
+        storeLanes(clampLanes(a7, lower, upper), output + 7 &* outputPixelStep)
+    }
 }
-#endif
+
+/// The pixels of a Float32 conv tile, as a type: each gets its own copy of the tile.
+private protocol TilePixels { static var eight: Bool { get } }
+private enum FourPixels: TilePixels { static var eight: Bool { false } }
+/// 8 pixels: with AVX-512 only, whose 32 registers hold 8 accumulators (AVX2's 16 and NEON's
+/// 32 of 128 bits would spill them).
+private enum EightPixels: TilePixels { static var eight: Bool { true } }
 
 /// Copies lanes `0 ..< active` (4 ≤ `active` < 16) of the 4 pixels of 16 lanes at
 /// `staging` to `output + p·pixelStep`: two overlapping moves of 8 (or 4) lanes each.
