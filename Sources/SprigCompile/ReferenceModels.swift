@@ -35,7 +35,6 @@ public struct SplitMix64 {
     }
 }
 
-
 /// The reference CNN as a Float32 network description, with seeded weights.
 public func referenceCNN(seed: UInt64 = 1) -> BlobBuilder {
     var rng = SplitMix64(seed: seed)

@@ -106,7 +106,7 @@ private enum Block16: RunBlock { static var quarters: Int { 1 } }
 private protocol RunLanes {
     associatedtype Element
     associatedtype Acc: SIMD
-    var tensors: RunTensors<Element> { get }
+    var tensors: CallTensors<Element> { get }
     /// The 16 elements at `p` as the blocks multiply them (int8: the zero point is in `start`).
     func load(_ p: UnsafePointer<Element>) -> Acc
     /// Lanes 0 ..< C of the pixel at `p` as a clipped pixel multiplies them (int8: less the
@@ -126,8 +126,9 @@ private protocol RunLanes {
     func storePixel(_ acc: Acc, _ out: UnsafeMutablePointer<Element>)
 }
 
-/// The input and output of a run call, with their ends.
-private struct RunTensors<Element> {
+/// The input and output of a run or channel-block call, with their ends (where 16-lane loads
+/// and stores past a pixel must stop).
+private struct CallTensors<Element> {
     let input: UnsafePointer<Element>
     let inputEnd: UnsafePointer<Element>
     let output: UnsafeMutablePointer<Element>
@@ -266,7 +267,7 @@ private func depthwiseRunsQ8<N: NegativeRounding>(_: N.Type, input: UnsafePointe
             }
         }
     }
-    let lanes = RunQ8<N>(tensors: RunTensors(input: input, output: output, window: w),
+    let lanes = RunQ8<N>(tensors: CallTensors(input: input, output: output, window: w),
                          zeroPoint: SIMD16(repeating: inputZeroPoint), stage: stage, bias: patterns.bias,
                          rowSums: rowSums,
                          requant: (Requant16(multiplier: multiplier.q0, shift: shift.q0),
@@ -280,7 +281,7 @@ private func depthwiseRunsQ8<N: NegativeRounding>(_: N.Type, input: UnsafePointe
 
 /// int8 runs: Int32 lanes, wrapping sums, `Requant16` per quarter.
 private struct RunQ8<N: NegativeRounding>: RunLanes {
-    let tensors: RunTensors<Int8>
+    let tensors: CallTensors<Int8>
     let zeroPoint: SIMD16<Int32>
     let stage: OutputStageQ8
     let bias: Quad<SIMD16<Int32>>
@@ -293,9 +294,9 @@ private struct RunQ8<N: NegativeRounding>: RunLanes {
     @inline(__always)
     func pixelInput(_ p: UnsafePointer<Int8>) -> SIMD16<Int32> {
         if p + 16 <= tensors.inputEnd { return loadWidened16(p) &- zeroPoint }
-        var v = zeroPoint  // lanes past C: x − zp = 0
-        for i in 0 ..< tensors.window.outputChannels { v[i] = Int32(p[i]) }
-        return v &- zeroPoint
+        // Lanes past C: x − zp = 0.
+        return widened(lanes16(p, tensors.window.outputChannels, else: Int8(truncatingIfNeeded: zeroPoint[0])))
+            &- zeroPoint
     }
 
     @inline(__always)
@@ -372,7 +373,7 @@ private func depthwiseRunsF32<S: TapSum>(_: S.Type, input: UnsafePointer<Float>,
                                          window w: Window2D, clamp: ClampF32) {
     let c = w.outputChannels
     var patterns = RunPatterns<SIMD16<Float>>(channels: c, weight: { weights[$0] }, bias: { bias?[$0] ?? 0 })
-    let lanes = RunF32<S>(tensors: RunTensors(input: input, output: output, window: w), clamp: clamp,
+    let lanes = RunF32<S>(tensors: CallTensors(input: input, output: output, window: w), clamp: clamp,
                           bias: patterns.bias)
     withUnsafeBytes(of: &patterns.taps) { p in
         runRows(lanes, p.baseAddress!.assumingMemoryBound(to: Quad<SIMD16<Float>>.self))
@@ -381,7 +382,7 @@ private func depthwiseRunsF32<S: TapSum>(_: S.Type, input: UnsafePointer<Float>,
 
 /// Float32 runs: the taps added as `S` says, the clamp on the way out.
 private struct RunF32<S: TapSum>: RunLanes {
-    let tensors: RunTensors<Float>
+    let tensors: CallTensors<Float>
     let clamp: ClampF32
     let bias: Quad<SIMD16<Float>>
 
@@ -391,9 +392,7 @@ private struct RunF32<S: TapSum>: RunLanes {
     @inline(__always)
     func pixelInput(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
         if p + 16 <= tensors.inputEnd { return loadLanes(p) }
-        var v = SIMD16<Float>()
-        for i in 0 ..< tensors.window.outputChannels { v[i] = p[i] }
-        return v
+        return lanes16(p, tensors.window.outputChannels, else: 0)
     }
 
     @inline(__always)
@@ -571,41 +570,44 @@ private func kernelRow<L: BlockLanes>(_ lanes: L, _ acc: L.Acc, _ x: UnsafePoint
 
 /// `depthwiseConv2dF32` for C ≥ 8 and a 3×3 kernel: for each block of 16 channels (the
 /// last moved back to end at C, its overlap recomputed alike; one padded block below 16
-/// channels), its 9 weight vectors and
-/// bias are loaded once and held while the block sweeps every output pixel, where the
-/// per-pixel kernel loads them again for each pixel. The same fused multiply-adds in the
-/// same order (bias, then rows, then columns), so the same results bit for bit.
+/// channels), its 9 weight vectors and bias are loaded once and held while the block sweeps
+/// every output pixel, where the per-pixel kernel loads them again for each pixel. The same
+/// fused multiply-adds in the same order (bias, then rows, then columns), so the same
+/// results bit for bit.
 private func depthwiseBlocksF32(input: UnsafePointer<Float>, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                         output: UnsafeMutablePointer<Float>, window w: Window2D, clamp: ClampF32) {
-    let channels = w.outputChannels
-    let ends = TensorEnds(input: input + w.inputHeight &* w.inputWidth &* channels,
-                          output: output + w.outputHeight &* w.outputWidth &* channels, channels: channels)
-    if channels < 16 {
-        // One padded block: lanes past C hold weight and bias 0 and are never stored.
-        sweepBlock(BlockF32<PaddedBlock>(clamp: clamp, bias: bias.map { lanes16($0, channels, else: 0) } ?? SIMD16(),
-                                         ends: ends),
-                   HeldTaps { lanes16(weights + $0 &* channels, channels, else: 0) },
-                   input: input, output: output, window: w)
+    let tensors = CallTensors(input: input, output: output, window: w)
+    if w.outputChannels < 16 {
+        blockF32(PaddedBlock.self, channel: 0, weights: weights, bias: bias, tensors: tensors, clamp: clamp)
         return
     }
     var block = 0
-    while let c = channelBlock(block, width: 16, count: channels) {
-        sweepBlock(BlockF32<WholeBlocks>(clamp: clamp, bias: bias.map { loadLanes($0 + c) } ?? SIMD16(), ends: ends),
-                   HeldTaps { loadLanes(weights + ($0 &* channels &+ c)) },
-                   input: input + c, output: output + c, window: w)
+    while let c = channelBlock(block, width: 16, count: w.outputChannels) {
+        blockF32(WholeBlocks.self, channel: c, weights: weights, bias: bias, tensors: tensors, clamp: clamp)
         block &+= 1
     }
+}
+
+/// Channel block `c ..< c + 16` of `depthwiseBlocksF32` (padded: lanes past C hold weight and
+/// bias 0 and are never stored).
+private func blockF32<P: BlockPadding>(_: P.Type, channel c: Int, weights: UnsafePointer<Float>,
+                                       bias: UnsafePointer<Float>?, tensors: CallTensors<Float>, clamp: ClampF32) {
+    let w = tensors.window, channels = w.outputChannels
+    sweepBlock(BlockF32<P>(clamp: clamp, bias: bias.map { P.lanes($0 + c, channels, else: 0) } ?? SIMD16(),
+                           tensors: tensors),
+               HeldTaps { P.lanes(weights + ($0 &* channels &+ c), channels, else: 0) },
+               input: tensors.input + c, output: tensors.output + c, window: w)
 }
 
 /// Float32 channel blocks: fused multiply-adds, the clamp on the way out.
 private struct BlockF32<P: BlockPadding>: BlockLanes {
     let clamp: ClampF32
     let bias: SIMD16<Float>
-    let ends: TensorEnds<Float>
+    let tensors: CallTensors<Float>
 
     @inline(__always)
     func load(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
-        if P.padded && p + 16 > ends.input { return ends.loadPixel(p, else: 0) }
+        if P.padded && p + 16 > tensors.inputEnd { return lanes16(p, tensors.window.outputChannels, else: 0) }
         return loadLanes(p)
     }
     @inline(__always)
@@ -617,8 +619,8 @@ private struct BlockF32<P: BlockPadding>: BlockLanes {
     static var sharesLoads: Bool { false }
     @inline(__always)
     func store(_ acc: SIMD16<Float>, _ out: UnsafeMutablePointer<Float>) {
-        if P.padded && out + 16 > ends.output {
-            for i in 0 ..< ends.channels { out[i] = clampScalarF32(acc[i], clamp) }
+        if P.padded && out + 16 > tensors.outputEnd {
+            for i in 0 ..< tensors.window.outputChannels { out[i] = clampScalarF32(acc[i], clamp) }
         } else {
             storeClamped(acc, out, clamp)
         }
@@ -631,23 +633,18 @@ private protocol BlockPadding { static var padded: Bool { get } }
 private enum WholeBlocks: BlockPadding { static var padded: Bool { false } }
 private enum PaddedBlock: BlockPadding { static var padded: Bool { true } }
 
-/// The ends of a block call's input and output, and C, for a padded block's loads and stores.
-private struct TensorEnds<Element> {
-    let input: UnsafePointer<Element>
-    let output: UnsafeMutablePointer<Element>
-    let channels: Int
-
-    /// Lanes 0 ..< C at `p`, `fill` in the others.
+extension BlockPadding {
+    /// A block's 16 lanes of weights, bias or requantization at `p`: straight loads in a whole
+    /// block, lanes 0 ..< C and `fill` past them in a padded one.
     @inline(__always)
-    func loadPixel(_ p: UnsafePointer<Element>, else fill: Element) -> SIMD16<Element> where Element: SIMDScalar {
-        var v = SIMD16<Element>(repeating: fill)
-        for i in 0 ..< channels { v[i] = p[i] }
-        return v
+    static func lanes<T: SIMDScalar>(_ p: UnsafePointer<T>, _ channels: Int, else fill: T) -> SIMD16<T> {
+        padded ? lanes16(p, channels, else: fill) : loadLanes(p)
     }
 }
 
-/// `n` values at `p` in lanes 0 ..< n of 16, `fill` in the others: a padded block's
-/// weights, bias and requantization (n < 16), or 16 straight loads.
+/// `n` values at `p` in lanes 0 ..< n of 16, `fill` in the others, reading nothing past
+/// `p + n` (a pixel near a tensor's end, a padded block's weights, bias and requantization),
+/// or 16 straight loads when n ≥ 16.
 @inline(__always)
 private func lanes16<T: SIMDScalar>(_ p: UnsafePointer<T>, _ n: Int, else fill: T) -> SIMD16<T> {
     if n >= 16 { return loadLanes(p) }
@@ -665,36 +662,36 @@ private func depthwiseBlocksQ8<N: NegativeRounding>(_: N.Type, input: UnsafePoin
                                                     weights: UnsafePointer<Int8>, bias: UnsafePointer<Int32>?,
                                                     output: UnsafeMutablePointer<Int8>, window w: Window2D,
                                                     requant: RequantQ8, stage: OutputStageQ8) {
-    let channels = w.outputChannels
-    let ends = TensorEnds(input: input + w.inputHeight &* w.inputWidth &* channels,
-                          output: output + w.outputHeight &* w.outputWidth &* channels, channels: channels)
-    if channels < 16 {
-        // One padded block: lanes past C hold weight and bias 0, multiplier 2^30 and shift 0,
-        // and are never stored.
-        let taps = HeldTaps<SIMD16<Int32>> { widened(lanes16(weights + $0 &* channels, channels, else: 0)) }
-        let lanes = BlockQ8<N, PaddedBlock>(
-            stage: stage, zeroPoint: SIMD16(repeating: inputZeroPoint),
-            rowSums: (taps.w0 &+ taps.w1 &+ taps.w2, taps.w3 &+ taps.w4 &+ taps.w5, taps.w6 &+ taps.w7 &+ taps.w8),
-            bias: bias.map { lanes16($0, channels, else: 0) } ?? SIMD16(),
-            requant: Requant16(multiplier: lanes16(requant.multipliers, channels, else: 1 << 30),
-                               shift: lanes16(requant.shifts, channels, else: 0)),
-            ends: ends)
-        sweepBlock(lanes, taps, input: input, output: output, window: w)
+    let tensors = CallTensors(input: input, output: output, window: w)
+    if w.outputChannels < 16 {
+        blockQ8(N.self, PaddedBlock.self, channel: 0, inputZeroPoint: inputZeroPoint, weights: weights, bias: bias,
+                tensors: tensors, requant: requant, stage: stage)
         return
     }
     var block = 0
-    while let c = channelBlock(block, width: 16, count: channels) {
-        let taps = HeldTaps<SIMD16<Int32>> { loadWidened16(weights + ($0 &* channels &+ c)) }
-        let lanes = BlockQ8<N, WholeBlocks>(stage: stage, zeroPoint: SIMD16(repeating: inputZeroPoint),
-                                            rowSums: (taps.w0 &+ taps.w1 &+ taps.w2, taps.w3 &+ taps.w4 &+ taps.w5,
-                                                      taps.w6 &+ taps.w7 &+ taps.w8),
-                                            bias: bias.map { loadLanes($0 + c) } ?? SIMD16(),
-                                            requant: Requant16(multiplier: loadLanes(requant.multipliers + c),
-                                                               shift: loadLanes(requant.shifts + c)),
-                                            ends: ends)
-        sweepBlock(lanes, taps, input: input + c, output: output + c, window: w)
+    while let c = channelBlock(block, width: 16, count: w.outputChannels) {
+        blockQ8(N.self, WholeBlocks.self, channel: c, inputZeroPoint: inputZeroPoint, weights: weights, bias: bias,
+                tensors: tensors, requant: requant, stage: stage)
         block &+= 1
     }
+}
+
+/// Channel block `c ..< c + 16` of `depthwiseBlocksQ8` (padded: lanes past C hold weight and
+/// bias 0, multiplier 2^30 and shift 0, and are never stored).
+private func blockQ8<N: NegativeRounding, P: BlockPadding>(_: N.Type, _: P.Type, channel c: Int, inputZeroPoint: Int32,
+                                                          weights: UnsafePointer<Int8>, bias: UnsafePointer<Int32>?,
+                                                          tensors: CallTensors<Int8>, requant: RequantQ8,
+                                                          stage: OutputStageQ8) {
+    let w = tensors.window, channels = w.outputChannels
+    let taps = HeldTaps<SIMD16<Int32>> { widened(P.lanes(weights + ($0 &* channels &+ c), channels, else: 0)) }
+    let lanes = BlockQ8<N, P>(stage: stage, zeroPoint: SIMD16(repeating: inputZeroPoint),
+                              rowSums: (taps.w0 &+ taps.w1 &+ taps.w2, taps.w3 &+ taps.w4 &+ taps.w5,
+                                        taps.w6 &+ taps.w7 &+ taps.w8),
+                              bias: bias.map { P.lanes($0 + c, channels, else: 0) } ?? SIMD16(),
+                              requant: Requant16(multiplier: P.lanes(requant.multipliers + c, channels, else: 1 << 30),
+                                                 shift: P.lanes(requant.shifts + c, channels, else: 0)),
+                              tensors: tensors)
+    sweepBlock(lanes, taps, input: tensors.input + c, output: tensors.output + c, window: w)
 }
 
 /// 16 int8 lanes sign-extended to Int32.
@@ -712,11 +709,11 @@ private struct BlockQ8<N: NegativeRounding, P: BlockPadding>: BlockLanes {
     let rowSums: (SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>)
     let bias: SIMD16<Int32>
     let requant: Requant16
-    let ends: TensorEnds<Int8>
+    let tensors: CallTensors<Int8>
 
     @inline(__always)
     func load(_ p: UnsafePointer<Int8>) -> SIMD16<Int32> {
-        if P.padded && p + 16 > ends.input { return widened(ends.loadPixel(p, else: 0)) }
+        if P.padded && p + 16 > tensors.inputEnd { return widened(lanes16(p, tensors.window.outputChannels, else: 0)) }
         return loadWidened16(p)
     }
     @inline(__always)
@@ -735,8 +732,8 @@ private struct BlockQ8<N: NegativeRounding, P: BlockPadding>: BlockLanes {
     @inline(__always)
     func store(_ acc: SIMD16<Int32>, _ out: UnsafeMutablePointer<Int8>) {
         let bytes = stage(requant.apply(acc, N.self))
-        if P.padded && out + 16 > ends.output {
-            for i in 0 ..< ends.channels { out[i] = bytes[i] }
+        if P.padded && out + 16 > tensors.outputEnd {
+            for i in 0 ..< tensors.window.outputChannels { out[i] = bytes[i] }
         } else {
             storeLanes(bytes, out)
         }
