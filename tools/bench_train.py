@@ -8,8 +8,9 @@ to the cores it names). Two measurements, each interleaved in rounds:
            shapes: Sprig's sgemm through `sprig bench --shapes … --gemm-threads T`
            against OpenBLAS through numpy.matmul(a, b, out=c) (numpy's bundled
            OpenBLAS, its thread count set by threadpoolctl). 1 thread on --core,
-           2 threads on --cores. Each side: one warm-up call, then `iterations`
-           timed calls; the round's figure is their median.
+           2 threads on --cores. Each side: untimed warm-up calls for 50 ms (at
+           least one), then `iterations` timed calls; the round's figure is their
+           median.
   training forward + backward + optimizer step at batch 64 on random data, at 2
            threads on --cores, Sprig (`sprig bench --models …`) against PyTorch
            (torch.set_num_threads(2)). PyTorch's networks are built from the
@@ -223,7 +224,10 @@ def main():
         x, y, z = operands[name]
         os.sched_setaffinity(0, cores)
         with threadpoolctl.threadpool_limits(limits=threads, user_api="blas"):
+            warm_end = clock() + 50_000_000          # the warm-up rule of `sprig bench`
             np.matmul(x, y, out=z)
+            while clock() < warm_end:
+                np.matmul(x, y, out=z)
             ts = []
             for _ in range(iterations_for(x.shape[0], y.shape[1], x.shape[1])):
                 t0 = clock(); np.matmul(x, y, out=z); ts.append(clock() - t0)

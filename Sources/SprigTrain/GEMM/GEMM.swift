@@ -14,8 +14,6 @@
 // of C is computed by exactly one thread with the same sequence of operations whatever the thread
 // count, so results are bitwise identical for 1 and 2 threads.
 
-import Dispatch
-
 /// Settings shared by everything that calls `sgemm`.
 public enum GEMM {
     /// Threads a layer uses when it has no `threads` of its own.
@@ -37,9 +35,10 @@ public enum GEMM {
 /// ```
 ///
 /// - Parameters:
-///   - threads: 1 runs on the calling thread; more splits C into that many blocks run with
-///     `DispatchQueue.concurrentPerform`. Products under `ParallelThresholds.multiplyAdds`
-///     (2²⁴ multiply-adds, about 0.2 ms) stay on one thread. The result does not depend on it.
+///   - threads: 1 runs on the calling thread; more splits C into that many blocks run on
+///     the trainer's worker threads (`concurrentParts`, WorkerPool.swift). Products under
+///     `ParallelThresholds.multiplyAdds` (2²⁰ multiply-adds, about 10 µs) stay on one
+///     thread. The result does not depend on it.
 ///   - beta: 0 means C is write-only (its old contents, NaNs included, are ignored).
 /// - Precondition: `m, n, k >= 0`, leading dimensions at least as large as the legend says.
 /// - Complexity: 2·m·n·k flops; O(m·k + k·n) packing.
@@ -83,27 +82,19 @@ func gemmParallel(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
         return
     }
     let chunk = (tiles + parts - 1) / parts * unit
-    let shared = SendableGEMMOperands(a: a, b: b, c: c)
-    DispatchQueue.concurrentPerform(iterations: parts) { part in
+    concurrentParts(parts) { part in
         let start = part * chunk
         let size = min(chunk, extent - start)
         if size <= 0 { return }
         if byRows {
             gemmPacked(transA: transA, transB: transB, m: size, n: n, k: k, alpha: alpha,
-                       a: transA ? shared.a + start : shared.a + start * lda, lda: lda,
-                       b: shared.b, ldb: ldb, beta: beta, c: shared.c + start * ldc, ldc: ldc)
+                       a: transA ? a + start : a + start * lda, lda: lda,
+                       b: b, ldb: ldb, beta: beta, c: c + start * ldc, ldc: ldc)
         } else {
             gemmPacked(transA: transA, transB: transB, m: m, n: size, k: k, alpha: alpha,
-                       a: shared.a, lda: lda,
-                       b: transB ? shared.b + start * ldb : shared.b + start, ldb: ldb,
-                       beta: beta, c: shared.c + start, ldc: ldc)
+                       a: a, lda: lda,
+                       b: transB ? b + start * ldb : b + start, ldb: ldb,
+                       beta: beta, c: c + start, ldc: ldc)
         }
     }
-}
-
-/// The operand pointers, handed to worker threads. Each thread writes a disjoint block of C.
-struct SendableGEMMOperands: @unchecked Sendable {
-    let a: UnsafePointer<Float>
-    let b: UnsafePointer<Float>
-    let c: UnsafeMutablePointer<Float>
 }

@@ -4,8 +4,12 @@ import Dispatch
 
 /// Measures `sgemm` (no transposes, alpha 1, beta 0) on random m×k and k×n operands.
 ///
-/// One untimed warm-up call, then `iterations` timed calls; returns the best single call's
+/// Untimed warm-up calls for 50 ms (at least one), then `iterations` timed calls; returns the
+/// best single call's
 /// rate in GFLOP/s (2·m·n·k flops per call), which is the least noisy figure on a shared machine.
+/// The warm-up is long enough for the worker threads to start and for the scheduler to spread
+/// them over the cores: with a single warm-up call, a 256³ product at 2 threads sometimes ran
+/// its first dozen calls at 1-thread speed.
 ///
 /// - Precondition: `m, n, k, threads, iterations > 0`.
 public func gemmBenchmark(m: Int, n: Int, k: Int, threads: Int, iterations: Int) -> Double {
@@ -13,7 +17,7 @@ public func gemmBenchmark(m: Int, n: Int, k: Int, threads: Int, iterations: Int)
     return 2.0 * Double(m) * Double(n) * Double(k) / best * 1e-9
 }
 
-/// The seconds of each of `iterations` timed `sgemm` calls (after one untimed warm-up call),
+/// The seconds of each of `iterations` timed `sgemm` calls (after the warm-up above),
 /// in call order, on the same operands as `gemmBenchmark`.
 ///
 /// - Precondition: `m, n, k, threads, iterations > 0`.
@@ -28,16 +32,23 @@ public func gemmBenchmarkSeconds(m: Int, n: Int, k: Int, threads: Int, iteration
     a.withUnsafeBufferPointer { ap in
         b.withUnsafeBufferPointer { bp in
             c.withUnsafeMutableBufferPointer { cp in
-                for iteration in 0...iterations {
-                    let start = DispatchTime.now().uptimeNanoseconds
+                func call() {
                     sgemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1,
                           a: ap.baseAddress!, lda: k, b: bp.baseAddress!, ldb: n,
                           beta: 0, c: cp.baseAddress!, ldc: n, threads: threads)
-                    let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
-                    if iteration > 0 { times.append(seconds) }
+                }
+                let warmEnd = DispatchTime.now().uptimeNanoseconds + warmUpNanoseconds
+                repeat { call() } while DispatchTime.now().uptimeNanoseconds < warmEnd
+                for _ in 0..<iterations {
+                    let start = DispatchTime.now().uptimeNanoseconds
+                    call()
+                    times.append(Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
                 }
             }
         }
     }
     return times
 }
+
+/// How long `gemmBenchmarkSeconds` warms up.
+private let warmUpNanoseconds: UInt64 = 50_000_000

@@ -14,7 +14,7 @@ let benchCommand = Command(
         OptionSpec(name: "quick", value: nil, help: "Fewer iterations (a rough figure in a few seconds)."),
         OptionSpec(name: "shapes", value: "LIST", help: "GEMM shapes, comma-separated MxNxK (C[M][N] = A[M][K]·B[K][N], row-major, no transposes), or none.", defaultValue: "256x256x256,512x512x512,1024x1024x1024,12544x64x288"),
         OptionSpec(name: "gemm-threads", value: "LIST", help: "Thread counts to time each GEMM shape at, comma-separated.", defaultValue: "1,2"),
-        OptionSpec(name: "iterations", value: "N", help: "Timed GEMM calls per shape and thread count, after one warm-up call (default: 20, 5 above 2·10⁸ multiply-adds, 2 with --quick)."),
+        OptionSpec(name: "iterations", value: "N", help: "Timed GEMM calls per shape and thread count, after 50 ms of warm-up calls (default: 20, 5 above 2·10⁸ multiply-adds, 2 with --quick)."),
         OptionSpec(name: "models", value: "LIST", help: "Networks to time training of, comma-separated PRESET or PRESET@WIDTH (presets: " + Architecture.presets.joined(separator: ", ") + "; mlp@0.5 is \(InputSpec.fashionMNIST.shape.reduce(1, *))-256-128-N), or none.", defaultValue: "mlp,cnn"),
         OptionSpec(name: "threads", value: "N", help: "Threads for training (GEMM and the layers).", defaultValue: "2"),
         OptionSpec(name: "steps", value: "N", help: "Timed training steps per model, after one warm-up step (default: 300 for mlp, 30 for the others, 5 with --quick)."),
