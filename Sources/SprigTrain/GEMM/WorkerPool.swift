@@ -35,7 +35,7 @@ final class WorkerPool: @unchecked Sendable {
     /// Parts per job at most (`state`'s fields are 20 bits wide).
     static let maxParts = (1 << 20) - 1
 
-    /// generation << 40 | parts << 20 | next unclaimed part.
+    /// generation << 40 | parts << 20 | next unclaimed part (generation: 23 bits, wrapping).
     private let state = Atomic<Int>(0)
     /// Parts of the current job that have finished.
     private let finished = Atomic<Int>(0)
@@ -73,7 +73,9 @@ final class WorkerPool: @unchecked Sendable {
         withoutActuallyEscaping(body) { escapable in
             self.body = escapable
             finished.store(0, ordering: .relaxed)
-            let generation = (state.load(ordering: .relaxed) >> 40) &+ 1
+            // 23 bits, so that `state` stays positive; a wrap only makes a worker that slept
+            // through 2^23 jobs sleep on, and the caller never waits for a particular worker.
+            let generation = ((state.load(ordering: .relaxed) >> 40) &+ 1) & 0x7F_FFFF
             // Sequentially consistent, as is the sleepers' count in `sleep`: either the caller
             // sees a worker going to sleep, or that worker sees the new generation.
             state.store(generation << 40 | parts << 20, ordering: .sequentiallyConsistent)
