@@ -105,6 +105,11 @@ public struct DAPConfig: Sendable {
     /// at 10% it gained 2.0–3.7 points at 5 shots with the device's `head` on three class splits
     /// (docs/method.md, "Search variants aimed at transfer").
     public var featureFloor = 0.75
+    /// Scale prior S (0: off): θ starts at `initialLogit + S·z_u` instead of `initialLogit`,
+    /// z_u the unit's log |BatchNorm γ| standardised over all units (mean 0, deviation 1), so
+    /// that where the search's gradients do not decide, it keeps the units slimming would.
+    /// Networks without BatchNorm (mlp) start flat.
+    public var scalePrior = 0.0
 
     public init() {}
 }
@@ -137,6 +142,19 @@ public final class DAPSearch {
         adamM = [Double](repeating: 0, count: units)
         adamV = adamM
         initialWeights = config.perturbEvery > 0 ? network.parameters.map(\.value.storage) : []
+    }
+
+    /// Starts θ at `initialLogit + scale·z_u`, z the standardised log of `prior` (one positive
+    /// value per unit; zeros are raised to the smallest positive one). No-op when every value is
+    /// the same.
+    public func seedLogits(prior: [Double], scale: Double) {
+        precondition(prior.count == relaxation.logits.count, "seedLogits: \(prior.count) priors for \(relaxation.logits.count) units")
+        let positive = prior.filter { $0 > 0 }.min() ?? 1
+        let logs = prior.map { log(max($0, positive)) }
+        let mean = logs.reduce(0, +) / Double(logs.count)
+        let deviation = (logs.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(logs.count)).squareRoot()
+        guard deviation > 0 else { return }
+        for u in logs.indices { relaxation.logits[u] = config.initialLogit + scale * (logs[u] - mean) / deviation }
     }
 
     public var t1: Double { GeometricSchedule(start: config.t1.start, end: config.t1.end, steps: config.steps).value(at: step) }

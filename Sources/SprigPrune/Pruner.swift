@@ -101,6 +101,9 @@ func dapSelection(_ supernet: GatedSupernet, source: Dataset, settings: PruneSet
     var a = Batches(trainA, size: settings.batchSize, seed: settings.seed &* 31 &+ 1, normalization: normalization)
     var b = Batches(trainB, size: settings.batchSize, seed: settings.seed &* 31 &+ 2, normalization: normalization)
     let search = DAPSearch(network: supernet, budget: settings.budget, config: config)
+    if config.scalePrior > 0, let scales = supernet.batchNormScales() {
+        search.seedLogits(prior: scales, scale: config.scalePrior)
+    }
     var trace = SearchTrace()
     let every = max(1, config.steps / 100)
     var smoothed = 0.0

@@ -92,6 +92,40 @@ final class TransferSearchTests: XCTestCase {
         try planted(pseudo: true, floor: 0.15, seed: 2)
     }
 
+    /// The scale prior's start, worked by hand: logs alternate 0 and 2 (prior 1 and e², a zero
+    /// raised to 1), mean 1 and deviation 1, so θ = 3 ∓ S.
+    func testScalePriorSeedsTheLogitsOnAHandWorkedExample() {
+        let (network, budget, config) = plantedSearch(seed: 1)
+        let search = DAPSearch(network: network, budget: budget, config: config)
+        let units = search.relaxation.logits.count
+        let prior = (0..<units).map { $0 == 2 ? 0 : ($0 % 2 == 0 ? 1.0 : exp(2.0)) }
+        search.seedLogits(prior: prior, scale: 0.5)
+        for u in 0..<units {
+            XCTAssertEqual(search.relaxation.logits[u], config.initialLogit + (u % 2 == 0 ? -0.5 : 0.5), accuracy: 1e-12, "unit \(u)")
+        }
+        let flat = DAPSearch(network: network, budget: budget, config: config)
+        flat.seedLogits(prior: [Double](repeating: 4, count: units), scale: 0.5)
+        XCTAssertEqual(flat.relaxation.logits, [Double](repeating: config.initialLogit, count: units))
+    }
+
+    /// A mild prior against the planted units (every other unit's γ e² times theirs, S = 0.25:
+    /// θ starts 0.64 lower on the planted units) is only a start: the search still keeps units
+    /// 0, 1 and 2. (At S = 1, a gap of 2.6, it decides: the search keeps units 2, 4 and 10.)
+    func testPlantedUnitsWinAgainstAWrongScalePrior() throws {
+        let (network, budget, config) = plantedSearch(seed: 1)
+        let search = DAPSearch(network: network, budget: budget, config: config)
+        let units = search.relaxation.logits.count
+        search.seedLogits(prior: (0..<units).map { $0 < 3 ? 1.0 : exp(2.0) }, scale: 0.25)
+        XCTAssertLessThan(search.relaxation.logits[0], search.relaxation.logits[3])
+        var rng = SprigRNG(seed: 101)
+        for _ in 0..<config.steps {
+            let (xA, yA) = plantedBatch(64, &rng), (xB, yB) = plantedBatch(64, &rng)
+            search.step(xA: xA, yA: yA, xB: xB, yB: yB, pseudo: nil)
+        }
+        let keep = try search.select()
+        XCTAssertEqual(keep.indices.filter { keep[$0] }, [0, 1, 2])
+    }
+
     // MARK: the planted problem with the options on
 
     @discardableResult

@@ -7,7 +7,7 @@ import SprigTrain
 let pruneCommand = Command(
     name: "prune",
     summary: "Prune a supernet's architecture to a budget (DAP or a baseline) and save the smaller network.",
-    usage: "sprig prune SUPERNET [--method dap|l1|slim|random|uniform] [--budget 10%|params:N|macs:N|arena:NKB] [--width-multiple N] [--pseudo-target N] [--pseudo-target-weight X] [--feature-floor F] [--data SOURCE] [--classes SPEC] --out pruned.safetensors [--json]",
+    usage: "sprig prune SUPERNET [--method dap|l1|slim|random|uniform] [--budget 10%|params:N|macs:N|arena:NKB] [--width-multiple N] [--pseudo-target N] [--pseudo-target-weight X] [--feature-floor F] [--scale-prior S] [--data SOURCE] [--classes SPEC] --out pruned.safetensors [--json]",
     positionals: 1...1,
     options: [
         OptionSpec(name: "method", value: "M", help: "dap, l1, slim, random or uniform.", defaultValue: "dap"),
@@ -29,6 +29,7 @@ let pruneCommand = Command(
         OptionSpec(name: "pseudo-target", value: "N", help: pseudoTargetHelp, defaultValue: "0"),
         OptionSpec(name: "pseudo-target-weight", value: "X", help: "DAP: weight of the pseudo-target's loss beside the source loss in the θ step.", defaultValue: "\(DAPConfig().pseudoTargetWeight)"),
         OptionSpec(name: "feature-floor", value: "F", help: featureFloorHelp, defaultValue: "\(DAPConfig().featureFloor)"),
+        OptionSpec(name: "scale-prior", value: "S", help: scalePriorHelp, defaultValue: "\(DAPConfig().scalePrior)"),
         OptionSpec(name: "slim-epochs", value: "N", help: "slim: epochs of sparsity training.", defaultValue: "1"),
         OptionSpec(name: "slim-lambda", value: "X", help: "slim: L1 weight on the scales.", defaultValue: "1e-4"),
         OptionSpec(name: "finetune-epochs", value: "N", help: "Source epochs for the extracted network (every method gets the same).", defaultValue: "1"),
@@ -94,6 +95,7 @@ func pruneSettings(_ a: ParsedArguments, budget: Budget) throws -> PruneSettings
 
 let pseudoTargetHelp = "DAP: hold out the last N source classes (0: off; else 2 ≤ N ≤ classes − 2) from the weight steps and the source loss, and train θ also on a cosine prototype head's loss on them (fitted on 5 samples per class, scored on 10 others, every step)."
 let featureFloorHelp = "DAP: add λ·relu(F − n/N)² to the θ objective, n the expected kept units of the feature layer (the one the classifier reads) and N its size (0: off)."
+let scalePriorHelp = "DAP: start θ at its initial logit plus S × each unit's standardised log |BatchNorm γ| (0: off; no effect without BatchNorm)."
 
 /// `--pseudo-target`, `--pseudo-target-weight` and `--feature-floor` (shared by `sprig prune`, `sprig demo` and `sprig transfer`).
 func parseTransferSearchOptions(_ a: ParsedArguments, into d: inout DAPConfig) throws {
@@ -104,6 +106,7 @@ func parseTransferSearchOptions(_ a: ParsedArguments, into d: inout DAPConfig) t
     d.pseudoTargetClasses = held
     d.pseudoTargetWeight = try a.double("pseudo-target-weight", default: d.pseudoTargetWeight, range: 0...1e6)
     d.featureFloor = try a.double("feature-floor", default: d.featureFloor, range: 0...1)
+    d.scalePrior = try a.double("scale-prior", default: d.scalePrior, range: 0...100)
 }
 
 func parseBudget(_ text: String) throws -> Budget {
@@ -168,6 +171,7 @@ func runPrune(_ a: ParsedArguments) throws {
         pruning.set("pseudo_target_weight", settings.dap.pseudoTargetWeight)
     }
     if settings.method == .dap && settings.dap.featureFloor > 0 { pruning.set("feature_floor", settings.dap.featureFloor) }
+    if settings.method == .dap && settings.dap.scalePrior > 0 { pruning.set("scale_prior", settings.dap.scalePrior) }
     if qatEpochs > 0 { pruning.set("qat_epochs", qatEpochs) }
     pruning.set("kept", raw: "[" + outcome.groups.map { "\($0.kept)" }.joined(separator: ",") + "]")
     var metadata = ["pruning": pruning.text]
@@ -188,6 +192,7 @@ func runPrune(_ a: ParsedArguments) throws {
             o.set("pseudo_target_weight", settings.dap.pseudoTargetWeight)
         }
         if settings.method == .dap && settings.dap.featureFloor > 0 { o.set("feature_floor", settings.dap.featureFloor) }
+        if settings.method == .dap && settings.dap.scalePrior > 0 { o.set("scale_prior", settings.dap.scalePrior) }
         o.set("params_before", outcome.before.params)
         o.set("params_after", outcome.after.params)
         o.set("macs_before", outcome.before.macs)

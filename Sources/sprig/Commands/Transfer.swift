@@ -22,7 +22,7 @@ import SprigTrain
 let transferCommand = Command(
     name: "transfer",
     summary: "Run the transfer experiment: prune at several budgets with every method, adapt to new classes from a few shots.",
-    usage: "sprig transfer [--quick] [--supernet CKPT] [--data SOURCE] [--source 0-4] [--target 5-9] [--splits semantic,random:2] [--split-seed 19] [--budgets 5%,10%,25%,50%] [--methods …] [--pseudo-target N] [--feature-floor F] [--shots 1,5,10,20] [--episodes 10] [--seeds 3] [--first-seed 1] [--out-dir transfer-out] [--json]",
+    usage: "sprig transfer [--quick] [--supernet CKPT] [--data SOURCE] [--source 0-4] [--target 5-9] [--splits semantic,random:2] [--split-seed 19] [--budgets 5%,10%,25%,50%] [--methods …] [--pseudo-target N] [--feature-floor F] [--scale-prior S] [--shots 1,5,10,20] [--episodes 10] [--seeds 3] [--first-seed 1] [--out-dir transfer-out] [--json]",
     positionals: 0...0,
     options: [
         OptionSpec(name: "quick", value: nil, help: "Budgets 10%,25%, one search seed, re-init arm at 5 shots over 5 episodes, a 3-epoch supernet, 400 search steps."),
@@ -52,6 +52,7 @@ let transferCommand = Command(
         OptionSpec(name: "pseudo-target", value: "N", help: pseudoTargetHelp, defaultValue: "0"),
         OptionSpec(name: "pseudo-target-weight", value: "X", help: "DAP: weight of the pseudo-target's loss beside the source loss in the θ step.", defaultValue: "\(DAPConfig().pseudoTargetWeight)"),
         OptionSpec(name: "feature-floor", value: "F", help: featureFloorHelp, defaultValue: "\(DAPConfig().featureFloor)"),
+        OptionSpec(name: "scale-prior", value: "S", help: scalePriorHelp, defaultValue: "\(DAPConfig().scalePrior)"),
         OptionSpec(name: "threads", value: "N", help: "Threads for GEMM and the layers; the re-init arm instead runs N trainings at once, one thread each.", defaultValue: "2"),
         OptionSpec(name: "out-dir", value: "DIR", help: "Where transfer.md, transfer.json, the plots and the supernet go (git-ignored by default; --out-dir results refreshes the committed copy).", defaultValue: "transfer-out"),
         OptionSpec(name: "json", value: nil, help: "Print one JSON object (seconds, files, and the headline rows)."),
@@ -243,7 +244,7 @@ func runTransfer(_ a: ParsedArguments) throws {
         TransferContext(data: dataName, splitsText: splitText, splitSeed: splitText == nil ? nil : splitSeed, runs: runs,
                         plannedSplits: splits.count, budgets: budgetTexts, methods: ["full"] + methods.map(\.rawValue),
                         shots: shots, reinitShots: reinitShots, episodes: episodes, reinitEpisodes: reinitEpisodes,
-                        seeds: seeds, steps: steps, quick: quick, seconds: seconds)
+                        seeds: seeds, steps: steps, dap: settings.dap, quick: quick, seconds: seconds)
     }
 
     /// transfer.{md,json} and the plots of the finished splits; (seconds so far, files written).
@@ -317,8 +318,23 @@ struct TransferContext {
     var reinitEpisodes: Int
     var seeds: Int
     var steps: Int
+    /// DAP's settings (the report names its transfer options, `dapOptionsText`).
+    var dap: DAPConfig
     var quick: Bool
     var seconds: Double
+}
+
+/// The transfer options of a DAP search that are on, for the report: "feature floor 0.75,
+/// perturbation every 100 steps (scale 0.1)", or "no transfer options".
+func dapOptionsText(_ d: DAPConfig) -> String {
+    var parts: [String] = []
+    if d.featureFloor > 0 { parts.append("feature floor \(d.featureFloor)") }
+    if d.perturbEvery > 0 { parts.append("perturbation every \(d.perturbEvery) steps (scale \(d.perturbScale))") }
+    if d.scalePrior > 0 { parts.append("scale prior \(d.scalePrior)") }
+    if d.pseudoTargetClasses > 0 {
+        parts.append("pseudo-target of \(d.pseudoTargetClasses) classes (weight \(d.pseudoTargetWeight))")
+    }
+    return parts.isEmpty ? "no transfer options" : parts.joined(separator: ", ")
 }
 
 func percentText(_ values: [Double]) -> String {
@@ -426,7 +442,7 @@ func transferMarkdown(_ c: TransferContext, plots: [String]) -> String {
         s += "- Data: \(c.data); \(run.split.name == "semantic" ? "" : "split \(run.split.name), ")source classes \(run.split.source), target classes \(run.split.target).\n"
         s += "- Supernet: `\(run.supernet)` (\(run.architecture.family), widths \(run.architecture.widths)).\n"
     }
-    s += "- Budgets: \(c.budgets.joined(separator: ", ")) (of the supernet's params unless stated); DAP \(c.steps) search steps; "
+    s += "- Budgets: \(c.budgets.joined(separator: ", ")) (of the supernet's params unless stated); DAP \(c.steps) search steps (\(dapOptionsText(c.dap))); "
         + "\(c.seeds) search/selection seed\(c.seeds == 1 ? "" : "s") per method and budget; every pruned net gets one source epoch.\n"
     s += "- Inherited arm: \(c.shots.map(String.init).joined(separator: ", ")) shots, \(c.episodes) episodes each; the device's `head` method on the frozen net.\n"
     s += "- Re-initialised arm: \(c.reinitShots.map(String.init).joined(separator: ", ")) shots, \(c.reinitEpisodes) episodes; the architecture trained from scratch on the shots.\n"
@@ -468,6 +484,10 @@ func transferJSON(_ c: TransferContext) -> String {
     o.set("episodes", c.episodes)
     o.set("seeds", c.seeds)
     o.set("search_steps", c.steps)
+    o.set("feature_floor", c.dap.featureFloor)
+    o.set("perturb_every", c.dap.perturbEvery)
+    o.set("scale_prior", c.dap.scalePrior)
+    o.set("pseudo_target", c.dap.pseudoTargetClasses)
     o.set("splits", raw: "[" + c.runs.map { run -> String in
         var j = JSONObject()
         j.set("name", run.split.name)
