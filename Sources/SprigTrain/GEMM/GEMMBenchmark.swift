@@ -5,8 +5,8 @@ import Dispatch
 /// Measures `sgemm` (no transposes, alpha 1, beta 0) on random m×k and k×n operands.
 ///
 /// Untimed warm-up calls for 50 ms (at least one), then `iterations` timed calls; returns the
-/// best single call's
-/// rate in GFLOP/s (2·m·n·k flops per call), which is the least noisy figure on a shared machine.
+/// best single call's rate in GFLOP/s (2·m·n·k flops per call), which is the least noisy figure
+/// on a shared machine.
 /// The warm-up is long enough for the worker threads to start and for the scheduler to spread
 /// them over the cores: with a single warm-up call, a 256³ product at 2 threads sometimes ran
 /// its first dozen calls at 1-thread speed.
