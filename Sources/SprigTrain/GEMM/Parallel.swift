@@ -4,8 +4,8 @@
 import Dispatch
 
 /// Thresholds below which work stays on the calling thread. The trainer's workers
-/// (WorkerPool.swift) spin between the jobs of a training step, so handing one a part costs
-/// about a microsecond, not the tens a sleeping Dispatch worker took to wake: loops of about
+/// (WorkerPool.swift) spin between the jobs of a training step, so handing one a part costs a
+/// few microseconds at most, not the tens a sleeping Dispatch worker took to wake: loops of about
 /// 64 Ki values and GEMMs of about 1 Mi multiply-adds (some 10 µs) and up are split. Measured
 /// with `sprig bench --models mlp,mlp@0.5,cnn --threads 2` (2026-12-07, AMD EPYC Zen 4): from
 /// 2^20 values and 2^24 multiply-adds, the thresholds of the Dispatch days, to these, training
